@@ -1,0 +1,170 @@
+/**
+ * The embedded edge MQTT bus: aedes over a LevelDB sublevel, with Mosquitto's semantics for what
+ * clients notice (see README "MQTT bus"). Lifecycle: the constructor stores options, `start()`
+ * binds every listener, `stop()` (idempotent) stops accepting, disconnects clients and waits for
+ * persistence writes in flight.
+ */
+import type { Duplex } from 'node:stream'
+import type { IncomingMessage } from 'node:http'
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type AuthenticateError } from 'aedes'
+import levelPersistence from 'aedes-persistence-level'
+import type { AbstractLevel } from 'abstract-level'
+import type { Logger } from 'pino'
+import type { MqttConfig } from '../schemas/config.js'
+import { createAcl, type Acl, type ClientAccess } from './acl.js'
+import { createAuthenticator, type Authenticator } from './auth.js'
+import { resolveListener, startListener, type BoundListener, type ResolvedListener, type RunningListener } from './listeners.js'
+
+// Any abstract-level database or sublevel; the broker keeps its sessions under its own prefix.
+export type BrokerDb = AbstractLevel<string | Buffer | Uint8Array, string, unknown>
+
+export interface BrokerOptions {
+  config: MqttConfig
+  db: BrokerDb
+  log: Logger
+  /** aedes heartbeat and will-sweep period, ms (tests shorten it). */
+  heartbeatInterval?: number
+}
+
+const NOT_AUTHORISED = 5
+const MAX_DENIAL_LOGS_PER_CLIENT = 20
+
+export class EdgeBroker {
+  readonly #options: BrokerOptions
+  readonly #log: Logger
+  #aedes: Aedes | undefined
+  #listeners: RunningListener[] = []
+  readonly #listenerOf = new WeakMap<Duplex, ResolvedListener>()
+  readonly #access = new WeakMap<Client, ClientAccess>()
+  readonly #denied = new WeakSet<PublishPacket>()
+  readonly #denialLogs = new WeakMap<Client, number>()
+  #stopped = false
+
+  constructor(options: BrokerOptions) {
+    this.#options = options
+    this.#log = options.log.child({ part: 'broker' })
+  }
+
+  /** The aedes instance, for in-process parts (available after start). */
+  get aedes(): Aedes {
+    if (this.#aedes === undefined) throw new Error('broker not started')
+    return this.#aedes
+  }
+
+  get listeners(): BoundListener[] {
+    return this.#listeners.map((l) => l.bound)
+  }
+
+  async start(): Promise<void> {
+    const { config, db } = this.#options
+    const acl = createAcl(config.acl)
+    const auth = createAuthenticator(config.users)
+    const aedes = await Aedes.createBroker({
+      id: 'tern',
+      persistence: levelPersistence(db.sublevel('mqtt', { valueEncoding: 'buffer' })),
+      heartbeatInterval: this.#options.heartbeatInterval ?? 60_000,
+      keepaliveLimit: config.keepaliveLimit,
+      maxClientsIdLength: 65_535,
+      drainTimeout: 30_000,
+      authenticate: (client, username, password, done) => {
+        this.#authenticate(auth, acl, client, username, password).then(
+          (ok) => done(ok ? null : refusal(), ok),
+          (err: unknown) => {
+            this.#log.error({ err, clientId: client.id }, 'authentication failed unexpectedly')
+            done(refusal(), false)
+          },
+        )
+      },
+      authorizePublish: (client, packet, done) => {
+        if (client !== null && !this.#mayPublish(client, packet)) this.#denied.add(packet)
+        done(null)
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const allowed = sub.topic.startsWith('$SYS') ? true : this.#accessOf(client).canSubscribe(sub.topic)
+        if (!allowed) this.#logDenial(client, 'subscribe', sub.topic)
+        done(null, allowed ? sub : null) // null = failure 0x80 in SUBACK [MQTT-3.9.3]
+      },
+      ...(acl.open ? {} : { authorizeForward: (client: Client, packet: AedesPublishPacket) => (this.#accessOf(client).canReceive(packet.topic) ? packet : null) }),
+    })
+    // A refused publish is acknowledged as usual (MQTT 3.1.1 has no way to say no) and dropped,
+    // as Mosquitto does; aedes would instead close the connection, so drop it here.
+    // (aedes' typings omit the client argument its handlers pass.)
+    type Done = (err?: Error) => void
+    type PublishFn = (packet: PublishPacket, client: Client | null | Done, done?: Done) => void
+    const publish = (aedes.publish as unknown as PublishFn).bind(aedes)
+    const guarded: PublishFn = (packet, client, done) => {
+      if (!this.#denied.has(packet)) return publish(packet, client, done)
+      const callback = typeof client === 'function' ? client : done
+      callback?.()
+    }
+    aedes.publish = guarded
+    aedes.on('clientError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'client error'))
+    aedes.on('connectionError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'connection error'))
+    this.#aedes = aedes
+
+    try {
+      for (const config of this.#options.config.listeners) {
+        const listener = resolveListener(config)
+        const running = await startListener(listener, (stream, l, req) => this.#handle(stream, l, req))
+        this.#listeners.push(running)
+        this.#log.info({ ...running.bound, allowAnonymous: listener.allowAnonymous }, 'listening')
+      }
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    await Promise.all(this.#listeners.map((l) => l.close()))
+    this.#listeners = []
+    const aedes = this.#aedes
+    if (aedes !== undefined) await new Promise<void>((resolve) => aedes.close(() => resolve()))
+  }
+
+  #handle(stream: Duplex, listener: ResolvedListener, req?: IncomingMessage): void {
+    this.#listenerOf.set(stream, listener)
+    this.aedes.handle(stream, req)
+  }
+
+  async #authenticate(auth: Authenticator, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<boolean> {
+    const listener = this.#listenerOf.get(client.conn)
+    const outcome = await auth.check(username, password, listener?.allowAnonymous ?? false)
+    if (!outcome.ok) {
+      this.#log.warn({ code: 'MQTT_BAD_CREDENTIALS', clientId: client.id, username, reason: outcome.reason }, 'connection refused')
+      return false
+    }
+    this.#access.set(client, acl.forClient({ clientId: client.id, username }))
+    return true
+  }
+
+  #accessOf(client: Client): ClientAccess {
+    const access = this.#access.get(client)
+    // Every client passes authenticate() before it can publish or subscribe.
+    if (access === undefined) throw new Error(`no access rights for client ${client.id}`)
+    return access
+  }
+
+  #mayPublish(client: Client, packet: PublishPacket): boolean {
+    const allowed = !packet.topic.startsWith('$SYS') && this.#accessOf(client).canPublish(packet.topic)
+    if (!allowed) this.#logDenial(client, 'publish', packet.topic)
+    return allowed
+  }
+
+  #logDenial(client: Client, action: 'publish' | 'subscribe', topic: string): void {
+    const count = (this.#denialLogs.get(client) ?? 0) + 1
+    this.#denialLogs.set(client, count)
+    // A misbehaving device may retry forever; keep the log readable.
+    if (count <= MAX_DENIAL_LOGS_PER_CLIENT) {
+      this.#log.warn({ code: 'MQTT_NOT_AUTHORIZED', clientId: client.id, action, topic }, `${action} refused by ACL`)
+    }
+  }
+}
+
+function refusal(): AuthenticateError {
+  const err = new Error('not authorised') as AuthenticateError
+  err.returnCode = NOT_AUTHORISED
+  return err
+}

@@ -1,0 +1,135 @@
+/**
+ * The bus seen by tern's own parts (twin, mappers): publish and subscribe, nothing else. In-process
+ * parts of an embedded node use aedes directly (no socket, no encoding); in external mode, or in a
+ * separate process, they are ordinary MQTT clients. The same part code runs on both.
+ */
+import { readFile } from 'node:fs/promises'
+import type { Aedes, AedesPublishPacket } from 'aedes'
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt'
+import type { Logger } from 'pino'
+import type { ExternalBrokerConfig } from '../schemas/config.js'
+import { TernError } from '../schemas/errors.js'
+import { topicMatches } from './topics.js'
+
+export type QoS = 0 | 1 | 2
+
+export interface PublishOptions {
+  qos?: QoS
+  retain?: boolean
+}
+
+export type MessageHandler = (topic: string, payload: Buffer) => void
+
+export interface Bus {
+  publish(topic: string, payload: string | Buffer, options?: PublishOptions): Promise<void>
+  /** Handlers of one bus run in arrival order; a handler that throws is logged, never fatal. */
+  subscribe(filter: string, handler: MessageHandler, options?: { qos?: QoS }): Promise<void>
+  stop(): Promise<void>
+}
+
+/** A bus over the embedded broker's aedes instance. */
+export function aedesBus(aedes: Aedes, log: Logger): Bus {
+  const subscriptions: Array<{ filter: string; fn: (packet: AedesPublishPacket, cb: () => void) => void }> = []
+  return {
+    publish: (topic, payload, options = {}) =>
+      new Promise((resolve, reject) => {
+        aedes.publish(
+          { cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: options.qos ?? 0, retain: options.retain ?? false, dup: false },
+          (err) => (err ? reject(err) : resolve()),
+        )
+      }),
+    subscribe: (filter, handler) =>
+      new Promise((resolve) => {
+        const fn = (packet: AedesPublishPacket, cb: () => void): void => {
+          safely(log, packet.topic, () => handler(packet.topic, toBuffer(packet.payload)))
+          cb()
+        }
+        subscriptions.push({ filter, fn })
+        aedes.subscribe(filter, fn, () => resolve())
+      }),
+    stop: async () => {
+      await Promise.all(subscriptions.splice(0).map(({ filter, fn }) => new Promise<void>((resolve) => aedes.unsubscribe(filter, fn, () => resolve()))))
+    },
+  }
+}
+
+/** A bus over an MQTT connection to any broker (external Mosquitto, or tern's own from another process). */
+export async function clientBus(options: { url: string; clientId: string; log: Logger; mqtt?: IClientOptions; connectTimeoutMs?: number }): Promise<Bus> {
+  const { url, clientId, log } = options
+  const client: MqttClient = mqtt.connect(url, {
+    clientId,
+    clean: true,
+    reconnectPeriod: 1000,
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    ...options.mqtt,
+  })
+  const handlers: Array<{ filter: string; handler: MessageHandler }> = []
+  // mqtt.js delivers every message of the connection to one listener; route by filter here.
+  client.on('message', (topic, payload) => {
+    for (const { filter, handler } of handlers) {
+      if (topicMatches(filter, topic)) safely(log, topic, () => handler(topic, payload))
+    }
+  })
+  client.on('error', (err) => log.warn({ code: 'BROKER_EXTERNAL_UNREACHABLE', url, err: err.message }, 'MQTT client error'))
+  client.on('reconnect', () => log.debug({ url }, 'reconnecting'))
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no CONNACK within the connect timeout')), options.connectTimeoutMs ?? 10_000)
+      client.once('connect', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      client.once('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
+    })
+  } catch (cause) {
+    client.end(true)
+    throw new TernError('BROKER_EXTERNAL_UNREACHABLE', `cannot connect to the MQTT broker at ${url}: ${(cause as Error).message}`, { cause })
+  }
+  return {
+    publish: async (topic, payload, opts = {}) => {
+      await client.publishAsync(topic, payload, { qos: opts.qos ?? 0, retain: opts.retain ?? false })
+    },
+    subscribe: async (filter, handler, opts = {}) => {
+      handlers.push({ filter, handler })
+      await client.subscribeAsync(filter, { qos: opts.qos ?? 1 })
+    },
+    stop: async () => {
+      await client.endAsync()
+    },
+  }
+}
+
+export async function externalBus(config: ExternalBrokerConfig, clientId: string, log: Logger): Promise<Bus> {
+  const read = async (path: string | undefined): Promise<Buffer | undefined> => {
+    if (path === undefined) return undefined
+    try {
+      return await readFile(path)
+    } catch (cause) {
+      throw new TernError('BROKER_TLS_FILE_UNREADABLE', `cannot read ${path}: ${(cause as Error).message}`, { cause })
+    }
+  }
+  const password = (await read(config.passwordFile))?.toString('utf8').split('\n')[0]
+  const [ca, cert, key] = await Promise.all([read(config.ca), read(config.cert), read(config.key)])
+  const url = config.url.replace(/^tcp:/, 'mqtt:').replace(/^ssl:/, 'mqtts:')
+  return clientBus({
+    url,
+    clientId,
+    log,
+    mqtt: { username: config.username, password, ca, cert, key, rejectUnauthorized: true },
+  })
+}
+
+function safely(log: Logger, topic: string, fn: () => void): void {
+  try {
+    fn()
+  } catch (err) {
+    log.error({ err, topic }, 'bus handler failed')
+  }
+}
+
+function toBuffer(payload: string | Buffer): Buffer {
+  return typeof payload === 'string' ? Buffer.from(payload) : payload
+}

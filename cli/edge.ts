@@ -1,0 +1,70 @@
+/**
+ * The edge node's composition root: one validated config in, parts built and started in order,
+ * stopped in reverse. Today: the node LevelDB and the MQTT bus (embedded broker or external).
+ */
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { Level } from 'level'
+import type { Logger } from 'pino'
+import { EdgeBroker } from '../broker/broker.js'
+import { aedesBus, externalBus, type Bus } from '../broker/bus.js'
+import type { BoundListener } from '../broker/listeners.js'
+import type { EdgeConfig } from '../schemas/config.js'
+import { TernError } from '../schemas/errors.js'
+
+export interface EdgeNode {
+  readonly bus: Bus
+  readonly listeners: BoundListener[]
+  stop(): Promise<void>
+}
+
+export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNode> {
+  const dataDir = resolve(config.dataDir)
+  const stops: Array<() => Promise<void>> = []
+  const stop = async (): Promise<void> => {
+    for (const fn of stops.splice(0).reverse()) {
+      try {
+        await fn()
+      } catch (err) {
+        log.error({ err }, 'error while stopping')
+      }
+    }
+  }
+  try {
+    const db = await openStore(dataDir)
+    stops.push(() => db.close())
+
+    let bus: Bus
+    let listeners: BoundListener[] = []
+    if (config.mqtt.mode === 'embedded') {
+      const broker = new EdgeBroker({ config: config.mqtt, db, log })
+      stops.push(() => broker.stop())
+      await broker.start()
+      listeners = broker.listeners
+      bus = aedesBus(broker.aedes, log.child({ part: 'bus' }))
+    } else {
+      const external = config.mqtt.external
+      if (external === undefined) throw new TernError('CONFIG_INVALID', 'mqtt.mode is external but mqtt.external.url is not set')
+      bus = await externalBus(external, `tern-edge-${config.node.name}`, log.child({ part: 'bus' }))
+      log.info({ url: external.url }, 'connected to the external MQTT broker')
+    }
+    stops.push(() => bus.stop())
+    log.info({ node: config.node.name, dataDir, mode: config.mqtt.mode, listeners }, 'edge node ready')
+    return { bus, listeners, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+async function openStore(dataDir: string): Promise<Level<string, unknown>> {
+  await mkdir(dataDir, { recursive: true })
+  const db = new Level<string, unknown>(resolve(dataDir, 'db'), { valueEncoding: 'json' })
+  try {
+    await db.open()
+  } catch (cause) {
+    const detail = (cause as { cause?: Error }).cause?.message ?? (cause as Error).message
+    throw new TernError('STORE_OPEN_FAILED', `cannot open the node database in ${dataDir}: ${detail}`, { cause })
+  }
+  return db
+}

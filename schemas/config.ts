@@ -1,0 +1,141 @@
+/**
+ * The edge node's configuration file (`tern edge --config FILE`), declared once with TypeBox:
+ * the JSON Schema in `schemas/generated/edge-config.schema.json` and the TypeScript type both come
+ * from here. A field with a `default` is filled in by the validator, so the static type lists it as
+ * present; `Type.Optional` marks what may stay absent.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { StringEnum } from './typebox.js'
+
+const strict = { additionalProperties: false } as const
+
+export const TlsFiles = Type.Object(
+  {
+    cert: Type.String({ minLength: 1, description: 'PEM certificate chain file of the listener' }),
+    key: Type.String({ minLength: 1, description: 'PEM private key file of the listener' }),
+    ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle that client certificates must chain to' })),
+    requireClientCertificate: Type.Boolean({
+      default: false,
+      description: 'refuse TLS clients without a certificate signed by `ca`',
+    }),
+  },
+  strict,
+)
+
+export const Listener = Type.Object(
+  {
+    protocol: StringEnum(['mqtt', 'mqtts', 'ws', 'wss'], {
+      default: 'mqtt',
+      description: 'mqtt = plain TCP, mqtts = TLS, ws = WebSocket, wss = WebSocket over TLS',
+    }),
+    host: Type.String({ default: '127.0.0.1', description: 'address to bind; `0.0.0.0` or `::` for every interface' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 lets the OS choose' }),
+    path: Type.String({ default: '/mqtt', pattern: '^/', description: 'HTTP path of a ws/wss listener' }),
+    allowAnonymous: Type.Optional(
+      Type.Boolean({
+        description: 'accept clients without a username; default: true on a loopback address, false elsewhere',
+      }),
+    ),
+    tls: Type.Optional(TlsFiles),
+  },
+  strict,
+)
+
+export const AclRule = Type.Object(
+  {
+    topic: Type.String({
+      minLength: 1,
+      description: 'MQTT topic filter; `%u` stands for the username and `%c` for the client id',
+    }),
+    access: StringEnum(['read', 'write', 'readwrite', 'deny'], {
+      description: 'read = subscribe and receive, write = publish, deny = neither (wins over allows)',
+    }),
+    users: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'usernames the rule applies to (`$anonymous` = clients without one); default: every client',
+      }),
+    ),
+  },
+  strict,
+)
+
+export const User = Type.Object(
+  {
+    username: Type.String({ minLength: 1 }),
+    passwordHash: Type.String({
+      pattern: '^\\$[67]\\$',
+      description: 'Mosquitto password-file hash (`$7$…` PBKDF2-SHA512 or `$6$…` SHA512); make one with `tern passwd`',
+    }),
+  },
+  strict,
+)
+
+export const ExternalBroker = Type.Object(
+  {
+    url: Type.String({ pattern: '^(mqtt|mqtts|ws|wss|tcp|ssl)://', description: 'e.g. mqtt://127.0.0.1:1883' }),
+    username: Type.Optional(Type.String()),
+    passwordFile: Type.Optional(Type.String({ description: 'file whose first line is the password' })),
+    ca: Type.Optional(Type.String({ description: 'PEM CA bundle for an mqtts/wss broker' })),
+    cert: Type.Optional(Type.String({ description: 'PEM client certificate' })),
+    key: Type.Optional(Type.String({ description: 'PEM client key' })),
+  },
+  strict,
+)
+
+export const MqttConfig = Type.Object(
+  {
+    mode: StringEnum(['embedded', 'external'], {
+      default: 'embedded',
+      description: 'embedded = tern runs the broker; external = parts connect to `external.url` as clients',
+    }),
+    listeners: Type.Array(Listener, {
+      minItems: 1,
+      default: [{ protocol: 'mqtt', host: '127.0.0.1', port: 1883 }],
+      description: 'listeners of the embedded broker (Mosquitto default: 127.0.0.1:1883, anonymous)',
+    }),
+    users: Type.Array(User, { default: [] }),
+    acl: Type.Optional(
+      Type.Array(AclRule, {
+        description: 'topic access rules; when absent every client may read and write every topic',
+      }),
+    ),
+    keepaliveLimit: Type.Integer({ minimum: 0, default: 0, description: 'largest keep-alive a client may ask for, seconds (0 = any)' }),
+    external: Type.Optional(ExternalBroker),
+  },
+  strict,
+)
+
+export const LogConfig = Type.Object(
+  {
+    level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  },
+  strict,
+)
+
+export const EdgeConfig = Type.Object(
+  {
+    node: Type.Object(
+      {
+        name: Type.String({
+          default: 'edge-node',
+          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+          maxLength: 253,
+          description: 'the edge node name (a Kubernetes node name)',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
+    dataDir: Type.String({ default: 'tern-data', description: 'directory of the node LevelDB (relative to the working directory)' }),
+    log: Type.Object(LogConfig.properties, { ...strict, default: {} }),
+    mqtt: Type.Object(MqttConfig.properties, { ...strict, default: {} }),
+  },
+  { ...strict, title: 'tern edge node configuration' },
+)
+
+export type EdgeConfig = Static<typeof EdgeConfig>
+export type MqttConfig = EdgeConfig['mqtt']
+export type ListenerConfig = Static<typeof Listener>
+export type AclRule = Static<typeof AclRule>
+export type UserConfig = Static<typeof User>
+export type ExternalBrokerConfig = Static<typeof ExternalBroker>

@@ -1,0 +1,44 @@
+/**
+ * Writes the JSON Schemas declared in schemas/*.ts to schemas/generated/. With `--check`, writes
+ * nothing and fails when a generated file is missing or stale (part of `npm run check`).
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import type { TSchema } from '@sinclair/typebox'
+import { EdgeConfig } from '../schemas/config.js'
+
+const outputs: Record<string, TSchema> = {
+  'edge-config.schema.json': EdgeConfig,
+}
+
+/** Editors should not demand keys that have defaults: drop them from `required` in the published schema. */
+function publishable(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(publishable)
+  if (schema === null || typeof schema !== 'object') return schema
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(schema)) out[key] = publishable(value)
+  const props = out.properties as Record<string, { default?: unknown }> | undefined
+  if (Array.isArray(out.required) && props !== undefined) {
+    const required = (out.required as string[]).filter((k) => props[k]?.default === undefined)
+    if (required.length > 0) out.required = required
+    else delete out.required
+  }
+  return out
+}
+
+const check = process.argv.includes('--check')
+let stale = 0
+for (const [name, schema] of Object.entries(outputs)) {
+  const path = resolve(import.meta.dirname, '../schemas/generated', name)
+  const text = `${JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', ...(publishable(schema) as object) }, null, 2)}\n`
+  if (check) {
+    const current = await readFile(path, 'utf8').catch(() => '')
+    if (current !== text) {
+      console.error(`stale generated file: schemas/generated/${name} (run npm run gen)`)
+      stale++
+    }
+  } else {
+    await writeFile(path, text)
+  }
+}
+process.exit(stale === 0 ? 0 : 1)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use as real peers, when missing and when we are root.
+# Services are not started here: each test starts what it needs on ports chosen at run time.
+set -euo pipefail
+need=()
+command -v mosquitto >/dev/null || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+command -v mosquitto_passwd >/dev/null || need+=(mosquitto)
+command -v openssl >/dev/null || need+=(openssl)
+command -v socat >/dev/null || need+=(socat)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "provision: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "provision: apt-get install ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -35,9 +35,3 @@ export function filterWithin(filter: string, allowed: string): boolean {
   return f.length === a.length || (a.length === f.length + 1 && a[f.length] === '#')
 }
 
-/** Is `filter` a syntactically valid subscription filter? */
-export function isValidFilter(filter: string): boolean {
-  if (filter.length === 0) return false
-  const levels = filter.split('/')
-  return levels.every((l, i) => (l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+'))
-}

@@ -1,0 +1,30 @@
+/** Runs the built `tern` command (dist/) as a real process, as a user would. */
+import { writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { stringify } from 'yaml'
+import { startChild, type Child } from './resources.js'
+
+export const TERN_BIN = resolve(import.meta.dirname, '../../dist/cli/tern.js')
+
+export interface TernEdgeProcess extends Child {
+  /** Listeners as the node reported them when ready. */
+  listeners: Array<{ protocol: string; host: string; port: number }>
+}
+
+/** Writes `config` as YAML into `dir` and starts `tern edge` on it; resolves when the node is ready. */
+export async function startTernEdge(dir: string, config: Record<string, unknown>, extraArgs: string[] = []): Promise<TernEdgeProcess> {
+  const configPath = join(dir, 'tern.yaml')
+  await writeFile(configPath, stringify({ dataDir: join(dir, 'data'), ...config }))
+  const child = startChild(process.execPath, [TERN_BIN, 'edge', '--config', configPath, ...extraArgs])
+  const line = await child.waitForLine((l) => l.includes('"msg":"edge node ready"'))
+  const ready = JSON.parse(line) as { listeners: TernEdgeProcess['listeners'] }
+  return Object.assign(child, { listeners: ready.listeners })
+}
+
+/** Runs `tern ...args` to completion. */
+export async function runTern(args: string[], input?: string): Promise<{ code: number | null; output: string }> {
+  const child = startChild(process.execPath, [TERN_BIN, ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+  if (input !== undefined) child.process.stdin?.end(input)
+  const { code } = await child.exited()
+  return { code, output: child.output() }
+}

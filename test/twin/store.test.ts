@@ -22,7 +22,7 @@ const implementations: Array<{ name: string; open(): Promise<{ db: Db; reopen():
           await db.close()
           db = new Level<string, unknown>(path)
           await db.open()
-          return db as unknown as Db
+          return db
         },
         async close() {
           await db.close()

@@ -1,0 +1,114 @@
+/**
+ * Inbound DeviceTwin payloads: from the bytes of an MQTT message to typed requests, or to the list
+ * of every problem found (kubeedge-compat.md §2.2; DESIGN §4.3, §4.4). Never throws.
+ *
+ * The envelope and each twin entry are checked against the TypeBox schemas of schemas/twin.ts, one
+ * entry at a time, so every problem is attributed to its key. Unknown fields are ignored, as Go's
+ * decoder ignores them. `null` is meaningful only as a whole entry (delete); `null` anywhere inside an
+ * entry (`"metadata": null`, `"expected": null`) is a wrong JSON type and a 400 — KubeEdge
+ * dereferences such entries and crashes (§8.14).
+ */
+import { Type } from '@sinclair/typebox'
+import { compile, type Problem } from '../schemas/validate.js'
+import { DeviceStateUpdate, GetRequest, MsgTwin, type TwinProblem } from '../schemas/twin.js'
+import { checkKey } from './values.js'
+
+export type RequestOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly eventId: string; readonly problems: TwinProblem[] }
+
+/** A twin update with its entries in key order: `null` = delete (local deal). */
+export interface TwinUpdateRequest {
+  readonly eventId: string
+  readonly entries: ReadonlyArray<readonly [key: string, entry: MsgTwin | null]>
+}
+
+const checkEnvelope = compile(
+  Type.Object({
+    event_id: Type.Optional(Type.String()),
+    timestamp: Type.Optional(Type.Integer()),
+    twin: Type.Record(Type.String(), Type.Unknown()),
+  }),
+)
+const checkEntry = compile(MsgTwin)
+const checkGet = compile(GetRequest)
+const checkState = compile(DeviceStateUpdate)
+
+/** Parses an MQTT payload as JSON. An empty payload is `undefined` (accepted by the get requests). */
+export function parseJson(payload: string): { ok: true; value: unknown } | { ok: false; reason: string } {
+  if (payload.trim() === '') return { ok: true, value: undefined }
+  try {
+    return { ok: true, value: JSON.parse(payload) as unknown }
+  } catch (err) {
+    return { ok: false, reason: `the payload is not JSON: ${err instanceof Error ? err.message : String(err)}` }
+  }
+}
+
+/** The request's `event_id` if it has a usable one, for echoing in an error result. */
+export function eventIdOf(body: unknown): string {
+  return isObject(body) && typeof body.event_id === 'string' ? body.event_id : ''
+}
+
+export function parseTwinUpdate(body: unknown): RequestOutcome<TwinUpdateRequest> {
+  const eventId = eventIdOf(body)
+  if (!isObject(body)) return fail(eventId, [bad('', 'the request must be a JSON object')])
+  const envelope = checkEnvelope(body)
+  if (!envelope.ok) return fail(eventId, envelope.problems.map((p) => fromSchema(p, '')))
+  const problems: TwinProblem[] = []
+  const entries: Array<readonly [string, MsgTwin | null]> = []
+  for (const key of Object.keys(envelope.value.twin).sort()) {
+    const path = `/twin/${escapePointer(key)}`
+    const keyProblem = checkKey(key)
+    if (keyProblem !== undefined) problems.push({ key, path, ...keyProblem })
+    const raw = envelope.value.twin[key]
+    if (raw === null) {
+      entries.push([key, null])
+      continue
+    }
+    const entry = checkEntry(raw)
+    if (entry.ok) entries.push([key, entry.value])
+    else problems.push(...entry.problems.map((p) => ({ key, ...fromSchema(p, path) })))
+  }
+  return problems.length > 0 ? fail(eventId, problems) : { ok: true, value: { eventId, entries } }
+}
+
+/** `.../twin/get` and `.../membership/get`: only `event_id` is read; an empty payload is accepted. */
+export function parseGetRequest(body: unknown): RequestOutcome<{ eventId: string }> {
+  if (body === undefined) return { ok: true, value: { eventId: '' } }
+  const eventId = eventIdOf(body)
+  if (!isObject(body)) return fail(eventId, [bad('', 'the request must be a JSON object')])
+  const checked = checkGet(body)
+  return checked.ok ? { ok: true, value: { eventId } } : fail(eventId, checked.problems.map((p) => fromSchema(p, '')))
+}
+
+/**
+ * `.../state/update`. Go matches JSON keys case-insensitively and DMI sends `State`, so the state key
+ * is found in any case (an exact `state` wins).
+ */
+export function parseStateUpdate(body: unknown): RequestOutcome<{ eventId: string; state: string }> {
+  const eventId = eventIdOf(body)
+  if (!isObject(body)) return fail(eventId, [bad('', 'the request must be a JSON object')])
+  const stateKey = Object.hasOwn(body, 'state') ? 'state' : Object.keys(body).find((k) => k.toLowerCase() === 'state')
+  const normalized = stateKey === undefined ? body : { ...body, state: body[stateKey] }
+  const checked = checkState(normalized)
+  if (!checked.ok) return fail(eventId, checked.problems.map((p) => fromSchema(p, '')))
+  return { ok: true, value: { eventId, state: checked.value.state } }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function fail<T>(eventId: string, problems: TwinProblem[]): RequestOutcome<T> {
+  return { ok: false, eventId, problems }
+}
+
+function bad(path: string, reason: string): TwinProblem {
+  return { path: path === '' ? '/' : path, errorCode: 'TWIN_BAD_REQUEST', reason }
+}
+
+function fromSchema(p: Problem, prefix: string): TwinProblem {
+  return bad(p.path === '/' ? prefix : `${prefix}${p.path}`, p.message)
+}
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1')
+}

@@ -1,6 +1,7 @@
 /**
  * The edge node's composition root: one validated config in, parts built and started in order,
- * stopped in reverse. Today: the node LevelDB and the MQTT bus (embedded broker or external).
+ * stopped in reverse: node LevelDB → MQTT bus (embedded broker or external) → DeviceTwin →
+ * local device manifests.
  */
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -11,14 +12,20 @@ import { aedesBus, externalBus, type Bus } from '../broker/bus.js'
 import type { BoundListener } from '../broker/listeners.js'
 import type { EdgeConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
+import { DeviceTwin } from '../twin/device-twin.js'
+import { ManifestDir } from '../twin/manifest-dir.js'
+import { LevelTwinStore } from '../twin/store.js'
+import type { DeviceRecord } from '../twin/stored-device.js'
 
 export interface EdgeNode {
   readonly bus: Bus
+  readonly twin: DeviceTwin
   readonly listeners: BoundListener[]
   stop(): Promise<void>
 }
 
 export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNode> {
+  const started = Date.now()
   const dataDir = resolve(config.dataDir)
   const stops: Array<() => Promise<void>> = []
   const stop = async (): Promise<void> => {
@@ -49,8 +56,28 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       log.info({ url: external.url }, 'connected to the external MQTT broker')
     }
     stops.push(() => bus.stop())
-    log.info({ node: config.node.name, dataDir, mode: config.mqtt.mode, listeners }, 'edge node ready')
-    return { bus, listeners, stop }
+
+    const store = new LevelTwinStore<DeviceRecord>(db, { sync: config.twin.fsync })
+    const twin = new DeviceTwin({ bus, store, nodeName: config.node.name, layout: config.twin.topicLayout, log })
+    stops.push(() => store.close())
+    stops.push(() => twin.stop())
+    await twin.start()
+
+    const manifestsDir = config.twin.manifestsDir
+    if (manifestsDir !== undefined) {
+      const manifests = new ManifestDir({
+        dir: resolve(manifestsDir),
+        nodeName: config.node.name,
+        layout: config.twin.topicLayout,
+        log: log.child({ part: 'manifests' }),
+        onChange: (devices) => twin.setMembers(devices),
+      })
+      stops.push(() => manifests.stop())
+      await twin.setMembers(await manifests.start())
+    }
+
+    log.info({ node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, startMs: Date.now() - started }, 'edge node ready')
+    return { bus, twin, listeners, stop }
   } catch (err) {
     await stop()
     throw err

@@ -113,6 +113,26 @@ export const LogConfig = Type.Object(
   strict,
 )
 
+export const TwinConfig = Type.Object(
+  {
+    manifestsDir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'directory of Device/DeviceModel YAML manifests (KubeEdge v1beta1) served by this node; watched for changes',
+      }),
+    ),
+    topicLayout: StringEnum(['name', 'namespace/name'], {
+      default: 'name',
+      description: 'device id in the topics the edge originates: `<name>` (KubeEdge ≤ 1.16) or `<namespace>/<name>` (≥ 1.17)',
+    }),
+    fsync: Type.Boolean({
+      default: false,
+      description: 'fsync every twin write: survives power loss, not only a process crash, at a throughput cost',
+    }),
+  },
+  strict,
+)
+
 export const EdgeConfig = Type.Object(
   {
     node: Type.Object(
@@ -129,6 +149,7 @@ export const EdgeConfig = Type.Object(
     dataDir: Type.String({ default: 'tern-data', description: 'directory of the node LevelDB (relative to the working directory)' }),
     log: Type.Object(LogConfig.properties, { ...strict, default: {} }),
     mqtt: Type.Object(MqttConfig.properties, { ...strict, default: {} }),
+    twin: Type.Object(TwinConfig.properties, { ...strict, default: {} }),
   },
   { ...strict, title: 'tern edge node configuration' },
 )

@@ -1,0 +1,310 @@
+/**
+ * DeviceTwin: serves KubeEdge's `$hw/events/...` topics over the bus, keeps every member device's
+ * twins in memory and durable in the store. One device's requests run in order (KeyedQueues);
+ * devices run concurrently. Each request: pure merge (twin/merge.ts) → one store write → outputs
+ * published in KubeEdge's order (result, document, delta). Nothing here throws at a client: every
+ * bad request is answered with a 4xx on the device's own result topic.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { Bus } from '../broker/bus.js'
+import { compile } from '../schemas/validate.js'
+import type { EdgeDevice } from '../schemas/device.js'
+import { deviceRef, deviceTopic, deviceTopicFilters, nodeTopic, nodeTopicFilter, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../schemas/topics.js'
+import type { MemberDevice } from '../schemas/twin.js'
+import { desiredSync } from './desired.js'
+import { answerTwinGet } from './get.js'
+import { memberDevice, memberDeviceWithTwins, membershipGetResult, membershipUpdated } from './membership.js'
+import { applyTwinUpdate } from './merge.js'
+import { errorResult } from './outputs.js'
+import { KeyedQueues } from './queues.js'
+import { parseJson } from './request.js'
+import { applyStateUpdate } from './state.js'
+import { StoredDevice, type DeviceRecord } from './stored-device.js'
+import type { TwinStore } from './store.js'
+import type { DeviceModelProperties } from './types.js'
+
+export interface DeviceTwinOptions {
+  bus: Bus
+  store: TwinStore<DeviceRecord>
+  nodeName: string
+  /** topic layout of the topics the edge originates (requests are answered in their own layout) */
+  layout: DeviceTopicLayout
+  log: Logger
+  now?: () => number
+  newEventId?: () => string
+}
+
+const QOS = 1 // as KubeEdge publishes to an external broker (kubeedge-compat.md §1.1)
+const validateStored = compile(StoredDevice)
+
+export class DeviceTwin {
+  readonly #o: Required<DeviceTwinOptions>
+  readonly #log: Logger
+  /** by `<namespace>/<name>` */
+  readonly #devices = new Map<string, DeviceRecord>()
+  /** name → keys, for requests in the flat `<name>` layout */
+  readonly #byName = new Map<string, Set<string>>()
+  readonly #queues: KeyedQueues
+
+  constructor(options: DeviceTwinOptions) {
+    this.#o = { now: Date.now, newEventId: randomUUID, ...options }
+    this.#log = options.log.child({ part: 'twin' })
+    this.#queues = new KeyedQueues((key, err) => this.#log.error({ err, device: key }, 'request processing failed'))
+  }
+
+  async start(): Promise<void> {
+    for (const { id, value } of await this.#o.store.loadAll()) {
+      const checked = validateStored(value)
+      if (checked.ok) this.#remember(checked.value)
+      else this.#log.error({ code: 'TWIN_STORE_FAILED', device: id, problems: checked.problems }, 'stored device record is corrupt; skipped')
+    }
+    const handler = (topic: string, payload: Buffer): void => this.#receive(topic, payload)
+    const filters = [
+      ...deviceTopicFilters('twin/update'),
+      ...deviceTopicFilters('twin/get'),
+      ...deviceTopicFilters('state/update'),
+      nodeTopicFilter('membership/get'),
+    ]
+    for (const filter of filters) await this.#o.bus.subscribe(filter, handler, { qos: 1 })
+    this.#log.info({ devices: this.#devices.size }, 'device twin ready')
+  }
+
+  async stop(): Promise<void> {
+    await this.#queues.drain()
+  }
+
+  /** Current member devices (for tests and the CLI). */
+  get devices(): ReadonlyMap<string, DeviceRecord> {
+    return this.#devices
+  }
+
+  /**
+   * Makes `devices` the node's whole membership: adds new devices, updates changed ones, removes the
+   * rest; each change is persisted, then announced on `membership/updated`; desired values of the
+   * spec become the twins' expected values.
+   */
+  async setMembers(devices: readonly EdgeDevice[]): Promise<void> {
+    const wanted = new Map(devices.map((d) => [keyOf(d.namespace, d.name), d]))
+    const work: Array<Promise<void>> = []
+    for (const key of this.#devices.keys()) {
+      if (!wanted.has(key)) work.push(this.#queues.run(key, () => this.#removeMember(key)))
+    }
+    for (const [key, device] of wanted) work.push(this.#queues.run(key, () => this.#upsertMember(key, device)))
+    await Promise.all(work)
+  }
+
+  #receive(topic: string, payload: Buffer): void {
+    const parsed = parseTopic(topic)
+    if (parsed === undefined) return
+    if (parsed.scope === 'node') {
+      if (parsed.suffix === 'membership/get' && parsed.node === this.#o.nodeName) void this.#queues.run('$membership', () => this.#membershipGet(payload))
+      return
+    }
+    const key = this.#resolve(parsed.device)
+    const queueKey = key ?? `?${topic}`
+    switch (parsed.suffix) {
+      case 'twin/update':
+        void this.#queues.run(queueKey, () => this.#twinUpdate(parsed.device, key, payload))
+        return
+      case 'twin/get':
+        void this.#queues.run(queueKey, () => this.#twinGet(parsed.device, key, payload))
+        return
+      case 'state/update':
+        void this.#queues.run(queueKey, () => this.#stateUpdate(parsed.device, key, payload))
+        return
+      default:
+        return // our own outputs, echoed back by the subscription
+    }
+  }
+
+  async #twinUpdate(ref: DeviceRef, key: string | undefined, payload: Buffer): Promise<void> {
+    const now = this.#o.now()
+    const reply = deviceTopic(ref, 'twin/update/result')
+    const body = parseJson(payload.toString('utf8'))
+    const device = key === undefined ? undefined : this.#devices.get(key)
+    if (device === undefined) return this.#notFound(reply, body, now, 'update rejected due to the device is not existed')
+    if (!body.ok) return this.#badJson(reply, body.reason, now)
+    const out = applyTwinUpdate({
+      twins: device.twins,
+      request: body.value,
+      deal: 'local',
+      now,
+      newEventId: this.#o.newEventId,
+      model: modelOf(device.spec),
+    })
+    if (!out.ok) return this.#publish(reply, out.result)
+    if (out.changed.length > 0 && !(await this.#persist({ ...device, twins: out.twins }, reply, out.result?.event_id ?? ''))) return
+    await this.#publish(reply, out.result)
+    await this.#publishOutputs(device, out.document, out.delta)
+  }
+
+  async #twinGet(ref: DeviceRef, key: string | undefined, payload: Buffer): Promise<void> {
+    const now = this.#o.now()
+    const reply = deviceTopic(ref, 'twin/get/result')
+    const body = parseJson(payload.toString('utf8'))
+    const device = key === undefined ? undefined : this.#devices.get(key)
+    if (device === undefined) return this.#notFound(reply, body, now, `Device ${describe(ref)} not found while getting twin`)
+    if (!body.ok) return this.#badJson(reply, body.reason, now)
+    const out = answerTwinGet({ twins: device.twins, request: body.value, now })
+    await this.#publish(reply, out.result)
+  }
+
+  async #stateUpdate(ref: DeviceRef, key: string | undefined, payload: Buffer): Promise<void> {
+    const now = this.#o.now()
+    const body = parseJson(payload.toString('utf8'))
+    const device = key === undefined ? undefined : this.#devices.get(key)
+    // KubeEdge answers state updates on the result topic only for known devices; tern answers both.
+    const reply = deviceTopic(ref, 'state/update/result')
+    if (device === undefined) return this.#notFound(reply, body, now, `Device ${describe(ref)} not found while updating state`)
+    if (!body.ok) return this.#badJson(reply, body.reason, now)
+    const out = applyStateUpdate({
+      name: device.spec.name,
+      previous: { state: device.state, ...(device.lastOnline === undefined ? {} : { lastOnline: device.lastOnline }) },
+      request: body.value,
+      now,
+      newEventId: this.#o.newEventId,
+    })
+    if (!out.ok) return this.#publish(reply, out.result)
+    if (out.changed) {
+      const next: DeviceRecord = { ...device, state: out.status.state, ...(out.status.lastOnline === undefined ? {} : { lastOnline: out.status.lastOnline }) }
+      if (!(await this.#persist(next, reply, out.result.event_id))) return
+    }
+    await this.#publish(reply, out.result)
+  }
+
+  async #membershipGet(payload: Buffer): Promise<void> {
+    const now = this.#o.now()
+    const reply = nodeTopic(this.#o.nodeName, 'membership/get/result')
+    const body = parseJson(payload.toString('utf8'))
+    if (!body.ok) return this.#badJson(reply, body.reason, now)
+    const value = body.value ?? {}
+    if (typeof value !== 'object' || Array.isArray(value) || value === null) {
+      return this.#publish(reply, errorResult({ eventId: '', now, code: 400, errorCode: 'TWIN_BAD_REQUEST', reason: 'the membership get request must be a JSON object' }))
+    }
+    const eventId = typeof (value as { event_id?: unknown }).event_id === 'string' ? (value as { event_id: string }).event_id : ''
+    const result = membershipGetResult({ eventId, now }, [])
+    result.devices = [...this.#devices.values()].map((d) => withSpec(memberDevice(memberInfo(d)), d.spec))
+    await this.#publish(reply, result)
+  }
+
+  async #upsertMember(key: string, spec: EdgeDevice): Promise<void> {
+    const now = this.#o.now()
+    const existing = this.#devices.get(key)
+    const base: DeviceRecord = existing === undefined ? { spec, state: 'unknown', twins: {} } : { ...existing, spec }
+    const sync = desiredSync(spec.properties, base.twins, now)
+    const out = sync === undefined ? undefined : applyTwinUpdate({ twins: base.twins, request: sync, deal: 'cloud-sync', now, newEventId: this.#o.newEventId, model: modelOf(spec) })
+    if (out !== undefined && !out.ok) this.#log.error({ device: key, problems: out.problems }, 'desired values of the device spec were refused')
+    const next: DeviceRecord = out?.ok === true ? { ...base, twins: out.twins } : base
+    for (const problem of out?.ok === true ? out.skipped : []) this.#log.warn({ device: key, problem }, 'desired value not applied')
+    if (existing !== undefined && JSON.stringify(existing) === JSON.stringify(next)) return
+    await this.#o.store.write([{ type: 'put', id: key, value: next }])
+    this.#remember(next)
+    if (existing === undefined || JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
+      // A changed device is announced again in added_devices: consumers treat it as a replacement.
+      const added = [withSpec(memberDeviceWithTwins(memberInfo(next), next.twins), spec)]
+      await this.#publish(nodeTopic(this.#o.nodeName, 'membership/updated'), membershipUpdated({ eventId: this.#o.newEventId(), now }, { added }))
+      this.#log.info({ device: key, change: existing === undefined ? 'added' : 'updated' }, 'membership changed')
+    }
+    if (out?.ok === true) await this.#publishOutputs(next, out.document, out.delta)
+  }
+
+  async #removeMember(key: string): Promise<void> {
+    const device = this.#devices.get(key)
+    if (device === undefined) return
+    await this.#o.store.write([{ type: 'del', id: key }])
+    this.#forget(key, device)
+    const removed = [memberDevice(memberInfo(device))]
+    await this.#publish(nodeTopic(this.#o.nodeName, 'membership/updated'), membershipUpdated({ eventId: this.#o.newEventId(), now: this.#o.now() }, { removed }))
+    this.#log.info({ device: key, change: 'removed' }, 'membership changed')
+  }
+
+  /** Writes the record; on failure answers 500 on `reply` and leaves memory unchanged. */
+  async #persist(next: DeviceRecord, reply: string, eventId: string): Promise<boolean> {
+    const key = keyOf(next.spec.namespace, next.spec.name)
+    try {
+      await this.#o.store.write([{ type: 'put', id: key, value: next }])
+    } catch (err) {
+      this.#log.error({ err, code: 'TWIN_STORE_FAILED', device: key }, 'twin store write failed')
+      await this.#publish(reply, errorResult({ eventId, now: this.#o.now(), code: 500, errorCode: 'TWIN_STORE_FAILED', reason: `the twin store could not write the change: ${(err as Error).message}` }))
+      return false
+    }
+    this.#remember(next)
+    return true
+  }
+
+  async #publishOutputs(device: DeviceRecord, document: unknown, delta: unknown): Promise<void> {
+    const ref = deviceRef(this.#o.layout, device.spec.namespace, device.spec.name)
+    if (document !== undefined) await this.#publish(deviceTopic(ref, 'twin/update/document'), document)
+    if (delta !== undefined) await this.#publish(deviceTopic(ref, 'twin/update/delta'), delta)
+  }
+
+  /** Malformed JSON is answered with a 400 on the device's own result topic (DESIGN §4.4). */
+  async #badJson(reply: string, reason: string, now: number): Promise<void> {
+    const problems = [{ path: '/', errorCode: 'TWIN_BAD_REQUEST' as const, reason }]
+    await this.#publish(reply, errorResult({ eventId: '', now, code: 400, errorCode: 'TWIN_BAD_REQUEST', reason, problems }))
+  }
+
+  async #notFound(reply: string, body: ReturnType<typeof parseJson>, now: number, reason: string): Promise<void> {
+    const eventId = body.ok && typeof body.value === 'object' && body.value !== null && typeof (body.value as { event_id?: unknown }).event_id === 'string' ? (body.value as { event_id: string }).event_id : ''
+    await this.#publish(reply, errorResult({ eventId, now, code: 404, errorCode: 'TWIN_DEVICE_NOT_FOUND', reason }))
+  }
+
+  async #publish(topic: string, payload: unknown): Promise<void> {
+    try {
+      await this.#o.bus.publish(topic, JSON.stringify(payload), { qos: QOS })
+    } catch (err) {
+      this.#log.warn({ err, topic }, 'publish failed')
+    }
+  }
+
+  /** `<namespace>/<name>` of a request's device: exact in the namespaced layout, by unique name in the flat one. */
+  #resolve(ref: DeviceRef): string | undefined {
+    if (ref.layout === 'namespace/name') return keyOf(ref.namespace, ref.name)
+    const keys = this.#byName.get(ref.name)
+    return keys?.size === 1 ? [...keys][0] : undefined
+  }
+
+  #remember(record: DeviceRecord): void {
+    const key = keyOf(record.spec.namespace, record.spec.name)
+    this.#devices.set(key, record)
+    const keys = this.#byName.get(record.spec.name) ?? new Set()
+    keys.add(key)
+    this.#byName.set(record.spec.name, keys)
+  }
+
+  #forget(key: string, record: DeviceRecord): void {
+    this.#devices.delete(key)
+    const keys = this.#byName.get(record.spec.name)
+    keys?.delete(key)
+    if (keys?.size === 0) this.#byName.delete(record.spec.name)
+  }
+}
+
+export function keyOf(namespace: string, name: string): string {
+  return `${namespace}/${name}`
+}
+
+function describe(ref: DeviceRef): string {
+  return ref.layout === 'name' ? ref.name : `${ref.namespace}/${ref.name}`
+}
+
+function modelOf(spec: EdgeDevice): DeviceModelProperties {
+  return Object.fromEntries(spec.properties.map((p) => [p.name, { type: p.type, accessMode: p.accessMode, ...(p.minimum === undefined ? {} : { minimum: p.minimum }), ...(p.maximum === undefined ? {} : { maximum: p.maximum }) }]))
+}
+
+function memberInfo(record: DeviceRecord): Parameters<typeof memberDevice>[0] {
+  const { spec } = record
+  return {
+    id: keyOf(spec.namespace, spec.name),
+    name: spec.name,
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    state: record.state,
+    ...(record.lastOnline === undefined ? {} : { lastOnline: record.lastOnline }),
+  }
+}
+
+/** KubeEdge's member fields plus what a mapper needs: protocol, model and resolved properties. */
+function withSpec(member: MemberDevice, spec: EdgeDevice): MemberDevice {
+  return { ...member, namespace: spec.namespace, model: spec.model, protocol: spec.protocol, properties: spec.properties } as MemberDevice
+}

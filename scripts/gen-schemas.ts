@@ -6,9 +6,24 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { EdgeConfig } from '../schemas/config.js'
+import { Device, DeviceModel, EdgeDevice } from '../schemas/device.js'
+import * as twin from '../schemas/twin.js'
 
 const outputs: Record<string, TSchema> = {
   'edge-config.schema.json': EdgeConfig,
+  'device.schema.json': Device,
+  'devicemodel.schema.json': DeviceModel,
+  'edge-device.schema.json': EdgeDevice,
+  'twin-update.schema.json': twin.DeviceTwinUpdate,
+  'twin-update-result.schema.json': twin.DeviceTwinResult,
+  'twin-update-document.schema.json': twin.DeviceTwinDocument,
+  'twin-update-delta.schema.json': twin.DeviceTwinDelta,
+  'twin-get.schema.json': twin.GetRequest,
+  'error-result.schema.json': twin.ErrorResult,
+  'state-update.schema.json': twin.DeviceStateUpdate,
+  'state-update-result.schema.json': twin.DeviceStateResult,
+  'membership-get-result.schema.json': twin.MembershipGetResult,
+  'membership-updated.schema.json': twin.MembershipUpdated,
 }
 
 /** Editors should not demand keys that have defaults: drop them from `required` in the published schema. */

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { Aedes, AedesPublishPacket } from 'aedes'
-import mqtt, { type MqttClient, type IClientOptions } from 'mqtt'
+import type { MqttClient, IClientOptions } from 'mqtt'
 import type { Logger } from 'pino'
 import type { ExternalBrokerConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
@@ -56,6 +56,8 @@ export function aedesBus(aedes: Aedes, log: Logger): Bus {
 /** A bus over an MQTT connection to any broker (external Mosquitto, or tern's own from another process). */
 export async function clientBus(options: { url: string; clientId: string; log: Logger; mqtt?: IClientOptions; connectTimeoutMs?: number }): Promise<Bus> {
   const { url, clientId, log } = options
+  // Loaded on demand: an embedded node never needs an MQTT client library (~15 MB of RSS).
+  const { default: mqtt } = await import('mqtt')
   const client: MqttClient = mqtt.connect(url, {
     clientId,
     clean: true,

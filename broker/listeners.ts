@@ -5,7 +5,6 @@ import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, isIP, type Server as NetServer, type AddressInfo } from 'node:net'
 import { createServer as createTlsServer, type SecureContextOptions } from 'node:tls'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { ListenerConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
 
@@ -61,7 +60,7 @@ export async function startListener(listener: ResolvedListener, onConnection: Co
   const tlsOptions = secure ? await loadTls(listener) : undefined
   let server: NetServer | HttpServer
   try {
-    server = createServerFor(listener, tlsOptions, onConnection)
+    server = await createServerFor(listener, tlsOptions, onConnection)
   } catch (cause) {
     // A cert/key pair that does not parse or match fails here, synchronously.
     throw new TernError('BROKER_TLS_FILE_UNREADABLE', `TLS files of ${describe(listener)} are not usable: ${(cause as Error).message}`, { cause })
@@ -93,11 +92,11 @@ export async function startListener(listener: ResolvedListener, onConnection: Co
   }
 }
 
-function createServerFor(
+async function createServerFor(
   listener: ResolvedListener,
   tlsOptions: SecureContextOptions | undefined,
   onConnection: ConnectionHandler,
-): NetServer | HttpServer {
+): Promise<NetServer | HttpServer> {
   switch (listener.protocol) {
     case 'mqtt':
       return createNetServer((socket) => onConnection(socket, listener))
@@ -105,6 +104,8 @@ function createServerFor(
       return createTlsServer(tlsOptions ?? {}, (socket) => onConnection(socket, listener))
     case 'ws':
     case 'wss': {
+      // Loaded only for WebSocket listeners (memory matters on a Pi).
+      const { WebSocketServer, createWebSocketStream } = await import('ws')
       const http = listener.protocol === 'ws' ? createHttpServer() : createHttpsServer(tlsOptions ?? {})
       const wss = new WebSocketServer({
         server: http,

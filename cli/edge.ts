@@ -1,7 +1,7 @@
 /**
  * The edge node's composition root: one validated config in, parts built and started in order,
  * stopped in reverse: node LevelDB → MQTT bus (embedded broker or external) → DeviceTwin →
- * local device manifests.
+ * in-process mappers (`mappers.enabled`, on the same bus) → local device manifests.
  */
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -12,14 +12,18 @@ import { aedesBus, externalBus, type Bus } from '../broker/bus.js'
 import type { BoundListener } from '../broker/listeners.js'
 import type { EdgeConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
+import { protocolFactory, protocolNames } from '../mappers/protocols.js'
+import { realClock } from '../mappers/runtime/clock.js'
+import { Mapper } from '../mappers/runtime/mapper.js'
 import { DeviceTwin } from '../twin/device-twin.js'
 import { ManifestDir } from '../twin/manifest-dir.js'
-import { LevelTwinStore } from '../twin/store.js'
-import type { DeviceRecord } from '../twin/stored-device.js'
+import { LevelStore } from '../twin/store.js'
+import type { TwinSpaces } from '../twin/stored-device.js'
 
 export interface EdgeNode {
   readonly bus: Bus
   readonly twin: DeviceTwin
+  readonly mappers: readonly Mapper[]
   readonly listeners: BoundListener[]
   stop(): Promise<void>
 }
@@ -57,11 +61,24 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
     }
     stops.push(() => bus.stop())
 
-    const store = new LevelTwinStore<DeviceRecord>(db, { sync: config.twin.fsync })
+    const store = new LevelStore<TwinSpaces>(db, ['device', 'twin'], { sync: config.twin.fsync })
     const twin = new DeviceTwin({ bus, store, nodeName: config.node.name, layout: config.twin.topicLayout, log })
     stops.push(() => store.close())
     stops.push(() => twin.stop())
     await twin.start()
+
+    const mappers: Mapper[] = []
+    for (const name of config.mappers.enabled) {
+      const factory = protocolFactory(name)
+      if (factory === undefined) throw new TernError('MAPPER_PROTOCOL_UNKNOWN', `mappers.enabled names ${name}; known protocols: ${protocolNames().join(', ') || 'none'}`)
+      const { enabled: _enabled, ...tuning } = config.mappers
+      const mapper = new Mapper({ bus, protocol: factory({ dataDir }), nodeName: config.node.name, layout: config.twin.topicLayout, log, clock: realClock, dataDir, options: tuning })
+      stops.push(() => mapper.stop())
+      // The twin answers membership/get at once; a mapper started before the manifests are loaded
+      // learns the devices from membership/updated.
+      await mapper.start()
+      mappers.push(mapper)
+    }
 
     const manifestsDir = config.twin.manifestsDir
     if (manifestsDir !== undefined) {
@@ -76,8 +93,8 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       await twin.setMembers(await manifests.start())
     }
 
-    log.info({ node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, startMs: Date.now() - started }, 'edge node ready')
-    return { bus, twin, listeners, stop }
+    log.info({ node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, mappers: config.mappers.enabled, startMs: Date.now() - started }, 'edge node ready')
+    return { bus, twin, mappers, listeners, stop }
   } catch (err) {
     await stop()
     throw err

@@ -20,13 +20,13 @@ import { errorResult } from './outputs.js'
 import { KeyedQueues } from './queues.js'
 import { parseJson } from './request.js'
 import { applyStateUpdate } from './state.js'
-import { StoredDevice, type DeviceRecord } from './stored-device.js'
-import type { TwinStore } from './store.js'
-import type { DeviceModelProperties } from './types.js'
+import type { LevelStore } from './store.js'
+import { STORED_TWIN, StoredDevice, deviceOp, splitTwinStoreKey, twinOps, twinStoreKey, type DeviceRecord, type TwinSpaces, type TwinStoreOp } from './stored-device.js'
+import type { DeviceModelProperties, TwinRecord } from './types.js'
 
 export interface DeviceTwinOptions {
   bus: Bus
-  store: TwinStore<DeviceRecord>
+  store: LevelStore<TwinSpaces>
   nodeName: string
   /** topic layout of the topics the edge originates (requests are answered in their own layout) */
   layout: DeviceTopicLayout
@@ -37,6 +37,7 @@ export interface DeviceTwinOptions {
 
 const QOS = 1 // as KubeEdge publishes to an external broker (kubeedge-compat.md §1.1)
 const validateStored = compile(StoredDevice)
+const validateTwin = compile(STORED_TWIN)
 
 export class DeviceTwin {
   readonly #o: Required<DeviceTwinOptions>
@@ -54,11 +55,7 @@ export class DeviceTwin {
   }
 
   async start(): Promise<void> {
-    for (const { id, value } of await this.#o.store.loadAll()) {
-      const checked = validateStored(value)
-      if (checked.ok) this.#remember(checked.value)
-      else this.#log.error({ code: 'TWIN_STORE_FAILED', device: id, problems: checked.problems }, 'stored device record is corrupt; skipped')
-    }
+    await this.#load()
     const handler = (topic: string, payload: Buffer): void => this.#receive(topic, payload)
     const filters = [
       ...deviceTopicFilters('twin/update'),
@@ -72,6 +69,28 @@ export class DeviceTwin {
 
   async stop(): Promise<void> {
     await this.#queues.drain()
+  }
+
+  /** Loads every stored device and its twins; corrupt records are logged and skipped. */
+  async #load(): Promise<void> {
+    const twins = new Map<string, Record<string, TwinRecord>>()
+    for (const { key, value } of await this.#o.store.loadAll('twin')) {
+      const split = splitTwinStoreKey(key)
+      const checked = validateTwin(value)
+      if (split === undefined || !checked.ok) {
+        this.#log.error({ code: 'TWIN_STORE_FAILED', key }, 'stored twin record is corrupt; skipped')
+        continue
+      }
+      const [deviceKey, twinKey] = split
+      const map = twins.get(deviceKey) ?? {}
+      map[twinKey] = checked.value
+      twins.set(deviceKey, map)
+    }
+    for (const { key, value } of await this.#o.store.loadAll('device')) {
+      const checked = validateStored(value)
+      if (checked.ok) this.#remember({ ...checked.value, twins: twins.get(key) ?? {} })
+      else this.#log.error({ code: 'TWIN_STORE_FAILED', device: key, problems: checked.problems }, 'stored device record is corrupt; skipped')
+    }
   }
 
   /** Current member devices (for tests and the CLI). */
@@ -134,7 +153,8 @@ export class DeviceTwin {
       model: modelOf(device.spec),
     })
     if (!out.ok) return this.#publish(reply, out.result)
-    if (out.changed.length > 0 && !(await this.#persist({ ...device, twins: out.twins }, reply, out.result?.event_id ?? ''))) return
+    const ops = twinOps(keyOf(device.spec.namespace, device.spec.name), out.twins, out.changed)
+    if (out.changed.length > 0 && !(await this.#persist({ ...device, twins: out.twins }, ops, reply, out.result?.event_id ?? ''))) return
     await this.#publish(reply, out.result)
     await this.#publishOutputs(device, out.document, out.delta)
   }
@@ -168,7 +188,7 @@ export class DeviceTwin {
     if (!out.ok) return this.#publish(reply, out.result)
     if (out.changed) {
       const next: DeviceRecord = { ...device, state: out.status.state, ...(out.status.lastOnline === undefined ? {} : { lastOnline: out.status.lastOnline }) }
-      if (!(await this.#persist(next, reply, out.result.event_id))) return
+      if (!(await this.#persist(next, [deviceOp(keyOf(next.spec.namespace, next.spec.name), next)], reply, out.result.event_id))) return
     }
     await this.#publish(reply, out.result)
   }
@@ -197,10 +217,12 @@ export class DeviceTwin {
     if (out !== undefined && !out.ok) this.#log.error({ device: key, problems: out.problems }, 'desired values of the device spec were refused')
     const next: DeviceRecord = out?.ok === true ? { ...base, twins: out.twins } : base
     for (const problem of out?.ok === true ? out.skipped : []) this.#log.warn({ device: key, problem }, 'desired value not applied')
-    if (existing !== undefined && JSON.stringify(existing) === JSON.stringify(next)) return
-    await this.#o.store.write([{ type: 'put', id: key, value: next }])
+    const specChanged = existing === undefined || JSON.stringify(existing.spec) !== JSON.stringify(spec)
+    const changedTwins = out?.ok === true ? out.changed : []
+    if (!specChanged && changedTwins.length === 0) return
+    await this.#o.store.write([...(specChanged ? [deviceOp(key, next)] : []), ...twinOps(key, next.twins, changedTwins)])
     this.#remember(next)
-    if (existing === undefined || JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
+    if (specChanged) {
       // A changed device is announced again in added_devices: consumers treat it as a replacement.
       const added = [withSpec(memberDeviceWithTwins(memberInfo(next), next.twins), spec)]
       await this.#publish(nodeTopic(this.#o.nodeName, 'membership/updated'), membershipUpdated({ eventId: this.#o.newEventId(), now }, { added }))
@@ -212,18 +234,19 @@ export class DeviceTwin {
   async #removeMember(key: string): Promise<void> {
     const device = this.#devices.get(key)
     if (device === undefined) return
-    await this.#o.store.write([{ type: 'del', id: key }])
+    const twinKeys = Object.keys(device.twins).map((t): TwinStoreOp => ({ space: 'twin', type: 'del', key: twinStoreKey(key, t) }))
+    await this.#o.store.write([{ space: 'device', type: 'del', key }, ...twinKeys])
     this.#forget(key, device)
     const removed = [memberDevice(memberInfo(device))]
     await this.#publish(nodeTopic(this.#o.nodeName, 'membership/updated'), membershipUpdated({ eventId: this.#o.newEventId(), now: this.#o.now() }, { removed }))
     this.#log.info({ device: key, change: 'removed' }, 'membership changed')
   }
 
-  /** Writes the record; on failure answers 500 on `reply` and leaves memory unchanged. */
-  async #persist(next: DeviceRecord, reply: string, eventId: string): Promise<boolean> {
+  /** Writes `ops`, then keeps `next`; on failure answers 500 on `reply` and leaves memory unchanged. */
+  async #persist(next: DeviceRecord, ops: readonly TwinStoreOp[], reply: string, eventId: string): Promise<boolean> {
     const key = keyOf(next.spec.namespace, next.spec.name)
     try {
-      await this.#o.store.write([{ type: 'put', id: key, value: next }])
+      await this.#o.store.write(ops)
     } catch (err) {
       this.#log.error({ err, code: 'TWIN_STORE_FAILED', device: key }, 'twin store write failed')
       await this.#publish(reply, errorResult({ eventId, now: this.#o.now(), code: 500, errorCode: 'TWIN_STORE_FAILED', reason: `the twin store could not write the change: ${(err as Error).message}` }))

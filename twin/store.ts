@@ -1,54 +1,57 @@
 /**
- * The twin's durable store: one JSON record per device in a sublevel of the node database. Any
- * abstract-level database works — classic-level (LevelDB) in production, memory-level in unit
- * tests. Writes arriving while a batch is being committed are grouped into the next batch (group
- * commit), so many devices' requests cost one LevelDB write; each caller's promise resolves only
- * after its own records are written (durable before acknowledged, DESIGN.md §4.3).
+ * The twin's durable store: named key spaces (sublevels) of the node database, written together
+ * in one atomic batch per request. Any abstract-level database works — classic-level (LevelDB) in
+ * production, memory-level in unit tests. Writes arriving while a batch is being committed are
+ * grouped into the next batch (group commit), so many devices' requests cost one LevelDB write;
+ * each caller's promise resolves only after its own operations are written (durable before
+ * acknowledged, DESIGN.md §4.3).
  */
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
 
-export type StoreOp<T> = { type: 'put'; id: string; value: T } | { type: 'del'; id: string }
-
-export interface TwinStore<T> {
-  /** Every record, in id order. */
-  loadAll(): Promise<Array<{ id: string; value: T }>>
-  /** Writes the operations of one request atomically; resolves once they are written. */
-  write(ops: ReadonlyArray<StoreOp<T>>): Promise<void>
-  close(): Promise<void>
-}
-
 type AnyLevel = AbstractLevel<string | Buffer | Uint8Array, string, unknown>
+type Space<V> = AbstractSublevel<AnyLevel, string | Buffer | Uint8Array, string, V>
 
-interface Pending<T> {
-  ops: ReadonlyArray<StoreOp<T>>
+/** One write in the space `space` of a store whose spaces hold the value types of `S`. */
+export type StoreOp<S> = {
+  [K in keyof S & string]: { space: K; type: 'put'; key: string; value: S[K] } | { space: K; type: 'del'; key: string }
+}[keyof S & string]
+
+interface Pending<S> {
+  ops: ReadonlyArray<StoreOp<S>>
   resolve(): void
   reject(err: unknown): void
 }
 
-export class LevelTwinStore<T> implements TwinStore<T> {
-  readonly #db: AbstractSublevel<AnyLevel, string | Buffer | Uint8Array, string, T>
+export class LevelStore<S extends Record<string, unknown>> {
+  readonly #db: AnyLevel
+  readonly #spaces = new Map<keyof S, Space<unknown>>()
   readonly #sync: boolean
-  #queue: Array<Pending<T>> = []
+  #queue: Array<Pending<S>> = []
   #committing = false
   #idle: Promise<void> = Promise.resolve()
   #markIdle: () => void = () => {}
 
   /**
-   * @param db the node database; the store keeps its records under the `twin` sublevel
+   * @param db the node database (root or a sublevel)
+   * @param spaces names of the key spaces; each becomes the sublevel `<prefix><name>`
    * @param options.sync fsync every batch (survives power loss, not only a process crash)
    */
-  constructor(db: AnyLevel, options: { sublevel?: string; sync?: boolean } = {}) {
-    this.#db = db.sublevel<string, T>(options.sublevel ?? 'twin', { valueEncoding: 'json' })
+  constructor(db: AnyLevel, spaces: ReadonlyArray<keyof S & string>, options: { prefix?: string; sync?: boolean } = {}) {
+    this.#db = db
+    for (const name of spaces) this.#spaces.set(name, db.sublevel<string, unknown>(`${options.prefix ?? 'twin-'}${name}`, { valueEncoding: 'json' }))
     this.#sync = options.sync ?? false
   }
 
-  async loadAll(): Promise<Array<{ id: string; value: T }>> {
-    const out: Array<{ id: string; value: T }> = []
-    for await (const [id, value] of this.#db.iterator()) out.push({ id, value })
+  /** Every record of a space, in key order; with `prefix`, only keys starting with it. */
+  async loadAll<K extends keyof S & string>(space: K, prefix?: string): Promise<Array<{ key: string; value: S[K] }>> {
+    const out: Array<{ key: string; value: S[K] }> = []
+    const range = prefix === undefined ? {} : { gte: prefix, lt: `${prefix}\uffff` }
+    for await (const [key, value] of this.#space(space).iterator(range)) out.push({ key, value: value as S[K] })
     return out
   }
 
-  write(ops: ReadonlyArray<StoreOp<T>>): Promise<void> {
+  /** Writes the operations of one request atomically; resolves once they are written. */
+  write(ops: ReadonlyArray<StoreOp<S>>): Promise<void> {
     if (ops.length === 0) return Promise.resolve()
     return new Promise((resolve, reject) => {
       this.#queue.push({ ops, resolve, reject })
@@ -56,9 +59,15 @@ export class LevelTwinStore<T> implements TwinStore<T> {
     })
   }
 
-  /** Waits for writes in flight, then closes nothing else: the node database is closed by its owner. */
+  /** Waits for writes in flight; the node database itself is closed by its owner. */
   async close(): Promise<void> {
     await this.#idle
+  }
+
+  #space(name: keyof S): Space<unknown> {
+    const space = this.#spaces.get(name)
+    if (space === undefined) throw new Error(`unknown store space ${String(name)}`)
+    return space
   }
 
   #commitLoop(): void {
@@ -73,10 +82,14 @@ export class LevelTwinStore<T> implements TwinStore<T> {
         return
       }
       const batch = group.flatMap((p) =>
-        p.ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.id, value: op.value } : { type: 'del' as const, key: op.id })),
+        p.ops.map((op) =>
+          op.type === 'put'
+            ? { type: 'put' as const, sublevel: this.#space(op.space), key: op.key, value: op.value }
+            : { type: 'del' as const, sublevel: this.#space(op.space), key: op.key },
+        ),
       )
-      // `sync` is classic-level's option; sublevels pass options through to the parent database.
-      this.#db.batch(batch, { sync: this.#sync } as object).then(
+      // `sync` is classic-level's option; sublevel operations in a root batch are written atomically.
+      this.#db.batch(batch as never, { sync: this.#sync } as object).then(
         () => {
           for (const p of group) p.resolve()
           next()

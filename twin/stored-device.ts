@@ -1,15 +1,57 @@
-/** The store's record of one member device: its resolved spec, its status and its twins. */
+/**
+ * What the twin keeps per member device. In memory: the resolved spec, the status and the twins.
+ * In the store: the spec and status under the device's key in the `device` space, and each twin
+ * under `<device key>\0<twin key>` in the `twin` space, so a request writes only the twins it
+ * changed.
+ */
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeDevice } from '../schemas/device.js'
 import { StringEnum } from '../schemas/typebox.js'
 import { DeviceStates } from '../schemas/twin.js'
-import { TwinRecord } from './types.js'
+import type { StoreOp } from './store.js'
+import { TwinRecord, type TwinMap } from './types.js'
 
 export const StoredDevice = Type.Object({
   spec: EdgeDevice,
   state: StringEnum(DeviceStates),
   lastOnline: Type.Optional(Type.String()),
-  twins: Type.Record(Type.String(), TwinRecord),
 })
 
-export type DeviceRecord = Static<typeof StoredDevice>
+export type StoredDevice = Static<typeof StoredDevice>
+
+export interface DeviceRecord extends StoredDevice {
+  twins: TwinMap
+}
+
+export interface TwinSpaces extends Record<string, unknown> {
+  device: StoredDevice
+  twin: TwinRecord
+}
+
+export const STORED_TWIN = TwinRecord
+
+export type TwinStoreOp = StoreOp<TwinSpaces>
+
+const SEPARATOR = '\u0000'
+
+export function twinStoreKey(deviceKey: string, twinKey: string): string {
+  return `${deviceKey}${SEPARATOR}${twinKey}`
+}
+
+/** Splits a `twin` space key into device key and twin key. */
+export function splitTwinStoreKey(key: string): [deviceKey: string, twinKey: string] | undefined {
+  const at = key.indexOf(SEPARATOR)
+  return at < 0 ? undefined : [key.slice(0, at), key.slice(at + 1)]
+}
+
+export function deviceOp(key: string, record: DeviceRecord): TwinStoreOp {
+  const value: StoredDevice = { spec: record.spec, state: record.state, ...(record.lastOnline === undefined ? {} : { lastOnline: record.lastOnline }) }
+  return { space: 'device', type: 'put', key, value }
+}
+
+export function twinOps(key: string, twins: TwinMap, changed: readonly string[]): TwinStoreOp[] {
+  return changed.flatMap((twinKey): TwinStoreOp[] => {
+    const value = twins[twinKey]
+    return value === undefined ? [] : [{ space: 'twin', type: 'put', key: twinStoreKey(key, twinKey), value }]
+  })
+}

@@ -16,7 +16,7 @@ import { protocolFactory, protocolNames } from '../mappers/protocols.js'
 import { realClock } from '../mappers/runtime/clock.js'
 import { Mapper } from '../mappers/runtime/mapper.js'
 import { DeviceTwin } from '../twin/device-twin.js'
-import { ManifestDir } from '../twin/manifest-dir.js'
+import { ManifestDir, type ManifestCacheSpaces } from '../twin/manifest-dir.js'
 import { LevelStore } from '../twin/store.js'
 import type { TwinSpaces } from '../twin/stored-device.js'
 
@@ -88,6 +88,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         layout: config.twin.topicLayout,
         log: log.child({ part: 'manifests' }),
         onChange: (devices) => twin.setMembers(devices),
+        cache: new LevelStore<ManifestCacheSpaces>(db, ['manifests'], { prefix: 'twin-' }),
       })
       stops.push(() => manifests.stop())
       await twin.setMembers(await manifests.start())

@@ -20,10 +20,17 @@ export interface Validator<T> {
   (doc: unknown): Validation<T>
 }
 
-/** Compiles a schema once; the returned function fills defaults in place and reports every problem. */
+/**
+ * A validator for `schema`; the returned function fills defaults in place and reports every
+ * problem. The schema is compiled on first use, not at module load: start-up pays only for the
+ * validators it needs.
+ */
 export function compile<S extends TSchema>(schema: S): Validator<Static<S>> {
-  const check: ValidateFunction = ajv.compile(schema)
-  return (doc) => (check(doc) ? { ok: true, value: doc as Static<S> } : { ok: false, problems: toProblems(check.errors) })
+  let check: ValidateFunction | undefined
+  return (doc) => {
+    check ??= ajv.compile(schema)
+    return check(doc) ? { ok: true, value: doc as Static<S> } : { ok: false, problems: toProblems(check.errors) }
+  }
 }
 
 function toProblems(errors: ErrorObject[] | null | undefined): Problem[] {

@@ -133,6 +133,30 @@ export const TwinConfig = Type.Object(
   strict,
 )
 
+export const BackoffConfig = Type.Object(
+  {
+    initialMs: Type.Integer({ minimum: 1, default: 1000, description: 'first retry delay and the floor of every delay, ms' }),
+    maxMs: Type.Integer({ minimum: 1, default: 60_000, description: 'cap of every retry delay, ms' }),
+    multiplier: Type.Number({ minimum: 1, default: 2, description: 'growth of the delay ceiling per failed attempt' }),
+    resetAfterMs: Type.Integer({ minimum: 0, default: 30_000, description: 'a link that stayed up this long starts over from initialMs' }),
+  },
+  strict,
+)
+
+export const MappersConfig = Type.Object(
+  {
+    enabled: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      uniqueItems: true,
+      description: 'protocols whose mapper runs inside this process (e.g. modbus); others can run as `tern mapper <protocol>`',
+    }),
+    heartbeatMs: Type.Integer({ minimum: 0, default: 60_000, description: 're-report unchanged property values this often, ms; 0 = report changes only' }),
+    callTimeoutMs: Type.Integer({ minimum: 1, default: 10_000, description: 'a driver call that takes longer counts as a lost link, ms' }),
+    backoff: Type.Object(BackoffConfig.properties, { ...strict, default: {}, description: 'reconnect and write-retry back-off: capped exponential with jitter' }),
+  },
+  strict,
+)
+
 export const EdgeConfig = Type.Object(
   {
     node: Type.Object(
@@ -150,6 +174,7 @@ export const EdgeConfig = Type.Object(
     log: Type.Object(LogConfig.properties, { ...strict, default: {} }),
     mqtt: Type.Object(MqttConfig.properties, { ...strict, default: {} }),
     twin: Type.Object(TwinConfig.properties, { ...strict, default: {} }),
+    mappers: Type.Object(MappersConfig.properties, { ...strict, default: {} }),
   },
   { ...strict, title: 'tern edge node configuration' },
 )
@@ -160,3 +185,4 @@ export type ListenerConfig = Static<typeof Listener>
 export type AclRule = Static<typeof AclRule>
 export type UserConfig = Static<typeof User>
 export type ExternalBrokerConfig = Static<typeof ExternalBroker>
+export type MappersConfig = EdgeConfig['mappers']

@@ -7,6 +7,7 @@ import { resolve } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { EdgeConfig } from '../schemas/config.js'
 import { Device, DeviceModel, EdgeDevice } from '../schemas/device.js'
+import { ModbusProtocolConfig, ModbusVisitor } from '../schemas/modbus.js'
 import * as twin from '../schemas/twin.js'
 
 const outputs: Record<string, TSchema> = {
@@ -14,6 +15,8 @@ const outputs: Record<string, TSchema> = {
   'device.schema.json': Device,
   'devicemodel.schema.json': DeviceModel,
   'edge-device.schema.json': EdgeDevice,
+  'modbus-protocol.schema.json': ModbusProtocolConfig,
+  'modbus-visitor.schema.json': ModbusVisitor,
   'twin-update.schema.json': twin.DeviceTwinUpdate,
   'twin-update-result.schema.json': twin.DeviceTwinResult,
   'twin-update-document.schema.json': twin.DeviceTwinDocument,

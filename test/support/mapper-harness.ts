@@ -1,0 +1,139 @@
+/**
+ * The mapper runtime end to end in one process: a real aedes broker (no listener) as the bus, the
+ * real DeviceTwin over memory-level, a Mapper of the fake protocol, and a manual clock for the
+ * mapper's time. Everything published on `$hw/#` is recorded. Call `mapperHarness()` inside a
+ * `describe`; its afterEach hook stops what a test started.
+ */
+import { Aedes } from 'aedes'
+import { MemoryLevel } from 'memory-level'
+import { pino, type Logger } from 'pino'
+import { aedesBus, type Bus } from '../../broker/bus.js'
+import { Mapper, type MapperOptions } from '../../mappers/runtime/mapper.js'
+import type { EdgeDevice } from '../../schemas/device.js'
+import { deviceTopic, nodeTopic, type DeviceTopicLayout, type DeviceTopicSuffix } from '../../schemas/topics.js'
+import { DeviceTwin } from '../../twin/device-twin.js'
+import { LevelStore } from '../../twin/store.js'
+import type { TwinSpaces } from '../../twin/stored-device.js'
+import { FakeProtocol } from './fake-protocol.js'
+import { ManualClock, settle } from './manual-clock.js'
+
+export interface Published {
+  topic: string
+  body: Record<string, unknown>
+  /** the mapper clock's time when it arrived */
+  at: number
+}
+
+export interface Harness {
+  clock: ManualClock
+  protocol: FakeProtocol
+  bus: Bus
+  twin: DeviceTwin
+  mapper: Mapper
+  log: Logger
+  /** every log line of the twin and the mapper, parsed */
+  logs: Array<Record<string, unknown>>
+  /** log lines carrying `code` */
+  logged(code: string): Array<Record<string, unknown>>
+  published: Published[]
+  /** messages on `$hw/events/device/<name>/<suffix>` (flat layout) */
+  on(device: string, suffix: DeviceTopicSuffix): Published[]
+  /** settles the event loop until `test` holds (real time limit `ms`) */
+  until(test: () => boolean, what: string, ms?: number): Promise<void>
+  /** the twin's stored actual value of a device property */
+  actual(device: string, property: string): string | undefined
+  expected(device: string, property: string): string | undefined
+  publish(topic: string, body: unknown): Promise<void>
+  membershipUpdatedCount(): number
+}
+
+export interface HarnessOptions {
+  devices: EdgeDevice[]
+  layout?: DeviceTopicLayout
+  mapper?: MapperOptions['options']
+  /** set up the fake devices before the mapper starts */
+  prepare?(protocol: FakeProtocol): void
+}
+
+export function mapperHarness(): (options: HarnessOptions) => Promise<Harness> {
+  const undo: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const fn of undo.splice(0).reverse()) await fn()
+  })
+  return async (options) => {
+    const layout = options.layout ?? 'name'
+    const logs: Array<Record<string, unknown>> = []
+    const log = pino(
+      { level: 'debug' },
+      {
+        write: (line: string) => {
+          logs.push(JSON.parse(line) as Record<string, unknown>)
+          if (process.env.TERN_TEST_LOG !== undefined) process.stderr.write(line)
+        },
+      },
+    )
+    const aedes = await Aedes.createBroker()
+    undo.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())))
+    const bus = aedesBus(aedes, log)
+    undo.push(() => bus.stop())
+    const db = new MemoryLevel<string, unknown>()
+    await db.open()
+    undo.push(() => db.close())
+    const clock = new ManualClock()
+    const store = new LevelStore<TwinSpaces>(db, ['device', 'twin'])
+    const twin = new DeviceTwin({ bus, store, nodeName: 'edge-1', layout, log })
+    undo.push(() => twin.stop())
+    await twin.start()
+    await twin.setMembers(options.devices)
+
+    const published: Published[] = []
+    await bus.subscribe('$hw/#', (topic, payload) => {
+      let body: Record<string, unknown>
+      try {
+        body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>
+      } catch {
+        body = { unparsable: payload.toString('utf8') }
+      }
+      published.push({ topic, body, at: clock.now() })
+    })
+
+    const protocol = new FakeProtocol(clock)
+    options.prepare?.(protocol)
+    const mapper = new Mapper({ bus, protocol, nodeName: 'edge-1', layout, log, clock, dataDir: '/nonexistent', options: { random: () => 0.5, ...options.mapper } })
+    undo.push(() => mapper.stop())
+    await mapper.start()
+    await settle()
+
+    const until = async (test: () => boolean, what: string, ms = 3000): Promise<void> => {
+      const deadline = Date.now() + ms
+      while (!test()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; published:\n${published.map((p) => `${p.topic} ${JSON.stringify(p.body)}`).join('\n')}`)
+        await settle(1)
+      }
+    }
+    const twinOf = (device: string, property: string): { expected?: { value: string }; actual?: { value: string } } | undefined => {
+      const record = twin.devices.get(`default/${device}`) as unknown as { twins: Record<string, { expected?: { value: string }; actual?: { value: string } }> } | undefined
+      return record?.twins[property]
+    }
+    return {
+      clock,
+      protocol,
+      bus,
+      twin,
+      mapper,
+      log,
+      logs,
+      logged: (code) => logs.filter((l) => l.code === code),
+      published,
+      on: (device, suffix) => {
+        const topic = deviceTopic({ layout: 'name', name: device }, suffix)
+        return published.filter((p) => p.topic === topic)
+      },
+      until,
+      actual: (device, property) => twinOf(device, property)?.actual?.value,
+      expected: (device, property) => twinOf(device, property)?.expected?.value,
+      publish: (topic, body) => bus.publish(topic, JSON.stringify(body), { qos: 1 }),
+      membershipUpdatedCount: () => published.filter((p) => p.topic === nodeTopic('edge-1', 'membership/updated')).length,
+    }
+  }
+}

@@ -4,15 +4,18 @@
  * binds every listener, `stop()` (idempotent) stops accepting, disconnects clients and waits for
  * persistence writes in flight.
  */
+import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type AuthenticateError } from 'aedes'
-import levelPersistence from 'aedes-persistence-level'
+import { Aedes, type Client, type PublishPacket, type AuthenticateError } from 'aedes'
 import type { AbstractLevel } from 'abstract-level'
 import type { Logger } from 'pino'
 import type { MqttConfig } from '../schemas/config.js'
 import { createAcl, type Acl, type ClientAccess } from './acl.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
+import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
+import { coalesceWrites, skipCleanSessionAcks } from './hot-path.js'
+import { SESSION_MARKER, sessionPersistence } from './persistence.js'
 import { resolveListener, startListener, type BoundListener, type ResolvedListener, type RunningListener } from './listeners.js'
 
 // Any abstract-level database or sublevel; the broker keeps its sessions under its own prefix.
@@ -26,6 +29,7 @@ export interface BrokerOptions {
   heartbeatInterval?: number
 }
 
+const IDENTIFIER_REJECTED = 2
 const NOT_AUTHORISED = 5
 const MAX_DENIAL_LOGS_PER_CLIENT = 20
 
@@ -38,6 +42,7 @@ export class EdgeBroker {
   readonly #access = new WeakMap<Client, ClientAccess>()
   readonly #denied = new WeakSet<PublishPacket>()
   readonly #denialLogs = new WeakMap<Client, number>()
+  readonly #noClientId = new WeakSet<Client>()
   #stopped = false
 
   constructor(options: BrokerOptions) {
@@ -61,17 +66,25 @@ export class EdgeBroker {
     const auth = createAuthenticator(config.users)
     const aedes = await Aedes.createBroker({
       id: 'tern',
-      persistence: levelPersistence(db.sublevel('mqtt', { valueEncoding: 'buffer' })),
+      persistence: skipCleanSessionAcks(sessionPersistence(db)),
       heartbeatInterval: this.#options.heartbeatInterval ?? 60_000,
       keepaliveLimit: config.keepaliveLimit,
       maxClientsIdLength: 65_535,
       drainTimeout: 30_000,
+      preConnect: (client, packet, done) => {
+        deliverAtHighestGrant(client) // before the session's subscriptions are restored
+        // A persistent session needs a name: CONNACK 2 [MQTT-3.1.3-8] (answered in authenticate,
+        // the step where aedes can send a refusal code). aedes would invent an id instead.
+        if (packet.clientId === '' && !packet.clean) this.#noClientId.add(client)
+        done(null, true)
+      },
       authenticate: (client, username, password, done) => {
+        if (this.#noClientId.has(client)) return done(refusal(IDENTIFIER_REJECTED), false)
         this.#authenticate(auth, acl, client, username, password).then(
-          (ok) => done(ok ? null : refusal(), ok),
+          (ok) => done(ok ? null : refusal(NOT_AUTHORISED), ok),
           (err: unknown) => {
             this.#log.error({ err, clientId: client.id }, 'authentication failed unexpectedly')
-            done(refusal(), false)
+            done(refusal(NOT_AUTHORISED), false)
           },
         )
       },
@@ -80,11 +93,12 @@ export class EdgeBroker {
         done(null)
       },
       authorizeSubscribe: (client, sub, done) => {
+        if (sub.topic === SESSION_MARKER) return done(null, null) // a session's placeholder, see persistence.ts
         const allowed = sub.topic.startsWith('$SYS') ? true : this.#accessOf(client).canSubscribe(sub.topic)
         if (!allowed) this.#logDenial(client, 'subscribe', sub.topic)
         done(null, allowed ? sub : null) // null = failure 0x80 in SUBACK [MQTT-3.9.3]
       },
-      ...(acl.open ? {} : { authorizeForward: (client: Client, packet: AedesPublishPacket) => (this.#accessOf(client).canReceive(packet.topic) ? packet : null) }),
+      authorizeForward: (client, packet) => (acl.open || this.#accessOf(client).canReceive(packet.topic) ? atGrantedQos(client, packet) : null),
     })
     // A refused publish is acknowledged as usual (MQTT 3.1.1 has no way to say no) and dropped,
     // as Mosquitto does; aedes would instead close the connection, so drop it here.
@@ -126,6 +140,7 @@ export class EdgeBroker {
 
   #handle(stream: Duplex, listener: ResolvedListener, req?: IncomingMessage): void {
     this.#listenerOf.set(stream, listener)
+    if (stream instanceof Socket) coalesceWrites(stream) // TCP and TLS; WebSocket streams frame each write
     this.aedes.handle(stream, req)
   }
 
@@ -163,8 +178,8 @@ export class EdgeBroker {
   }
 }
 
-function refusal(): AuthenticateError {
-  const err = new Error('not authorised') as AuthenticateError
-  err.returnCode = NOT_AUTHORISED
+function refusal(returnCode: typeof IDENTIFIER_REJECTED | typeof NOT_AUTHORISED): AuthenticateError {
+  const err = new Error(returnCode === NOT_AUTHORISED ? 'not authorised' : 'identifier rejected') as AuthenticateError
+  err.returnCode = returnCode
   return err
 }

@@ -1,0 +1,192 @@
+/**
+ * `npm run bench`: runs the benchmarks of DESIGN.md §8 and prints their results as JSON lines on
+ * stdout (progress goes to stderr). Builds dist/ first when it is older than the sources, because
+ * the brokers under test run the built `tern` command. Options (`npm run bench -- --duration 4`):
+ *
+ *   --only broker              which benches to run (comma list; default: all)
+ *   --skip-build               run dist/ as it is
+ * broker (embedded broker vs Mosquitto, bench/broker.ts; about 3 minutes with the defaults):
+ *   --duration 8               seconds of measured throughput per case and broker
+ *   --warmup 2                 seconds of unmeasured load before it
+ *   --latency-duration 5       seconds of recorded latency per case and broker
+ *   --rate-fraction 0.5        latency load, as a fraction of the lower broker's throughput
+ *   --cases fan-in:0,fan-in:1,fan-out:0,fan-out:1
+ *   --brokers tern,mosquitto
+ *   --clients 20               publishers (fan-in) or subscribers (fan-out)
+ *   --payload 64               bytes per message
+ *   --window 1000              most messages published and not yet received
+ *   --inflight 32              most unacknowledged QoS 1 PUBLISH per publisher
+ *   --batch 32                 most messages per socket write of a publisher
+ *   --mosquitto-conf 'LINE'    mosquitto.conf lines, repeatable; replaces the default
+ *                              `max_inflight_messages 0` ('' for Mosquitto's own defaults)
+ *   --skip-calibration         skip measuring the generator against a null broker
+ *   --cpu-prof                 write a V8 CPU profile of the tern process to .tmp/bench-profiles/
+ *   --out FILE                 default bench/results/broker-latest.json
+ * twin (DeviceTwin end to end, bench/twin.ts; about 40 s with the defaults):
+ *   --devices 1000             member devices of the node
+ *   --twin-duration 10         seconds of measured throughput, then as many of paced latency
+ *   --starts 3                 restarts with the devices persisted, for the start time
+ *   results also go to bench/results/twin-latest.json
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { cpus, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
+import { DEFAULTS, estimateSeconds, runBrokerBench, type BrokerBenchOptions } from './broker.js'
+import { stopAllChildren, type BrokerName } from './servers.js'
+import { TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchOptions } from './twin.js'
+
+const ROOT = resolve(import.meta.dirname, '..')
+const BENCHES = ['broker', 'twin'] as const
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    'latency-duration': { type: 'string' },
+    clients: { type: 'string' },
+    payload: { type: 'string' },
+    window: { type: 'string' },
+    inflight: { type: 'string' },
+    batch: { type: 'string' },
+    'rate-fraction': { type: 'string' },
+    brokers: { type: 'string' },
+    cases: { type: 'string' },
+    'skip-calibration': { type: 'boolean' },
+    'skip-build': { type: 'boolean' },
+    'cpu-prof': { type: 'boolean' },
+    'mosquitto-conf': { type: 'string', multiple: true },
+    out: { type: 'string' },
+    devices: { type: 'string' },
+    'twin-duration': { type: 'string' },
+    starts: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  strict: true,
+})
+
+const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`)
+
+function num(name: keyof typeof values, fallback: number, min: number): number {
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}, got ${String(raw)}`)
+  return n
+}
+
+function parseCase(text: string): BrokerBenchOptions['cases'][number] {
+  const [scenario, qos] = text.split(':')
+  if ((scenario === 'fan-in' || scenario === 'fan-out') && (qos === '0' || qos === '1')) return { scenario, qos: qos === '1' ? 1 : 0 }
+  throw new Error(`--cases: expected a list of fan-in:0, fan-in:1, fan-out:0, fan-out:1; got ${text}`)
+}
+
+function brokerOptions(): BrokerBenchOptions {
+  const brokers = values.brokers?.split(',') ?? DEFAULTS.brokers
+  for (const b of brokers) if (b !== 'tern' && b !== 'mosquitto') throw new Error(`unknown broker ${b}`)
+  const cases = values.cases?.split(',').map(parseCase) ?? DEFAULTS.cases
+  return {
+    duration: num('duration', DEFAULTS.duration, 1),
+    warmup: num('warmup', DEFAULTS.warmup, 0),
+    latencyDuration: num('latency-duration', DEFAULTS.latencyDuration, 1),
+    clients: num('clients', DEFAULTS.clients, 1),
+    payloadBytes: num('payload', DEFAULTS.payloadBytes, 8),
+    window: num('window', DEFAULTS.window, 1),
+    inflight: num('inflight', DEFAULTS.inflight, 1),
+    batch: num('batch', DEFAULTS.batch, 1),
+    rateFraction: num('rate-fraction', DEFAULTS.rateFraction, 0.01),
+    brokers: brokers as BrokerName[],
+    cases,
+    calibrate: values['skip-calibration'] !== true,
+    mosquittoConf: values['mosquitto-conf'] ?? DEFAULTS.mosquittoConf,
+    ...(values['cpu-prof'] === true ? { cpuProfDir: resolve(ROOT, '.tmp/bench-profiles') } : {}),
+    out: values.out === undefined ? DEFAULTS.out : resolve(values.out),
+  }
+}
+
+function newestSource(dir: string): number {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path))
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs)
+  }
+  return newest
+}
+
+function ensureBuilt(): void {
+  const built = (() => {
+    try {
+      return statSync(resolve(ROOT, 'dist/cli/tern.js')).mtimeMs
+    } catch {
+      return 0
+    }
+  })()
+  const sources = Math.max(...['broker', 'cli', 'schemas', 'types', 'twin', 'mappers'].map((d) => newestSource(resolve(ROOT, d))))
+  if (built >= sources) return
+  log('dist/ is older than the sources: building (tsc -p tsconfig.build.json)')
+  const tsc = spawnSync(process.execPath, [resolve(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: ['ignore', 2, 2] })
+  if (tsc.status !== 0) throw new Error('the build failed')
+}
+
+async function main(): Promise<void> {
+  if (values.help === true) {
+    const doc = /\/\*\*\n([\s\S]*?)\*\//.exec(readFileSync(import.meta.filename, 'utf8'))?.[1] ?? ''
+    process.stdout.write(doc.replace(/^ \* ?/gm, ''))
+    return
+  }
+  const only = values.only?.split(',') ?? [...BENCHES]
+  for (const name of only) if (!(BENCHES as readonly string[]).includes(name)) throw new Error(`unknown bench ${name}; known: ${BENCHES.join(', ')}`)
+  if (values['skip-build'] !== true) ensureBuilt()
+  if (only.includes('broker')) {
+    const options = brokerOptions()
+    await withWatchdog('broker', estimateSeconds(options), () => runBrokerBench(options, log))
+  }
+  if (only.includes('twin')) {
+    const options = twinOptions()
+    const result = await withWatchdog('twin', twinEstimateSeconds(options), () => runTwinBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/twin-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
+  }
+}
+
+function twinOptions(): TwinBenchOptions {
+  const seconds = num('twin-duration', TWIN_DEFAULTS.duration, 1)
+  return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1) }
+}
+
+function machine(): Record<string, unknown> {
+  return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, at: new Date().toISOString() }
+}
+
+/** Runs one bench, giving up (and stopping its processes) at twice its expected duration plus a minute. */
+async function withWatchdog<T>(name: string, expectedSeconds: number, run: () => Promise<T>): Promise<T> {
+  const limit = 2 * expectedSeconds + 60
+  log(`${name}: about ${Math.round(expectedSeconds)} s (gives up after ${Math.round(limit)} s)`)
+  const watchdog = setTimeout(() => abort(new Error(`the ${name} bench did not finish within ${Math.round(limit)} s`)), limit * 1000)
+  try {
+    return await run()
+  } finally {
+    clearTimeout(watchdog)
+  }
+}
+
+function abort(reason: unknown): void {
+  log(`stopping: ${reason instanceof Error ? reason.message : String(reason)}`)
+  stopAllChildren().then(
+    () => process.exit(1),
+    () => process.exit(1),
+  )
+}
+
+process.once('SIGINT', () => abort('SIGINT'))
+process.once('SIGTERM', () => abort('SIGTERM'))
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err)
+    abort(err)
+  },
+)

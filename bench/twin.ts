@@ -1,0 +1,244 @@
+/**
+ * DeviceTwin end to end (DESIGN.md §8): `tern edge` with N devices from local manifests; one raw
+ * MQTT connection publishes QoS 1 `twin/update` reports and receives every
+ * `twin/update/result` (QoS 1). A device's next update is sent only after its result arrived, so
+ * each measured update went publish → merge → LevelDB write → result received.
+ *   - throughput: as fast as the results come back (every device always has one update in flight)
+ *   - latency: paced at a fixed rate (half the measured throughput), percentiles of publish→result
+ *   - RSS of the tern process after the load; start time of a node with N devices persisted
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { stringify } from 'yaml'
+import { freePort, scratchDir } from '../test/support/resources.js'
+import { TERN_BIN } from '../test/support/tern.js'
+import { Connection } from './connection.js'
+import { PUBLISH, pubacks } from './mqtt-wire.js'
+import { percentiles, round } from './phases.js'
+import { cpuSeconds, rssMiB, startOwned } from './servers.js'
+
+export interface TwinBenchOptions {
+  devices: number
+  warmup: number
+  duration: number
+  latencyDuration: number
+  starts: number
+}
+
+export const TWIN_DEFAULTS: TwinBenchOptions = { devices: 1000, warmup: 3, duration: 10, latencyDuration: 10, starts: 3 }
+
+export function twinEstimateSeconds(o: TwinBenchOptions): number {
+  return o.warmup + o.duration + o.latencyDuration + o.starts * 3 + 10
+}
+
+function manifests(count: number): string {
+  const model = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: meter }\nspec:\n  properties:\n    - { name: energy, type: INT, accessMode: ReadOnly }\n    - { name: power, type: FLOAT, accessMode: ReadOnly }\n    - { name: relay, type: BOOLEAN, accessMode: ReadWrite }\n'
+  const device = (i: number): string =>
+    `apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: meter-${i} }\nspec:\n  deviceModelRef: { name: meter }\n  properties: [ { name: energy }, { name: power }, { name: relay } ]\n`
+  return [model, ...Array.from({ length: count }, (_, i) => device(i))].join('---\n')
+}
+
+function publishPacket(topic: string, messageId: number, payload: string): Buffer {
+  const t = Buffer.from(topic)
+  const p = Buffer.from(payload)
+  const len = 2 + t.length + 2 + p.length
+  const header: number[] = [0x32]
+  let n = len
+  do {
+    let byte = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) byte |= 0x80
+    header.push(byte)
+  } while (n > 0)
+  return Buffer.concat([Buffer.from(header), Buffer.from([t.length >> 8, t.length & 0xff]), t, Buffer.from([messageId >> 8, messageId & 0xff]), p])
+}
+
+interface Driver {
+  /** results received so far */
+  results(): number
+  errors(): number
+  /** start sending; `rate` = updates/s overall, or undefined for as fast as results return */
+  run(rate: number | undefined): void
+  stop(): void
+  latencies(): Float64Array
+  resetLatencies(): void
+}
+
+async function driver(port: number, devices: number): Promise<{ driver: Driver; close(): Promise<void> }> {
+  const conn = await Connection.open(port, 'twin-bench')
+  await conn.subscribe('$hw/events/device/+/twin/update/result', 1)
+  const sentAt = new Float64Array(devices).fill(-1)
+  const seq = new Uint32Array(devices)
+  let results = 0
+  let errors = 0
+  let messageId = 0
+  let running = false
+  let paced: NodeJS.Timeout | undefined
+  let samples: number[] = []
+  const ready: number[] = [] // devices whose previous update has its result
+  const prefix = '$hw/events/device/meter-'
+  const send = (i: number, now: number, out: Buffer[]): void => {
+    messageId = (messageId % 65535) + 1
+    seq[i] = (seq[i] ?? 0) + 1
+    sentAt[i] = now
+    const s = seq[i] ?? 0
+    out.push(publishPacket(`${prefix}${i}/twin/update`, messageId, `{"event_id":"${s}","timestamp":0,"twin":{"energy":{"actual":{"value":"${s}"}},"power":{"actual":{"value":"${(s % 1000) / 10}"}}}}`))
+  }
+  const acks: number[] = []
+  conn.handle(
+    (type, flags, buf, start, end, now) => {
+      if (type !== PUBLISH) return
+      const topicLen = ((buf[start] ?? 0) << 8) | (buf[start + 1] ?? 0)
+      const topic = buf.toString('latin1', start + 2, start + 2 + topicLen)
+      const idAt = start + 2 + topicLen
+      if (((flags >> 1) & 3) > 0) acks.push(((buf[idAt] ?? 0) << 8) | (buf[idAt + 1] ?? 0))
+      const i = Number(topic.slice(prefix.length, topic.indexOf('/', prefix.length)))
+      if (buf.indexOf('"code"', idAt, 'latin1') !== -1 && buf.indexOf('"code"', idAt, 'latin1') < end) errors++
+      results++
+      const at = sentAt[i] ?? -1
+      if (at >= 0) samples.push(now - at)
+      sentAt[i] = -1
+      ready.push(i)
+    },
+    () => {
+      const out: Buffer[] = []
+      if (acks.length > 0) out.push(pubacks(acks.splice(0)))
+      if (running && paced === undefined) {
+        const now = performance.now()
+        for (const i of ready.splice(0)) send(i, now, out)
+      }
+      if (out.length > 0) conn.socket.write(Buffer.concat(out))
+    },
+    (err) => {
+      if (running) process.stderr.write(`[bench] twin connection failed: ${err.message}\n`)
+    },
+  )
+  for (let i = 0; i < devices; i++) ready.push(i)
+  return {
+    driver: {
+      results: () => results,
+      errors: () => errors,
+      run(rate) {
+        running = true
+        if (rate === undefined) {
+          const out: Buffer[] = []
+          const now = performance.now()
+          for (const i of ready.splice(0)) send(i, now, out)
+          conn.socket.write(Buffer.concat(out))
+          return
+        }
+        // Paced: every 5 ms send the updates due, from devices that are ready.
+        const tickMs = 5
+        const perTick = (rate * tickMs) / 1000
+        let credit = 0
+        paced = setInterval(() => {
+          credit += perTick
+          const out: Buffer[] = []
+          const now = performance.now()
+          while (credit >= 1 && ready.length > 0) {
+            send(ready.shift() as number, now, out)
+            credit--
+          }
+          if (credit > perTick * 4) credit = perTick * 4 // do not burst after a stall
+          if (out.length > 0) conn.socket.write(Buffer.concat(out))
+        }, tickMs)
+      },
+      stop() {
+        running = false
+        clearInterval(paced)
+        paced = undefined
+      },
+      latencies: () => Float64Array.from(samples),
+      resetLatencies() {
+        samples = []
+      },
+    },
+    close: () => conn.close(),
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+async function startNode(dir: string, port: number): Promise<{ pid: number; readyMs: number; stop(): Promise<void> }> {
+  const t0 = performance.now()
+  const prof = process.env.TERN_BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.TERN_BENCH_CPU_PROF]
+  const child = startOwned(process.execPath, [...prof, TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')])
+  try {
+    await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 30_000)
+  } catch (err) {
+    await child.stop()
+    throw err
+  }
+  void port
+  return { pid: child.pid, readyMs: performance.now() - t0, stop: () => child.stop(10_000) }
+}
+
+export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => void): Promise<unknown> {
+  const dir = await scratchDir('tern-bench-twin-')
+  try {
+    const port = await freePort()
+    await mkdir(join(dir.path, 'devices'))
+    await writeFile(join(dir.path, 'devices', 'meters.yaml'), manifests(o.devices))
+    await writeFile(join(dir.path, 'tern.yaml'), stringify({ node: { name: 'bench' }, dataDir: join(dir.path, 'data'), twin: { manifestsDir: join(dir.path, 'devices') }, mqtt: { listeners: [{ port }] } }))
+
+    log(`twin: starting tern edge with ${o.devices} devices`)
+    const first = await startNode(dir.path, port)
+    const rssIdle = rssMiB(first.pid)
+    const session = await driver(port, o.devices)
+    const d = session.driver
+
+    log(`twin: throughput for ${o.duration} s after ${o.warmup} s warm-up`)
+    d.run(undefined)
+    await sleep(o.warmup * 1000)
+    const r0 = d.results()
+    const c0 = cpuSeconds(first.pid)
+    const t0 = performance.now()
+    d.resetLatencies()
+    await sleep(o.duration * 1000)
+    const seconds = (performance.now() - t0) / 1000
+    const throughput = (d.results() - r0) / seconds
+    const saturatedLatency = percentiles(d.latencies())
+    const cpu = (cpuSeconds(first.pid) - c0) / seconds
+    d.stop()
+    await sleep(1000)
+    const rssLoaded = rssMiB(first.pid)
+
+    const rate = Math.max(100, Math.round(throughput / 2))
+    log(`twin: latency at ${rate} updates/s for ${o.latencyDuration} s`)
+    d.run(rate)
+    await sleep(1000)
+    d.resetLatencies()
+    const l0 = d.results()
+    await sleep(o.latencyDuration * 1000)
+    const achieved = (d.results() - l0) / o.latencyDuration
+    const latency = percentiles(d.latencies())
+    d.stop()
+    await sleep(500)
+    const errors = d.errors()
+    await session.close()
+    await first.stop()
+
+    const starts: number[] = []
+    for (let i = 0; i < o.starts; i++) {
+      const node = await startNode(dir.path, port)
+      starts.push(node.readyMs)
+      if (i === o.starts - 1) log(`twin: restarted with ${o.devices} devices persisted in ${round(node.readyMs, 0)} ms`)
+      await node.stop()
+    }
+    const result = {
+      bench: 'twin',
+      devices: o.devices,
+      qos: 1,
+      throughput: { updatesPerSec: Math.round(throughput), seconds: round(seconds, 1), ternCpuCores: round(cpu, 2), latencyMs: saturatedLatency },
+      latency: { rate, achievedPerSec: Math.round(achieved), latencyMs: latency },
+      errors,
+      rssMiB: { idle: rssIdle, afterLoad: rssLoaded },
+      startToReadyMs: { runs: starts.map((s) => Math.round(s)), median: Math.round([...starts].sort((a, b) => a - b)[Math.floor(starts.length / 2)] ?? NaN) },
+    }
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    return result
+  } finally {
+    await dir.remove()
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The broker's session store: aedes-persistence-level in the node LevelDB, with the MQTT 3.1.1
+ * session rules that aedes 1.2 leaves to chance:
+ * - [MQTT-3.1.2-6] a clean session discards the previous session's queued messages before the
+ *   CONNACK. aedes drops them one by one while streaming them to the new connection, so a client
+ *   that disconnected quickly left them for its next persistent session.
+ * - [MQTT-3.2.2-2] Session Present is 1 whenever a persistent session exists, "even if the rest of
+ *   the Session state is empty" (§3.1.2.4). aedes derives it from stored subscriptions only, so a
+ *   session without any was reported absent. Sessions are recorded here, and a session without
+ *   subscriptions is handed to aedes as the single subscription SESSION_MARKER, which the broker
+ *   refuses when aedes restores it: aedes then reports the session and subscribes nothing.
+ * - A message queued for an offline client is stored as it will go out: [MQTT-3.8.4-6] at the
+ *   lower of the published QoS and the highest QoS the client's matching subscriptions grant, and
+ *   [MQTT-3.3.1-9] with RETAIN 0, since it matched an established subscription. aedes stored and
+ *   later sent the message as published.
+ */
+import levelPersistence from 'aedes-persistence-level'
+import type { AedesPublishPacket, Client } from 'aedes'
+import type { Readable } from 'node:stream'
+import type { BrokerDb } from './broker.js'
+
+/** Stands for "a session without subscriptions"; never a real subscription (see above): a client
+ * that subscribes to it gets 0x80. */
+export const SESSION_MARKER = '$tern/session'
+
+type StoredSubscription = { topic: string; qos: number }
+
+/** The promise-style persistence calls aedes 1.x makes that are changed here. */
+interface SessionCalls {
+  subscriptionsByClient(client: Client): Promise<StoredSubscription[]>
+  cleanSubscriptions(client: Client): Promise<unknown>
+  outgoingEnqueue(sub: { clientId: string }, packet: AedesPublishPacket): Promise<unknown>
+  outgoingEnqueueCombi(subs: ReadonlyArray<{ clientId: string; qos?: number }>, packet: AedesPublishPacket): Promise<unknown>
+  outgoingStream(client: Client): Readable
+  outgoingUpdate(client: Client, packet: AedesPublishPacket): Promise<unknown>
+  outgoingClearMessageId(client: Client, packet: AedesPublishPacket): Promise<unknown>
+}
+
+/** A queued packet has no message id until first sent; any id lets the id-keyed delete find it. */
+const DISCARD_ID = 1
+
+/** The aedes persistence for `db`; sessions live under the `mqtt` and `mqtt-sessions` sublevels. */
+export function sessionPersistence(db: BrokerDb): unknown {
+  const sessions = db.sublevel<string, boolean>('mqtt-sessions', { valueEncoding: 'json' })
+  const store = levelPersistence(db.sublevel('mqtt', { valueEncoding: 'buffer' })) as SessionCalls
+
+  // aedes asks for this on every CONNECT with clean=false, and only then.
+  const subscriptionsByClient = store.subscriptionsByClient.bind(store)
+  store.subscriptionsByClient = async (client) => {
+    const [subs, known] = await Promise.all([subscriptionsByClient(client), sessions.get(client.id)])
+    if (known === undefined) await sessions.put(client.id, true)
+    return subs.length === 0 && known !== undefined ? [{ topic: SESSION_MARKER, qos: 0 }] : subs
+  }
+
+  // aedes calls this on every CONNECT with clean=true, before the CONNACK.
+  const cleanSubscriptions = store.cleanSubscriptions.bind(store)
+  store.cleanSubscriptions = async (client) => {
+    await cleanSubscriptions(client)
+    await sessions.del(client.id)
+    for await (const queued of store.outgoingStream(client) as AsyncIterable<AedesPublishPacket>) {
+      const packet = { ...queued, messageId: queued.messageId ?? DISCARD_ID }
+      await store.outgoingUpdate(client, packet)
+      await store.outgoingClearMessageId(client, packet)
+    }
+  }
+
+  store.outgoingEnqueueCombi = async (subs, packet) => {
+    if (subs.length === 0) return // every QoS 1 publish asks, most with no offline subscriber
+    // One queue entry per client (aedes keys them by message), at its highest matching grant.
+    const granted = new Map<string, number>()
+    for (const sub of subs) granted.set(sub.clientId, Math.max(granted.get(sub.clientId) ?? 0, sub.qos ?? 0))
+    await Promise.all(
+      [...granted].map(([clientId, qos]) => store.outgoingEnqueue({ clientId }, { ...packet, qos: Math.min(qos, packet.qos) as AedesPublishPacket['qos'], retain: false })),
+    )
+  }
+  return store
+}

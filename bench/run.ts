@@ -27,6 +27,8 @@
  *   --twin-duration 10         seconds of measured throughput, then as many of paced latency
  *   --starts 3                 restarts with the devices persisted, for the start time
  *   results also go to bench/results/twin-latest.json
+ * modbus (batched vs one request per property, 100 registers, pymodbus over TCP and RTU):
+ *   results also go to bench/results/modbus-latest.json
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -35,10 +37,11 @@ import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { DEFAULTS, estimateSeconds, runBrokerBench, type BrokerBenchOptions } from './broker.js'
 import { stopAllChildren, type BrokerName } from './servers.js'
+import { MODBUS_DEFAULTS, modbusEstimateSeconds, runModbusBench } from './modbus.js'
 import { TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchOptions } from './twin.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin'] as const
+const BENCHES = ['broker', 'twin', 'modbus'] as const
 
 const { values } = parseArgs({
   options: {
@@ -149,6 +152,11 @@ async function main(): Promise<void> {
     const result = await withWatchdog('twin', twinEstimateSeconds(options), () => runTwinBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/twin-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
+  }
+  if (only.includes('modbus')) {
+    const result = await withWatchdog('modbus', modbusEstimateSeconds(MODBUS_DEFAULTS), () => runModbusBench(MODBUS_DEFAULTS, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/modbus-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
 }
 

@@ -172,3 +172,20 @@ export const EdgeDevice = Type.Object({
 
 export type EdgeDevice = Static<typeof EdgeDevice>
 export type EdgeProperty = Static<typeof EdgeProperty>
+
+/** KubeEdge's twin type vocabulary (kubeedge-compat.md §2.5) for a model property type: a new twin gets it. */
+export function twinType(type: PropertyType): string {
+  switch (type) {
+    case 'INT':
+      return 'int'
+    case 'FLOAT':
+    case 'DOUBLE':
+      return 'float'
+    case 'BOOLEAN':
+      return 'boolean'
+    case 'STRING':
+    case 'BYTES':
+    case 'STREAM':
+      return 'string'
+  }
+}

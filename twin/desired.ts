@@ -5,7 +5,7 @@
  * that has seen every edge write, so the spec wins and a local change to a cloud-owned value is
  * reverted whenever the spec is applied again (at start, on every manifest or cloud resync).
  */
-import type { EdgeProperty } from '../schemas/device.js'
+import { twinType, type EdgeProperty } from '../schemas/device.js'
 import type { DeviceTwinUpdate, MsgTwin } from '../schemas/twin.js'
 import { twinAt, type TwinMap } from './types.js'
 
@@ -25,19 +25,3 @@ export function desiredSync(properties: readonly EdgeProperty[], twins: TwinMap,
   return Object.keys(twin).length === 0 ? undefined : { event_id: '', timestamp: now, twin }
 }
 
-/** KubeEdge's twin type vocabulary for a model property type (kubeedge-compat.md §2.5). */
-function twinType(type: EdgeProperty['type']): string {
-  switch (type) {
-    case 'INT':
-      return 'int'
-    case 'FLOAT':
-    case 'DOUBLE':
-      return 'float'
-    case 'BOOLEAN':
-      return 'boolean'
-    case 'STRING':
-    case 'BYTES':
-    case 'STREAM':
-      return 'string'
-  }
-}

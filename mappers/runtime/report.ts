@@ -4,7 +4,7 @@
  * changed since the last report or when the heartbeat interval has passed since it was last
  * reported, so the twin and the cloud see a live device without a message per poll.
  */
-import type { EdgeProperty, PropertyType } from '../../schemas/device.js'
+import { twinType, type EdgeProperty, type PropertyType } from '../../schemas/device.js'
 import type { DeviceState, DeviceStateUpdate, DeviceTwinUpdate, MsgTwin } from '../../schemas/twin.js'
 
 /** The states the runtime reports (a subset of the twin's). */
@@ -37,23 +37,6 @@ export class ReportedValues {
   force(values: ReadonlyMap<string, string>, now: number): Map<string, string> {
     for (const [name, value] of values) this.#last.set(name, { value, at: now })
     return new Map(values)
-  }
-}
-
-/** KubeEdge's twin type vocabulary (kubeedge-compat.md §2.5): a new twin gets the property's type. */
-export function twinType(type: PropertyType): string {
-  switch (type) {
-    case 'INT':
-      return 'int'
-    case 'FLOAT':
-    case 'DOUBLE':
-      return 'float'
-    case 'BOOLEAN':
-      return 'boolean'
-    case 'STRING':
-    case 'BYTES':
-    case 'STREAM':
-      return 'string'
   }
 }
 

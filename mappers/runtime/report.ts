@@ -4,7 +4,7 @@
  * changed since the last report or when the heartbeat interval has passed since it was last
  * reported, so the twin and the cloud see a live device without a message per poll.
  */
-import { twinType, type EdgeProperty, type PropertyType } from '../../schemas/device.js'
+import { twinType, type EdgeProperty } from '../../schemas/device.js'
 import type { DeviceState, DeviceStateUpdate, DeviceTwinUpdate, MsgTwin } from '../../schemas/twin.js'
 
 /** The states the runtime reports (a subset of the twin's). */

@@ -29,6 +29,8 @@
  *   results also go to bench/results/twin-latest.json
  * modbus (batched vs one request per property, 100 registers, pymodbus over TCP and RTU):
  *   results also go to bench/results/modbus-latest.json
+ * opcua (1,000 monitored items on one node-opcua server delivered to the twin, bench/opcua.ts):
+ *   results also go to bench/results/opcua-latest.json
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -38,10 +40,11 @@ import { parseArgs } from 'node:util'
 import { DEFAULTS, estimateSeconds, runBrokerBench, type BrokerBenchOptions } from './broker.js'
 import { stopAllChildren, type BrokerName } from './servers.js'
 import { MODBUS_DEFAULTS, modbusEstimateSeconds, runModbusBench } from './modbus.js'
+import { OPCUA_DEFAULTS, opcuaEstimateSeconds, runOpcuaBench } from './opcua.js'
 import { TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchOptions } from './twin.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua'] as const
 
 const { values } = parseArgs({
   options: {
@@ -157,6 +160,10 @@ async function main(): Promise<void> {
     const result = await withWatchdog('modbus', modbusEstimateSeconds(MODBUS_DEFAULTS), () => runModbusBench(MODBUS_DEFAULTS, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/modbus-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
+  }
+  if (only.includes('opcua')) {
+    const result = await withWatchdog('opcua', opcuaEstimateSeconds(OPCUA_DEFAULTS), () => runOpcuaBench(OPCUA_DEFAULTS, log))
+    writeFileSync(resolve(ROOT, 'bench/results/opcua-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
 }
 

@@ -3,8 +3,10 @@
  * edge config and `tern mapper <protocol>` name entries of this table. Adding a protocol: a folder
  * `mappers/<name>/` exporting a factory `(options: ProtocolOptions) => Protocol`, and one line here.
  */
+import { BLUETOOTH, bluetoothProtocol } from './bluetooth/protocol.js'
 import type { Protocol } from './driver.js'
 import { MODBUS, modbusProtocol } from './modbus/protocol.js'
+import { OPCUA, opcuaProtocol } from './opcua/protocol.js'
 import { VIRTUAL, virtualProtocol } from './virtual/protocol.js'
 
 /** What every protocol factory is given. */
@@ -17,7 +19,9 @@ export type ProtocolFactory = (options: ProtocolOptions) => Protocol
 
 export const protocols: Readonly<Record<string, ProtocolFactory>> = {
   // One line per protocol folder, mappers/<name>/.
+  [BLUETOOTH]: () => bluetoothProtocol(),
   [MODBUS]: () => modbusProtocol(),
+  [OPCUA]: (options) => opcuaProtocol({ dataDir: options.dataDir }),
   [VIRTUAL]: () => virtualProtocol(),
 }
 

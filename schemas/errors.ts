@@ -55,6 +55,29 @@ export const ErrorCodes = {
   MODBUS_GATEWAY_PATH_UNAVAILABLE: 'Modbus exception 10: the gateway has no path to the target slave',
   MODBUS_GATEWAY_TARGET_FAILED: 'Modbus exception 11: the target slave behind the gateway did not respond',
   MODBUS_EXCEPTION: 'a Modbus exception code outside 1-11',
+  // Bluetooth LE protocol (mappers/bluetooth/), BlueZ over D-Bus
+  BLUETOOTH_CONFIG_INVALID: "a Bluetooth device's protocol configData or a property visitor is not valid (README, Bluetooth LE)",
+  BLUETOOTH_ADAPTER_UNAVAILABLE: 'the BlueZ adapter (e.g. hci0) is missing, powered off, or BlueZ is not on the system D-Bus',
+  BLUETOOTH_ADAPTER_BUSY: "no connection slot of the adapter came free within `queueTimeout` (the adapter's `maxConnections` are in use)",
+  BLUETOOTH_DEVICE_NOT_FOUND: 'the device was not seen within `scanTimeout` ms of discovery',
+  BLUETOOTH_CONNECT_FAILED: 'BlueZ could not connect to the device or resolve its GATT services within `connectTimeout`',
+  BLUETOOTH_CONNECTION_LOST: 'the device disconnected, or it or its adapter disappeared from D-Bus; the driver must reconnect',
+  BLUETOOTH_CHARACTERISTIC_NOT_FOUND: 'the device has no GATT characteristic with the visitor’s characteristicUUID (in serviceUUID, if given)',
+  BLUETOOTH_NOT_PERMITTED: 'the characteristic does not allow this operation (its Flags lack read or write), or BlueZ refused it',
+  BLUETOOTH_OPERATION_FAILED: 'BlueZ or the device failed a GATT read, write or notification request',
+  BLUETOOTH_NO_VALUE: 'a notifying characteristic has not sent a value since the connection opened',
+  BLUETOOTH_VALUE_INVALID: 'a value does not fit its decoding (too few bytes, not an integer, out of range) or cannot be encoded',
+  BLUETOOTH_VALUE_SPECIAL: 'an IEEE-11073 SFLOAT/FLOAT carries a special value (NaN, NRes, +INF, -INF, reserved): no measurement to report',
+  // OPC-UA protocol (mappers/opcua/)
+  OPCUA_CONFIG_INVALID: "an OPC-UA device's protocol configData or a property visitor is not valid, or its password file or variable cannot be read (README, OPC-UA)",
+  OPCUA_CONNECT_FAILED: 'the OPC-UA server could not be reached, or refused the secure channel or the session',
+  OPCUA_CONNECTION_LOST: 'the connection, session or subscription to the OPC-UA server was lost; the driver must reconnect',
+  OPCUA_TIMEOUT: 'the OPC-UA server did not answer within `timeout` ms',
+  OPCUA_SECURITY_REJECTED: "the server's certificate is not trusted by the node's PKI (and acceptUnknownServerCertificate is false), or the server refused the client's certificate or offers no endpoint with the configured security",
+  OPCUA_AUTH_FAILED: 'the OPC-UA server refused the user identity (user name and password, or X509 certificate)',
+  OPCUA_NODE_NOT_FOUND: 'a nodeID does not exist on the server, or a browse path does not resolve to a node',
+  OPCUA_BAD_STATUS: 'the OPC-UA server answered a read or write with a Bad status code (named in the message, e.g. BadNotWritable)',
+  OPCUA_VALUE_INVALID: "a value cannot be converted between the twin string and the node's data type (not a number, out of range, an unsupported data type)",
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

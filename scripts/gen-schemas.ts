@@ -2,21 +2,28 @@
  * Writes the JSON Schemas declared in schemas/*.ts to schemas/generated/. With `--check`, writes
  * nothing and fails when a generated file is missing or stale (part of `npm run check`).
  */
-import { readFile, writeFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
+import { BluetoothProtocolConfig, BluetoothVisitor } from '../schemas/bluetooth.js'
 import { EdgeConfig } from '../schemas/config.js'
 import { Device, DeviceModel, EdgeDevice } from '../schemas/device.js'
 import { ModbusProtocolConfig, ModbusVisitor } from '../schemas/modbus.js'
+import { OpcuaProtocolConfig, OpcuaVisitor } from '../schemas/opcua.js'
 import * as twin from '../schemas/twin.js'
+import { crdManifests } from './crds.js'
 
 const outputs: Record<string, TSchema> = {
   'edge-config.schema.json': EdgeConfig,
   'device.schema.json': Device,
   'devicemodel.schema.json': DeviceModel,
   'edge-device.schema.json': EdgeDevice,
+  'bluetooth-protocol.schema.json': BluetoothProtocolConfig,
+  'bluetooth-visitor.schema.json': BluetoothVisitor,
   'modbus-protocol.schema.json': ModbusProtocolConfig,
   'modbus-visitor.schema.json': ModbusVisitor,
+  'opcua-protocol.schema.json': OpcuaProtocolConfig,
+  'opcua-visitor.schema.json': OpcuaVisitor,
   'twin-update.schema.json': twin.DeviceTwinUpdate,
   'twin-update-result.schema.json': twin.DeviceTwinResult,
   'twin-update-document.schema.json': twin.DeviceTwinDocument,
@@ -56,6 +63,19 @@ for (const [name, schema] of Object.entries(outputs)) {
       stale++
     }
   } else {
+    await writeFile(path, text)
+  }
+}
+// CRDs for the cloud side (deploy/crds/), generated from the same schemas.
+for (const [file, text] of Object.entries(crdManifests())) {
+  const path = resolve(import.meta.dirname, '..', file)
+  if (check) {
+    if ((await readFile(path, 'utf8').catch(() => '')) !== text) {
+      console.error(`stale generated file: ${file} (run npm run gen)`)
+      stale++
+    }
+  } else {
+    await mkdir(dirname(path), { recursive: true })
     await writeFile(path, text)
   }
 }

@@ -9,6 +9,7 @@ import { MemoryLevel } from 'memory-level'
 import { pino, type Logger } from 'pino'
 import { aedesBus, type Bus } from '../../broker/bus.js'
 import { Mapper, type MapperOptions } from '../../mappers/runtime/mapper.js'
+import type { Protocol } from '../../mappers/driver.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import { deviceTopic, nodeTopic, type DeviceTopicLayout, type DeviceTopicSuffix } from '../../schemas/topics.js'
 import { DeviceTwin } from '../../twin/device-twin.js'
@@ -53,6 +54,8 @@ export interface HarnessOptions {
   mapper?: MapperOptions['options']
   /** set up the fake devices before the mapper starts */
   prepare?(protocol: FakeProtocol): void
+  /** run the mapper on this protocol instead of the fake one (e.g. a real driver against a simulated device) */
+  protocol?: Protocol
 }
 
 export function mapperHarness(): (options: HarnessOptions) => Promise<Harness> {
@@ -99,7 +102,7 @@ export function mapperHarness(): (options: HarnessOptions) => Promise<Harness> {
 
     const protocol = new FakeProtocol(clock)
     options.prepare?.(protocol)
-    const mapper = new Mapper({ bus, protocol, nodeName: 'edge-1', layout, log, clock, dataDir: '/nonexistent', options: { random: () => 0.5, ...options.mapper } })
+    const mapper = new Mapper({ bus, protocol: options.protocol ?? protocol, nodeName: 'edge-1', layout, log, clock, dataDir: '/nonexistent', options: { random: () => 0.5, ...options.mapper } })
     undo.push(() => mapper.stop())
     await mapper.start()
     await settle()

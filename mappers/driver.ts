@@ -59,4 +59,6 @@ export interface Protocol {
   createDriver(device: EdgeDevice, context: DriverContext): DeviceDriver
   /** Releases resources shared by the protocol's drivers (e.g. serial lines). */
   close?(): Promise<void>
+  /** Counters per device id (requests, outcomes by error code), published by the runtime as metrics. */
+  metrics?(): Record<string, Record<string, number>>
 }

@@ -152,6 +152,11 @@ export const MappersConfig = Type.Object(
     }),
     heartbeatMs: Type.Integer({ minimum: 0, default: 60_000, description: 're-report unchanged property values this often, ms; 0 = report changes only' }),
     callTimeoutMs: Type.Integer({ minimum: 1, default: 10_000, description: 'a driver call that takes longer counts as a lost link, ms' }),
+    metricsMs: Type.Integer({
+      minimum: 0,
+      default: 60_000,
+      description: 'publish each protocol’s counters (requests, outcomes by error code, per device) retained on $tern/mappers/<node>/<protocol>/metrics this often, ms; 0 = never',
+    }),
     backoff: Type.Object(BackoffConfig.properties, { ...strict, default: {}, description: 'reconnect and write-retry back-off: capped exponential with jitter' }),
   },
   strict,

@@ -119,6 +119,16 @@ export function deviceTopicFilters(suffix: DeviceTopicSuffix): readonly [name: s
   return [`${HW_DEVICE_PREFIX}+/${suffix}`, `${HW_DEVICE_PREFIX}+/+/${suffix}`]
 }
 
+/**
+ * Where a mapper publishes its counters (retained): `$tern/mappers/<node>/<protocol>/metrics`.
+ * tern's own topic, not KubeEdge's.
+ */
+export function mapperMetricsTopic(node: string, protocol: string): string {
+  checkSegment(node, 'node name')
+  checkSegment(protocol, 'protocol name')
+  return `$tern/mappers/${node}/${protocol}/metrics`
+}
+
 /** MQTT filter matching `suffix` for every node. */
 export function nodeTopicFilter(suffix: NodeTopicSuffix): string {
   return `${HW_NODE_PREFIX}+/${suffix}`

@@ -29,6 +29,7 @@ export function modbusProtocol(options: ModbusProtocolOptions = {}): ModbusProto
   return {
     name: MODBUS,
     counters,
+    metrics: () => counters.snapshot(),
     validate(device: EdgeDevice): Problem[] {
       const resolved = resolveDevice(device)
       return resolved.ok ? [] : resolved.problems

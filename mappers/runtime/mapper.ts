@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import type { Bus } from '../../broker/bus.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import { DeviceTwinDelta } from '../../schemas/twin.js'
-import { deviceRef, deviceTopic, deviceTopicFilters, nodeTopic, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../../schemas/topics.js'
+import { deviceRef, deviceTopic, deviceTopicFilters, mapperMetricsTopic, nodeTopic, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../../schemas/topics.js'
 import { compile, formatProblems } from '../../schemas/validate.js'
 import type { Protocol } from '../driver.js'
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
@@ -23,6 +23,8 @@ import { DeviceSupervisor, type SupervisorTuning } from './supervisor.js'
 export interface MapperTuning extends SupervisorTuning {
   /** how long `start()` waits for the twin's membership answer before going on (and asking again), ms */
   membershipTimeoutMs: number
+  /** how often the protocol's counters are published (retained) on the metrics topic, ms; 0 = never */
+  metricsMs: number
 }
 
 export const DEFAULT_MAPPER_TUNING: Omit<MapperTuning, 'random'> = {
@@ -30,6 +32,7 @@ export const DEFAULT_MAPPER_TUNING: Omit<MapperTuning, 'random'> = {
   backoff: DEFAULT_BACKOFF,
   callTimeoutMs: 10_000,
   membershipTimeoutMs: 5_000,
+  metricsMs: 60_000,
 }
 
 export interface MapperOptions {
@@ -64,6 +67,7 @@ export class Mapper {
   #answered: (() => void) | undefined
   #gotMembership = false
   #retry: TimerHandle | undefined
+  #metricsTimer: TimerHandle | undefined
   #started = false
   #stopped = false
 
@@ -107,13 +111,28 @@ export class Mapper {
     })
     if (timedOut) this.#log.warn({ node: nodeName, timeoutMs: this.#tuning.membershipTimeoutMs }, 'no membership answer from the twin yet; asking again in the background')
     await this.#membership
+    this.#scheduleMetrics()
     this.#log.info({ node: nodeName, devices: this.#supervisors.size }, 'mapper ready')
+  }
+
+  /** Publishes the protocol's counters every `metricsMs`, retained, so a late subscriber sees the last ones. */
+  #scheduleMetrics(): void {
+    const { metricsMs } = this.#tuning
+    const { protocol } = this.#o
+    if (metricsMs <= 0 || protocol.metrics === undefined || this.#stopped) return
+    this.#metricsTimer = this.#o.clock.setTimeout(() => {
+      const payload = { timestamp: this.#o.clock.now(), node: this.#o.nodeName, protocol: this.#o.protocol.name, devices: protocol.metrics?.() ?? {} }
+      const topic = mapperMetricsTopic(this.#o.nodeName, this.#o.protocol.name)
+      this.#o.bus.publish(topic, JSON.stringify(payload), { qos: QOS, retain: true }).catch((err: unknown) => this.#log.warn({ err, topic }, 'metrics not published'))
+      this.#scheduleMetrics()
+    }, metricsMs)
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
     if (this.#retry !== undefined) this.#o.clock.clearTimeout(this.#retry)
+    if (this.#metricsTimer !== undefined) this.#o.clock.clearTimeout(this.#metricsTimer)
     this.#answered?.()
     await this.#membership
     const supervisors = [...this.#supervisors.values()]

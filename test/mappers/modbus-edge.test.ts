@@ -60,11 +60,11 @@ describe('mappers: Modbus end to end in tern edge (pymodbus peer)', function () 
       node: { name: 'edge-1' },
       twin: { manifestsDir: join(dir.path, 'devices') },
       mqtt: { listeners: [{ port: 0 }] },
-      mappers: { enabled: ['modbus'], heartbeatMs: 0, backoff: { initialMs: 100, maxMs: 800 } },
+      mappers: { enabled: ['modbus'], heartbeatMs: 0, metricsMs: 300, backoff: { initialMs: 100, maxMs: 800 } },
     })
     undo.push(() => node.stop())
     const app = await pool.connect(`mqtt://127.0.0.1:${node.listeners[0]?.port}`)
-    await app.client.subscribeAsync(['$hw/events/device/#', '$hw/events/node/#'], { qos: 1 })
+    await app.client.subscribeAsync(['$hw/events/device/#', '$hw/events/node/#', '$tern/mappers/#'], { qos: 1 })
     return { node, app }
   }
 
@@ -129,6 +129,16 @@ describe('mappers: Modbus end to end in tern edge (pymodbus peer)', function () 
     // The restarted device lost its register: the twin's expected value (2400) is written again.
     await twinUntil(app, 'fan-1', (t) => t.temperature?.actual?.value === '19.9' && t.speed?.actual?.value === '2400', 'values after the restart')
     assert.deepEqual(await again.get(1, 'hr', 0, 1), [2400])
+
+    // The mapper's metrics count requests and the errors of the outage, by stable code.
+    const metrics = await app.inbox.waitFor(
+      (m) => m.topic === '$tern/mappers/edge-1/modbus/metrics' && /MODBUS_(CONNECTION_LOST|CONNECT_FAILED)/.test(m.payload),
+      'metrics with the outage',
+      5000,
+    )
+    const counts = (JSON.parse(metrics.payload) as { devices: Record<string, Record<string, number>> }).devices
+    const device = Object.values(counts)[0] ?? {}
+    assert.ok((device.requests ?? 0) > 0 && (device.ok ?? 0) > 0, JSON.stringify(counts))
   })
 
   it('RTU: two slaves on one serial line, each converges to its desired value', async () => {

@@ -1,0 +1,38 @@
+/** The preinstalled kubectl (v1.32) pointed at an emulator through a generated kubeconfig. */
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { startChild, type Child } from '../resources.js'
+import type { KubeEmulator } from './server.js'
+
+export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl'
+
+export interface KubectlResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+export interface Kubectl {
+  /** Runs one kubectl command to completion (never throws on a non-zero exit). */
+  run(args: readonly string[], input?: string): Promise<KubectlResult>
+  /** Starts a long-running kubectl (e.g. `get -w`); the caller stops it by its PID. */
+  spawn(args: readonly string[]): Child
+}
+
+/** `dir` holds the kubeconfig and kubectl's discovery cache (no state shared between tests). */
+export async function kubectlFor(kube: KubeEmulator, dir: string): Promise<Kubectl> {
+  const kubeconfig = await kube.writeKubeconfig(join(dir, 'kubeconfig'))
+  const base = ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'kube-cache')]
+  const env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig }
+  return {
+    run: (args, input) =>
+      new Promise((resolve) => {
+        const child = execFile(KUBECTL, [...base, ...args], { env, timeout: 30_000 }, (error, stdout, stderr) => {
+          const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
+          resolve({ code, stdout, stderr })
+        })
+        if (input !== undefined) child.stdin?.end(input)
+      }),
+    spawn: (args) => startChild(KUBECTL, [...base, ...args], { env }),
+  }
+}

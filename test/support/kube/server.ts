@@ -1,0 +1,323 @@
+/**
+ * A Kubernetes API emulator for tests (DESIGN.md §10: no kube-apiserver runs here): node:http on
+ * a port from the OS, the resource paths and discovery documents the real `kubectl`,
+ * @kubernetes/client-node and tern cloud use, and the semantics of api.ts behind them.
+ *
+ *   const kube = await startKubeEmulator()
+ *   after(() => kube.stop())
+ *   await kube.writeKubeconfig(path)   // then: kubectl --kubeconfig path apply -f deploy/crds/
+ *
+ * Implemented: legacy discovery (/api, /apis, /apis/<g>[/<v>], /version) and the OpenAPI v3
+ * slice kubectl needs to leave validation to the server (openapi.ts); CRDs (structural check,
+ * Established status, registration and removal of their resources); namespaces (default,
+ * kube-system, kube-public, kube-node-lease exist); for every resource create, get, list (label
+ * and metadata.name/namespace field selectors, all-namespaces), update with resourceVersion
+ * preconditions (409), merge patch, JSON patch, strategic merge patch for built-ins only (415 for
+ * custom resources, as the real server), delete (with preconditions), deletecollection, the
+ * status subresource, generation, no-op writes, pruning, fieldValidation Strict/Warn/Ignore,
+ * validation against openAPIV3Schema including list-map/set uniqueness (422 with causes), watch
+ * from a resourceVersion with a bounded history (410 Expired ERROR event), bookmarks,
+ * timeoutSeconds, Table output for printer columns, dryRun=All, bearer-token auth.
+ *
+ * Not implemented: server-side apply (415), aggregated discovery and protobuf (clients fall back
+ * to JSON), OpenAPI schemas (no `kubectl explain`, no /openapi/v2), pagination (`limit` is
+ * ignored, lists are complete), `resourceVersionMatch`/list at an older version (lists are always
+ * current), finalizers and graceful deletion, schema defaulting, CRD version conversion,
+ * `sendInitialEvents`, Nodes/Pods/Leases, TLS.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { writeFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { parse as parseYaml, stringify } from 'yaml'
+import { Api, type FieldValidation, type WriteOptions } from './api.js'
+import { VERSION_INFO, apiGroup, apiGroupList, apiResourceList, apiVersions } from './discovery.js'
+import { openapiV3Document, openapiV3Root } from './openapi.js'
+import type { Json } from './patch.js'
+import { groupVersion, typeId, type ResourceType } from './registry.js'
+import { fieldSelector, labelSelector, type Selector } from './selectors.js'
+import { ApiError, badRequest, gone, notFound } from './status.js'
+import { Store, namespaceOf, type KubeObject, type StoredEvent } from './store.js'
+import { toTable, wantsTable } from './table.js'
+
+export interface KubeEmulatorOptions {
+  /** Change events kept for watches that resume from a resourceVersion; older ones get 410. Default 1000. */
+  historySize?: number
+  /** When set, every request needs `Authorization: Bearer <token>` (else 401). */
+  token?: string
+  /** Interval of BOOKMARK events for watches with `allowWatchBookmarks=true`. Default 10 s. */
+  bookmarkIntervalMs?: number
+}
+
+export interface RequestRecord {
+  method: string
+  url: string
+  contentType: string | undefined
+  accept: string | undefined
+  status: number
+}
+
+export interface KubeEmulator {
+  readonly url: string
+  readonly port: number
+  readonly api: Api
+  /** Every request served so far, to assert what a client did (e.g. which patch type kubectl sent). */
+  readonly requests: RequestRecord[]
+  writeKubeconfig(path: string, namespace?: string): Promise<string>
+  /** Open watch streams right now. */
+  watchCount(): number
+  /** Ends every open watch stream (as an API server restart or watch timeout does); clients resume from their last version. */
+  dropWatches(): void
+  stop(): Promise<void>
+}
+
+interface Route {
+  group: string
+  version: string
+  type: ResourceType
+  namespace: string | undefined
+  name: string | undefined
+  subresource: string | undefined
+}
+
+const nameOrEmpty = (value: unknown): string => (typeof value === 'string' ? value : '')
+
+function send(res: ServerResponse, code: number, body: Json, warnings: string[] = []): void {
+  const text = JSON.stringify(body)
+  if (warnings.length > 0) res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`))
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' })
+  res.end(text)
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (text.trim() === '') return undefined
+  try {
+    return /yaml/.test(req.headers['content-type'] ?? '') ? (parseYaml(text) as unknown) : (JSON.parse(text) as unknown)
+  } catch (error) {
+    throw badRequest(`error decoding request body: ${(error as Error).message}`)
+  }
+}
+
+function writeOptions(query: URLSearchParams): WriteOptions {
+  const fv = query.get('fieldValidation')
+  const fieldValidation: FieldValidation | undefined = fv === 'Strict' || fv === 'Warn' || fv === 'Ignore' ? fv : undefined
+  if (fv !== null && fieldValidation === undefined) throw badRequest(`fieldValidation must be one of Strict, Warn, Ignore: ${fv}`)
+  return { dryRun: query.getAll('dryRun').includes('All'), ...(fieldValidation ? { fieldValidation } : {}) }
+}
+
+export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Promise<KubeEmulator> {
+  const store = new Store(options.historySize ?? 1000)
+  const api = new Api(store)
+  const requests: RequestRecord[] = []
+  /** Open watch streams and how to end each one (unsubscribe at once, then end the response). */
+  const watches = new Map<ServerResponse, () => void>()
+  const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 10_000
+  let address = ''
+
+  const route = (segments: string[]): Route | undefined => {
+    let group: string
+    let version: string
+    let rest: string[]
+    if (segments[0] === 'api' && segments.length >= 3) [group, version, rest] = ['', segments[1] ?? '', segments.slice(2)]
+    else if (segments[0] === 'apis' && segments.length >= 4) [group, version, rest] = [segments[1] ?? '', segments[2] ?? '', segments.slice(3)]
+    else return undefined
+    let namespace: string | undefined
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
+      const nested = api.findType(group, version, rest[2] ?? '')
+      if (nested?.namespaced === true) {
+        namespace = rest[1]
+        rest = rest.slice(2)
+      }
+    }
+    const type = api.findType(group, version, rest[0] ?? '')
+    if (type === undefined || rest.length > 3) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', { group, kind: rest[0] ?? '' })
+    return { group, version, type, namespace, name: rest[1], subresource: rest[2] }
+  }
+
+  const discovery = (segments: string[]): Json | undefined => {
+    const types = api.allTypes()
+    const path = segments.join('/')
+    if (path === 'version') return VERSION_INFO
+    if (path === 'api') return apiVersions(address)
+    if (path === 'api/v1') return apiResourceList('', 'v1', types)
+    if (path === 'apis') return apiGroupList(types)
+    if (segments[0] === 'apis' && segments.length === 2) return apiGroup(segments[1] ?? '', types)
+    if (segments[0] === 'apis' && segments.length === 3) return apiResourceList(segments[1] ?? '', segments[2] ?? '', types)
+    if (path === 'openapi/v3') return openapiV3Root(types)
+    if (segments[0] === 'openapi' && segments[1] === 'v3' && segments.length >= 3) return openapiV3Document(segments.slice(2).join('/'), types)
+    if (['healthz', 'livez', 'readyz'].includes(path)) return 'ok'
+    return undefined
+  }
+
+  const watch = (req: IncomingMessage, res: ServerResponse, r: Route, query: URLSearchParams, matches: Selector): void => {
+    const table = wantsTable(req.headers.accept)
+    const rv = query.get('resourceVersion')
+    if (rv !== null && rv !== '' && !/^\d+$/.test(rv)) throw badRequest(`invalid resource version: ${rv}`)
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' })
+    // Without this, clients that wait for the response headers (client-node's Watch) hang.
+    res.flushHeaders()
+    let columnsSent = false
+    const emit = (type: string, object: KubeObject | Json): void => {
+      if (res.writableEnded) return
+      let payload: Json = object
+      if (table && type !== 'ERROR' && type !== 'BOOKMARK') {
+        payload = toTable(r.type, [object as KubeObject], String(store.resourceVersion), !columnsSent)
+        columnsSent = true
+      }
+      res.write(`${JSON.stringify({ type, object: payload })}\n`)
+    }
+    const relevant = (e: StoredEvent): boolean => e.typeId === typeId(r.type) && (r.namespace === undefined || namespaceOf(e.object) === r.namespace) && matches(e.object)
+    const buffered: StoredEvent[] = []
+    let live = false
+    const unsubscribe = store.subscribe((e) => {
+      if (!relevant(e)) return
+      if (live) emit(e.type, api.present(r.type, e.object))
+      else buffered.push(e)
+    })
+    const timers: NodeJS.Timeout[] = []
+    const close = (): void => {
+      unsubscribe()
+      for (const t of timers) clearTimeout(t)
+      watches.delete(res)
+    }
+    res.on('close', close)
+    watches.set(res, () => {
+      close()
+      res.end()
+    })
+    if (rv === null || rv === '' || rv === '0') {
+      // "Get State and Start at Most Recent": synthetic ADDED for every current object.
+      for (const o of api.list(r.type, r.namespace).items.filter(matches)) emit('ADDED', o)
+    } else {
+      const events = store.since(Number(rv))
+      if (events === undefined) {
+        emit('ERROR', gone(rv, store.oldestResumable + 1).status as unknown as Json)
+        res.end()
+        return
+      }
+      for (const e of events) if (relevant(e)) emit(e.type, api.present(r.type, e.object))
+    }
+    for (const e of buffered) emit(e.type, api.present(r.type, e.object))
+    live = true
+    if (query.get('allowWatchBookmarks') === 'true') {
+      const bookmark = (): void => {
+        emit('BOOKMARK', { kind: r.type.kind, apiVersion: groupVersion(r.type), metadata: { resourceVersion: String(store.resourceVersion) } })
+        timers[0] = setTimeout(bookmark, bookmarkIntervalMs)
+      }
+      timers[0] = setTimeout(bookmark, bookmarkIntervalMs)
+    }
+    const timeout = Number(query.get('timeoutSeconds') ?? '0')
+    if (timeout > 0) timers.push(setTimeout(() => res.end(), timeout * 1000))
+  }
+
+  const resource = async (req: IncomingMessage, res: ServerResponse, r: Route, query: URLSearchParams): Promise<void> => {
+    const { type, name, subresource } = r
+    const namespace = r.namespace ?? ''
+    if (type.namespaced && r.namespace === undefined && (name !== undefined || req.method !== 'GET'))
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    const method = req.method ?? 'GET'
+    if (method === 'GET' && name === undefined) {
+      const matches: Selector = ((l, f) => (o) => l(o) && f(o))(labelSelector(query.get('labelSelector')), fieldSelector(query.get('fieldSelector')))
+      if (query.get('watch') === 'true' || query.get('watch') === '1') return watch(req, res, r, query, matches)
+      const { items, resourceVersion } = api.list(type, r.namespace)
+      const selected = items.filter(matches)
+      if (wantsTable(req.headers.accept)) return send(res, 200, toTable(type, selected, resourceVersion))
+      return send(res, 200, { apiVersion: groupVersion(type), kind: type.listKind, metadata: { resourceVersion }, items: selected })
+    }
+    if (method === 'GET' && name !== undefined) {
+      if (subresource !== undefined && !(subresource === 'status' && type.statusSubresource)) throw notFound(type.plural, type.group, name)
+      const object = api.get(type, namespace, name)
+      return send(res, 200, wantsTable(req.headers.accept) ? toTable(type, [object], nameOrEmpty(object.metadata.resourceVersion)) : object)
+    }
+    const body = await readBody(req)
+    const opts = writeOptions(query)
+    if (method === 'POST' && name === undefined) {
+      const result = api.create(type, namespace, body, opts)
+      return send(res, 201, result.object, result.warnings)
+    }
+    if (name === undefined) {
+      if (method !== 'DELETE') throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
+      const items = api.list(type, r.namespace).items.filter(labelSelector(query.get('labelSelector')))
+      for (const o of items) api.delete(type, namespaceOf(o), nameOrEmpty(o.metadata.name), undefined, opts)
+      return send(res, 200, { apiVersion: groupVersion(type), kind: type.listKind, metadata: { resourceVersion: String(store.resourceVersion) }, items })
+    }
+    switch (method) {
+      case 'PUT': {
+        const result = api.update(type, namespace, name, body, subresource, opts)
+        return send(res, 200, result.object, result.warnings)
+      }
+      case 'PATCH': {
+        const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? ''
+        if (contentType === 'application/apply-patch+yaml') throw new ApiError(415, 'UnsupportedMediaType', 'server-side apply is not supported by the tern API emulator')
+        const result = api.patch(type, namespace, name, contentType, body, subresource, opts)
+        return send(res, 200, result.object, result.warnings)
+      }
+      case 'DELETE':
+        return send(res, 200, api.delete(type, namespace, name, body, opts))
+      default:
+        throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+    }
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    const segments = url.pathname.split('/').filter((s) => s !== '')
+    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`)
+      throw new ApiError(401, 'Unauthorized', 'Unauthorized')
+    const doc = req.method === 'GET' ? discovery(segments) : undefined
+    if (doc !== undefined) return send(res, 200, doc)
+    const r = route(segments)
+    if (r === undefined) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    return resource(req, res, r, url.searchParams)
+  }
+
+  const server = createServer((req, res) => {
+    res.on('finish', () =>
+      requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], accept: req.headers.accept, status: res.statusCode }),
+    )
+    handle(req, res).catch((error: unknown) => {
+      const status = error instanceof ApiError ? error.status : new ApiError(500, 'InternalError', `Internal error occurred: ${String(error)}`).status
+      if (res.headersSent) res.end()
+      else send(res, status.code, status as unknown as Json)
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const port = (server.address() as AddressInfo).port
+  address = `127.0.0.1:${port}`
+  const url = `http://${address}`
+
+  return {
+    url,
+    port,
+    api,
+    requests,
+    watchCount: () => watches.size,
+    dropWatches: () => {
+      for (const end of [...watches.values()]) end()
+    },
+    writeKubeconfig: async (path, namespace = 'default') => {
+      const user = options.token === undefined ? {} : { token: options.token }
+      const config = {
+        apiVersion: 'v1',
+        kind: 'Config',
+        // client-node 1.x refuses plain http unless TLS verification is explicitly skipped.
+        clusters: [{ name: 'tern-emulator', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'tern', user }],
+        contexts: [{ name: 'tern-emulator', context: { cluster: 'tern-emulator', user: 'tern', namespace } }],
+        'current-context': 'tern-emulator',
+      }
+      await writeFile(path, stringify(config))
+      return path
+    },
+    stop: async () => {
+      for (const end of [...watches.values()]) end()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}

@@ -7,6 +7,7 @@ import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/devic
 import { BluetoothProtocolConfig, BluetoothVisitor, type BleDataType } from '../../schemas/bluetooth.js'
 import { compile, type Problem } from '../../schemas/validate.js'
 import { MAX_JOIN_BYTES, normalizeUuid, parseOperation, typeWidth, type Operation, type ValueFormat } from './codec.js'
+import { PROTOCOL_CONFIG_PATH, checkConfigData, visitorConfigPath } from '../config-data.js'
 
 export interface BluetoothSettings {
   readonly address: string
@@ -48,16 +49,13 @@ function defaultType(type: PropertyType): BleDataType | 'join' {
 
 export function resolveDevice(device: EdgeDevice): ResolvedDevice {
   const problems: Problem[] = []
-  const base = '/spec/protocol/configData'
-  const checked = checkProtocol(structuredClone(device.protocol.configData))
-  if (!checked.ok) problems.push(...checked.problems.map((p) => ({ path: base + (p.path === '/' ? '' : p.path), message: p.message })))
+  const c = checkConfigData(checkProtocol, device.protocol.configData, PROTOCOL_CONFIG_PATH, problems)
   const points = new Map<string, Point>()
   device.properties.forEach((property, i) => {
-    const point = resolvePoint(property, `/spec/properties/${i}/visitors/configData`, problems)
+    const point = resolvePoint(property, visitorConfigPath(i), problems)
     if (point !== undefined) points.set(property.name, point)
   })
-  if (!checked.ok || problems.length > 0) return { ok: false, problems }
-  const c = checked.value
+  if (c === undefined || problems.length > 0) return { ok: false, problems }
   return {
     ok: true,
     settings: {
@@ -75,12 +73,8 @@ export function resolveDevice(device: EdgeDevice): ResolvedDevice {
 function resolvePoint(property: EdgeProperty, base: string, problems: Problem[]): Point | undefined {
   const configData = property.visitors.configData
   if (Object.keys(configData).length === 0) return undefined
-  const checked = checkVisitor(structuredClone(configData))
-  if (!checked.ok) {
-    problems.push(...checked.problems.map((p) => ({ path: base + (p.path === '/' ? '' : p.path), message: p.message })))
-    return undefined
-  }
-  const v = checked.value
+  const v = checkConfigData(checkVisitor, configData, base, problems)
+  if (v === undefined) return undefined
   const conv = v.dataConverter ?? {}
   const dataType = v.dataType ?? defaultType(property.type)
   const before = problems.length

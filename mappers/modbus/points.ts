@@ -9,6 +9,7 @@ import { ModbusProtocolConfig, ModbusVisitor, type ModbusRegister } from '../../
 import { compile, type Problem } from '../../schemas/validate.js'
 import { resolveType, type RegisterFormat } from './codec.js'
 import type { Table } from './plan.js'
+import { PROTOCOL_CONFIG_PATH, checkConfigData, visitorConfigPath } from '../config-data.js'
 
 export type Transport =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
@@ -57,7 +58,7 @@ export function resolveDevice(device: EdgeDevice): ResolvedDevice {
   const settings = resolveSettings(device.protocol.configData, problems)
   const points = new Map<string, Point>()
   device.properties.forEach((property, i) => {
-    const point = resolvePoint(property, `/spec/properties/${i}/visitors/configData`, problems)
+    const point = resolvePoint(property, visitorConfigPath(i), problems)
     if (point !== undefined) points.set(property.name, point)
   })
   if (problems.length > 0 || settings === undefined) return { ok: false, problems }
@@ -65,14 +66,9 @@ export function resolveDevice(device: EdgeDevice): ResolvedDevice {
 }
 
 function resolveSettings(configData: Record<string, unknown>, problems: Problem[]): ModbusSettings | undefined {
-  const base = '/spec/protocol/configData'
-  // the validator fills defaults in place: work on a copy, the device belongs to the runtime
-  const checked = checkProtocol(structuredClone(configData))
-  if (!checked.ok) {
-    problems.push(...checked.problems.map((p) => ({ path: base + (p.path === '/' ? '' : p.path), message: p.message })))
-    return undefined
-  }
-  const c = checked.value
+  const base = PROTOCOL_CONFIG_PATH
+  const c = checkConfigData(checkProtocol, configData, base, problems)
+  if (c === undefined) return undefined
   const host = c.ip ?? c.host
   if (c.ip !== undefined && c.host !== undefined && c.ip !== c.host) problems.push({ path: `${base}/host`, message: 'ip and host name different addresses' })
   if (host !== undefined && c.serialPort !== undefined) {
@@ -108,12 +104,8 @@ export function defaultInterFrameDelay(transport: Transport): number {
 function resolvePoint(property: EdgeProperty, base: string, problems: Problem[]): Point | undefined {
   const configData = property.visitors.configData
   if (Object.keys(configData).length === 0) return undefined
-  const checked = checkVisitor(structuredClone(configData))
-  if (!checked.ok) {
-    problems.push(...checked.problems.map((p) => ({ path: base + (p.path === '/' ? '' : p.path), message: p.message })))
-    return undefined
-  }
-  const v = checked.value
+  const v = checkConfigData(checkVisitor, configData, base, problems)
+  if (v === undefined) return undefined
   if (v.scale === 0 || !Number.isFinite(v.scale)) {
     problems.push({ path: `${base}/scale`, message: 'scale must be a non-zero number' })
     return undefined

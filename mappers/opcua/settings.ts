@@ -8,6 +8,7 @@ import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/devic
 import { OpcuaProtocolConfig, OpcuaVisitor, type OpcuaSecurityMode, type OpcuaSecurityPolicy } from '../../schemas/opcua.js'
 import { compile, type Problem } from '../../schemas/validate.js'
 import { browsePathText, normalizeNodeId, parseBrowsePath, type BrowseStep } from './codec.js'
+import { PROTOCOL_CONFIG_PATH, checkConfigData, visitorConfigPath } from '../config-data.js'
 
 export type Identity =
   | { readonly kind: 'anonymous' }
@@ -43,7 +44,7 @@ export function resolveDevice(device: EdgeDevice): ResolvedDevice {
   const problems: Problem[] = []
   const points = new Map<string, Point>()
   device.properties.forEach((property, i) => {
-    const point = resolvePoint(property, `/spec/properties/${i}/visitors/configData`, problems)
+    const point = resolvePoint(property, visitorConfigPath(i), problems)
     if (point !== undefined) points.set(property.name, point)
   })
   const settings = resolveSettings(device.protocol.configData, points, problems)
@@ -52,13 +53,9 @@ export function resolveDevice(device: EdgeDevice): ResolvedDevice {
 }
 
 function resolveSettings(configData: Record<string, unknown>, points: ReadonlyMap<string, Point>, problems: Problem[]): OpcuaSettings | undefined {
-  const base = '/spec/protocol/configData'
-  const checked = checkProtocol(structuredClone(configData))
-  if (!checked.ok) {
-    problems.push(...checked.problems.map((p) => ({ path: base + (p.path === '/' ? '' : p.path), message: p.message })))
-    return undefined
-  }
-  const c = checked.value
+  const base = PROTOCOL_CONFIG_PATH
+  const c = checkConfigData(checkProtocol, configData, base, problems)
+  if (c === undefined) return undefined
   const securityPolicy = c.securityPolicy ?? (c.securityMode === 'None' ? 'None' : 'Basic256Sha256')
   if ((c.securityMode === 'None') !== (securityPolicy === 'None')) {
     problems.push({ path: `${base}/securityPolicy`, message: `securityPolicy ${securityPolicy} does not go with securityMode ${c.securityMode} (None goes with None only)` })
@@ -93,12 +90,8 @@ function resolveSettings(configData: Record<string, unknown>, points: ReadonlyMa
 function resolvePoint(property: EdgeProperty, base: string, problems: Problem[]): Point | undefined {
   const configData = property.visitors.configData
   if (Object.keys(configData).length === 0) return undefined
-  const checked = checkVisitor(structuredClone(configData))
-  if (!checked.ok) {
-    problems.push(...checked.problems.map((p) => ({ path: base + (p.path === '/' ? '' : p.path), message: p.message })))
-    return undefined
-  }
-  const v = checked.value
+  const v = checkConfigData(checkVisitor, configData, base, problems)
+  if (v === undefined) return undefined
   if (property.type === 'STREAM') {
     problems.push({ path: base, message: 'STREAM properties cannot be served by OPC-UA' })
     return undefined

@@ -54,3 +54,4 @@ export function skipCleanSessionAcks<T>(persistence: T): T {
     client.clean && (packet.cmd === 'puback' || packet.cmd === 'pubcomp') ? Promise.resolve(undefined) : clear(client, packet)
   return store
 }
+

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `tern` command. Parses arguments, runs one sub-command, maps TernErrors to exit codes. */
+import '../broker/quiet-debug.js' // first: before aedes loads mqtt-packet
 import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'

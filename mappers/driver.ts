@@ -62,3 +62,18 @@ export interface Protocol {
   /** Counters per device id (requests, outcomes by error code), published by the runtime as metrics. */
   metrics?(): Record<string, Record<string, number>>
 }
+
+/**
+ * The driver of a device whose configuration the protocol refused: every call answers `code` with
+ * the problems, nothing throws, so the runtime reports the device and keeps serving the others.
+ */
+export function refusingDriver(code: ErrorCode, problems: readonly Problem[]): DeviceDriver {
+  const refused = fail(code, problems.map((p) => `${p.path}: ${p.message}`).join('; '))
+  return {
+    connect: () => Promise.resolve(refused),
+    read: (properties) => Promise.resolve(new Map(properties.map((p) => [p.name, refused] as const))),
+    write: () => Promise.resolve(refused),
+    health: () => Promise.resolve(refused),
+    close: () => Promise.resolve(),
+  }
+}

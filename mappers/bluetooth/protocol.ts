@@ -4,7 +4,7 @@
  * after every lost link): the D-Bus transport shared by all devices, and the adapters' connection
  * slots, so devices beyond an adapter's `maxConnections` queue across reconnects.
  */
-import { fail, type DeviceDriver, type DriverContext, type Protocol } from '../driver.js'
+import { refusingDriver, type DeviceDriver, type DriverContext, type Protocol } from '../driver.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import type { Problem } from '../../schemas/validate.js'
 import { BluetoothDriver } from './driver.js'
@@ -42,7 +42,7 @@ export function bluetoothProtocol(options: BluetoothProtocolOptions = {}): Bluet
     },
     createDriver(device: EdgeDevice, context: DriverContext): DeviceDriver {
       const resolved = resolveDevice(device)
-      if (!resolved.ok) return invalidDriver(resolved.problems)
+      if (!resolved.ok) return refusingDriver('BLUETOOTH_CONFIG_INVALID', resolved.problems)
       return new BluetoothDriver({ id: device.id, settings: resolved.settings, points: resolved.points, transport: transportFor(context), slots, log: context.log })
     },
     async close() {
@@ -50,17 +50,5 @@ export function bluetoothProtocol(options: BluetoothProtocolOptions = {}): Bluet
       transport = undefined
       await t?.close()
     },
-  }
-}
-
-/** A device that failed validation still gets a driver: its outcomes say why, nothing throws. */
-function invalidDriver(problems: readonly Problem[]): DeviceDriver {
-  const refused = fail('BLUETOOTH_CONFIG_INVALID', problems.map((p) => `${p.path}: ${p.message}`).join('; '))
-  return {
-    connect: () => Promise.resolve(refused),
-    read: (properties) => Promise.resolve(new Map(properties.map((p) => [p.name, refused] as const))),
-    write: () => Promise.resolve(refused),
-    health: () => Promise.resolve(refused),
-    close: () => Promise.resolve(),
   }
 }

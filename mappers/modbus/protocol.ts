@@ -3,7 +3,7 @@
  * the driver factory. The protocol owns the links its drivers share (one per serial port path, one
  * per TCP host:port) and the per-device counters of requests and error codes.
  */
-import { fail, type DeviceDriver, type DriverContext, type Protocol } from '../driver.js'
+import { refusingDriver, type DeviceDriver, type DriverContext, type Protocol } from '../driver.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import type { Problem } from '../../schemas/validate.js'
 import { ModbusDriver } from './driver.js'
@@ -36,7 +36,7 @@ export function modbusProtocol(options: ModbusProtocolOptions = {}): ModbusProto
     },
     createDriver(device: EdgeDevice, context: DriverContext): DeviceDriver {
       const resolved = resolveDevice(device)
-      if (!resolved.ok) return invalidDriver(resolved.problems)
+      if (!resolved.ok) return refusingDriver('MODBUS_CONFIG_INVALID', resolved.problems)
       return new ModbusDriver({
         device,
         settings: resolved.settings,
@@ -48,18 +48,5 @@ export function modbusProtocol(options: ModbusProtocolOptions = {}): ModbusProto
       })
     },
     close: () => links.closeAll(),
-  }
-}
-
-/** A device that failed validation still gets a driver: its outcomes say why, nothing throws. */
-function invalidDriver(problems: readonly Problem[]): DeviceDriver {
-  const message = problems.map((p) => `${p.path}: ${p.message}`).join('; ')
-  const refused = fail('MODBUS_CONFIG_INVALID', message)
-  return {
-    connect: () => Promise.resolve(refused),
-    read: (properties) => Promise.resolve(new Map(properties.map((p) => [p.name, refused] as const))),
-    write: () => Promise.resolve(refused),
-    health: () => Promise.resolve(refused),
-    close: () => Promise.resolve(),
   }
 }

@@ -3,7 +3,7 @@
  * factory. The protocol owns what must outlive a driver (shared.ts): node-opcua, loaded on first
  * connect, the PKI under `<dataDir>/opcua/pki`, and the data type and browse path caches.
  */
-import { fail, type DeviceDriver, type DriverContext, type Protocol } from '../driver.js'
+import { refusingDriver, type DeviceDriver, type DriverContext, type Protocol } from '../driver.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import type { Problem } from '../../schemas/validate.js'
 import { OpcuaDriver } from './driver.js'
@@ -27,21 +27,9 @@ export function opcuaProtocol(options: OpcuaProtocolOptions = {}): Protocol {
     },
     createDriver(device: EdgeDevice, context: DriverContext): DeviceDriver {
       const resolved = resolveDevice(device)
-      if (!resolved.ok) return invalidDriver(resolved.problems)
+      if (!resolved.ok) return refusingDriver('OPCUA_CONFIG_INVALID', resolved.problems)
       return new OpcuaDriver({ device, settings: resolved.settings, points: resolved.points, shared, dataDir: options.dataDir ?? context.dataDir, log: context.log })
     },
     close: () => shared.close(),
-  }
-}
-
-/** A device that failed validation still gets a driver: its outcomes say why, nothing throws. */
-function invalidDriver(problems: readonly Problem[]): DeviceDriver {
-  const refused = fail('OPCUA_CONFIG_INVALID', problems.map((p) => `${p.path}: ${p.message}`).join('; '))
-  return {
-    connect: () => Promise.resolve(refused),
-    read: (properties) => Promise.resolve(new Map(properties.map((p) => [p.name, refused] as const))),
-    write: () => Promise.resolve(refused),
-    health: () => Promise.resolve(refused),
-    close: () => Promise.resolve(),
   }
 }

@@ -4,26 +4,18 @@
  * mapper's time. Everything published on `$hw/#` is recorded. Call `mapperHarness()` inside a
  * `describe`; its afterEach hook stops what a test started.
  */
-import { Aedes } from 'aedes'
-import { MemoryLevel } from 'memory-level'
-import { pino, type Logger } from 'pino'
-import { aedesBus, type Bus } from '../../broker/bus.js'
+import type { Logger } from 'pino'
+import type { Bus } from '../../broker/bus.js'
 import { Mapper, type MapperOptions } from '../../mappers/runtime/mapper.js'
 import type { Protocol } from '../../mappers/driver.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import { deviceTopic, nodeTopic, type DeviceTopicLayout, type DeviceTopicSuffix } from '../../schemas/topics.js'
-import { DeviceTwin } from '../../twin/device-twin.js'
-import { LevelStore } from '../../twin/store.js'
-import type { TwinSpaces } from '../../twin/stored-device.js'
+import type { DeviceTwin } from '../../twin/device-twin.js'
+import { startTwinOnBus, type Published } from './twin-on-bus.js'
 import { FakeProtocol } from './fake-protocol.js'
 import { ManualClock, settle } from './manual-clock.js'
 
-export interface Published {
-  topic: string
-  body: Record<string, unknown>
-  /** the mapper clock's time when it arrived */
-  at: number
-}
+export type { Published } from './twin-on-bus.js'
 
 export interface Harness {
   clock: ManualClock
@@ -65,40 +57,8 @@ export function mapperHarness(): (options: HarnessOptions) => Promise<Harness> {
   })
   return async (options) => {
     const layout = options.layout ?? 'name'
-    const logs: Array<Record<string, unknown>> = []
-    const log = pino(
-      { level: 'debug' },
-      {
-        write: (line: string) => {
-          logs.push(JSON.parse(line) as Record<string, unknown>)
-          if (process.env.TERN_TEST_LOG !== undefined) process.stderr.write(line)
-        },
-      },
-    )
-    const aedes = await Aedes.createBroker()
-    undo.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())))
-    const bus = aedesBus(aedes, log)
-    undo.push(() => bus.stop())
-    const db = new MemoryLevel<string, unknown>()
-    await db.open()
-    undo.push(() => db.close())
     const clock = new ManualClock()
-    const store = new LevelStore<TwinSpaces>(db, ['device', 'twin'])
-    const twin = new DeviceTwin({ bus, store, nodeName: 'edge-1', layout, log })
-    undo.push(() => twin.stop())
-    await twin.start()
-    await twin.setMembers(options.devices)
-
-    const published: Published[] = []
-    await bus.subscribe('$hw/#', (topic, payload) => {
-      let body: Record<string, unknown>
-      try {
-        body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>
-      } catch {
-        body = { unparsable: payload.toString('utf8') }
-      }
-      published.push({ topic, body, at: clock.now() })
-    })
+    const { bus, twin, log, logs, published, twinOf } = await startTwinOnBus({ devices: options.devices, layout, now: () => clock.now(), undo })
 
     const protocol = new FakeProtocol(clock)
     options.prepare?.(protocol)
@@ -113,10 +73,6 @@ export function mapperHarness(): (options: HarnessOptions) => Promise<Harness> {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; published:\n${published.map((p) => `${p.topic} ${JSON.stringify(p.body)}`).join('\n')}`)
         await settle(1)
       }
-    }
-    const twinOf = (device: string, property: string): { expected?: { value: string }; actual?: { value: string } } | undefined => {
-      const record = twin.devices.get(`default/${device}`) as unknown as { twins: Record<string, { expected?: { value: string }; actual?: { value: string } }> } | undefined
-      return record?.twins[property]
     }
     return {
       clock,

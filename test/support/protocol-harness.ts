@@ -5,24 +5,17 @@
  * stall their sockets' timers. Same shape as mapper-harness.ts (which drives the fake protocol on a
  * manual clock). Call `protocolHarness()` inside a `describe`; its afterEach stops what a test started.
  */
-import { Aedes } from 'aedes'
-import { MemoryLevel } from 'memory-level'
-import { pino, type Logger } from 'pino'
-import { aedesBus, type Bus } from '../../broker/bus.js'
+import type { Logger } from 'pino'
+import type { Bus } from '../../broker/bus.js'
 import type { Protocol } from '../../mappers/driver.js'
 import { realClock } from '../../mappers/runtime/clock.js'
 import { Mapper, type MapperOptions } from '../../mappers/runtime/mapper.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import { deviceTopic, type DeviceTopicSuffix } from '../../schemas/topics.js'
-import { DeviceTwin } from '../../twin/device-twin.js'
-import { LevelStore } from '../../twin/store.js'
-import type { TwinSpaces } from '../../twin/stored-device.js'
+import type { DeviceTwin } from '../../twin/device-twin.js'
+import { startTwinOnBus, type Published } from './twin-on-bus.js'
 
-export interface Published {
-  topic: string
-  body: Record<string, unknown>
-  at: number
-}
+export type { Published } from './twin-on-bus.js'
 
 export interface ProtocolHarness {
   bus: Bus
@@ -56,39 +49,7 @@ export function protocolHarness(): (options: ProtocolHarnessOptions) => Promise<
     for (const fn of undo.splice(0).reverse()) await fn()
   })
   return async (options) => {
-    const logs: Array<Record<string, unknown>> = []
-    const log = pino(
-      { level: 'debug' },
-      {
-        write: (line: string) => {
-          logs.push(JSON.parse(line) as Record<string, unknown>)
-          if (process.env.TERN_TEST_LOG !== undefined) process.stderr.write(line)
-        },
-      },
-    )
-    const aedes = await Aedes.createBroker()
-    undo.push(() => new Promise<void>((resolve) => aedes.close(() => resolve())))
-    const bus = aedesBus(aedes, log)
-    undo.push(() => bus.stop())
-    const db = new MemoryLevel<string, unknown>()
-    await db.open()
-    undo.push(() => db.close())
-    const store = new LevelStore<TwinSpaces>(db, ['device', 'twin'])
-    const twin = new DeviceTwin({ bus, store, nodeName: 'edge-1', layout: 'name', log })
-    undo.push(() => twin.stop())
-    await twin.start()
-    await twin.setMembers(options.devices)
-
-    const published: Published[] = []
-    await bus.subscribe('$hw/#', (topic, payload) => {
-      let body: Record<string, unknown>
-      try {
-        body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>
-      } catch {
-        body = { unparsable: payload.toString('utf8') }
-      }
-      published.push({ topic, body, at: Date.now() })
-    })
+    const { bus, twin, log, logs, published, twinOf } = await startTwinOnBus({ devices: options.devices, layout: 'name', now: () => Date.now(), undo })
     const mapper = new Mapper({
       bus,
       protocol: options.protocol,
@@ -105,10 +66,6 @@ export function protocolHarness(): (options: ProtocolHarnessOptions) => Promise<
     const on = (device: string, suffix: DeviceTopicSuffix): Published[] => {
       const topic = deviceTopic({ layout: 'name', name: device }, suffix)
       return published.filter((p) => p.topic === topic)
-    }
-    const twinOf = (device: string, property: string): { expected?: { value: string }; actual?: { value: string } } | undefined => {
-      const record = twin.devices.get(`default/${device}`) as unknown as { twins: Record<string, { expected?: { value: string }; actual?: { value: string } }> } | undefined
-      return record?.twins[property]
     }
     const publish = (topic: string, body: unknown): Promise<void> => bus.publish(topic, JSON.stringify(body), { qos: 1 })
     return {

@@ -78,6 +78,18 @@ export const ErrorCodes = {
   OPCUA_NODE_NOT_FOUND: 'a nodeID does not exist on the server, or a browse path does not resolve to a node',
   OPCUA_BAD_STATUS: 'the OPC-UA server answered a read or write with a Bad status code (named in the message, e.g. BadNotWritable)',
   OPCUA_VALUE_INVALID: "a value cannot be converted between the twin string and the node's data type (not a number, out of range, an unsupported data type)",
+  // cloud sync (cloud-sync/, cloud/)
+  CLOUD_CONFIG_INVALID: 'the cloud side or the edge cloud link is configured wrongly (TLS files, secret file, URL)',
+  CLOUD_MESSAGE_INVALID: 'a frame on the cloud link is not JSON or not a message envelope, or its content does not have the shape of its resource; dropped and answered with an error',
+  CLOUD_LINK_CLOSED: 'the cloud link closed before a request was answered; it is sent again after the next connect',
+  CLOUD_REQUEST_SUPERSEDED: 'a request was replaced by a newer one for the same object before it was answered',
+  CLOUD_AUTH_FAILED: 'an edge node presented no or a wrong shared secret (or certificate) to CloudHub; HTTP 401',
+  CLOUD_SESSION_LIMIT: 'CloudHub already serves its maximum number of edge sessions; HTTP 503, the edge retries with back-off',
+  CLOUD_CONNECT_FAILED: 'EdgeHub could not open the WebSocket to CloudHub; it retries with capped back-off',
+  CLOUD_KEEPALIVE_TIMEOUT: 'no frame arrived from the peer within the keepalive timeout; the session was closed',
+  CLOUD_DEVICE_UNKNOWN: 'an edge reported a device that does not exist or is not bound to that node; dropped',
+  CLOUD_STATUS_WRITE_FAILED: 'a Device status patch failed at the API server; retried with back-off, the edge keeps the report',
+  CLOUD_KUBE_UNAVAILABLE: 'the Kubernetes API server cannot be reached or refused the credentials',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -1,0 +1,208 @@
+/**
+ * One connected cloud–edge session, independent of the transport: a {@link Wire} carries text
+ * frames (a WebSocket in CloudHub/EdgeHub, an in-memory pair in tests). The session parses and
+ * validates every frame, matches answers to requests by `parent_msg_id`, and re-sends a request
+ * every `resendMs` until it is answered or the session ends (the peer drops duplicates by
+ * `msg_id` or applies them idempotently). A bad frame is logged and, when it has a `msg_id`,
+ * answered with an error; it never ends the session.
+ */
+import type { Logger } from 'pino'
+import { TernError } from '../schemas/errors.js'
+import { errorResponse, isAnswer, Operations, validateEnvelope, type Envelope } from './messages.js'
+
+export interface Wire {
+  send(text: string): void
+  close(code?: number, reason?: string): void
+  onText(handler: (text: string) => void): void
+  onClose(handler: (code: number, reason: string) => void): void
+}
+
+export interface SessionOptions {
+  /** the edge node at the other end (cloud side) or this node (edge side) */
+  node: string
+  /** `route.source` of the answers this end sends */
+  source: string
+  log: Logger
+  /** re-send an unanswered request after this many ms (KubeEdge: 5 s) */
+  resendMs?: number
+  now?: () => number
+}
+
+interface Pending {
+  message: Envelope
+  text: string
+  resolve(answer: Envelope): void
+  reject(err: Error): void
+  timer: NodeJS.Timeout
+}
+
+export class Session {
+  readonly node: string
+  readonly #wire: Wire
+  readonly #o: Required<Omit<SessionOptions, 'node'>>
+  readonly #pending = new Map<string, Pending>()
+  readonly #messageHandlers: Array<(message: Envelope) => void> = []
+  readonly #closeHandlers: Array<(code: number, reason: string) => void> = []
+  #open = true
+  /** time of the last frame received, for keepalive checks */
+  lastReceivedAt: number
+
+  constructor(wire: Wire, options: SessionOptions) {
+    this.node = options.node
+    this.#wire = wire
+    this.#o = { resendMs: 5000, now: Date.now, ...options }
+    this.lastReceivedAt = this.#o.now()
+    wire.onText((text) => this.#receive(text))
+    wire.onClose((code, reason) => this.#closed(code, reason))
+  }
+
+  get open(): boolean {
+    return this.#open
+  }
+
+  /** Requests sent and not answered yet. */
+  get pending(): number {
+    return this.#pending.size
+  }
+
+  /** Sends a message that needs no answer (answers, keepalives). Dropped when the session is closed. */
+  send(message: Envelope): void {
+    if (!this.#open) return
+    this.#wire.send(JSON.stringify(message))
+  }
+
+  /**
+   * Sends a state-changing message and resolves with its answer (`response` or `error`),
+   * re-sending it until then; rejects with CLOUD_LINK_CLOSED if the session ends first.
+   */
+  request(message: Envelope): Promise<Envelope> {
+    if (!this.#open) return Promise.reject(linkClosed(this.node))
+    return new Promise((resolve, reject) => {
+      const text = JSON.stringify(message)
+      const resend = (): void => {
+        if (!this.#open) return
+        this.#wire.send(text)
+        pending.timer = setTimeout(resend, this.#o.resendMs)
+      }
+      const pending: Pending = { message, text, resolve, reject, timer: setTimeout(resend, this.#o.resendMs) }
+      this.#pending.set(message.header.msg_id, pending)
+      this.#wire.send(text)
+    })
+  }
+
+  /** Stops re-sending `message` (superseded by a newer one); its promise rejects with CLOUD_REQUEST_SUPERSEDED. */
+  cancel(message: Envelope): void {
+    const pending = this.#pending.get(message.header.msg_id)
+    if (pending === undefined) return
+    clearTimeout(pending.timer)
+    this.#pending.delete(message.header.msg_id)
+    pending.reject(new TernError('CLOUD_REQUEST_SUPERSEDED', `request ${message.header.msg_id} was superseded`))
+  }
+
+  /** Handlers for every message that is not an answer to one of our requests or a keepalive. */
+  onMessage(handler: (message: Envelope) => void): void {
+    this.#messageHandlers.push(handler)
+  }
+
+  onClose(handler: (code: number, reason: string) => void): void {
+    if (!this.#open) queueMicrotask(() => handler(1000, 'closed'))
+    else this.#closeHandlers.push(handler)
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (!this.#open) return
+    this.#wire.close(code, reason)
+    this.#closed(code, reason)
+  }
+
+  #receive(text: string): void {
+    this.lastReceivedAt = this.#o.now()
+    let doc: unknown
+    try {
+      doc = JSON.parse(text)
+    } catch (err) {
+      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', node: this.node, reason: (err as Error).message }, 'frame is not JSON; dropped')
+      return
+    }
+    const checked = validateEnvelope(doc)
+    if (!checked.ok) {
+      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', node: this.node, problems: checked.problems }, 'frame is not a message envelope; dropped')
+      const id = (doc as { header?: { msg_id?: unknown } } | null)?.header?.msg_id
+      if (typeof id === 'string' && id !== '') {
+        const reason = checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')
+        this.send(errorResponse({ header: { msg_id: id, timestamp: 0 }, route: { source: '', group: '', operation: 'invalid', resource: '' } }, this.#o.source, { code: 'CLOUD_MESSAGE_INVALID', reason }))
+      }
+      return
+    }
+    const message = checked.value
+    if (isAnswer(message)) {
+      const pending = this.#pending.get(message.header.parent_msg_id as string)
+      if (pending === undefined) return // an answer to a re-sent request that was already answered
+      clearTimeout(pending.timer)
+      this.#pending.delete(message.header.parent_msg_id as string)
+      pending.resolve(message)
+      return
+    }
+    if (message.route.operation === Operations.keepalive) return
+    for (const handler of this.#messageHandlers) {
+      try {
+        handler(message)
+      } catch (err) {
+        this.#o.log.error({ err, node: this.node, resource: message.route.resource }, 'message handler threw')
+      }
+    }
+  }
+
+  #closed(code: number, reason: string): void {
+    if (!this.#open) return
+    this.#open = false
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer)
+      pending.reject(linkClosed(this.node))
+    }
+    this.#pending.clear()
+    for (const handler of this.#closeHandlers.splice(0)) handler(code, reason)
+  }
+}
+
+function linkClosed(node: string): TernError {
+  return new TernError('CLOUD_LINK_CLOSED', `the cloud link of node ${node} closed before the request was answered`)
+}
+
+/** Two connected in-memory wires (tests, benchmarks): what one sends, the other receives, asynchronously. */
+export function wirePair(): [Wire, Wire] {
+  const make = (): Wire & { peer?: Wire & { deliver(text: string): void; shut(code: number, reason: string): void }; deliver(text: string): void; shut(code: number, reason: string): void } => {
+    const texts: Array<(text: string) => void> = []
+    const closes: Array<(code: number, reason: string) => void> = []
+    let open = true
+    const wire = {
+      peer: undefined as never,
+      send(text: string) {
+        if (!open) throw new Error('wire closed')
+        const peer = wire.peer as { deliver(text: string): void } | undefined
+        setImmediate(() => peer?.deliver(text))
+      },
+      close(code = 1000, reason = '') {
+        const peer = wire.peer as { shut(code: number, reason: string): void } | undefined
+        wire.shut(code, reason)
+        setImmediate(() => peer?.shut(code, reason))
+      },
+      onText: (h: (text: string) => void) => void texts.push(h),
+      onClose: (h: (code: number, reason: string) => void) => void closes.push(h),
+      deliver(text: string) {
+        if (open) for (const h of texts) h(text)
+      },
+      shut(code: number, reason: string) {
+        if (!open) return
+        open = false
+        for (const h of closes) h(code, reason)
+      },
+    }
+    return wire
+  }
+  const a = make()
+  const b = make()
+  a.peer = b
+  b.peer = a
+  return [a, b]
+}

@@ -8,6 +8,9 @@ command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v mosquitto_passwd >/dev/null || need+=(mosquitto)
 command -v openssl >/dev/null || need+=(openssl)
 command -v socat >/dev/null || need+=(socat)
+# partition tests cut the cloud link of an edge in its own network namespace
+command -v ip >/dev/null || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
 # the Modbus test peer runs on Debian's interpreter (another python3 may come first on PATH)
 /usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need+=(python3-pymodbus)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

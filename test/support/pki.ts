@@ -53,10 +53,12 @@ async function makeLeaf(dir: string, name: string, ca: KeyPair, extensions: stri
   return pair
 }
 
-export async function makeTestPki(dir: string): Promise<TestPki> {
+/** `serverIps`: more addresses the server certificate is valid for (e.g. a network namespace's). */
+export async function makeTestPki(dir: string, options: { serverIps?: readonly string[] } = {}): Promise<TestPki> {
+  const san = ['IP:127.0.0.1', 'DNS:localhost', ...(options.serverIps ?? []).map((ip) => `IP:${ip}`)].join(',')
   const [ca, stranger] = await Promise.all([makeCa(dir, 'test-ca'), makeCa(dir, 'stranger-ca')])
   const [server, client, strangerClient] = await Promise.all([
-    makeLeaf(dir, 'server', ca, 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost'),
+    makeLeaf(dir, 'server', ca, `extendedKeyUsage=serverAuth\nsubjectAltName=${san}`),
     makeLeaf(dir, 'client', ca, 'extendedKeyUsage=clientAuth'),
     makeLeaf(dir, 'stranger-client', stranger, 'extendedKeyUsage=clientAuth'),
   ])

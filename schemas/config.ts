@@ -162,6 +162,28 @@ export const MappersConfig = Type.Object(
   strict,
 )
 
+export const CloudLinkConfig = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^wss?://[^/]+/?$',
+      description: 'CloudHub address, e.g. wss://cloud.example.com:10000 (ws:// only for tests on loopback)',
+    }),
+    secretFile: Type.Optional(
+      Type.String({ minLength: 1, description: "file whose first line is the node's shared secret; default: the TERN_CLOUD_SECRET environment variable" }),
+    ),
+    ca: Type.Optional(Type.String({ minLength: 1, description: "PEM CA bundle CloudHub's certificate must chain to; default: the system CAs" })),
+    heartbeatMs: Type.Integer({ minimum: 100, default: 15_000, description: 'send a keepalive this often, ms (KubeEdge: 15 s)' }),
+    keepaliveTimeoutMs: Type.Integer({ minimum: 200, default: 45_000, description: 'reconnect when nothing arrived from CloudHub for this long, ms' }),
+    resendMs: Type.Integer({ minimum: 50, default: 5000, description: 're-send an unacknowledged report after this many ms' }),
+    backoff: Type.Object(BackoffConfig.properties, {
+      ...strict,
+      default: { maxMs: 30_000 },
+      description: 'reconnect back-off: capped exponential with jitter',
+    }),
+  },
+  strict,
+)
+
 export const EdgeConfig = Type.Object(
   {
     node: Type.Object(
@@ -180,6 +202,7 @@ export const EdgeConfig = Type.Object(
     mqtt: Type.Object(MqttConfig.properties, { ...strict, default: {} }),
     twin: Type.Object(TwinConfig.properties, { ...strict, default: {} }),
     mappers: Type.Object(MappersConfig.properties, { ...strict, default: {} }),
+    cloud: Type.Optional(CloudLinkConfig),
   },
   { ...strict, title: 'tern edge node configuration' },
 )
@@ -191,3 +214,4 @@ export type AclRule = Static<typeof AclRule>
 export type UserConfig = Static<typeof User>
 export type ExternalBrokerConfig = Static<typeof ExternalBroker>
 export type MappersConfig = EdgeConfig['mappers']
+export type CloudLinkConfig = Static<typeof CloudLinkConfig>

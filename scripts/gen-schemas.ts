@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { BluetoothProtocolConfig, BluetoothVisitor } from '../schemas/bluetooth.js'
+import { CloudConfig } from '../schemas/cloud-config.js'
 import { EdgeConfig } from '../schemas/config.js'
 import { Device, DeviceModel, EdgeDevice } from '../schemas/device.js'
 import { ModbusProtocolConfig, ModbusVisitor } from '../schemas/modbus.js'
@@ -15,6 +16,7 @@ import { crdManifests } from './crds.js'
 
 const outputs: Record<string, TSchema> = {
   'edge-config.schema.json': EdgeConfig,
+  'cloud-config.schema.json': CloudConfig,
   'device.schema.json': Device,
   'devicemodel.schema.json': DeviceModel,
   'edge-device.schema.json': EdgeDevice,

@@ -1,0 +1,60 @@
+/**
+ * The cloud side's configuration file (`tern cloud --config FILE`): CloudHub's listener and limits,
+ * how edge nodes authenticate, the Kubernetes connection and the status write budget. Declared with
+ * TypeBox like the edge configuration; defaults are filled in by the validator.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { LogConfig } from './config.js'
+
+const strict = { additionalProperties: false } as const
+
+export const HubConfig = Type.Object(
+  {
+    host: Type.String({ default: '0.0.0.0', description: 'address CloudHub binds' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 10000, description: 'CloudHub port (KubeEdge: 10000); 0 lets the OS choose' }),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          cert: Type.String({ minLength: 1, description: "PEM certificate chain of CloudHub's listener" }),
+          key: Type.String({ minLength: 1, description: 'PEM private key of the listener' }),
+        },
+        strict,
+      ),
+    ),
+    sessionLimit: Type.Integer({ minimum: 1, default: 1000, description: 'most edge nodes connected at once; more are refused with HTTP 503 (KubeEdge nodeLimit: 500)' }),
+    keepaliveTimeoutMs: Type.Integer({ minimum: 200, default: 45_000, description: 'close a session when nothing arrived from its node for this long, ms' }),
+    resendMs: Type.Integer({ minimum: 50, default: 5000, description: 're-send an unacknowledged downstream message after this many ms (KubeEdge: 5 s)' }),
+  },
+  strict,
+)
+
+export const CloudConfig = Type.Object(
+  {
+    hub: Type.Object(HubConfig.properties, { ...strict, default: {} }),
+    auth: Type.Object(
+      {
+        secretFile: Type.Optional(
+          Type.String({ minLength: 1, description: 'file whose first line is the shared secret edge nodes present; default: the TERN_CLOUD_SECRET environment variable' }),
+        ),
+      },
+      { ...strict, default: {} },
+    ),
+    kube: Type.Object(
+      {
+        kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig file; default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account' })),
+      },
+      { ...strict, default: {} },
+    ),
+    status: Type.Object(
+      {
+        qps: Type.Number({ exclusiveMinimum: 0, default: 50, description: 'Device status patches per second, at most (after coalescing per device)' }),
+        burst: Type.Integer({ minimum: 1, default: 100, description: 'status patches allowed at once above qps' }),
+      },
+      { ...strict, default: {} },
+    ),
+    log: Type.Object(LogConfig.properties, { ...strict, default: {} }),
+  },
+  { ...strict, title: 'tern cloud configuration' },
+)
+
+export type CloudConfig = Static<typeof CloudConfig>

@@ -35,11 +35,13 @@ export type PeerOptions =
   | { mode: 'tcp'; port?: number; slaves?: readonly number[] }
   | { mode: 'rtu'; device: string; baudRate?: number; slaves?: readonly number[] }
 
-export async function startPymodbus(options: PeerOptions): Promise<PymodbusPeer> {
+/** `wrap`: a command prefix that execs the peer in place, e.g. `ip netns exec <ns>` to run it in a network namespace. */
+export async function startPymodbus(options: PeerOptions, wrap: readonly string[] = []): Promise<PymodbusPeer> {
   const args = [SCRIPT, options.mode, '--slaves', (options.slaves ?? [1]).join(',')]
   if (options.mode === 'tcp') args.push('--port', String(options.port ?? 0))
   else args.push('--device', options.device, '--baud', String(options.baudRate ?? 9600))
-  const child = startChild(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const [command, ...prefix] = [...wrap, PYTHON]
+  const child = startChild(command as string, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
   let ready: string
   try {
     ready = await child.waitForLine((l) => l.startsWith('READY '), 10_000)

@@ -11,14 +11,34 @@ export interface TernEdgeProcess extends Child {
   listeners: Array<{ protocol: string; host: string; port: number }>
 }
 
+/** How to start a process: in this namespace by default, or e.g. inside a network namespace. */
+export type Spawner = (command: string, args: readonly string[]) => Child
+
+const here: Spawner = (command, args) => startChild(command, args)
+
 /** Writes `config` as YAML into `dir` and starts `tern edge` on it; resolves when the node is ready. */
-export async function startTernEdge(dir: string, config: Record<string, unknown>, extraArgs: string[] = []): Promise<TernEdgeProcess> {
+export async function startTernEdge(dir: string, config: Record<string, unknown>, extraArgs: string[] = [], spawn: Spawner = here): Promise<TernEdgeProcess> {
   const configPath = join(dir, 'tern.yaml')
   await writeFile(configPath, stringify({ dataDir: join(dir, 'data'), ...config }))
-  const child = startChild(process.execPath, [TERN_BIN, 'edge', '--config', configPath, ...extraArgs])
+  const child = spawn(process.execPath, [TERN_BIN, 'edge', '--config', configPath, ...extraArgs])
   const line = await child.waitForLine((l) => l.includes('"msg":"edge node ready"'))
   const ready = JSON.parse(line) as { listeners: TernEdgeProcess['listeners'] }
   return Object.assign(child, { listeners: ready.listeners })
+}
+
+export interface TernCloudProcess extends Child {
+  /** CloudHub's bound port, as the process reported it when ready. */
+  hubPort: number
+}
+
+/** Writes `config` as YAML into `dir` and starts `tern cloud` on it; resolves when CloudHub listens and the informers synced. */
+export async function startTernCloud(dir: string, config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<TernCloudProcess> {
+  const configPath = join(dir, 'cloud.yaml')
+  await writeFile(configPath, stringify(config))
+  const child = startChild(process.execPath, [TERN_BIN, 'cloud', '--config', configPath], { env: { ...process.env, ...env } })
+  const line = await child.waitForLine((l) => l.includes('"msg":"cloud ready"'))
+  const ready = JSON.parse(line) as { hub: { port: number } }
+  return Object.assign(child, { hubPort: ready.hub.port })
 }
 
 /** Runs `tern ...args` to completion. */

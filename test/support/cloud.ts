@@ -1,0 +1,157 @@
+/**
+ * A cloud-sync world for end-to-end tests: the Kubernetes API emulator with tern's CRDs, `tern
+ * cloud` on a TLS CloudHub, kubectl pointed at them, and `tern edge` processes linked to it, plus
+ * polling helpers that read what an operator reads (`kubectl get device -o yaml`).
+ */
+import { strict as assert } from 'node:assert'
+import { writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { parse } from 'yaml'
+import { kubectlFor, type Kubectl } from './kube/kubectl.js'
+import { startKubeEmulator, type KubeEmulator } from './kube/server.js'
+import type { PymodbusPeer } from './modbus.js'
+import type { Connected } from './mqtt.js'
+import { makeTestPki, type TestPki } from './pki.js'
+import { scratchDir } from './resources.js'
+import { startTernCloud, startTernEdge, type Spawner, type TernCloudProcess, type TernEdgeProcess } from './tern.js'
+
+const root = resolve(import.meta.dirname, '../..')
+const SECRET = 'e2e-shared-secret-0123456789'
+
+export const MODEL = `apiVersion: devices.kubeedge.io/v1beta1
+kind: DeviceModel
+metadata: { name: fan-model, namespace: default }
+spec:
+  protocol: modbus
+  properties:
+    - { name: speed, type: INT, accessMode: ReadWrite, minimum: "0", maximum: "3000" }
+    - { name: temperature, type: FLOAT, accessMode: ReadOnly }
+`
+
+export function fanDevice(name: string, node: string, modbusPort: number, desired: string): string {
+  return `apiVersion: devices.kubeedge.io/v1beta1
+kind: Device
+metadata: { name: ${name}, namespace: default }
+spec:
+  nodeName: ${node}
+  deviceModelRef: { name: fan-model }
+  protocol: { protocolName: modbus, configData: { ip: 127.0.0.1, port: ${modbusPort}, slaveID: 1, timeout: 300 } }
+  properties:
+    - name: speed
+      desired: { value: "${desired}" }
+      collectCycle: 100
+      visitors: { protocolName: modbus, configData: { register: HoldingRegister, offset: 0, dataType: uint16 } }
+    - name: temperature
+      collectCycle: 100
+      visitors: { protocolName: modbus, configData: { register: InputRegister, offset: 0, limit: 1, scale: 0.1 } }
+`
+}
+
+export interface StatusTwin {
+  propertyName: string
+  reported?: { value: string; metadata?: Record<string, string> }
+  observedDesired?: { value: string; metadata?: Record<string, string> }
+}
+
+export interface CloudWorld {
+  dir: string
+  kube: KubeEmulator
+  kubectl: Kubectl
+  pki: TestPki
+  cloud: TernCloudProcess
+  secretFile: string
+  undo: Array<() => Promise<void>>
+}
+
+/** The emulator with tern's CRDs, `tern cloud` on a TLS CloudHub, and kubectl pointed at both. */
+export async function startCloudWorld(undo: Array<() => Promise<void>>, options: { serverIps?: readonly string[]; qps?: number } = {}): Promise<CloudWorld> {
+  const dir = await scratchDir()
+  undo.push(() => dir.remove())
+  const kube = await startKubeEmulator()
+  undo.push(() => kube.stop())
+  const kubectl = await kubectlFor(kube, dir.path)
+  const crds = await kubectl.run(['apply', '-f', join(root, 'deploy/crds')])
+  assert.equal(crds.code, 0, crds.stderr)
+  const pki = await makeTestPki(dir.path, { serverIps: options.serverIps ?? [] })
+  const secretFile = join(dir.path, 'secret')
+  await writeFile(secretFile, `${SECRET}\n`)
+  const cloud = await startTernCloud(dir.path, {
+    hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key }, keepaliveTimeoutMs: 3000, resendMs: 500 },
+    auth: { secretFile },
+    kube: { kubeconfig: join(dir.path, 'kubeconfig') },
+    status: { qps: options.qps ?? 200, burst: 50 },
+    log: { level: 'debug' },
+  })
+  undo.push(() => cloud.stop())
+  return { dir: dir.path, kube, kubectl, pki, cloud, secretFile, undo }
+}
+
+/** `tern edge` with the Modbus mapper, linked to `hubUrl`; the same `dir` restarts the same node (its LevelDB). */
+export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: string, options: { spawn?: Spawner; dir?: string } = {}): Promise<TernEdgeProcess> {
+  let dir = options.dir
+  if (dir === undefined) {
+    const scratch = await scratchDir()
+    world.undo.push(() => scratch.remove())
+    dir = scratch.path
+  }
+  const edge = await startTernEdge(
+    dir,
+    {
+      node: { name: node },
+      mqtt: { listeners: [{ port: 0 }] },
+      mappers: { enabled: ['modbus'], heartbeatMs: 0, backoff: { initialMs: 100, maxMs: 800 } },
+      cloud: { url: hubUrl, ca: world.pki.ca, secretFile: world.secretFile, heartbeatMs: 500, keepaliveTimeoutMs: 2000, resendMs: 500, backoff: { initialMs: 100, maxMs: 1000 } },
+      log: { level: 'debug' },
+    },
+    [],
+    options.spawn,
+  )
+  world.undo.push(() => edge.stop())
+  return edge
+}
+
+export async function deviceStatus(kubectl: Kubectl, name: string): Promise<{ twins: StatusTwin[]; state?: string; spec: unknown }> {
+  const got = await kubectl.run(['get', 'device', name, '-o', 'yaml'])
+  assert.equal(got.code, 0, got.stderr)
+  const doc = parse(got.stdout) as { spec: unknown; status?: { twins?: StatusTwin[]; state?: string } }
+  return { twins: doc.status?.twins ?? [], ...(doc.status?.state === undefined ? {} : { state: doc.status.state }), spec: doc.spec }
+}
+
+/** Polls `kubectl get device -o yaml` until `test` holds on its status. */
+export async function statusUntil(kubectl: Kubectl, name: string, test: (twins: Map<string, StatusTwin>, state: string | undefined) => boolean, what: string, timeoutMs = 20_000): Promise<Map<string, StatusTwin>> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    const status = await deviceStatus(kubectl, name)
+    const twins = new Map(status.twins.map((t) => [t.propertyName, t]))
+    last = status
+    if (test(twins, status.state)) return twins
+    await new Promise((r) => setTimeout(r, 150))
+  }
+  throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last)}`)
+}
+
+export async function registerUntil(peer: PymodbusPeer, value: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last: number[] = []
+  while (Date.now() < deadline) {
+    last = await peer.get(1, 'hr', 0, 1)
+    if (last[0] === value) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`holding register 0 is ${JSON.stringify(last)}, not ${value}`)
+}
+
+/** Asks the edge's twin for a device until `test` holds on the membership answer. */
+export async function memberUntil(app: Connected, node: string, test: (names: string[]) => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000
+  for (let i = 0; Date.now() < deadline; i++) {
+    await app.client.publishAsync(`$hw/events/node/${node}/membership/get`, JSON.stringify({ event_id: `m-${i}` }), { qos: 1 })
+    const answer = await app.inbox.waitFor((m) => m.topic.endsWith('membership/get/result') && m.payload.includes(`"m-${i}"`), 'membership/get/result')
+    const names = (JSON.parse(answer.payload) as { devices: Array<{ name: string }> }).devices.map((d) => d.name)
+    if (test(names)) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+

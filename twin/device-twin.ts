@@ -33,6 +33,20 @@ export interface DeviceTwinOptions {
   log: Logger
   now?: () => number
   newEventId?: () => string
+  /** told of every persisted change of a member's twins or state (the cloud outbox); optional */
+  changes?: TwinChanges
+}
+
+/**
+ * A hook whose store operations join the batch of every change of a member device, so what it
+ * records (e.g. "report this to the cloud") is exactly as durable as the change itself. Called
+ * inside the device's request order; a change it is told of may still fail to be written.
+ */
+export interface TwinChanges {
+  /** `twins`: keys whose record changed (or the cloud must hear again); `state`: the status changed */
+  changed(deviceKey: string, change: { twins: readonly string[]; state: boolean }): TwinStoreOp[]
+  /** the device is being removed from the node */
+  removed(deviceKey: string): TwinStoreOp[]
 }
 
 const QOS = 1 // as KubeEdge publishes to an external broker (kubeedge-compat.md §1.1)
@@ -40,7 +54,7 @@ const validateStored = compile(StoredDevice)
 const validateTwin = compile(STORED_TWIN)
 
 export class DeviceTwin {
-  readonly #o: Required<DeviceTwinOptions>
+  readonly #o: Required<Omit<DeviceTwinOptions, 'changes'>> & Pick<DeviceTwinOptions, 'changes'>
   readonly #log: Logger
   /** by `<namespace>/<name>` */
   readonly #devices = new Map<string, DeviceRecord>()
@@ -113,6 +127,19 @@ export class DeviceTwin {
     await Promise.all(work)
   }
 
+  /**
+   * Runs `read` on a member's record (undefined if not a member) after every request queued for it
+   * so far: a view consistent with the changes the `changes` hook was told of.
+   */
+  async readDevice<T>(key: string, read: (record: DeviceRecord | undefined) => T): Promise<T> {
+    const out: { value?: T } = {}
+    await this.#queues.run(key, () => {
+      out.value = read(this.#devices.get(key))
+      return Promise.resolve()
+    })
+    return out.value as T
+  }
+
   #receive(topic: string, payload: Buffer): void {
     const parsed = parseTopic(topic)
     if (parsed === undefined) return
@@ -153,7 +180,8 @@ export class DeviceTwin {
       model: modelOf(device.spec),
     })
     if (!out.ok) return this.#publish(reply, out.result)
-    const ops = twinOps(keyOf(device.spec.namespace, device.spec.name), out.twins, out.changed)
+    const deviceKey = keyOf(device.spec.namespace, device.spec.name)
+    const ops = [...twinOps(deviceKey, out.twins, out.changed), ...(this.#o.changes?.changed(deviceKey, { twins: out.changed, state: false }) ?? [])]
     if (out.changed.length > 0 && !(await this.#persist({ ...device, twins: out.twins }, ops, reply, out.result?.event_id ?? ''))) return
     await this.#publish(reply, out.result)
     await this.#publishOutputs(device, out.document, out.delta)
@@ -188,7 +216,9 @@ export class DeviceTwin {
     if (!out.ok) return this.#publish(reply, out.result)
     if (out.changed) {
       const next: DeviceRecord = { ...device, state: out.status.state, ...(out.status.lastOnline === undefined ? {} : { lastOnline: out.status.lastOnline }) }
-      if (!(await this.#persist(next, [deviceOp(keyOf(next.spec.namespace, next.spec.name), next)], reply, out.result.event_id))) return
+      const deviceKey = keyOf(next.spec.namespace, next.spec.name)
+      const ops = [deviceOp(deviceKey, next), ...(this.#o.changes?.changed(deviceKey, { twins: [], state: true }) ?? [])]
+      if (!(await this.#persist(next, ops, reply, out.result.event_id))) return
     }
     await this.#publish(reply, out.result)
   }
@@ -219,8 +249,11 @@ export class DeviceTwin {
     for (const problem of out?.ok === true ? out.skipped : []) this.#log.warn({ device: key, problem }, 'desired value not applied')
     const specChanged = existing === undefined || JSON.stringify(existing.spec) !== JSON.stringify(spec)
     const changedTwins = out?.ok === true ? out.changed : []
-    if (!specChanged && changedTwins.length === 0) return
-    await this.#o.store.write([...(specChanged ? [deviceOp(key, next)] : []), ...twinOps(key, next.twins, changedTwins)])
+    // Changed twins and those a sync found the edge ahead on: the cloud hears the edge's values.
+    const toCloud = [...new Set([...changedTwins, ...Object.keys(out?.ok === true ? (out.cloudSync?.twin ?? {}) : {})])]
+    if (!specChanged && toCloud.length === 0) return
+    const marks = toCloud.length === 0 ? [] : (this.#o.changes?.changed(key, { twins: toCloud, state: false }) ?? [])
+    await this.#o.store.write([...(specChanged ? [deviceOp(key, next)] : []), ...twinOps(key, next.twins, changedTwins), ...marks])
     this.#remember(next)
     if (specChanged) {
       // A changed device is announced again in added_devices: consumers treat it as a replacement.
@@ -235,7 +268,7 @@ export class DeviceTwin {
     const device = this.#devices.get(key)
     if (device === undefined) return
     const twinKeys = Object.keys(device.twins).map((t): TwinStoreOp => ({ space: 'twin', type: 'del', key: twinStoreKey(key, t) }))
-    await this.#o.store.write([{ space: 'device', type: 'del', key }, ...twinKeys])
+    await this.#o.store.write([{ space: 'device', type: 'del', key }, ...twinKeys, ...(this.#o.changes?.removed(key) ?? [])])
     this.#forget(key, device)
     const removed = [memberDevice(memberInfo(device))]
     await this.#publish(nodeTopic(this.#o.nodeName, 'membership/updated'), membershipUpdated({ eventId: this.#o.newEventId(), now: this.#o.now() }, { removed }))

@@ -26,6 +26,11 @@ export interface DeviceRecord extends StoredDevice {
 export interface TwinSpaces extends Record<string, unknown> {
   device: StoredDevice
   twin: TwinRecord
+  /**
+   * Optional (open the store with it only when a `changes` hook writes it): marks of twin and state
+   * changes not yet acknowledged by the cloud, keyed by the hook, value the edge time of the change.
+   */
+  outbox: number
 }
 
 export const STORED_TWIN = TwinRecord

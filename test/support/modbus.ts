@@ -41,7 +41,7 @@ export async function startPymodbus(options: PeerOptions, wrap: readonly string[
   if (options.mode === 'tcp') args.push('--port', String(options.port ?? 0))
   else args.push('--device', options.device, '--baud', String(options.baudRate ?? 9600))
   const [command, ...prefix] = [...wrap, PYTHON]
-  const child = startChild(command as string, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = startChild(command, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
   let ready: string
   try {
     ready = await child.waitForLine((l) => l.startsWith('READY '), 10_000)

@@ -4,6 +4,7 @@
  * certificate signed by a second CA that nothing trusts.
  */
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -49,7 +50,9 @@ async function makeLeaf(dir: string, name: string, ca: KeyPair, extensions: stri
   const ext = join(dir, `${name}.ext`)
   await writeFile(ext, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n${extensions}\n`)
   await openssl(['req', ...NEW_KEY, '-keyout', pair.key, '-out', csr, '-subj', `/CN=${name}`])
-  await openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', pair.cert, '-days', '2', '-extfile', ext])
+  // a random serial per certificate: -CAcreateserial races when leaves are signed in parallel
+  const serial = `0x${randomBytes(16).toString('hex')}`
+  await openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', serial, '-out', pair.cert, '-days', '2', '-extfile', ext])
   return pair
 }
 

@@ -17,16 +17,18 @@
  * status subresource, generation, no-op writes, pruning, fieldValidation Strict/Warn/Ignore,
  * validation against openAPIV3Schema including list-map/set uniqueness (422 with causes), watch
  * from a resourceVersion with a bounded history (410 Expired ERROR event), bookmarks,
- * timeoutSeconds, Table output for printer columns, dryRun=All, bearer-token auth.
+ * timeoutSeconds, Table output for printer columns, dryRun=All, bearer-token auth, RBAC resource
+ * rules per token (403 Forbidden), HTTPS.
  *
  * Not implemented: server-side apply (415), aggregated discovery and protobuf (clients fall back
  * to JSON), OpenAPI schemas (no `kubectl explain`, no /openapi/v2), pagination (`limit` is
  * ignored, lists are complete), `resourceVersionMatch`/list at an older version (lists are always
  * current), finalizers and graceful deletion, schema defaulting, CRD version conversion,
- * `sendInitialEvents`, Nodes/Pods/Leases, TLS.
+ * `sendInitialEvents`, Nodes/Pods/Leases, RBAC beyond resource rules of one role per token.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { writeFile } from 'node:fs/promises'
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { readFile, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { parse as parseYaml, stringify } from 'yaml'
 import { Api, type FieldValidation, type WriteOptions } from './api.js'
@@ -42,8 +44,18 @@ import { toTable, wantsTable } from './table.js'
 export interface KubeEmulatorOptions {
   /** Change events kept for watches that resume from a resourceVersion; older ones get 410. Default 1000. */
   historySize?: number
-  /** When set, every request needs `Authorization: Bearer <token>` (else 401). */
+  /** When set, every request needs `Authorization: Bearer <token>` (else 401); this token may do everything. */
   token?: string
+  /**
+   * More bearer tokens, each limited to RBAC policy rules (as a ServiceAccount bound to a
+   * ClusterRole): a request no rule allows gets 403 Forbidden. Discovery is open to every token.
+   */
+  roles?: Record<string, readonly PolicyRule[]>
+  /**
+   * Serve HTTPS with this key pair (PEM file paths); kubeconfigs then trust `ca`. kubectl (client-go)
+   * sends bearer tokens only over HTTPS, so token and RBAC tests with kubectl need it.
+   */
+  tls?: { cert: string; key: string; ca: string }
   /** Interval of BOOKMARK events for watches with `allowWatchBookmarks=true`. Default 10 s. */
   bookmarkIntervalMs?: number
 }
@@ -54,6 +66,8 @@ export interface RequestRecord {
   contentType: string | undefined
   accept: string | undefined
   status: number
+  /** Date.now() when the request arrived (latency measurements start here) */
+  receivedAt: number
 }
 
 export interface KubeEmulator {
@@ -62,7 +76,8 @@ export interface KubeEmulator {
   readonly api: Api
   /** Every request served so far, to assert what a client did (e.g. which patch type kubectl sent). */
   readonly requests: RequestRecord[]
-  writeKubeconfig(path: string, namespace?: string): Promise<string>
+  /** A kubeconfig for this emulator; `token` (default: the admin token, if any) is the user's bearer token. */
+  writeKubeconfig(path: string, namespace?: string, token?: string): Promise<string>
   /** Open watch streams right now. */
   watchCount(): number
   /** Ends every open watch stream (as an API server restart or watch timeout does); clients resume from their last version. */
@@ -264,32 +279,39 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const segments = url.pathname.split('/').filter((s) => s !== '')
-    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`)
-      throw new ApiError(401, 'Unauthorized', 'Unauthorized')
+    const bearer = req.headers.authorization?.replace(/^Bearer /, '')
+    const rules = bearer === undefined ? undefined : options.roles?.[bearer]
+    if (options.token !== undefined && bearer !== options.token && rules === undefined) throw new ApiError(401, 'Unauthorized', 'Unauthorized')
     const doc = req.method === 'GET' ? discovery(segments) : undefined
     if (doc !== undefined) return send(res, 200, doc)
     const r = route(segments)
     if (r === undefined) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    if (rules !== undefined) authorize(rules, req.method ?? 'GET', r, url.searchParams)
     return resource(req, res, r, url.searchParams)
   }
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    const receivedAt = Date.now()
     res.on('finish', () =>
-      requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], accept: req.headers.accept, status: res.statusCode }),
+      requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], accept: req.headers.accept, status: res.statusCode, receivedAt }),
     )
     handle(req, res).catch((error: unknown) => {
       const status = error instanceof ApiError ? error.status : new ApiError(500, 'InternalError', `Internal error occurred: ${String(error)}`).status
       if (res.headersSent) res.end()
       else send(res, status.code, status as unknown as Json)
     })
-  })
+  }
+  const server =
+    options.tls === undefined
+      ? createHttpServer(listener)
+      : createHttpsServer({ cert: await readFile(options.tls.cert), key: await readFile(options.tls.key) }, listener)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', resolve)
   })
   const port = (server.address() as AddressInfo).port
   address = `127.0.0.1:${port}`
-  const url = `http://${address}`
+  const url = `${options.tls === undefined ? 'http' : 'https'}://${address}`
 
   return {
     url,
@@ -300,13 +322,13 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     dropWatches: () => {
       for (const end of [...watches.values()]) end()
     },
-    writeKubeconfig: async (path, namespace = 'default') => {
-      const user = options.token === undefined ? {} : { token: options.token }
+    writeKubeconfig: async (path, namespace = 'default', token = options.token) => {
+      const user = token === undefined ? {} : { token }
       const config = {
         apiVersion: 'v1',
         kind: 'Config',
         // client-node 1.x refuses plain http unless TLS verification is explicitly skipped.
-        clusters: [{ name: 'tern-emulator', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+        clusters: [{ name: 'tern-emulator', cluster: { server: url, ...(options.tls === undefined ? { 'insecure-skip-tls-verify': true } : { 'certificate-authority': options.tls.ca }) } }],
         users: [{ name: 'tern', user }],
         contexts: [{ name: 'tern-emulator', context: { cluster: 'tern-emulator', user: 'tern', namespace } }],
         'current-context': 'tern-emulator',
@@ -319,5 +341,49 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
+  }
+}
+
+/** One rule of an RBAC Role/ClusterRole (rbac.authorization.k8s.io/v1 PolicyRule, resource rules only). */
+export interface PolicyRule {
+  apiGroups: readonly string[]
+  resources: readonly string[]
+  verbs: readonly string[]
+  resourceNames?: readonly string[]
+}
+
+/** The API verb of a request (Kubernetes' request-info rules), and 403 when no rule allows it. */
+function authorize(rules: readonly PolicyRule[], method: string, r: Route, query: URLSearchParams): void {
+  const verb = requestVerb(method, r.name, query)
+  const resource = r.subresource === undefined ? r.type.plural : `${r.type.plural}/${r.subresource}`
+  const allowed = rules.some(
+    (rule) =>
+      (rule.apiGroups.includes('*') || rule.apiGroups.includes(r.group)) &&
+      (rule.resources.includes('*') || rule.resources.includes(resource)) &&
+      (rule.verbs.includes('*') || rule.verbs.includes(verb)) &&
+      (rule.resourceNames === undefined || rule.resourceNames.length === 0 || (r.name !== undefined && rule.resourceNames.includes(r.name))),
+  )
+  if (!allowed) {
+    const scope = r.namespace === undefined ? 'at the cluster scope' : `in the namespace "${r.namespace}"`
+    throw new ApiError(403, 'Forbidden', `${resource}${r.group === '' ? '' : `.${r.group}`} is forbidden: User cannot ${verb} resource "${resource}" in API group "${r.group}" ${scope}`)
+  }
+}
+
+function requestVerb(method: string, name: string | undefined, query: URLSearchParams): string {
+  const watching = query.get('watch') === 'true' || query.get('watch') === '1'
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      return watching ? 'watch' : name === undefined ? 'list' : 'get'
+    case 'POST':
+      return 'create'
+    case 'PUT':
+      return 'update'
+    case 'PATCH':
+      return 'patch'
+    case 'DELETE':
+      return name === undefined ? 'deletecollection' : 'delete'
+    default:
+      return method.toLowerCase()
   }
 }

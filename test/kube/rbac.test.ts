@@ -1,0 +1,82 @@
+/**
+ * The emulator's RBAC slice and deploy/cloud/10-rbac.yaml: a token bound to tern cloud's
+ * ClusterRole may list, watch and get Devices and DeviceModels and patch Device status, and
+ * nothing else (least privilege, issue 7). Checked with the real kubectl.
+ */
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { request } from 'node:https'
+import { join, resolve } from 'node:path'
+import { parseAllDocuments } from 'yaml'
+import { kubectlFor } from '../support/kube/kubectl.js'
+import { startKubeEmulator, type PolicyRule } from '../support/kube/server.js'
+import { makeTestPki } from '../support/pki.js'
+import { scratchDir } from '../support/resources.js'
+
+const root = resolve(import.meta.dirname, '../..')
+
+/** The rules of the ClusterRole in deploy/cloud/10-rbac.yaml. */
+export async function ternCloudRules(): Promise<PolicyRule[]> {
+  const docs = parseAllDocuments(await readFile(join(root, 'deploy/cloud/10-rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; rules?: PolicyRule[] })
+  const role = docs.find((d) => d.kind === 'ClusterRole')
+  assert.ok(role?.rules !== undefined, 'deploy/cloud/10-rbac.yaml has a ClusterRole with rules')
+  return role.rules
+}
+
+describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/cloud)', function () {
+  this.timeout(60_000)
+  it('allows get/list/watch of devices and devicemodels and patching devices/status; forbids everything else with 403', async () => {
+    const dir = await scratchDir()
+    const pki = await makeTestPki(dir.path)
+    const kube = await startKubeEmulator({ token: 'admin', roles: { cloud: await ternCloudRules() }, tls: { ...pki.server, ca: pki.ca } })
+    try {
+      const admin = await kubectlFor(kube, dir.path)
+      const crds = await admin.run(['apply', '-f', join(root, 'deploy/crds')])
+      assert.equal(crds.code, 0, crds.stderr)
+      const model = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: m, namespace: default }\nspec: { protocol: modbus }\n'
+      const device = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: d, namespace: default }\nspec: { deviceModelRef: { name: m }, nodeName: n1 }\n'
+      const created = await admin.run(['apply', '-f', '-'], `${model}---\n${device}`)
+      assert.equal(created.code, 0, created.stderr)
+
+      const cloudDir = await scratchDir()
+      const kubeconfig = await kube.writeKubeconfig(join(cloudDir.path, 'kubeconfig'), 'default', 'cloud')
+      const cloud = async (args: string[]): Promise<{ code: number; stderr: string }> => {
+        const { code, stderr } = await admin.run(['--kubeconfig', kubeconfig, ...args])
+        return { code, stderr }
+      }
+      assert.equal((await cloud(['get', 'devices', '-A'])).code, 0)
+      assert.equal((await cloud(['get', 'devicemodels', 'm'])).code, 0)
+      // tern cloud's status write, as it sends it (kubectl would GET the subresource first)
+      const patch = (path: string): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = request(`${kube.url}${path}`, { method: 'PATCH', ca: caPem, headers: { authorization: 'Bearer cloud', 'content-type': 'application/merge-patch+json' } }, (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          })
+          req.on('error', reject)
+          req.end(JSON.stringify({ status: { state: 'online' } }))
+        })
+      const caPem = await pki.read(pki.ca)
+      assert.equal(await patch('/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/d/status'), 200)
+      assert.equal(await patch('/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/d'), 403)
+
+      for (const args of [
+        ['patch', 'device', 'd', '--type', 'merge', '-p', '{"spec":{"nodeName":"n2"}}'],
+        ['delete', 'device', 'd'],
+        ['apply', '-f', join(root, 'examples/modbus/devices/fan.yaml')],
+        ['get', 'namespaces'],
+        ['get', 'crds'],
+      ]) {
+        const refused = await cloud(args)
+        assert.notEqual(refused.code, 0, `kubectl ${args.join(' ')} must be refused`)
+        assert.match(refused.stderr, /[Ff]orbidden/, args.join(' '))
+      }
+      const unknown = await admin.run(['--token', 'nobody', 'get', 'devices'])
+      assert.match(unknown.stderr, /Unauthorized|must be logged in/)
+      await cloudDir.remove()
+    } finally {
+      await kube.stop()
+      await dir.remove()
+    }
+  })
+})

@@ -1,8 +1,9 @@
 /**
  * The cloud–edge message layer: KubeEdge's envelope (kubeedge-compat.md §5.1) and the messages
  * tern's CloudHub and EdgeHub exchange. Declared once with TypeBox (JSON Schema for ajv, types for
- * TypeScript). Resources are written as the edge sees them: CloudHub prefixes `node/<node>/` on
- * the cloud side (§5.2), so the same builders serve both ends.
+ * TypeScript). Resources are written as the edge sees them (§5.2): CloudHub keeps one session per
+ * node and the controllers take the node from the session, so KubeEdge's cloud-internal
+ * `node/<node>/` prefix ({@link cloudResource}) never crosses the wire.
  *
  * Downstream (cloud → edge), each acknowledged by the edge after it has been applied durably:
  * - `resync`  resource `devices`, content {@link NodeDeviceSet}: the node's whole device set,
@@ -151,4 +152,14 @@ export function errorResponse(to: Envelope, source: string, error: ErrorContent)
 
 export function isAnswer(m: Envelope): boolean {
   return (m.route.operation === Operations.response || m.route.operation === Operations.error) && m.header.parent_msg_id !== undefined
+}
+
+export const KEEPALIVE_RESOURCE = 'node'
+
+/**
+ * KubeEdge EdgeHub's keepalive (kubeedge-compat.md §5.4): the edge sends `ping` every heartbeat;
+ * tern's CloudHub answers `pong` so the edge sees traffic too. Never acknowledged.
+ */
+export function keepalive(content: 'ping' | 'pong'): Envelope {
+  return message({ source: Sources.hub, group: 'resource', operation: Operations.keepalive, resource: KEEPALIVE_RESOURCE }, content)
 }

@@ -42,6 +42,7 @@ export class Session {
   readonly #o: Required<Omit<SessionOptions, 'node'>>
   readonly #pending = new Map<string, Pending>()
   readonly #messageHandlers: Array<(message: Envelope) => void> = []
+  readonly #keepaliveHandlers: Array<(message: Envelope) => void> = []
   readonly #closeHandlers: Array<(code: number, reason: string) => void> = []
   #open = true
   /** time of the last frame received, for keepalive checks */
@@ -104,6 +105,11 @@ export class Session {
     this.#messageHandlers.push(handler)
   }
 
+  /** Handlers for keepalive messages (the hubs answer and watch them; they never reach `onMessage`). */
+  onKeepalive(handler: (message: Envelope) => void): void {
+    this.#keepaliveHandlers.push(handler)
+  }
+
   onClose(handler: (code: number, reason: string) => void): void {
     if (!this.#open) queueMicrotask(() => handler(1000, 'closed'))
     else this.#closeHandlers.push(handler)
@@ -143,8 +149,8 @@ export class Session {
       pending.resolve(message)
       return
     }
-    if (message.route.operation === Operations.keepalive) return
-    for (const handler of this.#messageHandlers) {
+    const handlers = message.route.operation === Operations.keepalive ? this.#keepaliveHandlers : this.#messageHandlers
+    for (const handler of handlers) {
       try {
         handler(message)
       } catch (err) {

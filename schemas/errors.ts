@@ -87,8 +87,11 @@ export const ErrorCodes = {
   CLOUD_SESSION_LIMIT: 'CloudHub already serves its maximum number of edge sessions; HTTP 503, the edge retries with back-off',
   CLOUD_CONNECT_FAILED: 'EdgeHub could not open the WebSocket to CloudHub; it retries with capped back-off',
   CLOUD_KEEPALIVE_TIMEOUT: 'no frame arrived from the peer within the keepalive timeout; the session was closed',
+  CLOUD_HANDSHAKE_INVALID: 'an edge asked CloudHub for a path that is not /<projectId>/<node>/events, with a node name that is not a DNS-1123 subdomain, or with a node_id/project_id header that does not match the path; HTTP 400',
+  CLOUD_LISTEN_FAILED: 'CloudHub could not bind its address (in use, or not permitted)',
   CLOUD_DEVICE_UNKNOWN: 'an edge reported a device that does not exist or is not bound to that node; dropped',
   CLOUD_STATUS_WRITE_FAILED: 'a Device status patch failed at the API server; retried with back-off, the edge keeps the report',
+  CLOUD_OBJECT_INVALID: 'a Device or DeviceModel from the API server does not match its schema; logged with its problems and treated as absent',
   CLOUD_KUBE_UNAVAILABLE: 'the Kubernetes API server cannot be reached or refused the credentials',
 } as const
 

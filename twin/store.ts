@@ -8,7 +8,7 @@
  */
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
 
-type AnyLevel = AbstractLevel<string | Buffer | Uint8Array, string, unknown>
+export type AnyLevel = AbstractLevel<string | Buffer | Uint8Array, string, unknown>
 type Space<V> = AbstractSublevel<AnyLevel, string | Buffer | Uint8Array, string, V>
 
 /** One write in the space `space` of a store whose spaces hold the value types of `S`. */

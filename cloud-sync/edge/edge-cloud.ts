@@ -1,0 +1,95 @@
+/**
+ * The edge's cloud link, composed: EdgeHub dials CloudHub; each session is handed to EdgeSync
+ * (downstream: the cloud's device set → the twin's membership) and to the Outbox (upstream: twin
+ * and state changes → Device status). Two phases, because the outbox marks are a hook of the twin
+ * and must be loaded before it: construct and `prepare()` before `twin.start()`, then `start(twin)`.
+ */
+import type { Logger } from 'pino'
+import type { AnyLevel } from '../../twin/store.js'
+import { LevelStore } from '../../twin/store.js'
+import type { DeviceTwin } from '../../twin/device-twin.js'
+import type { TwinSpaces } from '../../twin/stored-device.js'
+import type { DeviceTopicLayout } from '../../schemas/topics.js'
+import type { CloudLinkConfig } from '../../schemas/config.js'
+import { EdgeHub } from '../link/edge-hub.js'
+import type { CloudObjectSpaces } from './cloud-objects.js'
+import { EdgeSync } from './edge-sync.js'
+import { Outbox } from './outbox.js'
+import { OutboxMarks } from './outbox-marks.js'
+
+export interface EdgeCloudOptions {
+  db: AnyLevel
+  /** the twin's store, opened with the `outbox` space */
+  store: LevelStore<TwinSpaces>
+  link: CloudLinkConfig
+  secret: string
+  /** PEM of `link.ca`, read by the caller */
+  ca?: Buffer
+  nodeName: string
+  layout: DeviceTopicLayout
+  fsync: boolean
+  log: Logger
+}
+
+export class EdgeCloud {
+  /** the twin's `changes` hook */
+  readonly marks: OutboxMarks
+  readonly #o: EdgeCloudOptions
+  #sync: EdgeSync | undefined
+  #outbox: Outbox | undefined
+  #hub: EdgeHub | undefined
+
+  constructor(options: EdgeCloudOptions) {
+    this.#o = options
+    this.marks = new OutboxMarks({ store: options.store, log: options.log })
+  }
+
+  /** Loads the outbox marks; before `twin.start()`. */
+  async prepare(): Promise<void> {
+    await this.marks.start()
+  }
+
+  /** Restores the last device set the cloud sent (offline autonomy), then starts dialling. */
+  async start(twin: DeviceTwin): Promise<void> {
+    const { db, link, log } = this.#o
+    this.#sync = new EdgeSync({
+      store: new LevelStore<CloudObjectSpaces>(db, ['meta'], { prefix: 'cloud-', sync: this.#o.fsync }),
+      nodeName: this.#o.nodeName,
+      layout: this.#o.layout,
+      log,
+      onChange: (devices) => twin.setMembers(devices),
+    })
+    const held = await this.#sync.start()
+    if (held !== undefined) await twin.setMembers(held)
+    this.#outbox = new Outbox({ marks: this.marks, twin, log, retryMs: link.resendMs })
+    this.#outbox.start()
+    const sync = this.#sync
+    const outbox = this.#outbox
+    this.#hub = new EdgeHub({
+      url: link.url,
+      node: this.#o.nodeName,
+      secret: this.#o.secret,
+      ...(this.#o.ca === undefined ? {} : { ca: this.#o.ca }),
+      heartbeatMs: link.heartbeatMs,
+      keepaliveTimeoutMs: link.keepaliveTimeoutMs,
+      resendMs: link.resendMs,
+      backoff: link.backoff,
+      log,
+      onSession: (session) => {
+        sync.attach(session)
+        outbox.attach(session)
+      },
+    })
+    await this.#hub.start()
+  }
+
+  get connected(): boolean {
+    return this.#hub?.connected === true
+  }
+
+  async stop(): Promise<void> {
+    await this.#hub?.stop()
+    await this.#outbox?.stop()
+    await this.#sync?.stop()
+  }
+}

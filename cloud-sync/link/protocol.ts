@@ -1,0 +1,51 @@
+/**
+ * What both ends of the cloud–edge WebSocket agree on besides the envelope (kubeedge-compat.md
+ * §5.4): the URL path `/<projectId>/<node>/events`, the `node_id` / `project_id` headers, node
+ * name rules, and the close codes tern uses.
+ */
+
+/** KubeEdge's default project ID (cloudcore/edgecore `projectID`). */
+export const DEFAULT_PROJECT_ID = 'e632aba927ea4ac2b575ec1603d56f10'
+
+/** Header names as KubeEdge's EdgeHub sends them (Node lowercases incoming names). */
+export const Headers = { nodeId: 'node_id', projectId: 'project_id', authorization: 'authorization' } as const
+
+/** WebSocket close codes (RFC 6455 §7.4; 4000–4999 are for private use). */
+export const CloseCodes = {
+  /** the process is stopping */
+  goingAway: 1001,
+  /** another connection of the same node took the session over */
+  replaced: 4000,
+  /** nothing was received within the keepalive timeout */
+  keepaliveTimeout: 4001,
+} as const
+
+/** 16 MiB: a whole node's device set in one resync fits; a runaway peer does not exhaust memory. */
+export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+const PROJECT_ID = /^[A-Za-z0-9][-A-Za-z0-9_.]{0,127}$/
+
+/** A Kubernetes node name: a DNS-1123 subdomain of at most 253 characters. */
+export function isNodeName(name: string): boolean {
+  return name.length >= 1 && name.length <= 253 && DNS1123_SUBDOMAIN.test(name)
+}
+
+export function isProjectId(id: string): boolean {
+  return PROJECT_ID.test(id)
+}
+
+export function eventsPath(projectId: string, node: string): string {
+  return `/${encodeURIComponent(projectId)}/${encodeURIComponent(node)}/events`
+}
+
+/** The project ID and node of an events path, or a reason why it is not one. */
+export function parseEventsPath(path: string): { ok: true; projectId: string; node: string } | { ok: false; reason: string } {
+  const pathname = path.split('?', 1)[0] as string
+  const parts = pathname.split('/')
+  if (parts.length !== 4 || parts[0] !== '' || parts[3] !== 'events') return { ok: false, reason: 'path is not /<projectId>/<node>/events' }
+  const [, projectId, node] = parts as [string, string, string, string]
+  if (!isProjectId(projectId)) return { ok: false, reason: 'project ID is not valid' }
+  if (!isNodeName(node)) return { ok: false, reason: 'node name is not a DNS-1123 subdomain of at most 253 characters' }
+  return { ok: true, projectId, node }
+}

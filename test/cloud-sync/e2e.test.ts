@@ -33,7 +33,7 @@ describe('cloud sync end to end: kubectl → tern cloud → tern edge → Modbus
     assert.equal(applied.code, 0, applied.stderr)
     await memberUntil(app, 'edge-1', (names) => names.includes('fan-1'), 'fan-1 to be a member of edge-1')
     await registerUntil(peer, 1200)
-    let twins = await statusUntil(world.kubectl, 'fan-1', (t) => t.get('speed')?.reported?.value === '1200' && t.get('temperature')?.reported?.value === '21.5', 'speed 1200 and temperature 21.5 reported')
+    const twins = await statusUntil(world.kubectl, 'fan-1', (t) => t.get('speed')?.reported?.value === '1200' && t.get('temperature')?.reported?.value === '21.5', 'speed 1200 and temperature 21.5 reported')
     assert.equal(twins.get('speed')?.observedDesired?.value, '1200')
     assert.equal(twins.get('speed')?.reported?.metadata?.type, 'int')
     assert.match(twins.get('speed')?.reported?.metadata?.timestamp ?? '', /^\d+$/)
@@ -44,7 +44,7 @@ describe('cloud sync end to end: kubectl → tern cloud → tern edge → Modbus
     assert.equal(patched.code, 0, patched.stderr)
     await registerUntil(peer, 2400)
     const writtenMs = Date.now() - started
-    twins = await statusUntil(world.kubectl, 'fan-1', (t) => t.get('speed')?.reported?.value === '2400' && t.get('speed')?.observedDesired?.value === '2400', 'speed 2400 reported and observed')
+    await statusUntil(world.kubectl, 'fan-1', (t) => t.get('speed')?.reported?.value === '2400' && t.get('speed')?.observedDesired?.value === '2400', 'speed 2400 reported and observed')
     const printed = await world.kubectl.run(['get', 'devices'])
     assert.match(printed.stdout, /fan-1\s+edge-1\s+fan-model/)
     assert.ok(writtenMs < 10_000, `patch → register took ${writtenMs} ms`)

@@ -4,24 +4,15 @@
  * nothing else (least privilege, issue 7). Checked with the real kubectl.
  */
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
 import { request } from 'node:https'
 import { join, resolve } from 'node:path'
-import { parseAllDocuments } from 'yaml'
 import { kubectlFor } from '../support/kube/kubectl.js'
-import { startKubeEmulator, type PolicyRule } from '../support/kube/server.js'
+import { ternCloudRules } from '../support/kube/rbac.js'
+import { startKubeEmulator } from '../support/kube/server.js'
 import { makeTestPki } from '../support/pki.js'
 import { scratchDir } from '../support/resources.js'
 
 const root = resolve(import.meta.dirname, '../..')
-
-/** The rules of the ClusterRole in deploy/cloud/10-rbac.yaml. */
-export async function ternCloudRules(): Promise<PolicyRule[]> {
-  const docs = parseAllDocuments(await readFile(join(root, 'deploy/cloud/10-rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; rules?: PolicyRule[] })
-  const role = docs.find((d) => d.kind === 'ClusterRole')
-  assert.ok(role?.rules !== undefined, 'deploy/cloud/10-rbac.yaml has a ClusterRole with rules')
-  return role.rules
-}
 
 describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/cloud)', function () {
   this.timeout(60_000)

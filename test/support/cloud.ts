@@ -7,7 +7,8 @@ import { strict as assert } from 'node:assert'
 import { writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parse } from 'yaml'
-import { kubectlFor, type Kubectl } from './kube/kubectl.js'
+import { kubectlFor, kubectlWith, type Kubectl } from './kube/kubectl.js'
+import { ternCloudRules } from './kube/rbac.js'
 import { startKubeEmulator, type KubeEmulator } from './kube/server.js'
 import type { PymodbusPeer } from './modbus.js'
 import type { Connected } from './mqtt.js'
@@ -20,7 +21,7 @@ const SECRET = 'e2e-shared-secret-0123456789'
 
 export const MODEL = `apiVersion: devices.kubeedge.io/v1beta1
 kind: DeviceModel
-metadata: { name: fan-model, namespace: default }
+metadata: { name: fan-model }
 spec:
   protocol: modbus
   properties:
@@ -31,7 +32,7 @@ spec:
 export function fanDevice(name: string, node: string, modbusPort: number, desired: string): string {
   return `apiVersion: devices.kubeedge.io/v1beta1
 kind: Device
-metadata: { name: ${name}, namespace: default }
+metadata: { name: ${name} }
 spec:
   nodeName: ${node}
   deviceModelRef: { name: fan-model }
@@ -55,7 +56,8 @@ export interface StatusTwin {
 
 export interface CloudWorld {
   dir: string
-  kube: KubeEmulator
+  /** the emulator, when the world does not use a real cluster */
+  kube?: KubeEmulator
   kubectl: Kubectl
   pki: TestPki
   cloud: TernCloudProcess
@@ -63,27 +65,49 @@ export interface CloudWorld {
   undo: Array<() => Promise<void>>
 }
 
-/** The emulator with tern's CRDs, `tern cloud` on a TLS CloudHub, and kubectl pointed at both. */
-export async function startCloudWorld(undo: Array<() => Promise<void>>, options: { serverIps?: readonly string[]; qps?: number } = {}): Promise<CloudWorld> {
+/**
+ * tern's CRDs, `tern cloud` on a TLS CloudHub, and kubectl pointed at both. The cluster is the API
+ * emulator (HTTPS, kubectl as admin, tern cloud with only the RBAC rules of deploy/cloud), or the
+ * real cluster of `kubeconfig`.
+ */
+export async function startCloudWorld(
+  undo: Array<() => Promise<void>>,
+  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string } = {},
+): Promise<CloudWorld> {
   const dir = await scratchDir()
   undo.push(() => dir.remove())
-  const kube = await startKubeEmulator()
-  undo.push(() => kube.stop())
-  const kubectl = await kubectlFor(kube, dir.path)
+  const pki = await makeTestPki(dir.path, { serverIps: options.serverIps ?? [] })
+  let kube: KubeEmulator | undefined
+  let kubectl: Kubectl
+  let cloudKubeconfig: string
+  if (options.kubeconfig === undefined) {
+    const emulator = await startKubeEmulator({ token: 'admin', roles: { 'tern-cloud': await ternCloudRules() }, tls: { ...pki.server, ca: pki.ca } })
+    undo.push(() => emulator.stop())
+    kube = emulator
+    kubectl = await kubectlFor(emulator, dir.path)
+    cloudKubeconfig = await emulator.writeKubeconfig(join(dir.path, 'cloud-kubeconfig'), 'default', 'tern-cloud')
+  } else {
+    // a real cluster: everything in a namespace of its own, removed afterwards
+    const namespace = `tern-e2e-${process.pid}-${Date.now() % 100_000}`
+    kubectl = kubectlWith(options.kubeconfig, dir.path, { namespace })
+    cloudKubeconfig = options.kubeconfig
+    const created = await kubectl.run(['create', 'namespace', namespace])
+    assert.equal(created.code, 0, created.stderr)
+    undo.push(async () => void (await kubectl.run(['delete', 'namespace', namespace, '--wait=false'])))
+  }
   const crds = await kubectl.run(['apply', '-f', join(root, 'deploy/crds')])
   assert.equal(crds.code, 0, crds.stderr)
-  const pki = await makeTestPki(dir.path, { serverIps: options.serverIps ?? [] })
   const secretFile = join(dir.path, 'secret')
   await writeFile(secretFile, `${SECRET}\n`)
   const cloud = await startTernCloud(dir.path, {
     hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key }, keepaliveTimeoutMs: 3000, resendMs: 500 },
     auth: { secretFile },
-    kube: { kubeconfig: join(dir.path, 'kubeconfig') },
+    kube: { kubeconfig: cloudKubeconfig },
     status: { qps: options.qps ?? 200, burst: 50 },
     log: { level: 'debug' },
   })
   undo.push(() => cloud.stop())
-  return { dir: dir.path, kube, kubectl, pki, cloud, secretFile, undo }
+  return { dir: dir.path, ...(kube === undefined ? {} : { kube }), kubectl, pki, cloud, secretFile, undo }
 }
 
 /** `tern edge` with the Modbus mapper, linked to `hubUrl`; the same `dir` restarts the same node (its LevelDB). */

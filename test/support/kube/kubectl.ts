@@ -21,9 +21,17 @@ export interface Kubectl {
 
 /** `dir` holds the kubeconfig and kubectl's discovery cache (no state shared between tests). */
 export async function kubectlFor(kube: KubeEmulator, dir: string): Promise<Kubectl> {
-  const kubeconfig = await kube.writeKubeconfig(join(dir, 'kubeconfig'))
-  const base = ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'kube-cache')]
-  const env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig }
+  return kubectlWith(await kube.writeKubeconfig(join(dir, 'kubeconfig')), dir, { home: dir })
+}
+
+/**
+ * kubectl on any cluster's kubeconfig (a real one for the real-cluster suite); `dir` holds its
+ * discovery cache; `home` isolates HOME too (not for real clusters: auth plugins read ~/);
+ * `namespace` is the namespace of every command.
+ */
+export function kubectlWith(kubeconfig: string, dir: string, options: { home?: string; namespace?: string } = {}): Kubectl {
+  const base = ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'kube-cache'), ...(options.namespace === undefined ? [] : ['--namespace', options.namespace])]
+  const env = { ...process.env, ...(options.home === undefined ? {} : { HOME: options.home }), KUBECONFIG: kubeconfig }
   return {
     run: (args, input) =>
       new Promise((resolve) => {

@@ -1,0 +1,120 @@
+/**
+ * The cloud side of `tern cloud`: Device/DeviceModel informers, the downstream controller (changes
+ * → edge nodes) and the upstream controller (edge reports → Device status), composed with one
+ * lifecycle. CloudHub hands each connected edge session to `attach()`:
+ *
+ *   const cloud = new CloudController({ kube: loadKubeConfig(flags.kubeconfig), log })
+ *   await cloud.start()
+ *   const hub = new CloudHub({ ..., onSession: (session) => cloud.attach(session) })
+ *
+ * Options and defaults:
+ * - `kube`: a client-node KubeConfig (see `loadKubeConfig`: explicit file, else KUBECONFIG or
+ *   ~/.kube/config, else in-cluster), or `api`: any {@link KubeApi} (tests).
+ * - `qps` 50, `burst` 100: the status-write rate limit; `workers` 4: patches in flight.
+ * - `syncTimeoutMs` 0: when > 0, `start()` waits at most this long for the first lists and
+ *   rejects with CLOUD_KUBE_UNAVAILABLE (the informers keep retrying); 0 = do not wait.
+ */
+import type { KubeConfig } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+import type { Clock } from '../../mappers/runtime/clock.js'
+import { TernError } from '../../schemas/errors.js'
+import type { Session } from '../session.js'
+import { Downstream, type DownstreamMetrics } from './downstream.js'
+import { DeviceInformers } from './informers.js'
+import { ClientNodeKubeApi, type KubeApi } from './kube-api.js'
+import type { BackoffOptions } from './timing.js'
+import { Upstream, type UpstreamMetrics } from './upstream.js'
+
+export interface CloudControllerOptions {
+  log: Logger
+  /** the cluster to use (a real client-node implementation is built from it) … */
+  kube?: KubeConfig
+  /** … or the API seam itself */
+  api?: KubeApi
+  clock?: Clock
+  qps?: number
+  burst?: number
+  workers?: number
+  /** informer list/watch back-off (default 500 ms doubling to 30 s) */
+  informerBackoff?: BackoffOptions
+  /** status patch retry back-off (default 500 ms doubling to 30 s) */
+  retry?: BackoffOptions
+  /** first delay before a resync the edge refused is sent again (default 1000 ms, doubling to 30 s) */
+  resyncRetryMs?: number
+  syncTimeoutMs?: number
+}
+
+export interface CloudMetrics {
+  downstream: DownstreamMetrics
+  upstream: UpstreamMetrics
+  /** lists done by the informers (the first ones plus relists after 410 Gone) */
+  lists: { devices: number; devicemodels: number }
+}
+
+export class CloudController {
+  readonly informers: DeviceInformers
+  readonly #downstream: Downstream
+  readonly #upstream: Upstream
+  readonly #o: CloudControllerOptions
+  #state: 'new' | 'started' | 'stopped' = 'new'
+
+  constructor(options: CloudControllerOptions) {
+    const api = options.api ?? (options.kube === undefined ? undefined : new ClientNodeKubeApi(options.kube))
+    if (api === undefined) throw new TernError('CLOUD_CONFIG_INVALID', 'CloudController needs `kube` or `api`')
+    const log = options.log.child({ part: 'cloud' })
+    this.#o = options
+    this.informers = new DeviceInformers({ api, log, clock: options.clock, backoff: options.informerBackoff })
+    this.#downstream = new Downstream({
+      informers: this.informers,
+      log: log.child({ controller: 'downstream' }),
+      clock: options.clock,
+      ...(options.resyncRetryMs === undefined ? {} : { resyncRetryMs: options.resyncRetryMs }),
+    })
+    const limits = { qps: options.qps, burst: options.burst, workers: options.workers, retry: options.retry }
+    const defined = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined))
+    this.#upstream = new Upstream({ informers: this.informers, api, log: log.child({ controller: 'upstream' }), clock: options.clock, ...defined })
+  }
+
+  async start(): Promise<void> {
+    if (this.#state === 'started') return
+    this.#state = 'started'
+    this.#downstream.start()
+    this.#upstream.start()
+    this.informers.start()
+    const timeout = this.#o.syncTimeoutMs ?? 0
+    if (timeout <= 0) return
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TernError('CLOUD_KUBE_UNAVAILABLE', `no Device/DeviceModel list from the API server within ${timeout} ms`)), timeout)
+    })
+    try {
+      await Promise.race([this.informers.whenSynced(), expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Idempotent; safe after a failed start. Sessions stay open (CloudHub owns them). */
+  async stop(): Promise<void> {
+    if (this.#state !== 'started') return
+    this.#state = 'stopped'
+    this.#downstream.stop()
+    await this.#upstream.stop()
+    await this.informers.stop()
+  }
+
+  /** Serves one connected edge node: resync + changes down, reports up. */
+  attach(session: Session): void {
+    if (this.#state !== 'started') return
+    this.#upstream.attach(session)
+    void this.#downstream.attach(session)
+  }
+
+  metrics(): CloudMetrics {
+    return {
+      downstream: this.#downstream.metrics(),
+      upstream: this.#upstream.metrics(),
+      lists: { devices: this.informers.devices.lists, devicemodels: this.informers.models.lists },
+    }
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * Informers for Devices and DeviceModels in all namespaces: list, then watch from the list's
+ * resourceVersion; a watch that ends is resumed from the last version seen (events and
+ * bookmarks); a 410 Gone (the version was compacted away) relists and reports the difference as
+ * changes; failures retry with back-off. Every object from the API server is validated with its
+ * schema at this boundary; an invalid one is logged once with its problems and treated as absent
+ * (a valid object that turns invalid is reported as deleted).
+ *
+ * Why not client-node's `makeInformer`: its ListWatch relists on 410 but stops for good after any
+ * other error (`doneHandler(err)` only calls the error callbacks), does not validate, and is
+ * single-namespace-path oriented; the loop below is small and does all three.
+ */
+import type { Logger } from 'pino'
+import { Device, DeviceModel } from '../../schemas/device.js'
+import { compile, type Validator } from '../../schemas/validate.js'
+import { realClock, type Clock } from '../../mappers/runtime/clock.js'
+import { KubeRequestError, type KubeApi, type KubeResource, type WatchEvent, type WatchHandle } from './kube-api.js'
+import { Backoff, delay, type BackoffOptions } from './timing.js'
+
+interface Named {
+  metadata: { name: string; namespace: string; resourceVersion?: string }
+}
+
+type WatchEnding = { events: number; startedAt: number } & ({ kind: 'gone'; from: string } | { kind: 'error'; err: KubeRequestError; relist: boolean } | { kind: 'closed' })
+
+export type ChangeHandler<T> = (old: T | undefined, current: T | undefined) => void
+
+export interface InformerOptions<T> {
+  api: KubeApi
+  resource: KubeResource
+  validate: Validator<T>
+  log: Logger
+  clock?: Clock
+  /** back-off after a failed list or watch; default 500 ms doubling to 30 s */
+  backoff?: BackoffOptions
+}
+
+export function objectKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`
+}
+
+/** One resource type, cluster-wide: a validated cache plus change notifications. */
+export class Informer<T extends Named> {
+  readonly #o: InformerOptions<T> & { clock: Clock }
+  readonly #objects = new Map<string, T>()
+  /** key → resourceVersion of the last invalid version logged (log once per version) */
+  readonly #invalid = new Map<string, string>()
+  readonly #handlers: Array<ChangeHandler<T>> = []
+  readonly #backoff: Backoff
+  #abort = new AbortController()
+  #running: Promise<void> | undefined
+  #watch: WatchHandle | undefined
+  #rv = ''
+  #synced = false
+  #syncWaiters: Array<() => void> = []
+  /** lists done so far (1 + relists), for tests and metrics */
+  lists = 0
+
+  constructor(options: InformerOptions<T>) {
+    this.#o = { ...options, clock: options.clock ?? realClock }
+    this.#backoff = new Backoff(options.backoff ?? { initialMs: 500, maxMs: 30_000 })
+  }
+
+  get synced(): boolean {
+    return this.#synced
+  }
+
+  /** Resolves once the first list is in the cache (at once if it is); never rejects. */
+  whenSynced(): Promise<void> {
+    if (this.#synced) return Promise.resolve()
+    return new Promise((resolve) => this.#syncWaiters.push(resolve))
+  }
+
+  onChange(handler: ChangeHandler<T>): void {
+    this.#handlers.push(handler)
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#objects.get(objectKey(namespace, name))
+  }
+
+  list(): T[] {
+    return [...this.#objects.values()]
+  }
+
+  start(): void {
+    if (this.#running !== undefined) return
+    this.#abort = new AbortController()
+    this.#running = this.#run(this.#abort.signal)
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort()
+    this.#watch?.stop()
+    this.#watch = undefined
+    const running = this.#running
+    this.#running = undefined
+    await running
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    const log = this.#o.log
+    while (!signal.aborted) {
+      if (this.#rv === '') {
+        try {
+          const list = await unlessAborted(this.#o.api.list(this.#o.resource), signal)
+          if (list === undefined) return
+          this.lists++
+          this.#replace(list.items)
+          this.#rv = list.resourceVersion
+          this.#markSynced()
+        } catch (err) {
+          log.warn({ code: 'CLOUD_KUBE_UNAVAILABLE', resource: this.#o.resource, err: (err as Error).message }, 'list failed; retrying')
+          await delay(this.#o.clock, this.#backoff.next(), signal)
+          continue
+        }
+      }
+      const ending = await this.#watchOnce(signal)
+      if (signal.aborted) return
+      // Progress (any event) ends a run of failures; a watch that ends at once, again and again, backs off.
+      if (ending.events > 0) this.#backoff.reset()
+      if (ending.kind === 'gone') {
+        log.info({ resource: this.#o.resource, resourceVersion: ending.from }, 'watch version expired (410); relisting')
+        this.#rv = ''
+      } else if (ending.kind === 'error') {
+        // An ERROR event from the server relists (as client-go's reflector does); a broken connection resumes.
+        log.warn({ code: 'CLOUD_KUBE_UNAVAILABLE', resource: this.#o.resource, status: ending.err?.status, err: ending.err?.message, relist: ending.relist }, 'watch failed; retrying after back-off')
+        if (ending.relist) this.#rv = ''
+        await delay(this.#o.clock, this.#backoff.next(), signal)
+      } else if (ending.events === 0 && this.#o.clock.now() - ending.startedAt < 1000) {
+        await delay(this.#o.clock, this.#backoff.next(), signal)
+      }
+    }
+  }
+
+  #watchOnce(signal: AbortSignal): Promise<WatchEnding> {
+    const from = this.#rv
+    const startedAt = this.#o.clock.now()
+    let events = 0
+    let gone = false
+    let failed: { err: KubeRequestError } | undefined
+    this.#watch = undefined
+    return new Promise((resolve) => {
+      let finished = false
+      const finish = (err?: KubeRequestError): void => {
+        if (finished) return
+        finished = true
+        signal.removeEventListener('abort', onAbort)
+        if (gone || err?.status === 410) resolve({ kind: 'gone', from, events, startedAt })
+        else if (failed !== undefined) resolve({ kind: 'error', err: failed.err, relist: true, events, startedAt })
+        else if (err !== undefined) resolve({ kind: 'error', err, relist: false, events, startedAt })
+        else resolve({ kind: 'closed', events, startedAt })
+      }
+      const onAbort = (): void => finish()
+      signal.addEventListener('abort', onAbort, { once: true })
+      const handle = (event: WatchEvent): void => {
+        if (finished || gone || failed !== undefined) return
+        if (event.type !== 'ERROR') events++
+        if (event.type === 'ERROR') {
+          if (event.status.code === 410) gone = true
+          else failed = { err: new KubeRequestError(event.status.message ?? 'watch ERROR event', event.status.code) }
+          this.#watch?.stop()
+          return
+        }
+        this.#apply(event)
+      }
+      this.#o.api.watch(this.#o.resource, from, { event: handle, done: finish }).then(
+        (h) => {
+          if (finished || gone || failed !== undefined) h.stop()
+          else this.#watch = h
+        },
+        (err: unknown) => finish(err as KubeRequestError),
+      )
+    })
+  }
+
+  #apply(event: Exclude<WatchEvent, { type: 'ERROR' }>): void {
+    const rv = resourceVersionOf(event.object)
+    if (event.type !== 'BOOKMARK') {
+      const key = keyOf(event.object)
+      if (key !== undefined) {
+        if (event.type === 'DELETED') this.#set(key, undefined)
+        else this.#set(key, this.#check(key, event.object))
+      }
+    }
+    if (rv !== undefined && rv !== '') this.#rv = rv
+  }
+
+  /** A fresh list: everything in it is current, everything cached and not in it was deleted. */
+  #replace(items: unknown[]): void {
+    const seen = new Set<string>()
+    for (const item of items) {
+      const key = keyOf(item)
+      if (key === undefined) continue
+      seen.add(key)
+      this.#set(key, this.#check(key, item))
+    }
+    for (const key of [...this.#objects.keys()]) if (!seen.has(key)) this.#set(key, undefined)
+    for (const key of [...this.#invalid.keys()]) if (!seen.has(key)) this.#invalid.delete(key)
+  }
+
+  #check(key: string, object: unknown): T | undefined {
+    const checked = this.#o.validate(object)
+    if (checked.ok) {
+      this.#invalid.delete(key)
+      return checked.value
+    }
+    const rv = resourceVersionOf(object) ?? ''
+    if (this.#invalid.get(key) !== rv) {
+      this.#invalid.set(key, rv)
+      this.#o.log.warn({ code: 'CLOUD_OBJECT_INVALID', resource: this.#o.resource, object: key, resourceVersion: rv, problems: checked.problems }, 'invalid object from the API server; treated as absent')
+    }
+    return undefined
+  }
+
+  #set(key: string, current: T | undefined): void {
+    const old = this.#objects.get(key)
+    if (old === undefined && current === undefined) return
+    if (old !== undefined && current !== undefined && old.metadata.resourceVersion === current.metadata.resourceVersion && current.metadata.resourceVersion !== undefined) return
+    if (current === undefined) this.#objects.delete(key)
+    else this.#objects.set(key, current)
+    for (const handler of this.#handlers) {
+      try {
+        handler(old, current)
+      } catch (err) {
+        this.#o.log.error({ err, resource: this.#o.resource, object: key }, 'change handler threw')
+      }
+    }
+  }
+
+  #markSynced(): void {
+    if (this.#synced) return
+    this.#synced = true
+    for (const wake of this.#syncWaiters.splice(0)) wake()
+  }
+}
+
+/** `promise`, or undefined as soon as `signal` aborts (stop() must not wait for a hanging list). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined)
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err instanceof Error ? err : new Error(String(err)))
+      },
+    )
+  })
+}
+
+function keyOf(object: unknown): string | undefined {
+  const meta = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata
+  if (typeof meta?.name !== 'string' || typeof meta.namespace !== 'string') return undefined
+  return objectKey(meta.namespace, meta.name)
+}
+
+function resourceVersionOf(object: unknown): string | undefined {
+  const rv = (object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion
+  return typeof rv === 'string' ? rv : undefined
+}
+
+export interface DeviceInformersOptions {
+  api: KubeApi
+  log: Logger
+  clock?: Clock
+  backoff?: BackoffOptions
+}
+
+/** The two informers the cloud controllers share. */
+export class DeviceInformers {
+  readonly devices: Informer<Device>
+  readonly models: Informer<DeviceModel>
+
+  constructor(options: DeviceInformersOptions) {
+    const common = { api: options.api, clock: options.clock, backoff: options.backoff }
+    this.devices = new Informer<Device>({ ...common, resource: 'devices', validate: compile(Device), log: options.log.child({ informer: 'devices' }) })
+    this.models = new Informer<DeviceModel>({ ...common, resource: 'devicemodels', validate: compile(DeviceModel), log: options.log.child({ informer: 'devicemodels' }) })
+  }
+
+  get synced(): boolean {
+    return this.devices.synced && this.models.synced
+  }
+
+  async whenSynced(): Promise<void> {
+    await Promise.all([this.models.whenSynced(), this.devices.whenSynced()])
+  }
+
+  start(): void {
+    this.models.start()
+    this.devices.start()
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.devices.stop(), this.models.stop()])
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The Kubernetes API seam of the cloud controllers (STYLE: an interface at every external seam):
+ * list and watch Devices and DeviceModels in all namespaces, and merge-patch a Device's `status`
+ * subresource. {@link ClientNodeKubeApi} is the real one over @kubernetes/client-node; tests can
+ * substitute an in-memory one.
+ */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import * as k8s from '@kubernetes/client-node'
+import { TernError } from '../../schemas/errors.js'
+
+export const GROUP = 'devices.kubeedge.io'
+export const VERSION = 'v1beta1'
+
+export type KubeResource = 'devices' | 'devicemodels'
+
+export interface KubeList {
+  items: unknown[]
+  resourceVersion: string
+}
+
+/** One line of a watch stream; `ERROR` carries a `metav1.Status` (code 410 = the version is too old). */
+export type WatchEvent =
+  | { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: unknown }
+  | { type: 'ERROR'; status: { code?: number; reason?: string; message?: string } }
+
+export interface WatchHandlers {
+  event(event: WatchEvent): void
+  /** The stream ended: by the server (`err` undefined), by a failure, or by `stop()`. Called once. */
+  done(err?: KubeRequestError): void
+}
+
+export interface WatchHandle {
+  stop(): void
+}
+
+export interface KubeApi {
+  list(resource: KubeResource): Promise<KubeList>
+  /** Watches `resource` in all namespaces from `resourceVersion` (exclusive). */
+  watch(resource: KubeResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
+  /** `PATCH devices/<name>/status` with `application/merge-patch+json`; resolves with the stored object. */
+  patchDeviceStatus(namespace: string, name: string, patch: object): Promise<unknown>
+}
+
+/** A failed request; `status` is the HTTP status when the server answered (404, 409, 410, 5xx…). */
+export class KubeRequestError extends Error {
+  readonly status: number | undefined
+  constructor(message: string, status: number | undefined, options: { cause?: unknown } = {}) {
+    super(message, options)
+    this.name = 'KubeRequestError'
+    this.status = status
+  }
+}
+
+export interface ClientNodeKubeApiOptions {
+  /**
+   * Server-side watch timeout, randomised between this and twice this (client-go does the same),
+   * so a half-dead connection is replaced eventually. Default 300 s.
+   */
+  watchTimeoutSeconds?: number
+}
+
+/** The real {@link KubeApi}: client-node's CustomObjectsApi for list/patch and its Watch for watches. */
+export class ClientNodeKubeApi implements KubeApi {
+  readonly #kc: k8s.KubeConfig
+  readonly #objects: k8s.CustomObjectsApi
+  readonly #watch: k8s.Watch
+  readonly #timeout: number
+
+  constructor(kc: k8s.KubeConfig, options: ClientNodeKubeApiOptions = {}) {
+    this.#kc = kc
+    this.#objects = kc.makeApiClient(k8s.CustomObjectsApi)
+    this.#watch = new k8s.Watch(kc)
+    this.#timeout = options.watchTimeoutSeconds ?? 300
+  }
+
+  async list(resource: KubeResource): Promise<KubeList> {
+    const list = (await wrap(() => this.#objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: resource }))) as {
+      items?: unknown[]
+      metadata?: { resourceVersion?: string }
+    }
+    return { items: Array.isArray(list.items) ? list.items : [], resourceVersion: list.metadata?.resourceVersion ?? '' }
+  }
+
+  async watch(resource: KubeResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {
+    const query = {
+      resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: this.#timeout + Math.floor(Math.random() * this.#timeout),
+    }
+    const onLine = (type: string, object: unknown): void => {
+      if (type === 'ERROR') handlers.event({ type, status: (object ?? {}) })
+      else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED' || type === 'BOOKMARK') handlers.event({ type, object })
+    }
+    const onDone = (err: unknown): void => handlers.done(err === null || err === undefined ? undefined : toRequestError(err))
+    const controller = await this.#watch.watch(`/apis/${GROUP}/${VERSION}/${resource}`, query, onLine, onDone)
+    return { stop: () => controller.abort() }
+  }
+
+  async patchDeviceStatus(namespace: string, name: string, patch: object): Promise<unknown> {
+    return wrap(() =>
+      this.#objects.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace, plural: 'devices', name, body: patch },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      ),
+    )
+  }
+
+  /** The API server URL, for logs. */
+  get server(): string {
+    return this.#kc.getCurrentCluster()?.server ?? ''
+  }
+}
+
+async function wrap<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (err) {
+    throw toRequestError(err)
+  }
+}
+
+function toRequestError(err: unknown): KubeRequestError {
+  if (err instanceof KubeRequestError) return err
+  if (err instanceof k8s.ApiException) {
+    const body = err.body as { message?: unknown } | string | undefined
+    const detail = typeof body === 'object' && body !== null && typeof body.message === 'string' ? body.message : `HTTP ${err.code}`
+    return new KubeRequestError(detail, err.code, { cause: err })
+  }
+  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown }
+  const status = typeof e.statusCode === 'number' ? e.statusCode : typeof e.code === 'number' ? e.code : undefined
+  return new KubeRequestError(typeof e.message === 'string' ? e.message : String(err), status, { cause: err })
+}
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
+
+/**
+ * The kubeconfig `tern cloud` uses: the explicit file; else `$KUBECONFIG` or `~/.kube/config`; else
+ * the in-cluster service account (client-node's loadFromDefault order). Throws
+ * CLOUD_KUBE_UNAVAILABLE when there is none, where client-node would silently fall back to
+ * http://localhost:8080, and CLOUD_CONFIG_INVALID when the file cannot be read or parsed.
+ */
+export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig()
+  try {
+    if (kubeconfig !== undefined && kubeconfig !== '') kc.loadFromFile(kubeconfig)
+    else {
+      const home = process.env.HOME ?? process.env.USERPROFILE
+      const found = (process.env.KUBECONFIG ?? '') !== '' || (home !== undefined && existsSync(join(home, '.kube', 'config'))) || existsSync(SERVICE_ACCOUNT_TOKEN)
+      if (!found) throw new TernError('CLOUD_KUBE_UNAVAILABLE', 'no kubeconfig: give --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a cluster')
+      kc.loadFromDefault()
+    }
+  } catch (err) {
+    if (err instanceof TernError) throw err
+    throw new TernError('CLOUD_CONFIG_INVALID', `cannot load the kubeconfig: ${(err as Error).message}`, { cause: err })
+  }
+  if (kc.getCurrentCluster() === null) throw new TernError('CLOUD_KUBE_UNAVAILABLE', 'the kubeconfig has no current cluster')
+  return kc
+}

@@ -1,0 +1,79 @@
+/**
+ * Back-off, rate limit and an abortable sleep for the cloud controllers, all on an injected
+ * {@link Clock} so tests can move time instead of sleeping.
+ */
+import type { Clock } from '../../mappers/runtime/clock.js'
+
+export interface BackoffOptions {
+  /** first delay, ms */
+  initialMs: number
+  /** cap, ms */
+  maxMs: number
+}
+
+/** Exponential back-off: initial, ×2 each failure, capped; `reset()` after a success. */
+export class Backoff {
+  readonly #o: BackoffOptions
+  #next: number
+
+  constructor(options: BackoffOptions) {
+    this.#o = options
+    this.#next = options.initialMs
+  }
+
+  next(): number {
+    const delay = this.#next
+    this.#next = Math.min(this.#o.maxMs, this.#next * 2)
+    return delay
+  }
+
+  reset(): void {
+    this.#next = this.#o.initialMs
+  }
+}
+
+/**
+ * A token bucket (client-go's `flowcontrol` limiter): `burst` tokens, refilled at `qps` per second.
+ * `take()` takes a token and returns 0, or returns how many ms until one is available.
+ */
+export class TokenBucket {
+  readonly #qps: number
+  readonly #burst: number
+  readonly #clock: Clock
+  #tokens: number
+  #at: number
+
+  constructor(options: { qps: number; burst: number; clock: Clock }) {
+    if (!(options.qps > 0) || !(options.burst >= 1)) throw new RangeError('qps must be > 0 and burst ≥ 1')
+    this.#qps = options.qps
+    this.#burst = options.burst
+    this.#clock = options.clock
+    this.#tokens = options.burst
+    this.#at = options.clock.now()
+  }
+
+  take(): number {
+    const now = this.#clock.now()
+    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#at) * this.#qps) / 1000)
+    this.#at = now
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1
+      return 0
+    }
+    return Math.ceil(((1 - this.#tokens) * 1000) / this.#qps)
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function delay(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clock.clearTimeout(handle)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const handle = clock.setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

@@ -12,6 +12,7 @@ import { CloudHub } from '../cloud-sync/link/cloud-hub.js'
 import type { CloudConfig } from '../schemas/cloud-config.js'
 import { TernError } from '../schemas/errors.js'
 import { readSecret } from './config.js'
+import { stopSteps } from './stops.js'
 
 export interface CloudSide {
   readonly hub: CloudHub
@@ -25,16 +26,8 @@ const SYNC_TIMEOUT_MS = 30_000
 
 export async function startCloud(config: CloudConfig, log: Logger): Promise<CloudSide> {
   const started = Date.now()
-  const stops: Array<() => Promise<void>> = []
-  const stop = async (): Promise<void> => {
-    for (const fn of stops.splice(0).reverse()) {
-      try {
-        await fn()
-      } catch (err) {
-        log.error({ err }, 'error while stopping')
-      }
-    }
-  }
+  const stops = stopSteps(log)
+  const stop = stops.stop
   try {
     const secret = await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET')
     const tls = config.hub.tls === undefined ? undefined : { cert: await readTls(config.hub.tls.cert), key: await readTls(config.hub.tls.key) }

@@ -90,7 +90,7 @@ export const ErrorCodes = {
   CLOUD_HANDSHAKE_INVALID: 'an edge asked CloudHub for a path that is not /<projectId>/<node>/events, with a node name that is not a DNS-1123 subdomain, or with a node_id/project_id header that does not match the path; HTTP 400',
   CLOUD_LISTEN_FAILED: 'CloudHub could not bind its address (in use, or not permitted)',
   CLOUD_DEVICE_UNKNOWN: 'an edge reported a device that does not exist or is not bound to that node; dropped',
-  CLOUD_STATUS_WRITE_FAILED: 'a Device status patch failed at the API server; retried with back-off, the edge keeps the report',
+  CLOUD_STATUS_WRITE_FAILED: 'the API server refused a Device status patch for good (400/422): the report is answered with this code and dropped; transient failures are retried by the cloud and the report stays unacknowledged',
   CLOUD_OBJECT_INVALID: 'a Device or DeviceModel from the API server does not match its schema; logged with its problems and treated as absent',
   CLOUD_KUBE_UNAVAILABLE: 'the Kubernetes API server cannot be reached or refused the credentials',
 } as const

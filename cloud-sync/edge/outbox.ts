@@ -5,8 +5,9 @@
  * once, so ten thousand dirty devices do not flood the link after a long offline spell.
  *
  * Answers: `response` clears the marks the report was built from (unless changed meanwhile);
- * `error` CLOUD_DEVICE_UNKNOWN drops them (the cloud will never take them); any other error keeps
- * them and retries the device after `retryMs`; a closed link keeps them for the next session.
+ * an `error` the cloud will always give for this report (unknown device, a report it cannot read, a
+ * status the API server refuses for good) drops them, logged; any other error keeps them and
+ * retries the device after `retryMs`; a closed link keeps them for the next session.
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
@@ -14,6 +15,7 @@ import { Operations, type Envelope } from '../messages.js'
 import type { Session } from '../session.js'
 import type { DeviceTwin } from '../../twin/device-twin.js'
 import type { OutboxMarks } from './outbox-marks.js'
+import type { ErrorCode } from '../../schemas/errors.js'
 import { nextReport, type Report } from './reports.js'
 
 export interface OutboxOptions {
@@ -128,8 +130,9 @@ export class Outbox {
       } catch {
         continue // link closed (or the request superseded): the loop looks at the session again
       }
-      if (answer.route.operation === Operations.response || errorCode(answer) === 'CLOUD_DEVICE_UNKNOWN') {
-        if (answer.route.operation !== Operations.response) this.#log.warn({ code: 'CLOUD_DEVICE_UNKNOWN', device: key }, 'the cloud does not know the device; its reports are dropped')
+      const code = errorCode(answer)
+      if (answer.route.operation === Operations.response || (code !== undefined && FINAL_REFUSALS.has(code))) {
+        if (code !== undefined) this.#log.warn({ code, device: key, answer: answer.content }, 'the cloud refused the report for good; dropped')
         await this.#o.marks.settle(key, report.sent)
         continue
       }
@@ -150,7 +153,11 @@ export class Outbox {
   }
 }
 
+/** Error answers that re-sending the same report cannot change. */
+const FINAL_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>(['CLOUD_DEVICE_UNKNOWN', 'CLOUD_MESSAGE_INVALID', 'CLOUD_STATUS_WRITE_FAILED'])
+
 function errorCode(answer: Envelope): string | undefined {
+  if (answer.route.operation !== Operations.error) return undefined
   const content = answer.content
   return typeof content === 'object' && content !== null && typeof (content as { code?: unknown }).code === 'string' ? (content as { code: string }).code : undefined
 }

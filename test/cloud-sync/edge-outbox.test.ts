@@ -164,21 +164,25 @@ describe('cloud sync, edge: persistent outbox', function () {
     await until('outbox clean', () => h.edge.marks.size === 0 && h.edge.outbox.inFlight === 0)
   })
 
-  it('CLOUD_DEVICE_UNKNOWN drops the marks; other errors keep them and retry', async () => {
-    const cloud = await online(h, ['fan-1', 'fan-2'])
+  it('final refusals (unknown device, a status refused for good) drop the marks; other errors keep them and retry', async () => {
+    const cloud = await online(h, ['fan-1', 'fan-2', 'fan-3'])
     let failures = 0
     cloud.answer = (m) => {
       const r = parseReportResource(m.route.resource)
       if (r?.name === 'fan-1') return { code: 'CLOUD_DEVICE_UNKNOWN' }
-      if (r?.name === 'fan-2' && failures++ < 2) return { code: 'CLOUD_STATUS_WRITE_FAILED' }
+      if (r?.name === 'fan-3') return { code: 'CLOUD_STATUS_WRITE_FAILED' }
+      if (r?.name === 'fan-2' && failures++ < 2) return { code: 'CLOUD_KUBE_UNAVAILABLE' }
       return 'ok'
     }
     await report(h.edge, 'fan-1', 'speed', '1')
     await report(h.edge, 'fan-2', 'speed', '2')
+    await report(h.edge, 'fan-3', 'speed', '3')
     await until('outbox clean', () => h.edge.marks.size === 0 && h.edge.outbox.inFlight === 0)
     assert.equal(reportsOf(cloud, 'fan-1', 'twin').filter((m) => twinContent(m).twin.speed?.actual?.value === '1').length, 1)
+    assert.equal(reportsOf(cloud, 'fan-3', 'twin').filter((m) => twinContent(m).twin.speed?.actual?.value === '3').length, 1)
     assert.equal(reportsOf(cloud, 'fan-2', 'twin').filter((m) => twinContent(m).twin.speed?.actual?.value === '2').length, 3)
     assert.ok(h.edge.logs.some((l) => l.code === 'CLOUD_DEVICE_UNKNOWN'))
+    assert.ok(h.edge.logs.some((l) => l.code === 'CLOUD_STATUS_WRITE_FAILED'))
   })
 
   it('the window bounds the devices in flight; the rest follow as answers come', async () => {

@@ -2,6 +2,7 @@
  * Back-off, rate limit and an abortable sleep for the cloud controllers, all on an injected
  * {@link Clock} so tests can move time instead of sleeping.
  */
+import { backoffCeiling, type BackoffOptions as RuntimeBackoffOptions } from '../../mappers/runtime/backoff.js'
 import type { Clock } from '../../mappers/runtime/clock.js'
 
 export interface BackoffOptions {
@@ -11,24 +12,25 @@ export interface BackoffOptions {
   maxMs: number
 }
 
-/** Exponential back-off: initial, ×2 each failure, capped; `reset()` after a success. */
+/**
+ * Exponential back-off without jitter (the controllers' retries are per object, not a herd of
+ * clients): initial, ×2 each failure, capped; `reset()` after a success. The mapper runtime's
+ * capped-exponential formula, at its ceiling.
+ */
 export class Backoff {
-  readonly #o: BackoffOptions
-  #next: number
+  readonly #o: RuntimeBackoffOptions
+  #attempt = 0
 
   constructor(options: BackoffOptions) {
-    this.#o = options
-    this.#next = options.initialMs
+    this.#o = { ...options, multiplier: 2, resetAfterMs: 0 }
   }
 
   next(): number {
-    const delay = this.#next
-    this.#next = Math.min(this.#o.maxMs, this.#next * 2)
-    return delay
+    return backoffCeiling(this.#o, this.#attempt++)
   }
 
   reset(): void {
-    this.#next = this.#o.initialMs
+    this.#attempt = 0
   }
 }
 

@@ -21,9 +21,6 @@ export interface CloudSide {
   stop(): Promise<void>
 }
 
-/** How long `tern cloud` waits for the first Device/DeviceModel lists before it gives up. */
-const SYNC_TIMEOUT_MS = 30_000
-
 export async function startCloud(config: CloudConfig, log: Logger): Promise<CloudSide> {
   const started = Date.now()
   const stops = stopSteps(log)
@@ -38,7 +35,8 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
       log,
       qps: config.status.qps,
       burst: config.status.burst,
-      syncTimeoutMs: SYNC_TIMEOUT_MS,
+      workers: config.status.workers,
+      syncTimeoutMs: config.kube.syncTimeoutMs,
     })
     stops.push(() => controller.stop())
     await controller.start()

@@ -2,8 +2,9 @@
  * One connected cloud–edge session, independent of the transport: a {@link Wire} carries text
  * frames (a WebSocket in CloudHub/EdgeHub, an in-memory pair in tests). The session parses and
  * validates every frame, matches answers to requests by `parent_msg_id`, and re-sends a request
- * every `resendMs` until it is answered or the session ends (the peer drops duplicates by
- * `msg_id` or applies them idempotently). A bad frame is logged and, when it has a `msg_id`,
+ * until it is answered or the session ends (the peer drops duplicates by `msg_id` or applies them
+ * idempotently): after `resendMs`, then at doubling intervals up to `resendMaxMs`, so a peer that is
+ * slow to answer (a cloud working through its status budget) is not flooded with copies. A bad frame is logged and, when it has a `msg_id`,
  * answered with an error; it never ends the session.
  */
 import type { Logger } from 'pino'
@@ -23,8 +24,10 @@ export interface SessionOptions {
   /** `route.source` of the answers this end sends */
   source: string
   log: Logger
-  /** re-send an unanswered request after this many ms (KubeEdge: 5 s) */
+  /** re-send an unanswered request after this many ms (KubeEdge: 5 s), then at doubling intervals */
   resendMs?: number
+  /** the longest interval between re-sends of one request (default 60 s) */
+  resendMaxMs?: number
   now?: () => number
 }
 
@@ -51,7 +54,7 @@ export class Session {
   constructor(wire: Wire, options: SessionOptions) {
     this.node = options.node
     this.#wire = wire
-    this.#o = { resendMs: 5000, now: Date.now, ...options }
+    this.#o = { resendMs: 5000, resendMaxMs: 60_000, now: Date.now, ...options }
     this.lastReceivedAt = this.#o.now()
     wire.onText((text) => this.#receive(text))
     wire.onClose((code, reason) => this.#closed(code, reason))
@@ -80,10 +83,12 @@ export class Session {
     if (!this.#open) return Promise.reject(linkClosed(this.node))
     return new Promise((resolve, reject) => {
       const text = JSON.stringify(message)
+      let interval = this.#o.resendMs
       const resend = (): void => {
         if (!this.#open) return
         this.#wire.send(text)
-        pending.timer = setTimeout(resend, this.#o.resendMs)
+        interval = Math.min(interval * 2, Math.max(this.#o.resendMs, this.#o.resendMaxMs))
+        pending.timer = setTimeout(resend, interval)
       }
       const pending: Pending = { message, text, resolve, reject, timer: setTimeout(resend, this.#o.resendMs) }
       this.#pending.set(message.header.msg_id, pending)

@@ -42,6 +42,7 @@ export const CloudConfig = Type.Object(
     kube: Type.Object(
       {
         kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig file; default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account' })),
+        syncTimeoutMs: Type.Integer({ minimum: 1000, default: 120_000, description: 'give up starting when the first Device/DeviceModel lists have not arrived after this long, ms' }),
       },
       { ...strict, default: {} },
     ),
@@ -49,6 +50,7 @@ export const CloudConfig = Type.Object(
       {
         qps: Type.Number({ exclusiveMinimum: 0, default: 50, description: 'Device status patches per second, at most (after coalescing per device)' }),
         burst: Type.Integer({ minimum: 1, default: 100, description: 'status patches allowed at once above qps' }),
+        workers: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'status patches in flight at once (never two for one device)' }),
       },
       { ...strict, default: {} },
     ),

@@ -5,6 +5,7 @@
  * substitute an in-memory one.
  */
 import { existsSync } from 'node:fs'
+import type { Agent, AgentOptions } from 'node:https'
 import { join } from 'node:path'
 import * as k8s from '@kubernetes/client-node'
 import { TernError } from '../../schemas/errors.js'
@@ -69,6 +70,7 @@ export class ClientNodeKubeApi implements KubeApi {
 
   constructor(kc: k8s.KubeConfig, options: ClientNodeKubeApiOptions = {}) {
     this.#kc = kc
+    reuseConnections(kc)
     this.#objects = kc.makeApiClient(k8s.CustomObjectsApi)
     this.#watch = new k8s.Watch(kc)
     this.#timeout = options.watchTimeoutSeconds ?? 300
@@ -156,4 +158,30 @@ export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
   }
   if (kc.getCurrentCluster() === null) throw new TernError('CLOUD_KUBE_UNAVAILABLE', 'the kubeconfig has no current cluster')
   return kc
+}
+
+type AgentFactory = (cluster: k8s.Cluster | null, options: AgentOptions) => Agent
+
+/**
+ * client-node 1.4 builds a new Agent for every request (`KubeConfig.createAgent`, called from
+ * `applySecurityAuthentication`), so every status patch opened a new TCP connection and TLS
+ * handshake — thousands of sockets in TIME_WAIT at a few hundred patches/s. This keeps one
+ * keep-alive agent per cluster and credentials on this KubeConfig. `createAgent` is private in
+ * client-node's types; test/cloud-sync/cloud-connections.test.ts fails if it stops being called.
+ */
+function reuseConnections(kc: k8s.KubeConfig): void {
+  const target = kc as unknown as { createAgent: AgentFactory; ternAgents?: Map<string, Agent> }
+  if (target.ternAgents !== undefined) return
+  const make = target.createAgent.bind(kc)
+  const agents = new Map<string, Agent>()
+  target.ternAgents = agents
+  target.createAgent = (cluster, options) => {
+    const key = JSON.stringify([cluster?.server, cluster?.proxyUrl, options.ca, options.cert, options.key, options.pfx, options.passphrase, options.rejectUnauthorized])
+    let agent = agents.get(key)
+    if (agent === undefined) {
+      agent = make(cluster, { ...options, keepAlive: true })
+      agents.set(key, agent)
+    }
+    return agent
+  }
 }

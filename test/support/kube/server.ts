@@ -80,6 +80,8 @@ export interface KubeEmulator {
   writeKubeconfig(path: string, namespace?: string, token?: string): Promise<string>
   /** Open watch streams right now. */
   watchCount(): number
+  /** TCP connections accepted so far (a client that reuses connections opens few). */
+  connectionCount(): number
   /** Ends every open watch stream (as an API server restart or watch timeout does); clients resume from their last version. */
   dropWatches(): void
   stop(): Promise<void>
@@ -305,6 +307,8 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     options.tls === undefined
       ? createHttpServer(listener)
       : createHttpsServer({ cert: await readFile(options.tls.cert), key: await readFile(options.tls.key) }, listener)
+  let connections = 0
+  server.on('connection', () => connections++)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', resolve)
@@ -319,6 +323,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     api,
     requests,
     watchCount: () => watches.size,
+    connectionCount: () => connections,
     dropWatches: () => {
       for (const end of [...watches.values()]) end()
     },

@@ -48,6 +48,7 @@ export class Session {
   readonly #keepaliveHandlers: Array<(message: Envelope) => void> = []
   readonly #closeHandlers: Array<(code: number, reason: string) => void> = []
   #open = true
+  #resends = 0
   /** time of the last frame received, for keepalive checks */
   lastReceivedAt: number
 
@@ -62,6 +63,11 @@ export class Session {
 
   get open(): boolean {
     return this.#open
+  }
+
+  /** Copies of requests sent again because they were not answered in time, since the session opened. */
+  get resends(): number {
+    return this.#resends
   }
 
   /** Requests sent and not answered yet. */
@@ -86,6 +92,7 @@ export class Session {
       let interval = this.#o.resendMs
       const resend = (): void => {
         if (!this.#open) return
+        this.#resends++
         this.#wire.send(text)
         interval = Math.min(interval * 2, Math.max(this.#o.resendMs, this.#o.resendMaxMs))
         pending.timer = setTimeout(resend, interval)

@@ -67,6 +67,25 @@ for (const cluster of clusters) describe(`cloud sync end to end on ${cluster.tit
     assert.match(gone.payload, /"code":404/)
   })
 
+  it('tern cloud restarts: the edge reconnects, gets the desired value set meanwhile, and reports what changed meanwhile', async () => {
+    const world = await startCloudWorld(undo, cluster.kubeconfig === undefined ? {} : { kubeconfig: cluster.kubeconfig })
+    const peer = await startPymodbus({ mode: 'tcp' })
+    undo.push(() => peer.stop())
+    await peer.set(1, 'ir', 0, [100])
+    await startCloudEdge(world, 'edge-r', `wss://127.0.0.1:${world.cloud.hubPort}`)
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], `${MODEL}---\n${fanDevice('fan-r', 'edge-r', peer.port, '500')}`)).code, 0)
+    await statusUntil(world.kubectl, 'fan-r', (t) => t.get('speed')?.reported?.value === '500' && t.get('temperature')?.reported?.value === '10', 'first status')
+
+    await world.cloud.stop()
+    const patched = await world.kubectl.run(['patch', 'device', 'fan-r', '--type', 'json', '-p', '[{"op":"replace","path":"/spec/properties/0/desired/value","value":"900"}]'])
+    assert.equal(patched.code, 0, patched.stderr)
+    await peer.set(1, 'ir', 0, [125])
+    await new Promise((r) => setTimeout(r, 500)) // the edge reads 12.5 while the cloud is away
+    await world.restartCloud()
+    await registerUntil(peer, 900)
+    await statusUntil(world.kubectl, 'fan-r', (t) => t.get('speed')?.reported?.value === '900' && t.get('speed')?.observedDesired?.value === '900' && t.get('temperature')?.reported?.value === '12.5', 'status after the restart')
+  })
+
   it('an edge with a wrong secret is refused and serves no cloud devices', async () => {
     const world = await startCloudWorld(undo, cluster.kubeconfig === undefined ? {} : { kubeconfig: cluster.kubeconfig })
     await writeFile(world.secretFile, 'not-the-secret\n') // the edge reads it; the cloud read the right one at start

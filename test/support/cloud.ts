@@ -60,7 +60,10 @@ export interface CloudWorld {
   kube?: KubeEmulator
   kubectl: Kubectl
   pki: TestPki
+  /** the running `tern cloud` (replaced by restartCloud) */
   cloud: TernCloudProcess
+  /** stops `tern cloud` and starts it again on the same CloudHub port */
+  restartCloud: () => Promise<void>
   secretFile: string
   undo: Array<() => Promise<void>>
 }
@@ -99,15 +102,29 @@ export async function startCloudWorld(
   assert.equal(crds.code, 0, crds.stderr)
   const secretFile = join(dir.path, 'secret')
   await writeFile(secretFile, `${SECRET}\n`)
-  const cloud = await startTernCloud(dir.path, {
+  const cloudConfig = {
     hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key }, keepaliveTimeoutMs: 3000, resendMs: 500 },
     auth: { secretFile },
     kube: { kubeconfig: cloudKubeconfig },
     status: { qps: options.qps ?? 200, burst: 50 },
     log: { level: 'debug' },
-  })
-  undo.push(() => cloud.stop())
-  return { dir: dir.path, ...(kube === undefined ? {} : { kube }), kubectl, pki, cloud, secretFile, undo }
+  }
+  const cloud = await startTernCloud(dir.path, cloudConfig)
+  undo.push(() => world.cloud.stop())
+  const world: CloudWorld = {
+    dir: dir.path,
+    ...(kube === undefined ? {} : { kube }),
+    kubectl,
+    pki,
+    cloud,
+    secretFile,
+    undo,
+    restartCloud: async () => {
+      await world.cloud.stop()
+      world.cloud = await startTernCloud(dir.path, { ...cloudConfig, hub: { ...cloudConfig.hub, port: world.cloud.hubPort } })
+    },
+  }
+  return world
 }
 
 /** `tern edge` with the Modbus mapper, linked to `hubUrl`; the same `dir` restarts the same node (its LevelDB). */

@@ -26,11 +26,31 @@
  *   --devices 1000             member devices of the node
  *   --twin-duration 10         seconds of measured throughput, then as many of paced latency
  *   --starts 3                 restarts with the devices persisted, for the start time
+ *   --with-mapper modbus       also run the Modbus mapper in the node (DESIGN.md §8 RSS target);
+ *                              results then go to bench/results/twin-modbus-latest.json
  *   results also go to bench/results/twin-latest.json
  * modbus (batched vs one request per property, 100 registers, pymodbus over TCP and RTU):
  *   results also go to bench/results/modbus-latest.json
  * opcua (1,000 monitored items on one node-opcua server delivered to the twin, bench/opcua.ts):
  *   results also go to bench/results/opcua-latest.json
+ * cloud (one tern cloud, simulated edge nodes, and kubectl patch → register latency, bench/cloud.ts;
+ * about 4 minutes with the defaults; `--cloud-nodes 50 --cloud-devices 20 --cloud-duration 5` is a
+ * smoke run of seconds):
+ *   --cloud-nodes 1000         simulated edge nodes (EdgeHub over TLS each, one process)
+ *   --cloud-devices 100        Devices per node (created through the API emulator's API)
+ *   --cloud-namespaces 10      namespaces (one DeviceModel each) the devices are spread over
+ *   --cloud-rate 20000         twin updates/s offered at the edges, all devices round-robin;
+ *                              0 = every device always has a newer value
+ *   --cloud-warmup 5           seconds of unmeasured load
+ *   --cloud-duration 30        seconds of measured load
+ *   --cloud-qps 50             tern cloud status.qps (the status PATCH budget, which caps
+ *                              patches/s); a comma list runs the scale part once per value
+ *   --cloud-burst 100          tern cloud status.burst
+ *   --cloud-resend-ms 5000     the simulated edges' re-send interval of unanswered reports
+ *   --cloud-plain-ws           CloudHub without TLS (default: TLS, as deployed)
+ *   --cloud-latency-runs 30    kubectl patch → register repetitions (0 skips that part)
+ *   --cloud-skip-scale         only the latency part
+ *   results also go to bench/results/cloud-latest.json
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -41,10 +61,11 @@ import { DEFAULTS, estimateSeconds, runBrokerBench, type BrokerBenchOptions } fr
 import { stopAllChildren, type BrokerName } from './servers.js'
 import { MODBUS_DEFAULTS, modbusEstimateSeconds, runModbusBench } from './modbus.js'
 import { OPCUA_DEFAULTS, opcuaEstimateSeconds, runOpcuaBench } from './opcua.js'
+import { CLOUD_DEFAULTS, cloudEstimateSeconds, runCloudBench, type CloudBenchOptions } from './cloud.js'
 import { TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchOptions } from './twin.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud'] as const
 
 const { values } = parseArgs({
   options: {
@@ -68,6 +89,19 @@ const { values } = parseArgs({
     devices: { type: 'string' },
     'twin-duration': { type: 'string' },
     starts: { type: 'string' },
+    'with-mapper': { type: 'string' },
+    'cloud-nodes': { type: 'string' },
+    'cloud-devices': { type: 'string' },
+    'cloud-namespaces': { type: 'string' },
+    'cloud-rate': { type: 'string' },
+    'cloud-warmup': { type: 'string' },
+    'cloud-duration': { type: 'string' },
+    'cloud-qps': { type: 'string' },
+    'cloud-burst': { type: 'string' },
+    'cloud-resend-ms': { type: 'string' },
+    'cloud-plain-ws': { type: 'boolean' },
+    'cloud-latency-runs': { type: 'string' },
+    'cloud-skip-scale': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -130,7 +164,7 @@ function ensureBuilt(): void {
       return 0
     }
   })()
-  const sources = Math.max(...['broker', 'cli', 'schemas', 'types', 'twin', 'mappers'].map((d) => newestSource(resolve(ROOT, d))))
+  const sources = Math.max(...['broker', 'cli', 'cloud-sync', 'schemas', 'types', 'twin', 'mappers'].map((d) => newestSource(resolve(ROOT, d))))
   if (built >= sources) return
   log('dist/ is older than the sources: building (tsc -p tsconfig.build.json)')
   const tsc = spawnSync(process.execPath, [resolve(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: ['ignore', 2, 2] })
@@ -154,7 +188,8 @@ async function main(): Promise<void> {
     const options = twinOptions()
     const result = await withWatchdog('twin', twinEstimateSeconds(options), () => runTwinBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
-    writeFileSync(resolve(ROOT, 'bench/results/twin-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
+    const out = options.mapper === undefined ? 'twin-latest.json' : `twin-${options.mapper}-latest.json`
+    writeFileSync(resolve(ROOT, 'bench/results', out), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
   if (only.includes('modbus')) {
     const result = await withWatchdog('modbus', modbusEstimateSeconds(MODBUS_DEFAULTS), () => runModbusBench(MODBUS_DEFAULTS, log))
@@ -165,11 +200,38 @@ async function main(): Promise<void> {
     const result = await withWatchdog('opcua', opcuaEstimateSeconds(OPCUA_DEFAULTS), () => runOpcuaBench(OPCUA_DEFAULTS, log))
     writeFileSync(resolve(ROOT, 'bench/results/opcua-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
+  if (only.includes('cloud')) {
+    const options = cloudOptions()
+    const result = await withWatchdog('cloud', cloudEstimateSeconds(options), () => runCloudBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/cloud-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
+  }
 }
 
 function twinOptions(): TwinBenchOptions {
   const seconds = num('twin-duration', TWIN_DEFAULTS.duration, 1)
-  return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1) }
+  const mapper = values['with-mapper']
+  if (mapper !== undefined && mapper !== 'modbus') throw new Error(`--with-mapper: only modbus, got ${mapper}`)
+  return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1), mapper }
+}
+
+function cloudOptions(): CloudBenchOptions {
+  const qps = values['cloud-qps']?.split(',').map(Number) ?? CLOUD_DEFAULTS.qps
+  for (const q of qps) if (!Number.isFinite(q) || q <= 0) throw new Error(`--cloud-qps must be a list of numbers > 0, got ${String(values['cloud-qps'])}`)
+  return {
+    nodes: num('cloud-nodes', CLOUD_DEFAULTS.nodes, 1),
+    devices: num('cloud-devices', CLOUD_DEFAULTS.devices, 1),
+    namespaces: num('cloud-namespaces', CLOUD_DEFAULTS.namespaces, 1),
+    rate: num('cloud-rate', CLOUD_DEFAULTS.rate, 0),
+    warmup: num('cloud-warmup', CLOUD_DEFAULTS.warmup, 0),
+    duration: num('cloud-duration', CLOUD_DEFAULTS.duration, 1),
+    qps,
+    burst: num('cloud-burst', CLOUD_DEFAULTS.burst, 1),
+    resendMs: num('cloud-resend-ms', CLOUD_DEFAULTS.resendMs, 50),
+    tls: values['cloud-plain-ws'] !== true,
+    latencyRuns: num('cloud-latency-runs', CLOUD_DEFAULTS.latencyRuns, 0),
+    skipScale: values['cloud-skip-scale'] === true,
+  }
 }
 
 function machine(): Record<string, unknown> {

@@ -6,6 +6,12 @@
  *   - throughput: as fast as the results come back (every device always has one update in flight)
  *   - latency: paced at a fixed rate (half the measured throughput), percentiles of publish→result
  *   - RSS of the tern process after the load; start time of a node with N devices persisted
+ * `mapper: 'modbus'` runs the target configuration of DESIGN.md §8 (broker + twin + Modbus mapper):
+ * the devices are Modbus TCP devices of a port where nothing listens (127.0.0.1), so the mapper
+ * holds 1,000 devices, plans their reads and backs off reconnecting, and reports no values that
+ * would mix with the bench's updates.
+ * Environment: TERN_NODE_FLAGS (node flags for the tern process), TERN_BENCH_BIN (another built
+ * tern.js, for A/B runs), TERN_BENCH_CPU_PROF (a directory for a CPU profile).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -24,6 +30,8 @@ export interface TwinBenchOptions {
   duration: number
   latencyDuration: number
   starts: number
+  /** an in-process mapper, enabled in the node's config (`mappers.enabled`), serving the devices */
+  mapper?: 'modbus' | undefined
 }
 
 export const TWIN_DEFAULTS: TwinBenchOptions = { devices: 1000, warmup: 3, duration: 10, latencyDuration: 10, starts: 3 }
@@ -32,10 +40,16 @@ export function twinEstimateSeconds(o: TwinBenchOptions): number {
   return o.warmup + o.duration + o.latencyDuration + o.starts * 3 + 10
 }
 
-function manifests(count: number): string {
+function manifests(count: number, modbusPort?: number): string {
   const model = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: meter }\nspec:\n  properties:\n    - { name: energy, type: INT, accessMode: ReadOnly }\n    - { name: power, type: FLOAT, accessMode: ReadOnly }\n    - { name: relay, type: BOOLEAN, accessMode: ReadWrite }\n'
+  const plain = '  properties: [ { name: energy }, { name: power }, { name: relay } ]\n'
+  const modbus = (i: number): string =>
+    `  protocol: { protocolName: modbus, configData: { ip: 127.0.0.1, port: ${modbusPort}, slaveID: ${(i % 247) + 1} } }\n  properties:\n` +
+    '    - { name: energy, visitors: { protocolName: modbus, configData: { register: InputRegister, offset: 0, dataType: int32 } } }\n' +
+    '    - { name: power, visitors: { protocolName: modbus, configData: { register: InputRegister, offset: 2, dataType: float32 } } }\n' +
+    '    - { name: relay, visitors: { protocolName: modbus, configData: { register: CoilRegister, offset: 0 } } }\n'
   const device = (i: number): string =>
-    `apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: meter-${i} }\nspec:\n  deviceModelRef: { name: meter }\n  properties: [ { name: energy }, { name: power }, { name: relay } ]\n`
+    `apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: meter-${i} }\nspec:\n  deviceModelRef: { name: meter }\n${modbusPort === undefined ? plain : modbus(i)}`
   return [model, ...Array.from({ length: count }, (_, i) => device(i))].join('---\n')
 }
 
@@ -164,7 +178,7 @@ async function startNode(dir: string, port: number): Promise<{ pid: number; read
   const t0 = performance.now()
   const prof = process.env.TERN_BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.TERN_BENCH_CPU_PROF]
   const flags = process.env.TERN_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
-  const child = startOwned(process.execPath, [...flags, ...prof, TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')])
+  const child = startOwned(process.execPath, [...flags, ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')])
   try {
     await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 30_000)
   } catch (err) {
@@ -180,10 +194,13 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
   try {
     const port = await freePort()
     await mkdir(join(dir.path, 'devices'))
-    await writeFile(join(dir.path, 'devices', 'meters.yaml'), manifests(o.devices))
-    await writeFile(join(dir.path, 'tern.yaml'), stringify({ node: { name: 'bench' }, dataDir: join(dir.path, 'data'), twin: { manifestsDir: join(dir.path, 'devices') }, mqtt: { listeners: [{ port }] } }))
+    // A port from the OS that nothing listens on: the Modbus devices refuse connections.
+    const modbusPort = o.mapper === 'modbus' ? await freePort() : undefined
+    await writeFile(join(dir.path, 'devices', 'meters.yaml'), manifests(o.devices, modbusPort))
+    const config = { node: { name: 'bench' }, dataDir: join(dir.path, 'data'), twin: { manifestsDir: join(dir.path, 'devices') }, mqtt: { listeners: [{ port }] } }
+    await writeFile(join(dir.path, 'tern.yaml'), stringify(o.mapper === undefined ? config : { ...config, mappers: { enabled: [o.mapper] } }))
 
-    log(`twin: starting tern edge with ${o.devices} devices`)
+    log(`twin: starting tern edge with ${o.devices} devices${o.mapper === undefined ? '' : ` and the ${o.mapper} mapper`}`)
     const first = await startNode(dir.path, port)
     const rssIdle = rssMiB(first.pid)
     const session = await driver(port, o.devices)
@@ -233,6 +250,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     const result = {
       bench: 'twin',
       devices: o.devices,
+      ...(o.mapper === undefined ? {} : { mapper: o.mapper }),
       qos: 1,
       throughput: { updatesPerSec: Math.round(throughput), seconds: round(seconds, 1), ternCpuCores: round(cpu, 2), latencyMs: saturatedLatency },
       latency: { rate, achievedPerSec: Math.round(achieved), latencyMs: latency },

@@ -1,9 +1,10 @@
 /**
  * The edge node's composition root: one validated config in, parts built and started in order,
  * stopped in reverse: node LevelDB → MQTT bus (embedded broker or external) → DeviceTwin →
- * in-process mappers (`mappers.enabled`, on the same bus) → local device manifests.
+ * in-process mappers (`mappers.enabled`, on the same bus) → devices from local manifests or from
+ * the cloud (EdgeHub, `cloud`).
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Level } from 'level'
 import type { Logger } from 'pino'
@@ -14,11 +15,14 @@ import type { EdgeConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
 import { protocolFactory, protocolNames } from '../mappers/protocols.js'
 import { realClock } from '../mappers/runtime/clock.js'
-import { Mapper } from '../mappers/runtime/mapper.js'
+import type { Mapper } from '../mappers/runtime/mapper.js'
+import type { EdgeCloud } from '../cloud-sync/edge/edge-cloud.js'
 import { DeviceTwin } from '../twin/device-twin.js'
 import { ManifestDir, type ManifestCacheSpaces } from '../twin/manifest-dir.js'
 import { LevelStore } from '../twin/store.js'
 import type { TwinSpaces } from '../twin/stored-device.js'
+import { readSecret } from './config.js'
+import { stopSteps } from './stops.js'
 
 export interface EdgeNode {
   readonly bus: Bus
@@ -31,16 +35,8 @@ export interface EdgeNode {
 export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNode> {
   const started = Date.now()
   const dataDir = resolve(config.dataDir)
-  const stops: Array<() => Promise<void>> = []
-  const stop = async (): Promise<void> => {
-    for (const fn of stops.splice(0).reverse()) {
-      try {
-        await fn()
-      } catch (err) {
-        log.error({ err }, 'error while stopping')
-      }
-    }
-  }
+  const stops = stopSteps(log)
+  const stop = stops.stop
   try {
     const db = await openStore(dataDir)
     stops.push(() => db.close())
@@ -61,24 +57,34 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
     }
     stops.push(() => bus.stop())
 
-    const store = new LevelStore<TwinSpaces>(db, ['device', 'twin'], { sync: config.twin.fsync })
-    const twin = new DeviceTwin({ bus, store, nodeName: config.node.name, layout: config.twin.topicLayout, log })
+    const link = config.cloud
+    if (link !== undefined && config.twin.manifestsDir !== undefined) {
+      throw new TernError('CONFIG_INVALID', 'twin.manifestsDir and cloud are both set: a node takes its devices from one of them')
+    }
+    const store = new LevelStore<TwinSpaces>(db, link === undefined ? ['device', 'twin'] : ['device', 'twin', 'outbox'], { sync: config.twin.fsync })
+    // Parts a node may not use are loaded only when configured: their modules cost memory (DESIGN §8).
+    let cloud: EdgeCloud | undefined
+    if (link !== undefined) {
+      const { EdgeCloud } = await import('../cloud-sync/edge/edge-cloud.js')
+      cloud = new EdgeCloud({
+        db,
+        store,
+        link,
+        secret: await readSecret(link.secretFile, 'TERN_CLOUD_SECRET'),
+        ...(link.ca === undefined ? {} : { ca: await readTlsFile(link.ca) }),
+        nodeName: config.node.name,
+        layout: config.twin.topicLayout,
+        fsync: config.twin.fsync,
+        log: log.child({ part: 'cloud' }),
+      })
+      await cloud.prepare()
+    }
+    const twin = new DeviceTwin({ bus, store, nodeName: config.node.name, layout: config.twin.topicLayout, log, ...(cloud === undefined ? {} : { changes: cloud.marks }) })
     stops.push(() => store.close())
     stops.push(() => twin.stop())
     await twin.start()
 
-    const mappers: Mapper[] = []
-    for (const name of config.mappers.enabled) {
-      const factory = protocolFactory(name)
-      if (factory === undefined) throw new TernError('MAPPER_PROTOCOL_UNKNOWN', `mappers.enabled names ${name}; known protocols: ${protocolNames().join(', ') || 'none'}`)
-      const { enabled: _enabled, ...tuning } = config.mappers
-      const mapper = new Mapper({ bus, protocol: factory({ dataDir }), nodeName: config.node.name, layout: config.twin.topicLayout, log, clock: realClock, dataDir, options: tuning })
-      stops.push(() => mapper.stop())
-      // The twin answers membership/get at once; a mapper started before the manifests are loaded
-      // learns the devices from membership/updated.
-      await mapper.start()
-      mappers.push(mapper)
-    }
+    const mappers = await startMappers(config, bus, dataDir, log, stops.push)
 
     const manifestsDir = config.twin.manifestsDir
     if (manifestsDir !== undefined) {
@@ -92,6 +98,11 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       })
       stops.push(() => manifests.stop())
       await twin.setMembers(await manifests.start())
+    }
+
+    if (cloud !== undefined) {
+      stops.push(() => cloud.stop())
+      await cloud.start(twin)
     }
 
     log.info({ node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, mappers: config.mappers.enabled, startMs: Date.now() - started }, 'edge node ready')
@@ -112,4 +123,31 @@ async function openStore(dataDir: string): Promise<Level<string, unknown>> {
     throw new TernError('STORE_OPEN_FAILED', `cannot open the node database in ${dataDir}: ${detail}`, { cause })
   }
   return db
+}
+
+async function readTlsFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path)
+  } catch (cause) {
+    throw new TernError('CLOUD_CONFIG_INVALID', `cannot read cloud.ca ${path}: ${(cause as Error).message}`, { cause })
+  }
+}
+
+/** The mappers of `mappers.enabled`, on the node's bus; the runtime is loaded only when one is enabled. */
+async function startMappers(config: EdgeConfig, bus: Bus, dataDir: string, log: Logger, onStop: (step: () => Promise<void>) => void): Promise<Mapper[]> {
+  if (config.mappers.enabled.length === 0) return []
+  const { Mapper } = await import('../mappers/runtime/mapper.js')
+  const { enabled, ...tuning } = config.mappers
+  const mappers: Mapper[] = []
+  for (const name of enabled) {
+    const factory = await protocolFactory(name)
+    if (factory === undefined) throw new TernError('MAPPER_PROTOCOL_UNKNOWN', `mappers.enabled names ${name}; known protocols: ${protocolNames().join(', ') || 'none'}`)
+    const mapper = new Mapper({ bus, protocol: factory({ dataDir }), nodeName: config.node.name, layout: config.twin.topicLayout, log, clock: realClock, dataDir, options: tuning })
+    onStop(() => mapper.stop())
+    // The twin answers membership/get at once; a mapper started before the devices are loaded
+    // learns them from membership/updated.
+    await mapper.start()
+    mappers.push(mapper)
+  }
+  return mappers
 }

@@ -1,25 +1,17 @@
 #!/usr/bin/env node
 /** The `tern` command. Parses arguments, runs one sub-command, maps TernErrors to exit codes. */
 import '../broker/quiet-debug.js' // first: before aedes loads mqtt-packet
-import { readFile } from 'node:fs/promises'
-import { hostname } from 'node:os'
-import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { clientBus } from '../broker/bus.js'
-import { hashPassword } from '../broker/passwords.js'
-import { protocolFactory, protocolNames } from '../mappers/protocols.js'
-import { realClock } from '../mappers/runtime/clock.js'
-import { Mapper } from '../mappers/runtime/mapper.js'
-import { MappersConfig } from '../schemas/config.js'
-import { compile, formatProblems } from '../schemas/validate.js'
 import { TernError } from '../schemas/errors.js'
-import { loadEdgeConfig } from './config.js'
-import { demoInstructions, startDemo } from './demo.js'
-import { startEdge } from './edge.js'
 import { createLogger } from './log.js'
+
+// Each command imports its parts when it runs: the process holds in memory only the modules of the
+// command it serves (`tern edge` carries neither the cloud's Kubernetes client nor the demo's fan).
 
 const USAGE = `usage:
   tern edge [--config FILE] [--data-dir DIR] [--mqtt-port N]   start an edge node
+  tern cloud [--config FILE] [--kubeconfig FILE] [--hub-port N]
+                                                               the cloud side: Device controllers and CloudHub
   tern mapper PROTOCOL --broker URL --node NAME [--username U --password-file F] [--data-dir DIR]
         [--layout name|namespace/name] [--heartbeat-ms N] [--log-level L]
                                                                run one protocol's mapper as its own process
@@ -33,33 +25,53 @@ async function edge(args: string[]): Promise<void> {
     options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, 'mqtt-port': { type: 'string' } },
     strict: true,
   })
-  const config = await loadEdgeConfig(values.config)
-  if (values['data-dir'] !== undefined) config.dataDir = values['data-dir']
-  if (values['mqtt-port'] !== undefined) {
-    const first = config.mqtt.listeners.find((l) => l.protocol === 'mqtt')
-    if (first === undefined) throw new TernError('USAGE', '--mqtt-port needs a plain mqtt listener in the config')
-    first.port = parsePort(values['mqtt-port'])
-  }
-  const log = createLogger(config.log.level)
-  const node = await startEdge(config, log)
+  const { withYoungGenerationHeld } = await import('./heap.js')
+  const { node, log } = await withYoungGenerationHeld(async () => {
+    const { loadEdgeConfig } = await import('./config.js')
+    const config = await loadEdgeConfig(values.config)
+    if (values['data-dir'] !== undefined) config.dataDir = values['data-dir']
+    if (values['mqtt-port'] !== undefined) {
+      const first = config.mqtt.listeners.find((l) => l.protocol === 'mqtt')
+      if (first === undefined) throw new TernError('USAGE', '--mqtt-port needs a plain mqtt listener in the config')
+      first.port = parsePort(values['mqtt-port'])
+    }
+    const log = createLogger(config.log.level)
+    const { startEdge } = await import('./edge.js')
+    return { node: await startEdge(config, log), log }
+  })
   onSignals(log, () => node.stop())
 }
 
 function parsePort(text: string): number {
   const port = Number(text)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TernError('USAGE', `--mqtt-port must be a port number, got ${text}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TernError('USAGE', `${text} is not a port number (0-65535)`)
   return port
+}
+
+async function cloud(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, kubeconfig: { type: 'string' }, 'hub-port': { type: 'string' } },
+    strict: true,
+  })
+  const { loadCloudConfig } = await import('./config.js')
+  const config = await loadCloudConfig(values.config)
+  if (values.kubeconfig !== undefined) config.kube.kubeconfig = values.kubeconfig
+  if (values['hub-port'] !== undefined) config.hub.port = parsePort(values['hub-port'])
+  const log = createLogger(config.log.level)
+  const { startCloud } = await import('./cloud.js')
+  const side = await startCloud(config, log)
+  onSignals(log, () => side.stop())
 }
 
 async function demo(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { 'mqtt-port': { type: 'string' } }, strict: true })
   const log = createLogger('warn')
+  const { demoInstructions, startDemo } = await import('./demo.js')
   const running = await startDemo({ mqttPort: parsePort(values['mqtt-port'] ?? '1883'), log })
   console.log(demoInstructions(running))
   onSignals(log, () => running.stop())
 }
-
-const validateMappers = compile(MappersConfig)
 
 async function mapper(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -80,44 +92,19 @@ async function mapper(args: string[]): Promise<void> {
   const [name, ...extra] = positionals
   if (name === undefined || extra.length > 0) throw new TernError('USAGE', 'tern mapper takes exactly one protocol name')
   if (values.broker === undefined || values.node === undefined) throw new TernError('USAGE', 'tern mapper needs --broker URL and --node NAME')
-  const factory = protocolFactory(name)
-  if (factory === undefined) throw new TernError('MAPPER_PROTOCOL_UNKNOWN', `no protocol ${name}; known protocols: ${protocolNames().join(', ') || 'none'}`)
-  const layout = values.layout ?? 'name'
-  if (layout !== 'name' && layout !== 'namespace/name') throw new TernError('USAGE', `--layout must be name or namespace/name, got ${layout}`)
-  const tuning = validateMappers(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: Number(values['heartbeat-ms']) })
-  if (!tuning.ok) throw new TernError('USAGE', `invalid mapper option:\n${formatProblems(tuning.problems)}`)
-  const level = values['log-level'] ?? 'info'
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) throw new TernError('USAGE', `--log-level ${level} is not a pino level`)
-  const log = createLogger(level as Parameters<typeof createLogger>[0])
-  const password = values['password-file'] === undefined ? undefined : await readPasswordFile(values['password-file'])
-  const url = values.broker.replace(/^tcp:/, 'mqtt:').replace(/^ssl:/, 'mqtts:')
-  const bus = await clientBus({
-    url,
-    clientId: `tern-mapper-${name}-${values.node}-${hostname()}-${process.pid}`,
-    log: log.child({ part: 'bus' }),
-    mqtt: { username: values.username, password },
+  const { startMapperProcess } = await import('./mapper.js')
+  const running = await startMapperProcess({
+    protocol: name,
+    broker: values.broker,
+    node: values.node,
+    username: values.username,
+    passwordFile: values['password-file'],
+    dataDir: values['data-dir'],
+    layout: values.layout,
+    heartbeatMs: values['heartbeat-ms'],
+    logLevel: values['log-level'],
   })
-  const dataDir = resolve(values['data-dir'] ?? 'tern-data')
-  const { enabled: _enabled, ...options } = tuning.value
-  const part = new Mapper({ bus, protocol: factory({ dataDir }), nodeName: values.node, layout, log, clock: realClock, dataDir, options })
-  try {
-    await part.start()
-  } catch (err) {
-    await bus.stop()
-    throw err
-  }
-  onSignals(log, async () => {
-    await part.stop()
-    await bus.stop()
-  })
-}
-
-async function readPasswordFile(path: string): Promise<string> {
-  try {
-    return (await readFile(path, 'utf8')).split('\n')[0] ?? ''
-  } catch (cause) {
-    throw new TernError('USAGE', `cannot read --password-file ${path}: ${(cause as Error).message}`, { cause })
-  }
+  onSignals(running.log, () => running.stop())
 }
 
 /** SIGINT/SIGTERM run `stop` once, then exit 0 (1 if stopping failed). */
@@ -147,6 +134,7 @@ async function passwd(args: string[]): Promise<void> {
     password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
   }
   if (password === '') throw new TernError('USAGE', 'the password must not be empty')
+  const { hashPassword } = await import('../broker/passwords.js')
   console.log(hashPassword(password))
 }
 
@@ -155,6 +143,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'edge':
       return edge(rest)
+    case 'cloud':
+      return cloud(rest)
     case 'mapper':
       return mapper(rest)
     case 'demo':

@@ -19,20 +19,25 @@ export function isOutcome(value: unknown): value is Outcome<unknown> {
   return typeof e.code === 'string' && typeof e.connectionLost === 'boolean'
 }
 
-/** How long a driver call may take, and a promise that cuts every call short (the supervisor stops). */
+/** How long a driver call may take, and a signal that cuts every call short (the supervisor stops). */
 export interface CallLimits {
   clock: Clock
   timeoutMs: number
-  abort?: Promise<void>
+  abort?: AbortSignal
 }
 
 /** Runs `call`, bounded by the limits; a throw, a timeout or an abort is a lost connection. */
 export async function guarded(limits: CallLimits, what: string, call: () => Promise<unknown>): Promise<Outcome<unknown>> {
-  const { clock, timeoutMs } = limits
+  const { clock, timeoutMs, abort } = limits
   let timer: ReturnType<Clock['setTimeout']> | undefined
+  let onAbort: (() => void) | undefined
+  // The abort listener is removed when the call settles: a reaction left on a long-lived abort
+  // promise kept every call's closure, and with it the driver, alive until the device stopped.
   const timeout = new Promise<Outcome<unknown>>((resolve) => {
     timer = clock.setTimeout(() => resolve(fail('MAPPER_TIMEOUT', `driver ${what} did not settle within ${timeoutMs} ms`, true)), timeoutMs)
-    void limits.abort?.then(() => resolve(fail('MAPPER_LINK_LOST', `driver ${what} abandoned: the device is being stopped`, true)))
+    onAbort = () => resolve(fail('MAPPER_LINK_LOST', `driver ${what} abandoned: the device is being stopped`, true))
+    if (abort?.aborted === true) onAbort()
+    else abort?.addEventListener('abort', onAbort, { once: true })
   })
   const run = (async (): Promise<Outcome<unknown>> => {
     try {
@@ -45,6 +50,7 @@ export async function guarded(limits: CallLimits, what: string, call: () => Prom
     return await Promise.race([run, timeout])
   } finally {
     if (timer !== undefined) clock.clearTimeout(timer)
+    if (onAbort !== undefined) abort?.removeEventListener('abort', onAbort)
   }
 }
 

@@ -58,7 +58,7 @@ export class DeviceSupervisor {
   #stopped = false
   #loop: Promise<void> | undefined
   /** cuts short a driver call in flight when the supervisor stops */
-  #abort: () => void = () => {}
+  readonly #abort = new AbortController()
   readonly #limits: CallLimits
 
   constructor(options: SupervisorOptions) {
@@ -70,8 +70,7 @@ export class DeviceSupervisor {
     this.#reported = new ReportedValues(options.tuning.heartbeatMs)
     this.#writes = new DesiredWrites(options.tuning.backoff, options.tuning.random)
     this.#properties = new Map(options.device.properties.map((p) => [p.name, p]))
-    const abort = new Promise<void>((resolve) => (this.#abort = resolve))
-    this.#limits = { clock: options.clock, timeoutMs: options.tuning.callTimeoutMs, abort }
+    this.#limits = { clock: options.clock, timeoutMs: options.tuning.callTimeoutMs, abort: this.#abort.signal }
   }
 
   get device(): EdgeDevice {
@@ -91,7 +90,7 @@ export class DeviceSupervisor {
     if (this.#stopped) return this.#loop
     this.#stopped = true
     this.#alarm.wake()
-    this.#abort()
+    this.#abort.abort()
     await this.#loop
     await this.#close()
     if (reportOffline && this.#state !== undefined) this.#o.reportState('offline')

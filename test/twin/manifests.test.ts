@@ -97,6 +97,14 @@ describe('twin/manifests (KubeEdge v1beta1 Device and DeviceModel)', () => {
     assert.match(problems[0]?.message ?? '', /not valid YAML/)
   })
 
+  it('names the broken document of a multi-document file by index, line and column', () => {
+    const { manifests, problems } = parseManifests('broken.yaml', `${MODEL}---\nkind: Device\n  metadata: [\n---\nkind: Other\n`)
+    assert.equal(manifests.length, 1)
+    assert.ok(problems.length > 0)
+    for (const p of problems) assert.equal(p.source, 'broken.yaml#1')
+    assert.match(problems[0]?.message ?? '', /not valid YAML: .* at line \d+, column \d+/)
+  })
+
   it('leaves out devices with a missing model, unknown or repeated properties, or colliding ids', () => {
     const other = DEVICE.replace('name: fan-1', 'name: fan-1, namespace: plant')
     const repeated = DEVICE.replace('fan-1', 'fan-3').replace('    - name: temperature', '    - name: speed\n    - name: temperature')

@@ -10,7 +10,7 @@ const validateEdgeConfig = compile(EdgeConfig)
 const validateCloudConfig = compile(CloudConfig)
 
 export function parseEdgeConfig(doc: unknown, source: string): EdgeConfig {
-  return checked(validateEdgeConfig, doc, source, 'an edge')
+  return checked(validateEdgeConfig, doc, source, 'edge')
 }
 
 export async function loadEdgeConfig(path: string | undefined): Promise<EdgeConfig> {
@@ -18,7 +18,7 @@ export async function loadEdgeConfig(path: string | undefined): Promise<EdgeConf
 }
 
 export async function loadCloudConfig(path: string | undefined): Promise<CloudConfig> {
-  return checked(validateCloudConfig, path === undefined ? {} : await readYaml(path), path ?? 'the embedded defaults', 'a cloud')
+  return checked(validateCloudConfig, path === undefined ? {} : await readYaml(path), path ?? 'the embedded defaults', 'cloud')
 }
 
 function checked<T>(validate: Validator<T>, doc: unknown, source: string, what: string): T {

@@ -42,8 +42,8 @@ export async function startTernCloud(dir: string, config: Record<string, unknown
 }
 
 /** Runs `tern ...args` to completion. */
-export async function runTern(args: string[], input?: string): Promise<{ code: number | null; output: string }> {
-  const child = startChild(process.execPath, [TERN_BIN, ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+export async function runTern(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  const child = startChild(process.execPath, [TERN_BIN, ...args], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   if (input !== undefined) child.process.stdin?.end(input)
   const { code } = await child.exited()
   return { code, output: child.output() }

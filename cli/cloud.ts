@@ -3,15 +3,13 @@
  * controllers (informers, downstream, upstream) start first and sync, then CloudHub opens for edge
  * nodes; stop runs in reverse.
  */
-import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { CloudController } from '../cloud-sync/cloud/controller.js'
 import { loadKubeConfig } from '../cloud-sync/cloud/kube-api.js'
 import { sharedSecretAuthenticator } from '../cloud-sync/link/auth.js'
 import { CloudHub } from '../cloud-sync/link/cloud-hub.js'
 import type { CloudConfig } from '../schemas/cloud-config.js'
-import { TernError } from '../schemas/errors.js'
-import { readSecret } from './config.js'
+import { readNamedFile, readSecret } from './config.js'
 import { stopSteps } from './stops.js'
 
 export interface CloudSide {
@@ -27,6 +25,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
   const stop = stops.stop
   try {
     const secret = await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET')
+    const readTls = (path: string): Promise<Buffer> => readNamedFile(path, 'the CloudHub TLS file', 'CLOUD_CONFIG_INVALID')
     const tls = config.hub.tls === undefined ? undefined : { cert: await readTls(config.hub.tls.cert), key: await readTls(config.hub.tls.key) }
     if (tls === undefined) log.warn({ code: 'CLOUD_CONFIG_INVALID' }, 'hub.tls is not set: CloudHub serves plain WebSocket (use only on a trusted network)')
 
@@ -61,13 +60,5 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
   } catch (err) {
     await stop()
     throw err
-  }
-}
-
-async function readTls(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path)
-  } catch (cause) {
-    throw new TernError('CLOUD_CONFIG_INVALID', `cannot read the CloudHub TLS file ${path}: ${(cause as Error).message}`, { cause })
   }
 }

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { CloudConfig } from '../schemas/cloud-config.js'
 import { EdgeConfig } from '../schemas/config.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError, type ErrorCode } from '../schemas/errors.js'
 import { compile, formatProblems, type Validator } from '../schemas/validate.js'
 
 const validateEdgeConfig = compile(EdgeConfig)
@@ -32,12 +32,7 @@ function checked<T>(validate: Validator<T>, doc: unknown, source: string, what: 
 }
 
 async function readYaml(path: string): Promise<unknown> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (cause) {
-    throw new TernError('CONFIG_UNREADABLE', `cannot read ${path}: ${(cause as Error).message}`, { cause })
-  }
+  const text = (await readNamedFile(path, 'the configuration file', 'CONFIG_UNREADABLE')).toString('utf8')
   try {
     return parse(text, { prettyErrors: true })
   } catch (cause) {
@@ -45,16 +40,23 @@ async function readYaml(path: string): Promise<unknown> {
   }
 }
 
+/** A file a setting names (a CA, a key, a secret); `code` and `what` name the setting when it cannot be read. */
+export async function readNamedFile(path: string, what: string, code: ErrorCode): Promise<Buffer> {
+  try {
+    return await readFile(path)
+  } catch (cause) {
+    throw new TernError(code, `cannot read ${what} ${path}: ${(cause as Error).message}`, { cause })
+  }
+}
+
+/** The first line of a file a setting names (passwords and secrets are kept out of the config). */
+export async function readFirstLine(path: string, what: string, code: ErrorCode): Promise<string> {
+  return (await readNamedFile(path, what, code)).toString('utf8').split(/\r?\n/)[0] ?? ''
+}
+
 /** The first line of a secret file, or `fallbackEnv`'s value; CLOUD_CONFIG_INVALID when neither gives one. */
 export async function readSecret(file: string | undefined, fallbackEnv: string): Promise<string> {
-  let secret: string | undefined
-  if (file !== undefined) {
-    try {
-      secret = (await readFile(file, 'utf8')).split(/\r?\n/)[0]
-    } catch (cause) {
-      throw new TernError('CLOUD_CONFIG_INVALID', `cannot read the secret file ${file}: ${(cause as Error).message}`, { cause })
-    }
-  } else secret = process.env[fallbackEnv]
+  const secret = file === undefined ? process.env[fallbackEnv] : await readFirstLine(file, 'the secret file', 'CLOUD_CONFIG_INVALID')
   if (secret === undefined || secret.trim() === '') {
     throw new TernError('CLOUD_CONFIG_INVALID', file === undefined ? `no shared secret: set secretFile or ${fallbackEnv}` : `the secret file ${file} is empty`)
   }

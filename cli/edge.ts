@@ -4,7 +4,7 @@
  * in-process mappers (`mappers.enabled`, on the same bus) → devices from local manifests or from
  * the cloud (EdgeHub, `cloud`).
  */
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Level } from 'level'
 import type { Logger } from 'pino'
@@ -21,7 +21,7 @@ import { DeviceTwin } from '../twin/device-twin.js'
 import { ManifestDir, type ManifestCacheSpaces } from '../twin/manifest-dir.js'
 import { LevelStore } from '../twin/store.js'
 import type { TwinSpaces } from '../twin/stored-device.js'
-import { readSecret } from './config.js'
+import { readNamedFile, readSecret } from './config.js'
 import { stopSteps } from './stops.js'
 
 export interface EdgeNode {
@@ -71,7 +71,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         store,
         link,
         secret: await readSecret(link.secretFile, 'TERN_CLOUD_SECRET'),
-        ...(link.ca === undefined ? {} : { ca: await readTlsFile(link.ca) }),
+        ...(link.ca === undefined ? {} : { ca: await readNamedFile(link.ca, 'cloud.ca', 'CLOUD_CONFIG_INVALID') }),
         nodeName: config.node.name,
         layout: config.twin.topicLayout,
         fsync: config.twin.fsync,
@@ -123,14 +123,6 @@ async function openStore(dataDir: string): Promise<Level<string, unknown>> {
     throw new TernError('STORE_OPEN_FAILED', `cannot open the node database in ${dataDir}: ${detail}`, { cause })
   }
   return db
-}
-
-async function readTlsFile(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path)
-  } catch (cause) {
-    throw new TernError('CLOUD_CONFIG_INVALID', `cannot read cloud.ca ${path}: ${(cause as Error).message}`, { cause })
-  }
 }
 
 /** The mappers of `mappers.enabled`, on the node's bus; the runtime is loaded only when one is enabled. */

@@ -2,7 +2,6 @@
  * `tern mapper PROTOCOL`: one protocol's mapper as its own process, on an MQTT client bus to the
  * node's broker. The options arrive as the command line gave them; this checks them.
  */
-import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import type { Logger } from 'pino'
@@ -13,6 +12,7 @@ import { Mapper } from '../mappers/runtime/mapper.js'
 import { MappersConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
 import { compile, formatProblems } from '../schemas/validate.js'
+import { readFirstLine } from './config.js'
 import { createLogger } from './log.js'
 
 export interface MapperProcessOptions {
@@ -48,7 +48,7 @@ export async function startMapperProcess(o: MapperProcessOptions): Promise<Mappe
   const level = LEVELS.find((l) => l === (o.logLevel ?? 'info'))
   if (level === undefined) throw new TernError('USAGE', `--log-level ${o.logLevel ?? ''} is not a pino level`)
   const log = createLogger(level)
-  const password = o.passwordFile === undefined ? undefined : await readPasswordFile(o.passwordFile)
+  const password = o.passwordFile === undefined ? undefined : await readFirstLine(o.passwordFile, '--password-file', 'USAGE')
   const bus = await clientBus({
     url: o.broker.replace(/^tcp:/, 'mqtt:').replace(/^ssl:/, 'mqtts:'),
     clientId: `tern-mapper-${o.protocol}-${o.node}-${hostname()}-${process.pid}`,
@@ -70,13 +70,5 @@ export async function startMapperProcess(o: MapperProcessOptions): Promise<Mappe
       await mapper.stop()
       await bus.stop()
     },
-  }
-}
-
-async function readPasswordFile(path: string): Promise<string> {
-  try {
-    return (await readFile(path, 'utf8')).split('\n')[0] ?? ''
-  } catch (cause) {
-    throw new TernError('USAGE', `cannot read --password-file ${path}: ${(cause as Error).message}`, { cause })
   }
 }

@@ -176,7 +176,9 @@ function reuseConnections(kc: k8s.KubeConfig): void {
   const agents = new Map<string, Agent>()
   target.ternAgents = agents
   target.createAgent = (cluster, options) => {
-    const key = JSON.stringify([cluster?.server, cluster?.proxyUrl, options.ca, options.cert, options.key, options.pfx, options.passphrase, options.rejectUnauthorized])
+    // Called for every request: a cheap key (JSON of a Buffer is an array of its bytes).
+    const parts = [cluster?.server, cluster?.proxyUrl, options.ca, options.cert, options.key, options.pfx, options.passphrase, options.rejectUnauthorized]
+    const key = parts.map(keyPart).join('\u0000')
     let agent = agents.get(key)
     if (agent === undefined) {
       agent = make(cluster, { ...options, keepAlive: true })
@@ -184,4 +186,10 @@ function reuseConnections(kc: k8s.KubeConfig): void {
     }
     return agent
   }
+}
+
+function keyPart(part: unknown): string {
+  if (Buffer.isBuffer(part)) return part.toString('latin1')
+  if (Array.isArray(part)) return part.map(keyPart).join('\u0001')
+  return typeof part === 'string' ? part : (JSON.stringify(part) ?? '')
 }

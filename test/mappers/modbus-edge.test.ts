@@ -7,19 +7,9 @@ import { strict as assert } from 'node:assert'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { clientPool, type Connected } from '../support/mqtt.js'
-import { startPtyPair, startPymodbus, type PymodbusPeer } from '../support/modbus.js'
+import { FAN_MODEL as MODEL, startPtyPair, startPymodbus, type PymodbusPeer } from '../support/modbus.js'
 import { scratchDir } from '../support/resources.js'
 import { startTernEdge, type TernEdgeProcess } from '../support/tern.js'
-
-const MODEL = `apiVersion: devices.kubeedge.io/v1beta1
-kind: DeviceModel
-metadata: { name: fan-model }
-spec:
-  protocol: modbus
-  properties:
-    - { name: speed, type: INT, accessMode: ReadWrite, minimum: "0", maximum: "3000" }
-    - { name: temperature, type: FLOAT, accessMode: ReadOnly }
-`
 
 function fan(name: string, protocol: Record<string, unknown>, desired: string): string {
   return `apiVersion: devices.kubeedge.io/v1beta1

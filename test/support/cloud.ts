@@ -19,15 +19,7 @@ import { startTernCloud, startTernEdge, type Spawner, type TernCloudProcess, typ
 const root = resolve(import.meta.dirname, '../..')
 const SECRET = 'e2e-shared-secret-0123456789'
 
-export const MODEL = `apiVersion: devices.kubeedge.io/v1beta1
-kind: DeviceModel
-metadata: { name: fan-model }
-spec:
-  protocol: modbus
-  properties:
-    - { name: speed, type: INT, accessMode: ReadWrite, minimum: "0", maximum: "3000" }
-    - { name: temperature, type: FLOAT, accessMode: ReadOnly }
-`
+export { FAN_MODEL as MODEL } from './modbus.js'
 
 export function fanDevice(name: string, node: string, modbusPort: number, desired: string): string {
   return `apiVersion: devices.kubeedge.io/v1beta1

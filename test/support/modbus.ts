@@ -12,6 +12,17 @@ export const PYTHON = '/usr/bin/python3'
 export const SOCAT = '/usr/bin/socat'
 const SCRIPT = join(import.meta.dirname, 'pymodbus_server.py')
 
+/** A Modbus fan model for end-to-end tests: speed (a holding register to write) and temperature (read-only). */
+export const FAN_MODEL = `apiVersion: devices.kubeedge.io/v1beta1
+kind: DeviceModel
+metadata: { name: fan-model }
+spec:
+  protocol: modbus
+  properties:
+    - { name: speed, type: INT, accessMode: ReadWrite, minimum: "0", maximum: "3000" }
+    - { name: temperature, type: FLOAT, accessMode: ReadOnly }
+`
+
 export type PeerTable = 'co' | 'di' | 'hr' | 'ir'
 export type PeerMode = 'normal' | 'silent' | 'garbage' | 'badcrc' | `exception:${number}`
 

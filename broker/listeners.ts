@@ -92,6 +92,15 @@ export async function startListener(listener: ResolvedListener, onConnection: Co
   }
 }
 
+/**
+ * Bytes a connection may have queued before a write reports back-pressure. At Node's 16 KiB, ~100
+ * packets written in one turn of the event loop (see hot-path.ts) filled it, and aedes then holds
+ * each further delivery until 'drain' while its mqemitter (100 messages in flight) stops taking
+ * publishes from every client: the twin bench lost a fifth of its throughput to that. Still a
+ * bound, so a subscriber that does not read is still found out.
+ */
+const SOCKET_HIGH_WATER_MARK = 1 << 20
+
 async function createServerFor(
   listener: ResolvedListener,
   tlsOptions: SecureContextOptions | undefined,
@@ -99,9 +108,9 @@ async function createServerFor(
 ): Promise<NetServer | HttpServer> {
   switch (listener.protocol) {
     case 'mqtt':
-      return createNetServer((socket) => onConnection(socket, listener))
+      return createNetServer({ highWaterMark: SOCKET_HIGH_WATER_MARK }, (socket) => onConnection(socket, listener))
     case 'mqtts':
-      return createTlsServer(tlsOptions ?? {}, (socket) => onConnection(socket, listener))
+      return createTlsServer({ ...tlsOptions, highWaterMark: SOCKET_HIGH_WATER_MARK }, (socket) => onConnection(socket, listener))
     case 'ws':
     case 'wss': {
       // Loaded only for WebSocket listeners (memory matters on a Pi).

@@ -16,6 +16,13 @@ export type StoreOp<S> = {
   [K in keyof S & string]: { space: K; type: 'put'; key: string; value: S[K] } | { space: K; type: 'del'; key: string }
 }[keyof S & string]
 
+/**
+ * Writes go to the root database already encoded as the spaces read them (prefixed utf8 keys, JSON
+ * values): abstract-level's own per-operation work (an options copy, encoding look-ups, sublevel
+ * prefixing) was a sixth of the twin's CPU time under load.
+ */
+const RAW = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const
+
 interface Pending<S> {
   ops: ReadonlyArray<StoreOp<S>>
   resolve(): void
@@ -23,8 +30,10 @@ interface Pending<S> {
 }
 
 export class LevelStore<S extends Record<string, unknown>> {
-  readonly #db: AnyLevel
   readonly #spaces = new Map<keyof S, Space<unknown>>()
+  /** each space's key prefix in the root database */
+  readonly #prefixes = new Map<keyof S, string>()
+  readonly #root: AnyLevel
   readonly #sync: boolean
   #queue: Array<Pending<S>> = []
   #committing = false
@@ -37,8 +46,14 @@ export class LevelStore<S extends Record<string, unknown>> {
    * @param options.sync fsync every batch (survives power loss, not only a process crash)
    */
   constructor(db: AnyLevel, spaces: ReadonlyArray<keyof S & string>, options: { prefix?: string; sync?: boolean } = {}) {
-    this.#db = db
-    for (const name of spaces) this.#spaces.set(name, db.sublevel<string, unknown>(`${options.prefix ?? 'twin-'}${name}`, { valueEncoding: 'json' }))
+    let root = db
+    for (const name of spaces) {
+      const space = db.sublevel<string, unknown>(`${options.prefix ?? 'twin-'}${name}`, { valueEncoding: 'json' })
+      this.#spaces.set(name, space)
+      this.#prefixes.set(name, space.prefix)
+      root = space.db
+    }
+    this.#root = root
     this.#sync = options.sync ?? false
   }
 
@@ -70,6 +85,12 @@ export class LevelStore<S extends Record<string, unknown>> {
     return space
   }
 
+  #prefixOf(name: keyof S): string {
+    const prefix = this.#prefixes.get(name)
+    if (prefix === undefined) throw new Error(`unknown store space ${String(name)}`)
+    return prefix
+  }
+
   #commitLoop(): void {
     this.#committing = true
     this.#idle = new Promise((resolve) => (this.#markIdle = resolve))
@@ -81,15 +102,7 @@ export class LevelStore<S extends Record<string, unknown>> {
         this.#markIdle()
         return
       }
-      const batch = group.flatMap((p) =>
-        p.ops.map((op) =>
-          op.type === 'put'
-            ? { type: 'put' as const, sublevel: this.#space(op.space), key: op.key, value: op.value }
-            : { type: 'del' as const, sublevel: this.#space(op.space), key: op.key },
-        ),
-      )
-      // `sync` is classic-level's option; sublevel operations in a root batch are written atomically.
-      this.#db.batch(batch as never, { sync: this.#sync } as object).then(
+      this.#writeGroup(group).then(
         () => {
           for (const p of group) p.resolve()
           next()
@@ -102,5 +115,24 @@ export class LevelStore<S extends Record<string, unknown>> {
     }
     // Let the requests of this turn of the event loop join the first batch.
     setImmediate(next)
+  }
+
+  /** One atomic write of every operation of `group` (a chained batch: ~3x cheaper per operation than an array). */
+  async #writeGroup(group: ReadonlyArray<Pending<S>>): Promise<void> {
+    const batch = this.#root.batch()
+    try {
+      for (const p of group) {
+        for (const op of p.ops) {
+          const key = this.#prefixOf(op.space) + op.key
+          if (op.type === 'put') batch.put(key, JSON.stringify(op.value), RAW)
+          else batch.del(key, RAW)
+        }
+      }
+    } catch (err) {
+      await batch.close()
+      throw err
+    }
+    // `sync` is classic-level's option; sublevel operations in a root batch are written atomically.
+    await batch.write({ sync: this.#sync } as object)
   }
 }

@@ -24,7 +24,19 @@ export interface Bus {
   publish(topic: string, payload: string | Buffer, options?: PublishOptions): Promise<void>
   /** Handlers of one bus run in arrival order; a handler that throws is logged, never fatal. */
   subscribe(filter: string, handler: MessageHandler, options?: { qos?: QoS }): Promise<void>
+  /**
+   * False only when nobody can receive a (non-retained) message on `topic` now: no connected
+   * subscriber and no stored session subscribed to it. Lets a publisher skip building a message
+   * nobody reads. A bus that cannot tell (another broker) leaves it out: everything is observed.
+   */
+  observed?(topic: string): Promise<boolean>
   stop(): Promise<void>
+}
+
+/** aedes internals read by `observed`: the matcher of connected clients' subscriptions, the session store. */
+interface AedesSubscriptions {
+  mq: { _matcher?: { match(topic: string): unknown[] } }
+  persistence: { subscriptionsByTopic(topic: string): Promise<unknown[]> }
 }
 
 /** A bus over the embedded broker's aedes instance. */
@@ -47,6 +59,11 @@ export function aedesBus(aedes: Aedes, log: Logger): Bus {
         subscriptions.push({ filter, fn })
         aedes.subscribe(filter, fn, () => resolve())
       }),
+    observed: async (topic) => {
+      const { mq, persistence } = aedes as unknown as AedesSubscriptions
+      if (mq._matcher === undefined || mq._matcher.match(topic).length > 0) return true
+      return (await persistence.subscriptionsByTopic(topic)).length > 0
+    },
     stop: async () => {
       await Promise.all(subscriptions.splice(0).map(({ filter, fn }) => new Promise<void>((resolve) => aedes.unsubscribe(filter, fn, () => resolve()))))
     },

@@ -289,10 +289,14 @@ export class DeviceTwin {
     return true
   }
 
+  /** Document and delta, each only if someone can receive it (most devices' documents nobody reads). */
   async #publishOutputs(device: DeviceRecord, document: unknown, delta: unknown): Promise<void> {
     const ref = deviceRef(this.#o.layout, device.spec.namespace, device.spec.name)
-    if (document !== undefined) await this.#publish(deviceTopic(ref, 'twin/update/document'), document)
-    if (delta !== undefined) await this.#publish(deviceTopic(ref, 'twin/update/delta'), delta)
+    for (const [suffix, payload] of [['twin/update/document', document], ['twin/update/delta', delta]] as const) {
+      if (payload === undefined) continue
+      const topic = deviceTopic(ref, suffix)
+      if ((await this.#o.bus.observed?.(topic)) !== false) await this.#publish(topic, payload)
+    }
   }
 
   /** Malformed JSON is answered with a 400 on the device's own result topic (DESIGN §4.4). */
@@ -345,7 +349,19 @@ function describe(ref: DeviceRef): string {
   return ref.layout === 'name' ? ref.name : `${ref.namespace}/${ref.name}`
 }
 
+/** Each spec's model properties, made once per spec (a record keeps its spec object until the spec changes). */
+const models = new WeakMap<EdgeDevice, DeviceModelProperties>()
+
 function modelOf(spec: EdgeDevice): DeviceModelProperties {
+  let model = models.get(spec)
+  if (model === undefined) {
+    model = modelProperties(spec)
+    models.set(spec, model)
+  }
+  return model
+}
+
+function modelProperties(spec: EdgeDevice): DeviceModelProperties {
   return Object.fromEntries(spec.properties.map((p) => [p.name, { type: p.type, accessMode: p.accessMode, ...(p.minimum === undefined ? {} : { minimum: p.minimum }), ...(p.maximum === undefined ? {} : { maximum: p.maximum }) }]))
 }
 

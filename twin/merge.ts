@@ -108,6 +108,7 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
   const result: Array<[string, MsgTwin | null]> = []
   const document: Array<[string, TwinDoc]> = []
   const cloud: Array<[string, MsgTwin]> = []
+  const local: Array<[string, TwinRecord]> = [] // changed by a local deal: the cloud hears them
   const skipped: TwinProblem[] = [...problems]
 
   for (const [key, record, outcome] of outcomes) {
@@ -121,7 +122,7 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
     if (after !== undefined && !sameRecord(record, after)) {
       updates.push([key, after])
       changed.push(key)
-      if (deal === 'local') cloud.push([key, toMsgTwin(after, { versions: true })])
+      if (deal === 'local') local.push([key, after])
     }
     if (!sameVisible(record, after)) document.push([key, { last: documentSnapshot(record), current: documentSnapshot(after) }])
     if (deal === 'local') {
@@ -133,6 +134,8 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
   const next: TwinMap = updates.length === 0 ? twins : Object.fromEntries([...Object.entries(twins), ...updates])
   const deltaOut = twinDelta(next, { eventId: '', now })
   if (deltaOut !== undefined) deltaOut.event_id = input.newEventId()
+  // Built when first read: a node without a cloud link never reads it for local deals.
+  let cloudSync: { value: DeviceTwinResult | undefined } | undefined
   return {
     ok: true,
     twins: next,
@@ -140,9 +143,16 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
     result: deal === 'local' ? twinUpdateResult({ eventId, now }, Object.fromEntries(result)) : undefined,
     document: document.length > 0 ? twinDocument({ eventId, now }, Object.fromEntries(document)) : undefined,
     delta: deltaOut,
-    cloudSync: cloud.length > 0 ? edgeUpdated({ eventId: input.newEventId(), now }, Object.fromEntries(cloud)) : undefined,
+    get cloudSync() {
+      cloudSync ??= { value: edgeSync(input, [...cloud, ...local.map(([key, record]): [string, MsgTwin] => [key, toMsgTwin(record, { versions: true })])]) }
+      return cloudSync.value
+    },
     skipped: skipped.sort(byKeyAndPath),
   }
+}
+
+function edgeSync(input: TwinUpdateInput, twins: Array<[string, MsgTwin]>): DeviceTwinResult | undefined {
+  return twins.length > 0 ? edgeUpdated({ eventId: input.newEventId(), now: input.now }, Object.fromEntries(twins)) : undefined
 }
 
 /**

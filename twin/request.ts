@@ -55,9 +55,8 @@ export function parseTwinUpdate(body: unknown): RequestOutcome<TwinUpdateRequest
   const problems: TwinProblem[] = []
   const entries: Array<readonly [string, MsgTwin | null]> = []
   for (const key of Object.keys(envelope.value.twin).sort()) {
-    const path = `/twin/${escapePointer(key)}`
     const keyProblem = checkKey(key)
-    if (keyProblem !== undefined) problems.push({ key, path, ...keyProblem })
+    if (keyProblem !== undefined) problems.push({ key, path: twinPath(key), ...keyProblem })
     const raw = envelope.value.twin[key]
     if (raw === null) {
       entries.push([key, null])
@@ -65,7 +64,7 @@ export function parseTwinUpdate(body: unknown): RequestOutcome<TwinUpdateRequest
     }
     const entry = checkEntry(raw)
     if (entry.ok) entries.push([key, entry.value])
-    else problems.push(...entry.problems.map((p) => ({ key, ...fromSchema(p, path) })))
+    else problems.push(...entry.problems.map((p) => ({ key, ...fromSchema(p, twinPath(key)) })))
   }
   return problems.length > 0 ? fail(eventId, problems) : { ok: true, value: { eventId, entries } }
 }
@@ -107,6 +106,10 @@ function bad(path: string, reason: string): TwinProblem {
 
 function fromSchema(p: Problem, prefix: string): TwinProblem {
   return bad(p.path === '/' ? prefix : `${prefix}${p.path}`, p.message)
+}
+
+function twinPath(key: string): string {
+  return `/twin/${escapePointer(key)}`
 }
 
 function escapePointer(key: string): string {

@@ -90,6 +90,41 @@ describe('twin: inside tern edge', function () {
     assert.deepEqual(removedBody.removed_devices.map((d) => d.id), ['default/fan-2'])
   })
 
+  it('§1.5.2 documents reach connected subscribers and are queued for an offline persistent session, whatever subscribes when', async () => {
+    const devices = join(dir, 'devices')
+    await cp(FIXTURES, devices, { recursive: true })
+    const node = await start(devices)
+    const url = `mqtt://127.0.0.1:${node.listeners[0]?.port}`
+    const document = '$hw/events/device/fan-1/twin/update/document'
+    const update = (id: string): string => `{"event_id":"${id}","twin":{"mode":{"actual":{"value":"${id}"}}}}`
+    const app = await pool.connect(url)
+    const results = await pool.connect(url)
+    await results.client.subscribeAsync('$hw/events/device/fan-1/twin/update/result', { qos: 1 })
+    const updated = (id: string) => results.inbox.waitFor((m) => m.payload.includes(`"event_id":"${id}"`), `result of ${id}`)
+
+    // Nobody subscribes to documents: the update is still answered.
+    await app.client.publishAsync('$hw/events/device/fan-1/twin/update', update('unobserved'), { qos: 1 })
+    await updated('unobserved')
+
+    // A persistent session subscribes, goes offline, and gets the document queued meanwhile.
+    const offline = await pool.connect(url, { clientId: 'doc-reader', clean: false })
+    await offline.client.subscribeAsync(document, { qos: 1 })
+    await offline.client.endAsync()
+    await app.client.publishAsync('$hw/events/device/fan-1/twin/update', update('while-offline'), { qos: 1 })
+    await updated('while-offline')
+    const back = await pool.connect(url, { clientId: 'doc-reader', clean: false })
+    const queued = await back.inbox.waitFor((m) => m.topic === document && m.payload.includes('"while-offline"'), 'the queued document')
+    assert.equal((JSON.parse(queued.payload) as { twin: { mode: { current: { actual: { value: string } } } } }).twin.mode.current.actual.value, 'while-offline')
+
+    // A connected subscriber gets the next one; the document of the unobserved update was never queued.
+    await app.client.publishAsync('$hw/events/device/fan-1/twin/update', update('connected'), { qos: 1 })
+    await back.inbox.waitFor((m) => m.topic === document && m.payload.includes('"connected"'), 'the live document')
+    assert.deepEqual(
+      back.inbox.messages.filter((m) => m.topic === document).map((m) => (JSON.parse(m.payload) as { event_id: string }).event_id),
+      ['while-offline', 'connected'],
+    )
+  })
+
   it('DESIGN §9 random and malformed payloads on every inbound topic get an answer and never stop the device', async () => {
     const devices = join(dir, 'devices')
     await cp(FIXTURES, devices, { recursive: true })

@@ -103,5 +103,14 @@ for (const impl of implementations) {
       await store.write([{ space: 'a', type: 'put', key: 'x', value: { v: 3 } }])
       assert.deepEqual(await store.loadAll('a'), [{ key: 'x', value: { v: 3 } }])
     })
+
+    it('rejects writes once the database is closed, without crashing', async () => {
+      const store = open(env.db)
+      await store.write([{ space: 'a', type: 'put', key: 'x', value: { v: 1 } }])
+      await env.db.close()
+      await assert.rejects(store.write([{ space: 'a', type: 'put', key: 'x', value: { v: 2 } }]), /not open/)
+      await env.db.open()
+      assert.deepEqual(await open(env.db).loadAll('a'), [{ key: 'x', value: { v: 1 } }])
+    })
   })
 }

@@ -15,7 +15,7 @@ import type { MemberDevice } from '../schemas/twin.js'
 import { desiredSync } from './desired.js'
 import { answerTwinGet } from './get.js'
 import { memberDevice, memberDeviceWithTwins, membershipGetResult, membershipUpdated } from './membership.js'
-import { applyTwinUpdate } from './merge.js'
+import { applyTwinUpdate, type TwinUpdateApplied } from './merge.js'
 import { errorResult } from './outputs.js'
 import { KeyedQueues } from './queues.js'
 import { parseJson } from './request.js'
@@ -184,7 +184,7 @@ export class DeviceTwin {
     const ops = [...twinOps(deviceKey, out.twins, out.changed), ...(this.#o.changes?.changed(deviceKey, { twins: out.changed, state: false }) ?? [])]
     if (out.changed.length > 0 && !(await this.#persist({ ...device, twins: out.twins }, ops, reply, out.result?.event_id ?? ''))) return
     await this.#publish(reply, out.result)
-    await this.#publishOutputs(device, out.document, out.delta)
+    await this.#publishOutputs(device, out)
   }
 
   async #twinGet(ref: DeviceRef, key: string | undefined, payload: Buffer): Promise<void> {
@@ -261,7 +261,7 @@ export class DeviceTwin {
       await this.#publish(nodeTopic(this.#o.nodeName, 'membership/updated'), membershipUpdated({ eventId: this.#o.newEventId(), now }, { added }))
       this.#log.info({ device: key, change: existing === undefined ? 'added' : 'updated' }, 'membership changed')
     }
-    if (out?.ok === true) await this.#publishOutputs(next, out.document, out.delta)
+    if (out?.ok === true) await this.#publishOutputs(next, out)
   }
 
   async #removeMember(key: string): Promise<void> {
@@ -289,15 +289,25 @@ export class DeviceTwin {
     return true
   }
 
-  /** Document and delta, each only if someone can receive it (most devices' documents nobody reads). */
-  async #publishOutputs(device: DeviceRecord, document: unknown, delta: unknown): Promise<void> {
+  /**
+   * Document and delta, each built and published only if someone can receive it (nobody reads
+   * most devices' documents); `outputs` builds them when read (twin/merge.ts).
+   */
+  async #publishOutputs(device: DeviceRecord, outputs: Pick<TwinUpdateApplied, 'document' | 'delta'>): Promise<void> {
     const ref = deviceRef(this.#o.layout, device.spec.namespace, device.spec.name)
-    for (const [suffix, payload] of [['twin/update/document', document], ['twin/update/delta', delta]] as const) {
-      if (payload === undefined) continue
-      const topic = deviceTopic(ref, suffix)
-      if ((await this.#o.bus.observed?.(topic)) !== false) await this.#publish(topic, payload)
-    }
+    const documentTopic = deviceTopic(ref, 'twin/update/document')
+    const document = (await this.#observed(documentTopic)) ? outputs.document : undefined
+    if (document !== undefined) await this.#publish(documentTopic, document)
+    // A delta exists only while an expected value differs from its actual one, and a mapper usually listens.
+    const delta = outputs.delta
+    const deltaTopic = deviceTopic(ref, 'twin/update/delta')
+    if (delta !== undefined && (await this.#observed(deltaTopic))) await this.#publish(deltaTopic, delta)
   }
+
+  async #observed(topic: string): Promise<boolean> {
+    return (await this.#o.bus.observed?.(topic)) !== false
+  }
+
 
   /** Malformed JSON is answered with a 400 on the device's own result topic (DESIGN §4.4). */
   async #badJson(reply: string, reason: string, now: number): Promise<void> {

@@ -30,7 +30,6 @@ import type {
   DeviceTwinResult,
   ErrorResult,
   MsgTwin,
-  TwinDoc,
   TwinProblem,
 } from '../schemas/twin.js'
 import { parseTwinUpdate } from './request.js'
@@ -106,7 +105,10 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
   const updates: Array<[string, TwinRecord]> = []
   const changed: string[] = []
   const result: Array<[string, MsgTwin | null]> = []
-  const document: Array<[string, TwinDoc]> = []
+  const changes: Array<[string, TwinRecord | undefined, TwinRecord | undefined]> = [] // visible: in the document
+  let documentOut: Lazy<DeviceTwinDocument | undefined>
+  let deltaOut: Lazy<DeviceTwinDelta | undefined>
+  let cloudSyncOut: Lazy<DeviceTwinResult | undefined>
   const cloud: Array<[string, MsgTwin]> = []
   const local: Array<[string, TwinRecord]> = [] // changed by a local deal: the cloud hears them
   const skipped: TwinProblem[] = [...problems]
@@ -124,7 +126,7 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
       changed.push(key)
       if (deal === 'local') local.push([key, after])
     }
-    if (!sameVisible(record, after)) document.push([key, { last: documentSnapshot(record), current: documentSnapshot(after) }])
+    if (!sameVisible(record, after)) changes.push([key, record, after])
     if (deal === 'local') {
       const entry = resultEntry(record, outcome)
       if (entry !== undefined) result.push([key, entry])
@@ -132,23 +134,31 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
   }
 
   const next: TwinMap = updates.length === 0 ? twins : Object.fromEntries([...Object.entries(twins), ...updates])
-  const deltaOut = twinDelta(next, { eventId: '', now })
-  if (deltaOut !== undefined) deltaOut.event_id = input.newEventId()
-  // Built when first read: a node without a cloud link never reads it for local deals.
-  let cloudSync: { value: DeviceTwinResult | undefined } | undefined
+  // Document, delta and cloud sync are built when first read: most are never read (nobody
+  // subscribes to most devices' documents; a node without a cloud link never reads the sync).
   return {
     ok: true,
     twins: next,
     changed,
     result: deal === 'local' ? twinUpdateResult({ eventId, now }, Object.fromEntries(result)) : undefined,
-    document: document.length > 0 ? twinDocument({ eventId, now }, Object.fromEntries(document)) : undefined,
-    delta: deltaOut,
+    get document() {
+      return (documentOut ??= { value: changes.length > 0 ? twinDocument({ eventId, now }, Object.fromEntries(changes.map(([key, before, after]) => [key, { last: documentSnapshot(before), current: documentSnapshot(after) }]))) : undefined }).value
+    },
+    get delta() {
+      return (deltaOut ??= { value: withEventId(twinDelta(next, { eventId: '', now }), input.newEventId) }).value
+    },
     get cloudSync() {
-      cloudSync ??= { value: edgeSync(input, [...cloud, ...local.map(([key, record]): [string, MsgTwin] => [key, toMsgTwin(record, { versions: true })])]) }
-      return cloudSync.value
+      return (cloudSyncOut ??= { value: edgeSync(input, [...cloud, ...local.map(([key, record]): [string, MsgTwin] => [key, toMsgTwin(record, { versions: true })])]) }).value
     },
     skipped: skipped.sort(byKeyAndPath),
   }
+}
+
+type Lazy<T> = { value: T } | undefined
+
+function withEventId<T extends { event_id: string }>(message: T | undefined, newEventId: () => string): T | undefined {
+  if (message !== undefined) message.event_id = newEventId()
+  return message
 }
 
 function edgeSync(input: TwinUpdateInput, twins: Array<[string, MsgTwin]>): DeviceTwinResult | undefined {

@@ -9,6 +9,7 @@ import type { MqttClient, IClientOptions } from 'mqtt'
 import type { Logger } from 'pino'
 import type { ExternalBrokerConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
+import { TopicMemo } from './hot-path.js'
 import { topicMatches } from './topics.js'
 
 export type QoS = 0 | 1 | 2
@@ -42,6 +43,7 @@ interface AedesSubscriptions {
 /** A bus over the embedded broker's aedes instance. */
 export function aedesBus(aedes: Aedes, log: Logger): Bus {
   const subscriptions: Array<{ filter: string; fn: (packet: AedesPublishPacket, cb: () => void) => void }> = []
+  const connected = connectedSubscribers(aedes)
   return {
     publish: (topic, payload, options = {}) =>
       new Promise((resolve, reject) => {
@@ -59,15 +61,38 @@ export function aedesBus(aedes: Aedes, log: Logger): Bus {
         subscriptions.push({ filter, fn })
         aedes.subscribe(filter, fn, () => resolve())
       }),
-    observed: async (topic) => {
-      const { mq, persistence } = aedes as unknown as AedesSubscriptions
-      if (mq._matcher === undefined || mq._matcher.match(topic).length > 0) return true
-      return (await persistence.subscriptionsByTopic(topic)).length > 0
-    },
+    observed: async (topic) => connected(topic) || (await (aedes as unknown as AedesSubscriptions).persistence.subscriptionsByTopic(topic)).length > 0,
     stop: async () => {
       await Promise.all(subscriptions.splice(0).map(({ filter, fn }) => new Promise<void>((resolve) => aedes.unsubscribe(filter, fn, () => resolve()))))
     },
   }
+}
+
+/**
+ * Whether a connected client (or a part of this process) subscribes to a topic, remembered per
+ * topic until a subscription is added or removed: every one goes through aedes.subscribe and
+ * aedes.unsubscribe (SUBSCRIBE, UNSUBSCRIBE, a client's close, a session's restore). A
+ * subscription counts from when it is added, as aedes delivers from then on.
+ */
+function connectedSubscribers(aedes: Aedes): (topic: string) => boolean {
+  const { mq } = aedes as unknown as AedesSubscriptions
+  const matcher = mq._matcher
+  if (matcher === undefined) return () => true
+  const answers = new TopicMemo<boolean>()
+  const subscribe = aedes.subscribe.bind(aedes)
+  const unsubscribe = aedes.unsubscribe.bind(aedes)
+  aedes.subscribe = (...args: Parameters<Aedes['subscribe']>) => {
+    answers.clear()
+    subscribe(...args)
+  }
+  aedes.unsubscribe = (topic, func, done) => {
+    // mqemitter removes the subscription on the next turn: forget again once it has.
+    unsubscribe(topic, func, () => {
+      answers.clear()
+      ;(done as (() => void) | undefined)?.() // aedes itself calls it without one
+    })
+  }
+  return (topic) => answers.get(topic, (t) => matcher.match(t).length > 0)
 }
 
 /** A bus over an MQTT connection to any broker (external Mosquitto, or tern's own from another process). */

@@ -18,6 +18,7 @@ import levelPersistence from 'aedes-persistence-level'
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { Readable } from 'node:stream'
 import type { BrokerDb } from './broker.js'
+import { TopicMemo } from './hot-path.js'
 
 /** Stands for "a session without subscriptions"; never a real subscription (see above): a client
  * that subscribes to it gets 0x80. */
@@ -29,6 +30,9 @@ type StoredSubscription = { topic: string; qos: number }
 interface SessionCalls {
   subscriptionsByClient(client: Client): Promise<StoredSubscription[]>
   cleanSubscriptions(client: Client): Promise<unknown>
+  subscriptionsByTopic(topic: string): Promise<StoredSubscription[]>
+  addSubscriptions(client: Client, subs: unknown): Promise<unknown>
+  removeSubscriptions(client: Client, topics: unknown): Promise<unknown>
   outgoingEnqueue(sub: { clientId: string }, packet: AedesPublishPacket): Promise<unknown>
   outgoingEnqueueCombi(subs: ReadonlyArray<{ clientId: string; qos?: number }>, packet: AedesPublishPacket): Promise<unknown>
   outgoingStream(client: Client): Readable
@@ -61,6 +65,23 @@ export function sessionPersistence(db: BrokerDb): unknown {
       const packet = { ...queued, messageId: queued.messageId ?? DISCARD_ID }
       await store.outgoingUpdate(client, packet)
       await store.outgoingClearMessageId(client, packet)
+    }
+  }
+
+  // aedes asks for every QoS 1/2 message; the answer holds until a stored subscription changes.
+  // (aedes-persistence-level changes its matcher synchronously inside these two calls.)
+  const byTopic = new TopicMemo<Promise<StoredSubscription[]>>()
+  const subscriptionsByTopic = store.subscriptionsByTopic.bind(store)
+  store.subscriptionsByTopic = (topic) => byTopic.get(topic, subscriptionsByTopic)
+  for (const change of ['addSubscriptions', 'removeSubscriptions'] as const) {
+    const original = store[change].bind(store)
+    store[change] = async (client: Client, subs: unknown) => {
+      byTopic.clear()
+      try {
+        return await original(client, subs)
+      } finally {
+        byTopic.clear()
+      }
     }
   }
 

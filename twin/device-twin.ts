@@ -308,7 +308,6 @@ export class DeviceTwin {
     return (await this.#o.bus.observed?.(topic)) !== false
   }
 
-
   /** Malformed JSON is answered with a 400 on the device's own result topic (DESIGN §4.4). */
   async #badJson(reply: string, reason: string, now: number): Promise<void> {
     const problems = [{ path: '/', errorCode: 'TWIN_BAD_REQUEST' as const, reason }]

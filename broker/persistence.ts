@@ -68,17 +68,18 @@ export function sessionPersistence(db: BrokerDb): unknown {
     }
   }
 
-  // aedes asks for every QoS 1/2 message; the answer holds until a stored subscription changes.
-  // (aedes-persistence-level changes its matcher synchronously inside these two calls.)
+  // aedes asks for every QoS 1/2 message; the answer holds until a stored subscription changes,
+  // which happens only inside these three calls (cleanSubscriptions removes inside the wrapped
+  // instance, past removeSubscriptions here), each changing the matcher synchronously.
   const byTopic = new TopicMemo<Promise<StoredSubscription[]>>()
   const subscriptionsByTopic = store.subscriptionsByTopic.bind(store)
   store.subscriptionsByTopic = (topic) => byTopic.get(topic, subscriptionsByTopic)
-  for (const change of ['addSubscriptions', 'removeSubscriptions'] as const) {
-    const original = store[change].bind(store)
-    store[change] = async (client: Client, subs: unknown) => {
+  for (const change of ['addSubscriptions', 'removeSubscriptions', 'cleanSubscriptions'] as const) {
+    const original = store[change].bind(store) as (...args: unknown[]) => Promise<unknown>
+    store[change] = async (...args: unknown[]) => {
       byTopic.clear()
       try {
-        return await original(client, subs)
+        return await original(...args)
       } finally {
         byTopic.clear()
       }

@@ -11,8 +11,10 @@ command -v socat >/dev/null || need+=(socat)
 # partition tests cut the cloud link of an edge in its own network namespace
 command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
-# the Modbus test peer runs on Debian's interpreter (another python3 may come first on PATH)
+# the Modbus test peer runs on Debian's interpreter (another python3 may come first on PATH); its
+# server module imports pyserial, which python3-pymodbus only recommends (not installed here)
 /usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need+=(python3-pymodbus)
+/usr/bin/python3 -c 'import serial, serial_asyncio' 2>/dev/null || need+=(python3-serial python3-serial-asyncio)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "provision: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2

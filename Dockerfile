@@ -1,7 +1,7 @@
 # The tern image (both `tern cloud` and `tern edge`): docker build -t tern:0.1.0 .
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json ./
 COPY types types
 COPY broker broker
 COPY twin twin
@@ -9,7 +9,9 @@ COPY mappers mappers
 COPY cloud-sync cloud-sync
 COPY schemas schemas
 COPY cli cli
-RUN npm ci && npm run build && npm prune --omit=dev
+COPY scripts scripts
+# npm ci builds dist/ (prepare: scripts/bundle.ts)
+RUN npm ci && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app

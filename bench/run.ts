@@ -166,9 +166,9 @@ function ensureBuilt(): void {
   })()
   const sources = Math.max(...['broker', 'cli', 'cloud-sync', 'schemas', 'types', 'twin', 'mappers'].map((d) => newestSource(resolve(ROOT, d))))
   if (built >= sources) return
-  log('dist/ is older than the sources: building (tsc -p tsconfig.build.json)')
-  const tsc = spawnSync(process.execPath, [resolve(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: ['ignore', 2, 2] })
-  if (tsc.status !== 0) throw new Error('the build failed')
+  log('dist/ is older than the sources: building (npm run build)')
+  const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] })
+  if (build.status !== 0) throw new Error('the build failed')
 }
 
 async function main(): Promise<void> {

@@ -3,19 +3,27 @@
  * drift) and an edge node with the Modbus mapper serving it from examples/modbus/devices/fan.yaml,
  * in a scratch directory that is removed on stop. Prints how to watch and change the values.
  */
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve, sep } from 'node:path'
+import { dirname, join } from 'node:path'
 import modbusSerial from 'modbus-serial'
 import type { Logger } from 'pino'
 import { parseAllDocuments } from 'yaml'
 import { parseEdgeConfig } from './config.js'
 import { startEdge, type EdgeNode } from './edge.js'
 
-// cli/ in the sources, dist/cli/ when built: the example ships beside package.json either way.
-const ROOT = resolve(import.meta.dirname, import.meta.dirname.split(sep).includes('dist') ? '../..' : '..')
-const EXAMPLE = join(ROOT, 'examples/modbus/devices/fan.yaml')
+// The example ships beside package.json, wherever this module is (cli/ in the sources, a chunk of
+// the bundle in dist/cli/chunks/ when built).
+const EXAMPLE = join(packageRoot(import.meta.dirname), 'examples/modbus/devices/fan.yaml')
+
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`)
+  }
+}
 
 export interface DemoOptions {
   /** the embedded broker's port (0: the OS chooses) */

@@ -1,13 +1,14 @@
 /** Loads and validates the YAML configuration files (edge node, cloud side); every problem is reported with its path. */
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
-import { CloudConfig } from '../schemas/cloud-config.js'
-import { EdgeConfig } from '../schemas/config.js'
+import type { CloudConfig } from '../schemas/cloud-config.js'
+import type { EdgeConfig } from '../schemas/config.js'
 import { TernError, type ErrorCode } from '../schemas/errors.js'
-import { compile, formatProblems, type Validator } from '../schemas/validate.js'
+import * as checks from '../schemas/generated/validators.js'
+import { validator, formatProblems, type Validator } from '../schemas/validate.js'
 
-const validateEdgeConfig = compile(EdgeConfig)
-const validateCloudConfig = compile(CloudConfig)
+const validateEdgeConfig = validator(checks.EdgeConfig)
+const validateCloudConfig = validator(checks.CloudConfig)
 
 export function parseEdgeConfig(doc: unknown, source: string): EdgeConfig {
   return checked(validateEdgeConfig, doc, source, 'edge')

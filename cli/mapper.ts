@@ -9,9 +9,9 @@ import { clientBus } from '../broker/bus.js'
 import { protocolFactory, protocolNames } from '../mappers/protocols.js'
 import { realClock } from '../mappers/runtime/clock.js'
 import { Mapper } from '../mappers/runtime/mapper.js'
-import { MappersConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
-import { compile, formatProblems } from '../schemas/validate.js'
+import * as checks from '../schemas/generated/validators.js'
+import { validator, formatProblems } from '../schemas/validate.js'
 import { readFirstLine } from './config.js'
 import { createLogger } from './log.js'
 
@@ -43,7 +43,7 @@ export async function startMapperProcess(o: MapperProcessOptions): Promise<Mappe
   if (factory === undefined) throw new TernError('MAPPER_PROTOCOL_UNKNOWN', `no protocol ${o.protocol}; known protocols: ${protocolNames().join(', ') || 'none'}`)
   const layout = o.layout ?? 'name'
   if (layout !== 'name' && layout !== 'namespace/name') throw new TernError('USAGE', `--layout must be name or namespace/name, got ${layout}`)
-  const tuning = compile(MappersConfig)(o.heartbeatMs === undefined ? {} : { heartbeatMs: Number(o.heartbeatMs) })
+  const tuning = validator(checks.MappersConfig)(o.heartbeatMs === undefined ? {} : { heartbeatMs: Number(o.heartbeatMs) })
   if (!tuning.ok) throw new TernError('USAGE', `invalid mapper option:\n${formatProblems(tuning.problems)}`)
   const level = LEVELS.find((l) => l === (o.logLevel ?? 'info'))
   if (level === undefined) throw new TernError('USAGE', `--log-level ${o.logLevel ?? ''} is not a pino level`)

@@ -1,9 +1,9 @@
 /**
  * The cloud–edge message layer: KubeEdge's envelope (kubeedge-compat.md §5.1) and the messages
- * tern's CloudHub and EdgeHub exchange. Declared once with TypeBox (JSON Schema for ajv, types for
- * TypeScript). Resources are written as the edge sees them (§5.2): CloudHub keeps one session per
- * node and the controllers take the node from the session, so KubeEdge's cloud-internal
- * `node/<node>/` prefix ({@link cloudResource}) never crosses the wire.
+ * tern's CloudHub and EdgeHub exchange, declared in schemas/cloud-link.ts. Resources are written
+ * as the edge sees them (§5.2): CloudHub keeps one session per node and the controllers take the
+ * node from the session, so KubeEdge's cloud-internal `node/<node>/` prefix ({@link cloudResource})
+ * never crosses the wire.
  *
  * Downstream (cloud → edge), each acknowledged by the edge after it has been applied durably:
  * - `resync`  resource `devices`, content {@link NodeDeviceSet}: the node's whole device set,
@@ -21,37 +21,17 @@
  * answered, content `"OK"`, or `operation: error` with a {@link ErrorContent}) and keepalives.
  */
 import { randomUUID } from 'node:crypto'
-import { Type, type Static } from '@sinclair/typebox'
-import { Device, DeviceModel } from '../schemas/device.js'
-import { MsgTwin } from '../schemas/twin.js'
-import { compile } from '../schemas/validate.js'
+import type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, StateReport, TwinReport } from '../schemas/cloud-link.js'
+import * as checks from '../schemas/generated/validators.js'
+import { validator } from '../schemas/validate.js'
 
-export const Header = Type.Object({
-  msg_id: Type.String({ minLength: 1, maxLength: 128 }),
-  parent_msg_id: Type.Optional(Type.String({ maxLength: 128 })),
-  timestamp: Type.Integer({ minimum: 0 }),
-  resourceversion: Type.Optional(Type.String({ maxLength: 64 })),
-  sync: Type.Optional(Type.Boolean()),
-  type: Type.Optional(Type.String({ maxLength: 64 })),
-})
+export type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, StateReport, TwinReport }
 
-export const Route = Type.Object({
-  source: Type.String({ maxLength: 64 }),
-  destination: Type.Optional(Type.String({ maxLength: 64 })),
-  group: Type.String({ maxLength: 64 }),
-  operation: Type.String({ minLength: 1, maxLength: 64 }),
-  resource: Type.String({ maxLength: 512 }),
-})
-
-/** One frame on the link (JSON text). Unknown header/route keys from other implementations are kept. */
-export const Envelope = Type.Object({
-  header: Header,
-  route: Route,
-  content: Type.Optional(Type.Unknown()),
-})
-
-export type Envelope = Static<typeof Envelope>
-export const validateEnvelope = compile(Envelope)
+export const validateEnvelope = validator(checks.Envelope)
+export const validateNodeDeviceSet = validator(checks.NodeDeviceSet)
+export const validateDeletedObject = validator(checks.DeletedObject)
+export const validateTwinReport = validator(checks.TwinReport)
+export const validateStateReport = validator(checks.StateReport)
 
 export const Operations = {
   resync: 'resync',
@@ -63,47 +43,6 @@ export const Operations = {
 } as const
 
 export const Sources = { cloud: 'devicecontroller', edge: 'twin', hub: 'websocket' } as const
-
-/** Content of a downstream `resync`: every Device bound to the node, and the models they use. */
-export const NodeDeviceSet = Type.Object({
-  devices: Type.Array(Device),
-  models: Type.Array(DeviceModel),
-})
-export type NodeDeviceSet = Static<typeof NodeDeviceSet>
-export const validateNodeDeviceSet = compile(NodeDeviceSet)
-
-/** Content of a downstream `delete`: enough metadata to name the object. */
-export const DeletedObject = Type.Object({
-  metadata: Type.Object({ name: Type.String(), namespace: Type.String(), uid: Type.Optional(Type.String()), resourceVersion: Type.Optional(Type.String()) }),
-})
-export type DeletedObject = Static<typeof DeletedObject>
-export const validateDeletedObject = compile(DeletedObject)
-
-/**
- * Content of an upstream twin report: KubeEdge's `DeviceTwinUpdate` shape (kubeedge-compat.md §1.3):
- * per property the current `expected` (→ status observedDesired) and `actual` (→ status reported)
- * with their metadata timestamps, versions, and `metadata.type`; `metadata.type: "deleted"` for a
- * twin deleted at the edge.
- */
-export const TwinReport = Type.Object({
-  event_id: Type.String(),
-  timestamp: Type.Integer({ minimum: 0 }),
-  twin: Type.Record(Type.String(), MsgTwin),
-})
-export type TwinReport = Static<typeof TwinReport>
-export const validateTwinReport = compile(TwinReport)
-
-/** Content of an upstream state report (lastOnline as the edge's RFC 3339 time). */
-export const StateReport = Type.Object({
-  state: Type.String({ minLength: 1, maxLength: 32 }),
-  lastOnline: Type.Optional(Type.String({ maxLength: 64 })),
-})
-export type StateReport = Static<typeof StateReport>
-export const validateStateReport = compile(StateReport)
-
-/** Content of an `error` response: a stable code (schemas/errors.ts) and a reason. */
-export const ErrorContent = Type.Object({ code: Type.String(), reason: Type.String() })
-export type ErrorContent = Static<typeof ErrorContent>
 
 export type ObjectKind = 'device' | 'devicemodel'
 

@@ -7,13 +7,12 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { StringEnum } from './typebox.js'
+import { ACCESS_MODES, PROPERTY_TYPES, type PropertyType } from './vocabulary.js'
 
 const FreeObject = Type.Record(Type.String(), Type.Unknown(), { description: 'free-form (x-kubernetes-preserve-unknown-fields)' })
 const Int64 = Type.Integer({ minimum: 0 })
 const DNS1123 = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'
 
-export const PROPERTY_TYPES = ['INT', 'FLOAT', 'DOUBLE', 'STRING', 'BOOLEAN', 'BYTES', 'STREAM'] as const
-export const ACCESS_MODES = ['ReadWrite', 'ReadOnly'] as const
 
 export const ObjectMeta = Type.Object(
   {
@@ -135,7 +134,7 @@ export type DeviceModel = Static<typeof DeviceModel>
 export type DeviceProperty = Static<typeof DeviceProperty>
 export type ModelProperty = Static<typeof ModelProperty>
 export type DeviceStatus = Static<typeof DeviceStatus>
-export type PropertyType = (typeof PROPERTY_TYPES)[number]
+export type { PropertyType }
 
 /**
  * A device as the edge serves it to mappers: the Device resolved with its model (model defaults
@@ -172,20 +171,3 @@ export const EdgeDevice = Type.Object({
 
 export type EdgeDevice = Static<typeof EdgeDevice>
 export type EdgeProperty = Static<typeof EdgeProperty>
-
-/** KubeEdge's twin type vocabulary (kubeedge-compat.md §2.5) for a model property type: a new twin gets it. */
-export function twinType(type: PropertyType): string {
-  switch (type) {
-    case 'INT':
-      return 'int'
-    case 'FLOAT':
-    case 'DOUBLE':
-      return 'float'
-    case 'BOOLEAN':
-      return 'boolean'
-    case 'STRING':
-    case 'BYTES':
-    case 'STREAM':
-      return 'string'
-  }
-}

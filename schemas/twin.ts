@@ -12,6 +12,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ErrorCodes, type ErrorCode } from './errors.js'
 import { StringEnum } from './typebox.js'
+import { DeviceStates, type DeviceState } from './vocabulary.js'
 
 const int64 = (description?: string) => Type.Integer(description === undefined ? {} : { description })
 
@@ -78,6 +79,16 @@ export const DeviceTwinUpdate = Type.Object(
 )
 
 /**
+ * The envelope of a twin update as the twin first checks it: entries are checked one at a time
+ * against {@link MsgTwin} afterwards, so that every problem names its key.
+ */
+export const TwinUpdateEnvelope = Type.Object({
+  event_id: Type.Optional(Type.String()),
+  timestamp: Type.Optional(Type.Integer()),
+  twin: Type.Record(Type.String(), Type.Unknown()),
+})
+
+/**
  * Success result on `.../twin/update/result` and `.../twin/get/result` (versions never included), and
  * the cloud-bound `edge_updated` content (versions included).
  */
@@ -141,8 +152,7 @@ export const ErrorResult = Type.Object(
 
 // ---- device state (§1.4 #8, #9; §1.5.6) ---------------------------------------------------------
 
-export const DeviceStates = ['online', 'offline', 'ok', 'unknown', 'unhealthy'] as const
-export type DeviceState = (typeof DeviceStates)[number]
+export { DeviceStates, type DeviceState }
 
 /** Request on `.../state/update`. The key is matched case-insensitively (DMI sends `State`). */
 export const DeviceStateUpdate = Type.Object(

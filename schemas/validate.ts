@@ -1,12 +1,13 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import addFormatsModule from 'ajv-formats'
-import type { TSchema, Static } from '@sinclair/typebox'
+import type { ErrorObject } from 'ajv'
 
-// ajv-formats is CommonJS with a default export
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
-
-const ajv = addFormats(new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true }))
-ajv.addKeyword('kind').addKeyword('modifier')
+/**
+ * A validator ajv compiled at build time from a schema of schemas/validated.ts: import it from
+ * schemas/generated/validators.js. It fills defaults in place and leaves its problems in `errors`.
+ */
+export interface Precompiled<T> {
+  (doc: unknown): doc is T
+  errors?: ErrorObject[] | null
+}
 
 /** One problem found in a document, with the JSON path of the offending value. */
 export interface Problem {
@@ -20,17 +21,9 @@ export interface Validator<T> {
   (doc: unknown): Validation<T>
 }
 
-/**
- * A validator for `schema`; the returned function fills defaults in place and reports every
- * problem. The schema is compiled on first use, not at module load: start-up pays only for the
- * validators it needs.
- */
-export function compile<S extends TSchema>(schema: S): Validator<Static<S>> {
-  let check: ValidateFunction | undefined
-  return (doc) => {
-    check ??= ajv.compile(schema)
-    return check(doc) ? { ok: true, value: doc as Static<S> } : { ok: false, problems: toProblems(check.errors) }
-  }
+/** A validator that fills defaults in place and reports every problem, each with its path. */
+export function validator<T>(check: Precompiled<T>): Validator<T> {
+  return (doc) => (check(doc) ? { ok: true, value: doc } : { ok: false, problems: toProblems(check.errors) })
 }
 
 function toProblems(errors: ErrorObject[] | null | undefined): Problem[] {

@@ -5,7 +5,8 @@
  * that has seen every edge write, so the spec wins and a local change to a cloud-owned value is
  * reverted whenever the spec is applied again (at start, on every manifest or cloud resync).
  */
-import { twinType, type EdgeProperty } from '../schemas/device.js'
+import type { EdgeProperty } from '../schemas/device.js'
+import { twinType } from '../schemas/vocabulary.js'
 import type { DeviceTwinUpdate, MsgTwin } from '../schemas/twin.js'
 import { twinAt, type TwinMap } from './types.js'
 

@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Bus } from '../broker/bus.js'
-import { compile } from '../schemas/validate.js'
+import * as checks from '../schemas/generated/validators.js'
+import { validator } from '../schemas/validate.js'
 import type { EdgeDevice } from '../schemas/device.js'
 import { deviceRef, deviceTopic, deviceTopicFilters, nodeTopic, nodeTopicFilter, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../schemas/topics.js'
 import type { MemberDevice } from '../schemas/twin.js'
@@ -21,7 +22,7 @@ import { KeyedQueues } from './queues.js'
 import { parseJson } from './request.js'
 import { applyStateUpdate } from './state.js'
 import type { LevelStore } from './store.js'
-import { STORED_TWIN, StoredDevice, deviceOp, splitTwinStoreKey, twinOps, twinStoreKey, type DeviceRecord, type TwinSpaces, type TwinStoreOp } from './stored-device.js'
+import { deviceOp, splitTwinStoreKey, twinOps, twinStoreKey, type DeviceRecord, type TwinSpaces, type TwinStoreOp } from './stored-device.js'
 import type { DeviceModelProperties, TwinRecord } from './types.js'
 
 export interface DeviceTwinOptions {
@@ -50,8 +51,8 @@ export interface TwinChanges {
 }
 
 const QOS = 1 // as KubeEdge publishes to an external broker (kubeedge-compat.md §1.1)
-const validateStored = compile(StoredDevice)
-const validateTwin = compile(STORED_TWIN)
+const validateStored = validator(checks.StoredDevice)
+const validateTwin = validator(checks.TwinRecord)
 
 export class DeviceTwin {
   readonly #o: Required<Omit<DeviceTwinOptions, 'changes'>> & Pick<DeviceTwinOptions, 'changes'>

@@ -4,11 +4,12 @@
  * watching the directory lives in manifest-dir.ts.
  */
 import { Composer, Parser, parseAllDocuments, type Document } from 'yaml'
-import { Device, DeviceModel, type EdgeDevice, type EdgeProperty } from '../schemas/device.js'
-import { compile, type Problem } from '../schemas/validate.js'
+import type { Device, DeviceModel, EdgeDevice, EdgeProperty } from '../schemas/device.js'
+import * as checks from '../schemas/generated/validators.js'
+import { validator, type Problem } from '../schemas/validate.js'
 
-const validateDevice = compile(Device)
-const validateModel = compile(DeviceModel)
+const validateDevice = validator(checks.Device)
+const validateModel = validator(checks.DeviceModel)
 
 export type Manifest = { kind: 'Device'; doc: Device } | { kind: 'DeviceModel'; doc: DeviceModel }
 

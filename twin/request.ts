@@ -2,15 +2,15 @@
  * Inbound DeviceTwin payloads: from the bytes of an MQTT message to typed requests, or to the list
  * of every problem found (kubeedge-compat.md §2.2; DESIGN §4.3, §4.4). Never throws.
  *
- * The envelope and each twin entry are checked against the TypeBox schemas of schemas/twin.ts, one
- * entry at a time, so every problem is attributed to its key. Unknown fields are ignored, as Go's
+ * The envelope and each twin entry are checked against the schemas of schemas/twin.ts, one entry
+ * at a time, so every problem is attributed to its key. Unknown fields are ignored, as Go's
  * decoder ignores them. `null` is meaningful only as a whole entry (delete); `null` anywhere inside an
  * entry (`"metadata": null`, `"expected": null`) is a wrong JSON type and a 400 — KubeEdge
  * dereferences such entries and crashes (§8.14).
  */
-import { Type } from '@sinclair/typebox'
-import { compile, type Problem } from '../schemas/validate.js'
-import { DeviceStateUpdate, GetRequest, MsgTwin, type TwinProblem } from '../schemas/twin.js'
+import * as checks from '../schemas/generated/validators.js'
+import { validator, type Problem } from '../schemas/validate.js'
+import type { MsgTwin, TwinProblem } from '../schemas/twin.js'
 import { checkKey } from './values.js'
 
 export type RequestOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly eventId: string; readonly problems: TwinProblem[] }
@@ -21,16 +21,10 @@ export interface TwinUpdateRequest {
   readonly entries: ReadonlyArray<readonly [key: string, entry: MsgTwin | null]>
 }
 
-const checkEnvelope = compile(
-  Type.Object({
-    event_id: Type.Optional(Type.String()),
-    timestamp: Type.Optional(Type.Integer()),
-    twin: Type.Record(Type.String(), Type.Unknown()),
-  }),
-)
-const checkEntry = compile(MsgTwin)
-const checkGet = compile(GetRequest)
-const checkState = compile(DeviceStateUpdate)
+const checkEnvelope = validator(checks.TwinUpdateEnvelope)
+const checkEntry = validator(checks.MsgTwin)
+const checkGet = validator(checks.GetRequest)
+const checkState = validator(checks.DeviceStateUpdate)
 
 /** Parses an MQTT payload as JSON. An empty payload is `undefined` (accepted by the get requests). */
 export function parseJson(payload: string): { ok: true; value: unknown } | { ok: false; reason: string } {

@@ -8,7 +8,8 @@
  * was seen online. The result is also the content the caller sends to the cloud
  * (`device/<id>/state/update`, as a JSON string).
  */
-import { DeviceStates, type DeviceState, type DeviceStateResult, type ErrorResult, type TwinProblem } from '../schemas/twin.js'
+import type { DeviceStateResult, ErrorResult, TwinProblem } from '../schemas/twin.js'
+import { DeviceStates, type DeviceState } from '../schemas/vocabulary.js'
 import type { ErrorCode } from '../schemas/errors.js'
 import { errorResult, summaryCode, summaryReason } from './outputs.js'
 import { parseStateUpdate } from './request.js'

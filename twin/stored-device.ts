@@ -4,20 +4,11 @@
  * under `<device key>\0<twin key>` in the `twin` space, so a request writes only the twins it
  * changed.
  */
-import { Type, type Static } from '@sinclair/typebox'
-import { EdgeDevice } from '../schemas/device.js'
-import { StringEnum } from '../schemas/typebox.js'
-import { DeviceStates } from '../schemas/twin.js'
+import type { StoredDevice, TwinRecord } from '../schemas/stored.js'
 import type { StoreOp } from './store.js'
-import { TwinRecord, type TwinMap } from './types.js'
+import type { TwinMap } from './types.js'
 
-export const StoredDevice = Type.Object({
-  spec: EdgeDevice,
-  state: StringEnum(DeviceStates),
-  lastOnline: Type.Optional(Type.String()),
-})
-
-export type StoredDevice = Static<typeof StoredDevice>
+export type { StoredDevice }
 
 export interface DeviceRecord extends StoredDevice {
   twins: TwinMap
@@ -32,8 +23,6 @@ export interface TwinSpaces extends Record<string, unknown> {
    */
   outbox: number
 }
-
-export const STORED_TWIN = TwinRecord
 
 export type TwinStoreOp = StoreOp<TwinSpaces>
 

@@ -1,38 +1,12 @@
 /**
  * The stored form of a device's twins: what the twin store persists per (device, key) and what the
- * pure merge functions take and return. Declared with TypeBox so the store can check records it
- * loads (`compile(TwinRecord)` from schemas/validate.ts). Records are plain JSON and treated as
- * immutable: the merge never changes a record or a map it was given.
+ * pure merge functions take and return. Declared in schemas/stored.ts, so the store checks records it
+ * loads. Records are plain JSON and treated as immutable: the merge never changes a record or a
+ * map it was given.
  */
-import { Type, type Static } from '@sinclair/typebox'
-import { TwinVersion } from '../schemas/twin.js'
+import type { TwinRecord, TwinSide } from '../schemas/stored.js'
 
-/** One side (expected or actual) of a twin: the value and the edge time it was stored. */
-export const TwinSide = Type.Object(
-  {
-    value: Type.String(),
-    timestamp: Type.Integer({ description: 'edge clock, ms since the epoch, when this value was stored' }),
-  },
-  { additionalProperties: false },
-)
-
-export const TwinRecord = Type.Object(
-  {
-    expected: Type.Optional(TwinSide),
-    actual: Type.Optional(TwinSide),
-    expectedVersion: Type.Optional(TwinVersion),
-    actualVersion: Type.Optional(TwinVersion),
-    optional: Type.Boolean({ description: 'a non-optional twin cannot be deleted by a local request' }),
-    type: Type.String({ description: 'the twin type as declared by its creator (`metadata.type`), default `string`' }),
-    deleted: Type.Boolean({
-      description: 'tombstone: the values are gone, the versions stay; published with `metadata.type: "deleted"`',
-    }),
-  },
-  { additionalProperties: false },
-)
-
-export type TwinSide = Static<typeof TwinSide>
-export type TwinRecord = Static<typeof TwinRecord>
+export type { TwinRecord, TwinSide }
 
 /** All twins of one device, by key. Tombstones included. */
 export type TwinMap = Readonly<Record<string, TwinRecord>>

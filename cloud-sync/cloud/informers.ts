@@ -11,8 +11,9 @@
  * single-namespace-path oriented; the loop below is small and does all three.
  */
 import type { Logger } from 'pino'
-import { Device, DeviceModel } from '../../schemas/device.js'
-import { compile, type Validator } from '../../schemas/validate.js'
+import type { Device, DeviceModel } from '../../schemas/device.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator, type Validator } from '../../schemas/validate.js'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
 import { KubeRequestError, type KubeApi, type KubeResource, type WatchEvent, type WatchHandle } from './kube-api.js'
 import { Backoff, delay, type BackoffOptions } from './timing.js'
@@ -279,8 +280,8 @@ export class DeviceInformers {
 
   constructor(options: DeviceInformersOptions) {
     const common = { api: options.api, clock: options.clock, backoff: options.backoff }
-    this.devices = new Informer<Device>({ ...common, resource: 'devices', validate: compile(Device), log: options.log.child({ informer: 'devices' }) })
-    this.models = new Informer<DeviceModel>({ ...common, resource: 'devicemodels', validate: compile(DeviceModel), log: options.log.child({ informer: 'devicemodels' }) })
+    this.devices = new Informer<Device>({ ...common, resource: 'devices', validate: validator(checks.Device), log: options.log.child({ informer: 'devices' }) })
+    this.models = new Informer<DeviceModel>({ ...common, resource: 'devicemodels', validate: validator(checks.DeviceModel), log: options.log.child({ informer: 'devicemodels' }) })
   }
 
   get synced(): boolean {

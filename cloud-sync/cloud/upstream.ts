@@ -17,7 +17,7 @@
  */
 import type { Logger } from 'pino'
 import type { Device } from '../../schemas/device.js'
-import { twinType } from '../../schemas/device.js'
+import { twinType } from '../../schemas/vocabulary.js'
 import { realClock, type Clock, type TimerHandle } from '../../mappers/runtime/clock.js'
 import type { ErrorCode } from '../../schemas/errors.js'
 import { errorResponse, Operations, parseReportResource, response, Sources, validateStateReport, validateTwinReport, type Envelope, type StateReport, type TwinReport } from '../messages.js'

@@ -14,16 +14,17 @@
  * for other parts (other resources) are left alone.
  */
 import type { Logger } from 'pino'
-import { Device, DeviceModel, type EdgeDevice } from '../../schemas/device.js'
-import { compile, type Problem } from '../../schemas/validate.js'
+import type { EdgeDevice } from '../../schemas/device.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator, type Problem } from '../../schemas/validate.js'
 import { resolveDevices, type Manifest, type TopicLayout } from '../../twin/manifests.js'
 import type { LevelStore } from '../../twin/store.js'
 import { errorResponse, Operations, parseObjectResource, response, RESYNC_RESOURCE, Sources, validateNodeDeviceSet, type Envelope } from '../messages.js'
 import type { Session } from '../session.js'
 import { applyDelete, applyResync, applyUpdate, keyOfObject, type Change, type CloudObjects, type CloudObjectSpaces } from './cloud-objects.js'
 
-const validateDevice = compile(Device)
-const validateModel = compile(DeviceModel)
+const validateDevice = validator(checks.Device)
+const validateModel = validator(checks.DeviceModel)
 
 export interface EdgeSyncOptions {
   /** the node database's `meta` space */

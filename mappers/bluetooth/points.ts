@@ -4,8 +4,9 @@
  * is reported with its path as the manifest spells it; a property without a visitor has no point.
  */
 import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/device.js'
-import { BluetoothProtocolConfig, BluetoothVisitor, type BleDataType } from '../../schemas/bluetooth.js'
-import { compile, type Problem } from '../../schemas/validate.js'
+import type { BleDataType } from '../../schemas/bluetooth.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator, type Problem } from '../../schemas/validate.js'
 import { MAX_JOIN_BYTES, normalizeUuid, parseOperation, typeWidth, type Operation, type ValueFormat } from './codec.js'
 import { PROTOCOL_CONFIG_PATH, checkConfigData, visitorConfigPath } from '../config-data.js'
 
@@ -31,8 +32,8 @@ export interface Point {
 
 export type ResolvedDevice = { ok: true; settings: BluetoothSettings; points: ReadonlyMap<string, Point> } | { ok: false; problems: Problem[] }
 
-const checkProtocol = compile(BluetoothProtocolConfig)
-const checkVisitor = compile(BluetoothVisitor)
+const checkProtocol = validator(checks.BluetoothProtocolConfig)
+const checkVisitor = validator(checks.BluetoothVisitor)
 
 /** Which property types each decoding can produce. */
 function fits(dataType: BleDataType | 'join', type: PropertyType): boolean {

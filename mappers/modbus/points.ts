@@ -5,8 +5,9 @@
  * property that no register backs) and has no point.
  */
 import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/device.js'
-import { ModbusProtocolConfig, ModbusVisitor, type ModbusRegister } from '../../schemas/modbus.js'
-import { compile, type Problem } from '../../schemas/validate.js'
+import type { ModbusRegister } from '../../schemas/modbus.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator, type Problem } from '../../schemas/validate.js'
 import { resolveType, type RegisterFormat } from './codec.js'
 import type { Table } from './plan.js'
 import { PROTOCOL_CONFIG_PATH, checkConfigData, visitorConfigPath } from '../config-data.js'
@@ -43,8 +44,8 @@ export interface Point {
 
 export type ResolvedDevice = { ok: true; settings: ModbusSettings; points: ReadonlyMap<string, Point> } | { ok: false; problems: Problem[] }
 
-const checkProtocol = compile(ModbusProtocolConfig)
-const checkVisitor = compile(ModbusVisitor)
+const checkProtocol = validator(checks.ModbusProtocolConfig)
+const checkVisitor = validator(checks.ModbusVisitor)
 
 const TABLES: Readonly<Record<ModbusRegister, Table>> = {
   CoilRegister: 'coil',

@@ -5,8 +5,9 @@
  * membership message): the password file or variable is read when the driver connects.
  */
 import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/device.js'
-import { OpcuaProtocolConfig, OpcuaVisitor, type OpcuaSecurityMode, type OpcuaSecurityPolicy } from '../../schemas/opcua.js'
-import { compile, type Problem } from '../../schemas/validate.js'
+import type { OpcuaSecurityMode, OpcuaSecurityPolicy } from '../../schemas/opcua.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator, type Problem } from '../../schemas/validate.js'
 import { browsePathText, normalizeNodeId, parseBrowsePath, type BrowseStep } from './codec.js'
 import { PROTOCOL_CONFIG_PATH, checkConfigData, visitorConfigPath } from '../config-data.js'
 
@@ -35,8 +36,8 @@ export interface Point {
 
 export type ResolvedDevice = { ok: true; settings: OpcuaSettings; points: ReadonlyMap<string, Point> } | { ok: false; problems: Problem[] }
 
-const checkProtocol = compile(OpcuaProtocolConfig)
-const checkVisitor = compile(OpcuaVisitor)
+const checkProtocol = validator(checks.OpcuaProtocolConfig)
+const checkVisitor = validator(checks.OpcuaVisitor)
 const DEFAULT_CYCLE_MS = 1000
 const MIN_PUBLISHING_MS = 50
 

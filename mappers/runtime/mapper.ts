@@ -10,9 +10,9 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Bus } from '../../broker/bus.js'
 import type { EdgeDevice } from '../../schemas/device.js'
-import { DeviceTwinDelta } from '../../schemas/twin.js'
 import { deviceRef, deviceTopic, deviceTopicFilters, mapperMetricsTopic, nodeTopic, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../../schemas/topics.js'
-import { compile, formatProblems } from '../../schemas/validate.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator, formatProblems } from '../../schemas/validate.js'
 import type { Protocol } from '../driver.js'
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 import type { Clock, TimerHandle } from './clock.js'
@@ -50,7 +50,7 @@ export interface MapperOptions {
 const QOS = 1
 /** how long `stop()` waits for reports still in flight (a broker that is down must not block shutdown) */
 const STOP_FLUSH_MS = 2000
-const validateDelta = compile(DeviceTwinDelta)
+const validateDelta = validator(checks.DeviceTwinDelta)
 
 export class Mapper {
   readonly #o: MapperOptions

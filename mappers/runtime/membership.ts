@@ -3,14 +3,14 @@
  * `membership/get/result` lists every member device; `membership/updated` adds (or replaces) and
  * removes one device at a time. Each device is validated as an `EdgeDevice` here, at the boundary.
  */
-import { EdgeDevice } from '../../schemas/device.js'
-import { DeviceTwinResult, MembershipGetResult, MembershipUpdated } from '../../schemas/twin.js'
-import { compile, type Problem } from '../../schemas/validate.js'
+import type { EdgeDevice } from '../../schemas/device.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator, type Problem } from '../../schemas/validate.js'
 
-const validateDevice = compile(EdgeDevice)
-const validateGetResult = compile(MembershipGetResult)
-const validateUpdated = compile(MembershipUpdated)
-const validateTwinResult = compile(DeviceTwinResult)
+const validateDevice = validator(checks.EdgeDevice)
+const validateGetResult = validator(checks.MembershipGetResult)
+const validateUpdated = validator(checks.MembershipUpdated)
+const validateTwinResult = validator(checks.DeviceTwinResult)
 
 /** A member device, by `<namespace>/<name>`; `device` is absent when it does not validate. */
 export type Member = { key: string; name: string; protocolName: string | undefined } & ({ device: EdgeDevice } | { problems: Problem[] })

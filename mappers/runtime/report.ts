@@ -4,7 +4,8 @@
  * changed since the last report or when the heartbeat interval has passed since it was last
  * reported, so the twin and the cloud see a live device without a message per poll.
  */
-import { twinType, type EdgeProperty } from '../../schemas/device.js'
+import type { EdgeProperty } from '../../schemas/device.js'
+import { twinType } from '../../schemas/vocabulary.js'
 import type { DeviceState, DeviceStateUpdate, DeviceTwinUpdate, MsgTwin } from '../../schemas/twin.js'
 
 /** The states the runtime reports (a subset of the twin's). */

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict'
 import { pino } from 'pino'
 import { Informer } from '../../cloud-sync/cloud/informers.js'
 import { KubeRequestError, type KubeApi, type KubeList, type WatchHandlers } from '../../cloud-sync/cloud/kube-api.js'
-import { Device } from '../../schemas/device.js'
-import { compile } from '../../schemas/validate.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator } from '../../schemas/validate.js'
 import { ManualClock, settle } from '../support/manual-clock.js'
 
 const dev = (name: string, rv: string): object => ({
@@ -65,7 +65,7 @@ describe('cloud informer loop (scripted KubeApi, manual clock)', () => {
     api.items = [dev('a', '3')]
     api.listFailures = 2
     const changes: string[] = []
-    const informer = new Informer({ api, resource: 'devices', validate: compile(Device), log: pino({ level: 'silent' }), clock, backoff: { initialMs: 100, maxMs: 1000 } })
+    const informer = new Informer({ api, resource: 'devices', validate: validator(checks.Device), log: pino({ level: 'silent' }), clock, backoff: { initialMs: 100, maxMs: 1000 } })
     informer.onChange((old, cur) => changes.push(`${old?.metadata.name ?? '-'}@${old?.metadata.resourceVersion ?? ''} -> ${cur?.metadata.name ?? '-'}@${cur?.metadata.resourceVersion ?? ''}`))
     informer.start()
     await settle()

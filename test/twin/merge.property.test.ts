@@ -11,8 +11,8 @@
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { compile } from '../../schemas/validate.js'
-import { DeviceTwinDelta, DeviceTwinDocument, DeviceTwinResult, ErrorResult, DeviceStateResult } from '../../schemas/twin.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator } from '../../schemas/validate.js'
 import { applyTwinUpdate } from '../../twin/merge.js'
 import { answerTwinGet } from '../../twin/get.js'
 import { applyStateUpdate } from '../../twin/state.js'
@@ -20,11 +20,11 @@ import { parseJson } from '../../twin/request.js'
 import type { TwinMap, TwinRecord } from '../../twin/types.js'
 import { NOW, ids } from './fixtures.js'
 
-const validResult = compile(DeviceTwinResult)
-const validDocument = compile(DeviceTwinDocument)
-const validDelta = compile(DeviceTwinDelta)
-const validError = compile(ErrorResult)
-const validState = compile(DeviceStateResult)
+const validResult = validator(checks.DeviceTwinResult)
+const validDocument = validator(checks.DeviceTwinDocument)
+const validDelta = validator(checks.DeviceTwinDelta)
+const validError = validator(checks.ErrorResult)
+const validState = validator(checks.DeviceStateResult)
 
 function conforms(check: (doc: unknown) => { ok: boolean }, doc: unknown, what: string): void {
   // through JSON, as it goes on the wire

@@ -122,7 +122,7 @@ export function cpuSeconds(pid: number): number {
 export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1]
-  return kb === undefined ? 0 : Math.round(Number(kb) / 1024)
+  return kb === undefined ? 0 : Math.round((Number(kb) / 1024) * 10) / 10
 }
 
 export function mosquittoVersion(): string {

@@ -36,8 +36,14 @@ export interface TwinBenchOptions {
 
 export const TWIN_DEFAULTS: TwinBenchOptions = { devices: 1000, warmup: 3, duration: 10, latencyDuration: 10, starts: 3 }
 
+/**
+ * How long an idle node is left before its settled RSS is read: V8's memory reducer runs a
+ * compacting GC some seconds after start-up has stopped allocating (seen at 8-10 s on Node 20).
+ */
+const SETTLE_SECONDS = 15
+
 export function twinEstimateSeconds(o: TwinBenchOptions): number {
-  return o.warmup + o.duration + o.latencyDuration + o.starts * 3 + 10
+  return o.warmup + o.duration + o.latencyDuration + o.starts * 3 + 2 * SETTLE_SECONDS + 10
 }
 
 function manifests(count: number, modbusPort?: number): string {
@@ -203,6 +209,8 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     log(`twin: starting tern edge with ${o.devices} devices${o.mapper === undefined ? '' : ` and the ${o.mapper} mapper`}`)
     const first = await startNode(dir.path, port)
     const rssIdle = rssMiB(first.pid)
+    await sleep(SETTLE_SECONDS * 1000)
+    const rssIdleSettled = rssMiB(first.pid)
     const session = await driver(port, o.devices)
     const d = session.driver
 
@@ -239,12 +247,17 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
 
     const starts: number[] = []
     let rssRestarted = 0
+    let rssRestartedSettled = 0
     for (let i = 0; i < o.starts; i++) {
       const node = await startNode(dir.path, port)
       starts.push(node.readyMs)
       await sleep(500)
       rssRestarted = rssMiB(node.pid)
-      if (i === o.starts - 1) log(`twin: restarted with ${o.devices} devices persisted in ${round(node.readyMs, 0)} ms`)
+      if (i === o.starts - 1) {
+        log(`twin: restarted with ${o.devices} devices persisted in ${round(node.readyMs, 0)} ms`)
+        await sleep(SETTLE_SECONDS * 1000)
+        rssRestartedSettled = rssMiB(node.pid)
+      }
       await node.stop()
     }
     const result = {
@@ -255,8 +268,9 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
       throughput: { updatesPerSec: Math.round(throughput), seconds: round(seconds, 1), ternCpuCores: round(cpu, 2), latencyMs: saturatedLatency },
       latency: { rate, achievedPerSec: Math.round(achieved), latencyMs: latency },
       errors,
-      // idle: first start (manifests parsed from YAML); restarted: devices and parsed manifests from LevelDB
-      rssMiB: { idle: rssIdle, afterLoad: rssLoaded, restarted: rssRestarted },
+      // idle: first start (manifests parsed from YAML); restarted: devices and parsed manifests from
+      // LevelDB; each at ready (+0.5 s after a restart) and settled (SETTLE_SECONDS later, idle)
+      rssMiB: { idle: rssIdle, idleSettled: rssIdleSettled, afterLoad: rssLoaded, restarted: rssRestarted, restartedSettled: rssRestartedSettled },
       startToReadyMs: { runs: starts.map((s) => Math.round(s)), median: Math.round([...starts].sort((a, b) => a - b)[Math.floor(starts.length / 2)] ?? NaN) },
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)

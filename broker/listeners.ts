@@ -1,9 +1,8 @@
 /** Network listeners of the embedded broker: plain TCP, TLS, WebSocket and WebSocket over TLS. */
 import { readFile } from 'node:fs/promises'
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, isIP, type Server as NetServer, type AddressInfo } from 'node:net'
-import { createServer as createTlsServer, type SecureContextOptions } from 'node:tls'
+import type { SecureContextOptions } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import type { ListenerConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
@@ -109,13 +108,17 @@ async function createServerFor(
   switch (listener.protocol) {
     case 'mqtt':
       return createNetServer({ highWaterMark: SOCKET_HIGH_WATER_MARK }, (socket) => onConnection(socket, listener))
-    case 'mqtts':
+    case 'mqtts': {
+      // tls and https are loaded only for TLS listeners: importing node:tls as an ES module reads
+      // its every export, the ~140 root certificates of rootCertificates among them.
+      const { createServer: createTlsServer } = await import('node:tls')
       return createTlsServer({ ...tlsOptions, highWaterMark: SOCKET_HIGH_WATER_MARK }, (socket) => onConnection(socket, listener))
+    }
     case 'ws':
     case 'wss': {
       // Loaded only for WebSocket listeners (memory matters on a Pi).
       const { WebSocketServer, createWebSocketStream } = await import('ws')
-      const http = listener.protocol === 'ws' ? createHttpServer() : createHttpsServer(tlsOptions ?? {})
+      const http = listener.protocol === 'ws' ? createHttpServer() : (await import('node:https')).createServer(tlsOptions ?? {})
       const wss = new WebSocketServer({
         server: http,
         path: listener.path,

@@ -152,7 +152,7 @@ export const ErrorResult = Type.Object(
 
 // ---- device state (§1.4 #8, #9; §1.5.6) ---------------------------------------------------------
 
-export { DeviceStates, type DeviceState }
+export type { DeviceState }
 
 /** Request on `.../state/update`. The key is matched case-insensitively (DMI sends `State`). */
 export const DeviceStateUpdate = Type.Object(

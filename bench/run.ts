@@ -26,8 +26,9 @@
  *   --devices 1000             member devices of the node
  *   --twin-duration 10         seconds of measured throughput, then as many of paced latency
  *   --starts 3                 restarts with the devices persisted, for the start time
- *   --with-mapper modbus       also run the Modbus mapper in the node (DESIGN.md §8 RSS target);
- *                              results then go to bench/results/twin-modbus-latest.json
+ *   --with-mapper modbus       also run the Modbus mapper in the node (DESIGN.md §8 RSS target),
+ *                              its 1,000 devices polled on a pymodbus peer; modbus-down: on a
+ *                              port that refuses; results then go to twin-<mapper>-latest.json
  *   results also go to bench/results/twin-latest.json
  * modbus (batched vs one request per property, 100 registers, pymodbus over TCP and RTU):
  *   results also go to bench/results/modbus-latest.json
@@ -62,7 +63,7 @@ import { stopAllChildren, type BrokerName } from './servers.js'
 import { MODBUS_DEFAULTS, modbusEstimateSeconds, runModbusBench } from './modbus.js'
 import { OPCUA_DEFAULTS, opcuaEstimateSeconds, runOpcuaBench } from './opcua.js'
 import { CLOUD_DEFAULTS, cloudEstimateSeconds, runCloudBench, type CloudBenchOptions } from './cloud.js'
-import { TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchOptions } from './twin.js'
+import { TWIN_BENCH_MAPPERS, TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchMapper, type TwinBenchOptions } from './twin.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud'] as const
@@ -208,10 +209,12 @@ async function main(): Promise<void> {
   }
 }
 
+const isTwinBenchMapper = (name: string): name is TwinBenchMapper => (TWIN_BENCH_MAPPERS as readonly string[]).includes(name)
+
 function twinOptions(): TwinBenchOptions {
   const seconds = num('twin-duration', TWIN_DEFAULTS.duration, 1)
   const mapper = values['with-mapper']
-  if (mapper !== undefined && mapper !== 'modbus') throw new Error(`--with-mapper: only modbus, got ${mapper}`)
+  if (mapper !== undefined && !isTwinBenchMapper(mapper)) throw new Error(`--with-mapper: one of ${TWIN_BENCH_MAPPERS.join(', ')}, got ${mapper}`)
   return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1), mapper }
 }
 

@@ -7,9 +7,11 @@
  *   - latency: paced at a fixed rate (half the measured throughput), percentiles of publish→result
  *   - RSS of the tern process after the load; start time of a node with N devices persisted
  * `mapper: 'modbus'` runs the target configuration of DESIGN.md §8 (broker + twin + Modbus mapper):
- * the devices are Modbus TCP devices of a port where nothing listens (127.0.0.1), so the mapper
- * holds 1,000 devices, plans their reads and backs off reconnecting, and reports no values that
- * would mix with the bench's updates.
+ * the devices are Modbus TCP slaves 1-247 of a real pymodbus peer on loopback (4 devices a slave
+ * id), each polled every second (two requests: input registers 0-3 and coil 0) while the bench
+ * runs; the mapper's own reports are told from the bench's by their event ids. `modbus-down`: the
+ * same devices on a port where nothing listens, so the mapper holds 1,000 devices that back off
+ * reconnecting (the worst case for its memory: every device in a retry loop).
  * Environment: TERN_NODE_FLAGS (node flags for the tern process), TERN_BENCH_BIN (another built
  * tern.js, for A/B runs), TERN_BENCH_CPU_PROF (a directory for a CPU profile).
  */
@@ -17,6 +19,8 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { stringify } from 'yaml'
+import mqtt from 'mqtt'
+import { startPymodbus, type PymodbusPeer } from '../test/support/modbus.js'
 import { freePort, scratchDir } from '../test/support/resources.js'
 import { TERN_BIN } from '../test/support/tern.js'
 import { Connection } from './connection.js'
@@ -31,8 +35,11 @@ export interface TwinBenchOptions {
   latencyDuration: number
   starts: number
   /** an in-process mapper, enabled in the node's config (`mappers.enabled`), serving the devices */
-  mapper?: 'modbus' | undefined
+  mapper?: TwinBenchMapper | undefined
 }
+
+export const TWIN_BENCH_MAPPERS = ['modbus', 'modbus-down'] as const
+export type TwinBenchMapper = (typeof TWIN_BENCH_MAPPERS)[number]
 
 export const TWIN_DEFAULTS: TwinBenchOptions = { devices: 1000, warmup: 3, duration: 10, latencyDuration: 10, starts: 3 }
 
@@ -114,6 +121,10 @@ async function driver(port: number, devices: number): Promise<{ driver: Driver; 
       const idAt = start + 2 + topicLen
       if (((flags >> 1) & 3) > 0) acks.push(((buf[idAt] ?? 0) << 8) | (buf[idAt + 1] ?? 0))
       const i = Number(topic.slice(prefix.length, topic.indexOf('/', prefix.length)))
+      // the bench's event ids are digits; a mapper's report has its own
+      const id = buf.indexOf('"event_id":"', idAt, 'latin1')
+      const first = id === -1 || id >= end ? -1 : (buf[id + 12] ?? -1)
+      if (first < 0x30 || first > 0x39) return
       if (buf.indexOf('"code"', idAt, 'latin1') !== -1 && buf.indexOf('"code"', idAt, 'latin1') < end) errors++
       results++
       const at = sentAt[i] ?? -1
@@ -197,11 +208,13 @@ async function startNode(dir: string, port: number): Promise<{ pid: number; read
 
 export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => void): Promise<unknown> {
   const dir = await scratchDir('tern-bench-twin-')
+  let peer: PymodbusPeer | undefined
   try {
     const port = await freePort()
     await mkdir(join(dir.path, 'devices'))
-    // A port from the OS that nothing listens on: the Modbus devices refuse connections.
-    const modbusPort = o.mapper === 'modbus' ? await freePort() : undefined
+    // modbus: a live pymodbus peer; modbus-down: a port from the OS that nothing listens on
+    if (o.mapper === 'modbus') peer = await startPymodbus({ mode: 'tcp', slaves: Array.from({ length: 247 }, (_, i) => i + 1) })
+    const modbusPort = o.mapper === undefined ? undefined : (peer?.port ?? (await freePort()))
     await writeFile(join(dir.path, 'devices', 'meters.yaml'), manifests(o.devices, modbusPort))
     const config = { node: { name: 'bench' }, dataDir: join(dir.path, 'data'), twin: { manifestsDir: join(dir.path, 'devices') }, mqtt: { listeners: [{ port }] } }
     await writeFile(join(dir.path, 'tern.yaml'), stringify(o.mapper === undefined ? config : { ...config, mappers: { enabled: [o.mapper] } }))
@@ -209,8 +222,13 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     log(`twin: starting tern edge with ${o.devices} devices${o.mapper === undefined ? '' : ` and the ${o.mapper} mapper`}`)
     const first = await startNode(dir.path, port)
     const rssIdle = rssMiB(first.pid)
+    const states = await watchStates(port)
+    await peer?.reset()
     await sleep(SETTLE_SECONDS * 1000)
     const rssIdleSettled = rssMiB(first.pid)
+    const polled = peer === undefined ? undefined : await modbusRequestsPerSec(peer, SETTLE_SECONDS)
+    const online = states.online()
+    await states.close()
     const session = await driver(port, o.devices)
     const d = session.driver
 
@@ -268,6 +286,8 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
       throughput: { updatesPerSec: Math.round(throughput), seconds: round(seconds, 1), ternCpuCores: round(cpu, 2), latencyMs: saturatedLatency },
       latency: { rate, achievedPerSec: Math.round(achieved), latencyMs: latency },
       errors,
+      // the mapper at work while idle: devices it reported online, Modbus requests/s the peer answered
+      ...(o.mapper === undefined ? {} : { mapperIdle: { devicesOnline: online, ...(polled === undefined ? {} : { modbusRequestsPerSec: polled }) } }),
       // idle: first start (manifests parsed from YAML); restarted: devices and parsed manifests from
       // LevelDB; each at ready (+0.5 s after a restart) and settled (SETTLE_SECONDS later, idle)
       rssMiB: { idle: rssIdle, idleSettled: rssIdleSettled, afterLoad: rssLoaded, restarted: rssRestarted, restartedSettled: rssRestartedSettled },
@@ -276,6 +296,28 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     process.stdout.write(`${JSON.stringify(result)}\n`)
     return result
   } finally {
+    await peer?.stop()
     await dir.remove()
   }
+}
+
+/** Devices whose last `state/update` said online, watched from now on. */
+async function watchStates(port: number): Promise<{ online(): number; close(): Promise<void> }> {
+  const client = await mqtt.connectAsync({ host: '127.0.0.1', port, clientId: 'twin-bench-states', reconnectPeriod: 0 })
+  const state = new Map<string, string>()
+  client.on('message', (topic, payload) => {
+    try {
+      state.set(topic, String((JSON.parse(payload.toString()) as { state?: unknown }).state))
+    } catch {
+      state.set(topic, 'unparsable')
+    }
+  })
+  await client.subscribeAsync('$hw/events/device/+/state/update', { qos: 0 })
+  return { online: () => [...state.values()].filter((s) => s === 'online').length, close: () => client.endAsync() }
+}
+
+/** Requests the peer answered over the last `seconds` (since its last reset). */
+async function modbusRequestsPerSec(peer: PymodbusPeer, seconds: number): Promise<number> {
+  const stats = await peer.stats()
+  return Math.round(Object.values(stats).reduce((a, b) => a + b, 0) / seconds)
 }

@@ -24,12 +24,23 @@ export interface ModbusDriverOptions {
 
 type Results = Map<string, Outcome<string>>
 
+/** a planned request and its items' names, the key of `#unbatchable` */
+type PlannedRequest = ReadRequest & { readonly signature: string }
+interface Plan {
+  readonly requests: readonly PlannedRequest[]
+  /** properties without a Modbus point */
+  readonly unmapped: readonly string[]
+}
+const MAX_PLANS = 16
+
 export class ModbusDriver implements DeviceDriver {
   readonly #o: ModbusDriverOptions
   readonly #id: string
   #link: ModbusLink | undefined
   /** batched requests the slave refused as a whole (a gap it does not implement): read item by item */
   readonly #unbatchable = new Set<string>()
+  /** property names due together → their plan */
+  readonly #plans = new Map<string, Plan>()
 
   constructor(options: ModbusDriverOptions) {
     this.#o = options
@@ -49,16 +60,12 @@ export class ModbusDriver implements DeviceDriver {
 
   async read(properties: readonly EdgeProperty[]): Promise<Results> {
     const results: Results = new Map()
-    const items: ReadItem[] = []
-    for (const property of properties) {
-      const point = this.#o.points.get(property.name)
-      if (point === undefined) results.set(property.name, fail('MODBUS_CONFIG_INVALID', `${property.name} has no Modbus visitor`))
-      else items.push({ key: point.name, slave: this.#o.settings.slave, table: point.table, offset: point.offset, count: point.count })
-    }
+    const plan = this.#plan(properties)
+    for (const name of plan.unmapped) results.set(name, fail('MODBUS_CONFIG_INVALID', `${name} has no Modbus visitor`))
     // After a timeout or a lost link the rest of the round is not sent: a silent slave costs the
     // other devices on its line one timeout per round, not one per request.
     let stop: DriverError | undefined
-    for (const request of planReads(items, { maxGap: this.#o.settings.maxGap })) {
+    for (const request of plan.requests) {
       if (stop !== undefined) {
         for (const item of request.items) results.set(item.key, { ok: false, error: stop })
         continue
@@ -68,8 +75,28 @@ export class ModbusDriver implements DeviceDriver {
     return results
   }
 
-  async #readRequest(request: ReadRequest, results: Results): Promise<DriverError | undefined> {
-    const signature = `${request.table}:${request.items.map((i) => i.key).join(',')}`
+  /** The requests that read these properties; the same properties (every round, mostly) reuse one plan. */
+  #plan(properties: readonly EdgeProperty[]): Plan {
+    const key = properties.length === 1 ? (properties[0]?.name ?? '') : properties.map((p) => p.name).join('\n')
+    let plan = this.#plans.get(key)
+    if (plan !== undefined) return plan
+    const items: ReadItem[] = []
+    const unmapped: string[] = []
+    for (const property of properties) {
+      const point = this.#o.points.get(property.name)
+      if (point === undefined) unmapped.push(property.name)
+      else items.push({ key: point.name, slave: this.#o.settings.slave, table: point.table, offset: point.offset, count: point.count })
+    }
+    const requests = planReads(items, { maxGap: this.#o.settings.maxGap }).map((r) => ({ ...r, signature: `${r.table}:${r.items.map((i) => i.key).join(',')}` }))
+    plan = { requests, unmapped }
+    // bounded: the distinct sets of properties due together (a few per device); a stray flood starts over
+    if (this.#plans.size >= MAX_PLANS) this.#plans.clear()
+    this.#plans.set(key, plan)
+    return plan
+  }
+
+  async #readRequest(request: PlannedRequest, results: Results): Promise<DriverError | undefined> {
+    const signature = request.signature
     if (request.items.length > 1 && this.#unbatchable.has(signature)) return this.#readOneByOne(request, results)
     const out = await this.#send({ op: 'read', slave: request.slave, table: request.table, offset: request.offset, count: request.count })
     if (out.ok) {

@@ -9,6 +9,10 @@
  * locked per device, so two devices could talk over each other, and it used the first device's
  * slave id for all of them). A response that arrives after its timeout is dropped before the next
  * request is sent, so it cannot be taken for the next slave's answer.
+ *
+ * A link that cannot be opened is tried at most once per `connectRetryMs`, however many devices
+ * use it: until then every open() answers the last failure without a socket. 1,000 devices behind
+ * one gateway that is down cost one connection attempt a second, not one per device back-off.
  */
 import { EventEmitter } from 'node:events'
 import modbusSerial from 'modbus-serial'
@@ -48,11 +52,22 @@ type ModbusRTU = InstanceType<typeof ModbusRTU>
 
 const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** How often a link whose connect failed is tried again, by default (the devices' back-off floor). */
+export const CONNECT_RETRY_MS = 1000
+
+/** The last failed connect of each link key; outlives the link, which closes when its last device lets go. */
+interface ConnectGate {
+  readonly retryMs: number
+  readonly now: () => number
+  readonly failures: Map<string, { readonly at: number; readonly outcome: Outcome<void> }>
+}
+
 export class ModbusLink {
   readonly key: string
   readonly #transport: Transport
   readonly #options: LinkOptions
   readonly #sleep: (ms: number) => Promise<void>
+  readonly #gate: ConnectGate
   #client: ModbusRTU | undefined
   #opening: Promise<Outcome<void>> | undefined
   /** rejects the request on the wire when the link closes under it */
@@ -62,21 +77,32 @@ export class ModbusLink {
   readonly #turns: string[] = []
   #busy = false
 
-  constructor(key: string, transport: Transport, options: LinkOptions) {
+  constructor(key: string, transport: Transport, options: LinkOptions, gate: ConnectGate) {
     this.key = key
     this.#transport = transport
     this.#options = options
     this.#sleep = options.sleep ?? realSleep
+    this.#gate = gate
   }
 
   get isOpen(): boolean {
     return this.#client?.isOpen === true
   }
 
-  /** Opens the link unless open; concurrent callers share one attempt. */
+  /** Opens the link unless open; concurrent callers share one attempt, and callers soon after a failed one its outcome. */
   open(): Promise<Outcome<void>> {
     if (this.isOpen) return Promise.resolve(ok(undefined))
-    this.#opening ??= this.#connect().finally(() => (this.#opening = undefined))
+    if (this.#opening !== undefined) return this.#opening
+    const { failures, now, retryMs } = this.#gate
+    const failed = failures.get(this.key)
+    if (failed !== undefined && now() - failed.at < retryMs) return Promise.resolve(failed.outcome)
+    this.#opening = this.#connect()
+      .then((outcome) => {
+        if (outcome.ok) failures.delete(this.key)
+        else failures.set(this.key, { at: now(), outcome })
+        return outcome
+      })
+      .finally(() => (this.#opening = undefined))
     return this.#opening
   }
 
@@ -87,6 +113,7 @@ export class ModbusLink {
     client.on('error', (err) => this.#lost(client, err))
     client.on('close', () => this.#lost(client, new LinkClosedError()))
     this.#client = client
+    this.#options.log.debug({ link: this.key }, 'opening modbus link')
     const t = this.#transport
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<never>((_, reject) => {
@@ -153,26 +180,30 @@ export class ModbusLink {
     return job
   }
 
-  async #execute(job: Job): Promise<Outcome<LinkResponse>> {
+  /** One request on the wire: modbus-serial's callback API, one timer, one promise (its promise API wraps each call in several). */
+  #execute(job: Job): Promise<Outcome<LinkResponse>> {
     const client = this.#client
-    if (client === undefined || !client.isOpen) return fail('MODBUS_CONNECTION_LOST', `${this.key} is not open`, true)
-    client.setID(job.request.slave)
+    if (client === undefined || !client.isOpen) return Promise.resolve(fail('MODBUS_CONNECTION_LOST', `${this.key} is not open`, true))
     client.setTimeout(job.timeoutMs)
     this.#dropStaleInput(client)
-    let guard: NodeJS.Timeout | undefined
-    const interrupted = new Promise<never>((_, reject) => {
-      this.#onClosed = reject
+    return new Promise((resolve) => {
+      let settled = false
+      const finish = (err: unknown, response?: LinkResponse): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(guard)
+        this.#onClosed = undefined
+        resolve(err === undefined || err === null ? ok(response ?? {}) : { ok: false, error: classify(err, client.isOpen && client === this.#client) })
+      }
       // modbus-serial times the request out itself; this only guards against a lost callback
-      guard = setTimeout(() => reject(Object.assign(new Error('Timed out'), { errno: 'ETIMEDOUT' })), job.timeoutMs + 1000)
+      const guard = setTimeout(() => finish(Object.assign(new Error('Timed out'), { errno: 'ETIMEDOUT' })), job.timeoutMs + 1000)
+      this.#onClosed = (err) => finish(err)
+      try {
+        transmit(client, job.request, finish)
+      } catch (err) {
+        finish(err)
+      }
     })
-    try {
-      return ok(await Promise.race([send(client, job.request), interrupted]))
-    } catch (err) {
-      return { ok: false, error: classify(err, client.isOpen && client === this.#client) }
-    } finally {
-      clearTimeout(guard)
-      this.#onClosed = undefined
-    }
   }
 
   /**
@@ -214,38 +245,52 @@ export class ModbusLink {
   }
 }
 
-async function send(client: ModbusRTU, r: LinkRequest): Promise<LinkResponse> {
+type Answer = (err: unknown, response?: LinkResponse) => void
+
+function transmit(client: ModbusRTU, r: LinkRequest, answer: Answer): void {
+  const unit = r.slave
   switch (r.op) {
     case 'read':
-      return read(client, r.table, r.offset, r.count)
+      return read(client, unit, r.table, r.offset, r.count, answer)
     case 'writeCoil':
-      await client.writeCoil(r.offset, r.value)
-      return {}
+      return client.writeFC5(unit, r.offset, r.value, (err) => answer(err, {}))
     case 'writeRegister':
-      await client.writeRegister(r.offset, r.value)
-      return {}
+      return client.writeFC6(unit, r.offset, r.value, (err) => answer(err, {}))
     case 'writeRegisters':
-      await client.writeRegisters(r.offset, [...r.values])
-      return {}
+      return client.writeFC16(unit, r.offset, [...r.values], (err) => answer(err, {}))
   }
 }
 
-async function read(client: ModbusRTU, table: Table, offset: number, count: number): Promise<LinkResponse> {
+function read(client: ModbusRTU, unit: number, table: Table, offset: number, count: number, answer: Answer): void {
+  const bits = (err: unknown, result?: { data: boolean[] }): void => answer(err, result === undefined ? undefined : { bits: result.data })
+  const words = (err: unknown, result?: { data: number[] }): void => answer(err, result === undefined ? undefined : { words: result.data })
   switch (table) {
     case 'coil':
-      return { bits: (await client.readCoils(offset, count)).data }
+      return client.writeFC1(unit, offset, count, bits)
     case 'discrete':
-      return { bits: (await client.readDiscreteInputs(offset, count)).data }
+      return client.writeFC2(unit, offset, count, bits)
     case 'input':
-      return { words: (await client.readInputRegisters(offset, count)).data }
+      return client.writeFC4(unit, offset, count, words)
     case 'holding':
-      return { words: (await client.readHoldingRegisters(offset, count)).data }
+      return client.writeFC3(unit, offset, count, words)
   }
+}
+
+export interface LinkRegistryOptions {
+  /** a link whose connect failed is tried again at most this often, ms; default CONNECT_RETRY_MS */
+  readonly connectRetryMs?: number
+  /** monotonic ms; injectable for tests */
+  readonly now?: () => number
 }
 
 /** Links by transport: one per serial port path, one per TCP host:port, counted by their users. */
 export class LinkRegistry {
   readonly #links = new Map<string, { link: ModbusLink; users: number }>()
+  readonly #gate: ConnectGate
+
+  constructor(options: LinkRegistryOptions = {}) {
+    this.#gate = { retryMs: options.connectRetryMs ?? CONNECT_RETRY_MS, now: options.now ?? (() => performance.now()), failures: new Map() }
+  }
 
   acquire(transport: Transport, options: LinkOptions): ModbusLink {
     const key = transport.kind === 'tcp' ? `tcp://${transport.host}:${transport.port}` : `rtu:${transport.path}`
@@ -254,7 +299,7 @@ export class LinkRegistry {
       entry.users++
       return entry.link
     }
-    const link = new ModbusLink(key, transport, options)
+    const link = new ModbusLink(key, transport, options, this.#gate)
     this.#links.set(key, { link, users: 1 })
     return link
   }

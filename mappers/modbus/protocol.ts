@@ -21,10 +21,12 @@ export interface ModbusProtocol extends Protocol {
 export interface ModbusProtocolOptions {
   /** injectable for tests (inter-frame delays); default: real timers */
   readonly sleep?: (ms: number) => Promise<void>
+  /** how often a link that failed to open is tried again, ms (link.ts); default CONNECT_RETRY_MS */
+  readonly connectRetryMs?: number
 }
 
 export function modbusProtocol(options: ModbusProtocolOptions = {}): ModbusProtocol {
-  const links = new LinkRegistry()
+  const links = new LinkRegistry(options.connectRetryMs !== undefined ? { connectRetryMs: options.connectRetryMs } : {})
   const counters = new ModbusCounters()
   return {
     name: MODBUS,

@@ -27,31 +27,36 @@ export interface CallLimits {
 }
 
 /** Runs `call`, bounded by the limits; a throw, a timeout or an abort is a lost connection. */
-export async function guarded(limits: CallLimits, what: string, call: () => Promise<unknown>): Promise<Outcome<unknown>> {
+export function guarded(limits: CallLimits, what: string, call: () => Promise<unknown>): Promise<Outcome<unknown>> {
   const { clock, timeoutMs, abort } = limits
-  let timer: ReturnType<Clock['setTimeout']> | undefined
-  let onAbort: (() => void) | undefined
-  // The abort listener is removed when the call settles: a reaction left on a long-lived abort
-  // promise kept every call's closure, and with it the driver, alive until the device stopped.
-  const timeout = new Promise<Outcome<unknown>>((resolve) => {
-    timer = clock.setTimeout(() => resolve(fail('MAPPER_TIMEOUT', `driver ${what} did not settle within ${timeoutMs} ms`, true)), timeoutMs)
-    onAbort = () => resolve(fail('MAPPER_LINK_LOST', `driver ${what} abandoned: the device is being stopped`, true))
-    if (abort?.aborted === true) onAbort()
-    else abort?.addEventListener('abort', onAbort, { once: true })
-  })
-  const run = (async (): Promise<Outcome<unknown>> => {
-    try {
-      return ok(await call())
-    } catch (err) {
-      return fail('MAPPER_DRIVER_THREW', `driver ${what} threw: ${err instanceof Error ? err.message : String(err)}`, true)
+  const threw = (err: unknown): Outcome<unknown> => fail('MAPPER_DRIVER_THREW', `driver ${what} threw: ${err instanceof Error ? err.message : String(err)}`, true)
+  // One promise settled by whichever comes first. The abort listener is removed when the call
+  // settles: a reaction left on the long-lived signal kept every call's closure, and with it the
+  // driver, alive until the device stopped.
+  return new Promise((resolve) => {
+    let settled = false
+    const settle = (outcome: Outcome<unknown>): void => {
+      if (settled) return
+      settled = true
+      clock.clearTimeout(timer)
+      abort?.removeEventListener('abort', onAbort)
+      resolve(outcome)
     }
-  })()
-  try {
-    return await Promise.race([run, timeout])
-  } finally {
-    if (timer !== undefined) clock.clearTimeout(timer)
-    if (onAbort !== undefined) abort?.removeEventListener('abort', onAbort)
-  }
+    const onAbort = (): void => settle(fail('MAPPER_LINK_LOST', `driver ${what} abandoned: the device is being stopped`, true))
+    const timer = clock.setTimeout(() => settle(fail('MAPPER_TIMEOUT', `driver ${what} did not settle within ${timeoutMs} ms`, true)), timeoutMs)
+    if (abort?.aborted === true) return onAbort()
+    abort?.addEventListener('abort', onAbort, { once: true })
+    let running: unknown
+    try {
+      running = call()
+    } catch (err) {
+      return settle(threw(err))
+    }
+    Promise.resolve(running).then(
+      (value) => settle(ok(value)),
+      (err: unknown) => settle(threw(err)),
+    )
+  })
 }
 
 /** `driver.connect()` / `write()` / `health()`: the outcome the driver returned, or why there is none. */

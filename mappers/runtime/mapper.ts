@@ -31,6 +31,7 @@ export const DEFAULT_MAPPER_TUNING: Omit<MapperTuning, 'random'> = {
   heartbeatMs: 60_000,
   backoff: DEFAULT_BACKOFF,
   callTimeoutMs: 10_000,
+  spreadPolls: true,
   membershipTimeoutMs: 5_000,
   metricsMs: 60_000,
 }

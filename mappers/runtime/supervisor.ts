@@ -25,6 +25,11 @@ export interface SupervisorTuning {
   callTimeoutMs: number
   /** jitter source, [0, 1) */
   random: () => number
+  /**
+   * after its first read on connect, each device polls on a grid at a random phase of its
+   * shortest cycle, so the devices of one line do not all fall due at once (false: grid from connect)
+   */
+  spreadPolls: boolean
 }
 
 export interface SupervisorOptions {
@@ -55,6 +60,8 @@ export class DeviceSupervisor {
   #driver: DeviceDriver | undefined
   #state: MapperDeviceState | undefined
   #nextProbe = 0
+  /** code and message of the failure last logged as a warning in this outage (repeats go to debug) */
+  #outage: string | undefined
   #stopped = false
   #loop: Promise<void> | undefined
   /** cuts short a driver call in flight when the supervisor stops */
@@ -159,8 +166,9 @@ export class DeviceSupervisor {
     }
     const now = clock.now()
     this.#log.info({ attempt: this.#backoff.attempt }, 'device connected')
+    this.#outage = undefined
     this.#backoff.succeeded(now)
-    this.#schedule.restart(now)
+    this.#schedule.restart(now, this.#o.tuning.spreadPolls ? this.#o.tuning.random() : 0)
     this.#nextProbe = now
     this.#setState('online')
     return true
@@ -254,7 +262,11 @@ export class DeviceSupervisor {
     await this.#close()
     if (this.#stopped) return false
     const delay = this.#backoff.next(this.#o.clock.now())
-    this.#log.warn({ code: error.code, retryInMs: delay, attempt: this.#backoff.attempt }, `device link down: ${error.message}`)
+    // one warning per outage and cause: a gateway down for an hour is not thousands of lines per device
+    const cause = `${error.code} ${error.message}`
+    const level = this.#outage === cause ? 'debug' : 'warn'
+    this.#outage = cause
+    this.#log[level]({ code: error.code, retryInMs: delay, attempt: this.#backoff.attempt }, `device link down: ${error.message}`)
     this.#setState('offline')
     this.#alarm.reset()
     await this.#alarm.sleep(delay)

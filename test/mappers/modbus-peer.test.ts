@@ -10,7 +10,7 @@ import type { DeviceDriver, Outcome } from '../../mappers/driver.js'
 import { modbusProtocol, type ModbusProtocol } from '../../mappers/modbus/protocol.js'
 import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/device.js'
 import { startPtyPair, startPymodbus, type PeerTable, type PtyPair, type PymodbusPeer } from '../support/modbus.js'
-import { scratchDir } from '../support/resources.js'
+import { freePort, scratchDir } from '../support/resources.js'
 
 const log = pino({ level: 'silent' })
 const context = { log, dataDir: '/nonexistent' }
@@ -253,7 +253,8 @@ describe('Modbus TCP driver: peer killed and restarted', function () {
   this.timeout(30_000)
   it('reports connectionLost, fails to connect while the peer is down, then connects and reads again', async () => {
     let peer = await startPymodbus({ mode: 'tcp' })
-    const protocol = modbusProtocol()
+    // no retry window: the peer is back sooner than the default one second (the window has its own test)
+    const protocol = modbusProtocol({ connectRetryMs: 0 })
     const props = [property('p', 'INT', { register: 'HoldingRegister', offset: 0 })]
     const d = device('phoenix', { ip: '127.0.0.1', port: peer.port, timeout: 500 }, props)
     const driver = await connected(protocol, d)
@@ -277,6 +278,41 @@ describe('Modbus TCP driver: peer killed and restarted', function () {
       await driver.close()
       await protocol.close?.()
       await peer.stop()
+    }
+  })
+})
+
+describe('Modbus TCP link: many devices on an endpoint that is down', function () {
+  this.timeout(30_000)
+  it('cost one connection attempt per connectRetryMs, all answered with its failure, and connect once it is back', async () => {
+    const lines: Array<{ msg?: string }> = []
+    const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string }) })
+    const protocol = modbusProtocol({ connectRetryMs: 1500 })
+    const port = await freePort()
+    const props = [property('p', 'INT', { register: 'HoldingRegister', offset: 0 })]
+    const drivers = Array.from({ length: 50 }, (_, i) => protocol.createDriver(device(`meter-${i}`, { ip: '127.0.0.1', port, timeout: 500, slaveID: (i % 2) + 1 }, props), { log, dataDir: '/nonexistent' }))
+    const attempts = (): number => lines.filter((l) => l.msg === 'opening modbus link').length
+    let peer: PymodbusPeer | undefined
+    try {
+      const t0 = Date.now()
+      const first = await Promise.all(drivers.map((d) => d.connect()))
+      for (const d of drivers) await d.close() // as the runtime does after a failed connect
+      const again = await Promise.all(drivers.map((d) => d.connect()))
+      assert.ok(Date.now() - t0 < 1500, 'still inside the retry window')
+      for (const out of [...first, ...again]) assert.deepEqual(out.ok === false && [out.error.code, out.error.connectionLost], ['MODBUS_CONNECT_FAILED', true])
+      assert.equal(attempts(), 1, '100 connects of 50 devices, one attempt')
+
+      peer = await startPymodbus({ mode: 'tcp', port, slaves: [1, 2] })
+      await peer.set(2, 'hr', 0, [42])
+      await new Promise((r) => setTimeout(r, Math.max(0, 1600 - (Date.now() - t0))))
+      const back = await Promise.all(drivers.map((d) => d.connect()))
+      for (const out of back) assert.deepEqual(out, { ok: true, value: undefined })
+      assert.equal(attempts(), 2, 'the link opened once for all of them')
+      assert.equal(values(await (drivers[1] as DeviceDriver).read(props)).p, '42')
+    } finally {
+      for (const d of drivers) await d.close()
+      await protocol.close?.()
+      await peer?.stop()
     }
   })
 })

@@ -63,6 +63,26 @@ describe('mapper runtime: faults', () => {
     assert.equal(sim.openLinks, 0)
   })
 
+  it('a device that stays down is one warning per outage and cause; the retries log at debug', async () => {
+    const h = await start({
+      devices: [fakeDevice('meter-1', [prop('speed', { collectCycle: 1000 })])],
+      mapper: { backoff: { initialMs: 200, maxMs: 400, multiplier: 2 } },
+      prepare: (p) => (p.device('meter-1').reachable = false),
+    })
+    const sim = h.protocol.device('meter-1')
+    await h.clock.advance(5000)
+    const down = (level: number): number => h.logs.filter((l) => l.msg === 'device link down: fake device unreachable' && l.level === level).length
+    assert.ok(sim.callsOf('connect').length >= 10, `retried (${sim.callsOf('connect').length} connects)`)
+    assert.equal(down(40), 1, 'one warning')
+    assert.equal(down(20), sim.callsOf('connect').length - 1, 'every other failed attempt at debug')
+    sim.reachable = true
+    await h.clock.advance(1000)
+    await h.until(() => h.on('meter-1', 'state/update').at(-1)?.body.state === 'online', 'online again')
+    sim.reachable = false
+    await h.clock.advance(2000)
+    await h.until(() => down(40) === 2, 'a new outage warns again')
+  })
+
   it('reconnects after the device restarts and reports its values again', async () => {
     const h = await start({ devices: [fakeDevice('meter-1', [prop('speed', { collectCycle: 1000 })])], mapper: { backoff: { initialMs: 1000, maxMs: 4000 } } })
     const sim = h.protocol.device('meter-1')

@@ -29,6 +29,24 @@ describe('mapper runtime: polling and reporting', () => {
     ])
   })
 
+  it('spreadPolls: the first round at connect, then on a grid at the drawn phase of the shortest cycle', async () => {
+    const device = fakeDevice('meter-1', [prop('speed', { collectCycle: 1000 }), prop('temperature', { type: 'FLOAT', accessMode: 'ReadOnly', collectCycle: 2000 })])
+    const h = await start({ devices: [device], mapper: { spreadPolls: true, random: () => 0.25 } })
+    const sim = h.protocol.device('meter-1')
+    await h.until(() => sim.callsOf('read').length === 1, 'the first read round')
+    const t0 = h.clock.now()
+    await h.clock.advance(3000)
+    assert.deepEqual(
+      sim.callsOf('read').map((c) => [c.at - t0, c.properties]),
+      [
+        [0, ['speed', 'temperature']],
+        [250, ['speed', 'temperature']],
+        [1250, ['speed']],
+        [2250, ['speed', 'temperature']],
+      ],
+    )
+  })
+
   it('a property without collectCycle is read every second (KubeEdge mapper-framework default)', async () => {
     const h = await start({ devices: [fakeDevice('meter-1', [prop('speed')])] })
     const sim = h.protocol.device('meter-1')

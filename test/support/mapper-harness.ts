@@ -62,7 +62,7 @@ export function mapperHarness(): (options: HarnessOptions) => Promise<Harness> {
 
     const protocol = new FakeProtocol(clock)
     options.prepare?.(protocol)
-    const mapper = new Mapper({ bus, protocol: options.protocol ?? protocol, nodeName: 'edge-1', layout, log, clock, dataDir: '/nonexistent', options: { random: () => 0.5, ...options.mapper } })
+    const mapper = new Mapper({ bus, protocol: options.protocol ?? protocol, nodeName: 'edge-1', layout, log, clock, dataDir: '/nonexistent', options: { random: () => 0.5, spreadPolls: false, ...options.mapper } })
     undo.push(() => mapper.stop())
     await mapper.start()
     await settle()

@@ -58,7 +58,7 @@ export function protocolHarness(): (options: ProtocolHarnessOptions) => Promise<
       log,
       clock: realClock,
       dataDir: options.dataDir,
-      options: { random: () => 0.5, ...options.mapper },
+      options: { random: () => 0.5, spreadPolls: false, ...options.mapper },
     })
     undo.push(() => mapper.stop())
     await mapper.start()

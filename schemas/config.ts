@@ -152,6 +152,10 @@ export const MappersConfig = Type.Object(
     }),
     heartbeatMs: Type.Integer({ minimum: 0, default: 60_000, description: 're-report unchanged property values this often, ms; 0 = report changes only' }),
     callTimeoutMs: Type.Integer({ minimum: 1, default: 10_000, description: 'a driver call that takes longer counts as a lost link, ms' }),
+    spreadPolls: Type.Boolean({
+      default: true,
+      description: 'after the first read on connect, each device polls at a random phase of its shortest collectCycle, so devices sharing a line do not all fall due at once; false = every grid starts at connect',
+    }),
     metricsMs: Type.Integer({
       minimum: 0,
       default: 60_000,

@@ -12,8 +12,8 @@
  * runs; the mapper's own reports are told from the bench's by their event ids. `modbus-down`: the
  * same devices on a port where nothing listens, so the mapper holds 1,000 devices that back off
  * reconnecting (the worst case for its memory: every device in a retry loop).
- * Environment: TERN_NODE_FLAGS (node flags for the tern process instead of EDGE_NODE_FLAGS, the
- * flags `npm start` runs an edge node with; empty for none), TERN_BENCH_BIN (another built
+ * Environment: TERN_NODE_FLAGS (node flags for the tern process, e.g. --max-semi-space-size=2),
+ * TERN_BENCH_BIN (another built
  * tern.js, for A/B runs), TERN_BENCH_CPU_PROF (a directory for a CPU profile).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks'
 import { stringify } from 'yaml'
 import { startPymodbus, type PymodbusPeer } from '../test/support/modbus.js'
 import { freePort, scratchDir } from '../test/support/resources.js'
-import { EDGE_NODE_FLAGS, TERN_BIN } from '../test/support/tern.js'
+import { TERN_BIN } from '../test/support/tern.js'
 import { Connection } from './connection.js'
 import { PUBLISH, pubacks } from './mqtt-wire.js'
 import { percentiles, round } from './phases.js'
@@ -194,7 +194,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function startNode(dir: string, port: number): Promise<{ pid: number; readyMs: number; stop(): Promise<void> }> {
   const t0 = performance.now()
   const prof = process.env.TERN_BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.TERN_BENCH_CPU_PROF]
-  const flags = process.env.TERN_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? EDGE_NODE_FLAGS
+  const flags = process.env.TERN_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
   const child = startOwned(process.execPath, [...flags, ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')])
   try {
     await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 30_000)

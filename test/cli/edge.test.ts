@@ -1,12 +1,12 @@
 /** `tern edge` and `tern passwd` as a user runs them: the built command in a real process. */
 import { strict as assert } from 'node:assert'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { parseHash, verifyPassword } from '../../broker/passwords.js'
 import { freePort, scratchDir, startChild } from '../support/resources.js'
-import { EDGE_NODE_FLAGS, runTern, startTernEdge, TERN_BIN } from '../support/tern.js'
+import { runTern, startTernEdge, TERN_BIN } from '../support/tern.js'
 
 describe('cli: tern edge', function () {
   let scratch: Awaited<ReturnType<typeof scratchDir>>
@@ -121,23 +121,6 @@ describe('cli: tern edge', function () {
     const { code, output } = await runWithConfig(`mqtt:\n  mode: external\n  external: { url: 'mqtt://127.0.0.1:${port}' }\n`)
     assert.equal(code, 1)
     assert.match(output, new RegExp(`BROKER_EXTERNAL_UNREACHABLE: cannot connect to the MQTT broker at mqtt://127.0.0.1:${port}`))
-  })
-})
-
-describe('cli: how an edge node is started', () => {
-  it('npm start runs tern edge with the node flags the tests and benchmarks run it with', async () => {
-    const pkg = JSON.parse(await readFile(join(import.meta.dirname, '../../package.json'), 'utf8')) as { scripts: Record<string, string> }
-    assert.equal(pkg.scripts.start, `node ${EDGE_NODE_FLAGS.join(' ')} dist/cli/tern.js edge`)
-  })
-
-  it('with them the young generation stays at 2 × 2 MiB however much the process allocates', async () => {
-    const probe = "const keep = []; for (let i = 0; i < 2e6; i++) keep.push({ i }); console.log(require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size)"
-    const sizes = await Promise.all([[...EDGE_NODE_FLAGS], []].map(async (flags) => {
-      const child = startChild(process.execPath, [...flags, '-e', probe])
-      return Number(await child.waitForLine((l) => /^\d+$/.test(l)))
-    }))
-    assert.ok((sizes[0] ?? Infinity) <= 4 * 2 ** 20, `new space with the flags: ${sizes[0]}`)
-    assert.ok((sizes[1] ?? 0) > 4 * 2 ** 20, `new space without: ${sizes[1]} (the flag must be what makes the difference)`)
   })
 })
 

@@ -6,12 +6,6 @@ import { startChild, type Child } from './resources.js'
 
 export const TERN_BIN = resolve(import.meta.dirname, '../../dist/cli/tern.js')
 
-/**
- * The node flags an edge node runs with (`npm start`; README, Running an edge node): a young
- * generation of at most 2 × 2 MiB. With mappers polling 1,000 devices V8 otherwise grows it to
- * 2 × 16 MiB and never gives it back; the twin's throughput is the same either way (Benchmarks).
- */
-export const EDGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
 
 export interface TernEdgeProcess extends Child {
   /** Listeners as the node reported them when ready. */
@@ -27,7 +21,7 @@ const here: Spawner = (command, args) => startChild(command, args)
 export async function startTernEdge(dir: string, config: Record<string, unknown>, extraArgs: string[] = [], spawn: Spawner = here): Promise<TernEdgeProcess> {
   const configPath = join(dir, 'tern.yaml')
   await writeFile(configPath, stringify({ dataDir: join(dir, 'data'), ...config }))
-  const child = spawn(process.execPath, [...EDGE_NODE_FLAGS, TERN_BIN, 'edge', '--config', configPath, ...extraArgs])
+  const child = spawn(process.execPath, [TERN_BIN, 'edge', '--config', configPath, ...extraArgs])
   const line = await child.waitForLine((l) => l.includes('"msg":"edge node ready"'))
   const ready = JSON.parse(line) as { listeners: TernEdgeProcess['listeners'] }
   return Object.assign(child, { listeners: ready.listeners })

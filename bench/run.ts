@@ -29,6 +29,9 @@
  *   --with-mapper modbus       also run the Modbus mapper in the node (DESIGN.md §8 RSS target),
  *                              its 1,000 devices polled on a pymodbus peer; modbus-down: on a
  *                              port that refuses; results then go to twin-<mapper>-latest.json
+ *   --gateway-memory 1024      run tern in a memory cgroup of that many MiB (root), so V8 sizes
+ *                              its heap as on a gateway with that RAM (bench/gateway.ts);
+ *                              results then go to twin[-<mapper>]-gateway<MiB>-latest.json
  *   results also go to bench/results/twin-latest.json
  * modbus (batched vs one request per property, 100 registers, pymodbus over TCP and RTU):
  *   results also go to bench/results/modbus-latest.json
@@ -91,6 +94,7 @@ const { values } = parseArgs({
     'twin-duration': { type: 'string' },
     starts: { type: 'string' },
     'with-mapper': { type: 'string' },
+    'gateway-memory': { type: 'string' },
     'cloud-nodes': { type: 'string' },
     'cloud-devices': { type: 'string' },
     'cloud-namespaces': { type: 'string' },
@@ -189,7 +193,7 @@ async function main(): Promise<void> {
     const options = twinOptions()
     const result = await withWatchdog('twin', twinEstimateSeconds(options), () => runTwinBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
-    const out = options.mapper === undefined ? 'twin-latest.json' : `twin-${options.mapper}-latest.json`
+    const out = `twin${options.mapper === undefined ? '' : `-${options.mapper}`}${options.gatewayMemoryMiB === undefined ? '' : `-gateway${options.gatewayMemoryMiB}`}-latest.json`
     writeFileSync(resolve(ROOT, 'bench/results', out), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
   if (only.includes('modbus')) {
@@ -215,7 +219,8 @@ function twinOptions(): TwinBenchOptions {
   const seconds = num('twin-duration', TWIN_DEFAULTS.duration, 1)
   const mapper = values['with-mapper']
   if (mapper !== undefined && !isTwinBenchMapper(mapper)) throw new Error(`--with-mapper: one of ${TWIN_BENCH_MAPPERS.join(', ')}, got ${mapper}`)
-  return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1), mapper }
+  const gatewayMemoryMiB = values['gateway-memory'] === undefined ? undefined : num('gateway-memory', 0, 64)
+  return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1), mapper, gatewayMemoryMiB }
 }
 
 function cloudOptions(): CloudBenchOptions {

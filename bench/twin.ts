@@ -21,6 +21,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { stringify } from 'yaml'
 import { startPymodbus, type PymodbusPeer } from '../test/support/modbus.js'
+import { gatewayMemory, type Gateway } from './gateway.js'
 import { freePort, scratchDir } from '../test/support/resources.js'
 import { TERN_BIN } from '../test/support/tern.js'
 import { Connection } from './connection.js'
@@ -36,6 +37,8 @@ export interface TwinBenchOptions {
   starts: number
   /** an in-process mapper, enabled in the node's config (`mappers.enabled`), serving the devices */
   mapper?: TwinBenchMapper | undefined
+  /** run tern in a memory cgroup of this many MiB, so V8 sizes its heap as on a gateway with that RAM (gateway.ts) */
+  gatewayMemoryMiB?: number | undefined
 }
 
 export const TWIN_BENCH_MAPPERS = ['modbus', 'modbus-down'] as const
@@ -191,11 +194,12 @@ async function driver(port: number, devices: number): Promise<{ driver: Driver; 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-async function startNode(dir: string, port: number): Promise<{ pid: number; readyMs: number; stop(): Promise<void> }> {
+async function startNode(dir: string, port: number, gateway: Gateway | undefined): Promise<{ pid: number; readyMs: number; stop(): Promise<void> }> {
   const t0 = performance.now()
   const prof = process.env.TERN_BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.TERN_BENCH_CPU_PROF]
   const flags = process.env.TERN_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
-  const child = startOwned(process.execPath, [...flags, ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')])
+  const args = [...flags, ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')]
+  const child = startOwned(...(gateway === undefined ? ([process.execPath, args] as const) : gateway.wrap(process.execPath, args)))
   try {
     await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 30_000)
   } catch (err) {
@@ -209,6 +213,7 @@ async function startNode(dir: string, port: number): Promise<{ pid: number; read
 export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => void): Promise<unknown> {
   const dir = await scratchDir('tern-bench-twin-')
   let peer: PymodbusPeer | undefined
+  const gateway = o.gatewayMemoryMiB === undefined ? undefined : gatewayMemory(o.gatewayMemoryMiB)
   try {
     const port = await freePort()
     await mkdir(join(dir.path, 'devices'))
@@ -220,7 +225,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     await writeFile(join(dir.path, 'tern.yaml'), stringify(o.mapper === undefined ? config : { ...config, mappers: { enabled: ['modbus'] } }))
 
     log(`twin: starting tern edge with ${o.devices} devices${o.mapper === undefined ? '' : ` and the ${o.mapper} mapper`}`)
-    const first = await startNode(dir.path, port)
+    const first = await startNode(dir.path, port, gateway)
     const rssIdle = rssMiB(first.pid)
     await peer?.reset()
     await sleep(SETTLE_SECONDS * 1000)
@@ -264,7 +269,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     let rssRestarted = 0
     let rssRestartedSettled = 0
     for (let i = 0; i < o.starts; i++) {
-      const node = await startNode(dir.path, port)
+      const node = await startNode(dir.path, port, gateway)
       starts.push(node.readyMs)
       await sleep(500)
       rssRestarted = rssMiB(node.pid)
@@ -279,6 +284,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
       bench: 'twin',
       devices: o.devices,
       ...(o.mapper === undefined ? {} : { mapper: o.mapper }),
+      ...(o.gatewayMemoryMiB === undefined ? {} : { gatewayMemoryMiB: o.gatewayMemoryMiB }),
       qos: 1,
       throughput: { updatesPerSec: Math.round(throughput), seconds: round(seconds, 1), ternCpuCores: round(cpu, 2), latencyMs: saturatedLatency },
       latency: { rate, achievedPerSec: Math.round(achieved), latencyMs: latency },
@@ -294,6 +300,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     return result
   } finally {
     await peer?.stop()
+    gateway?.remove()
     await dir.remove()
   }
 }

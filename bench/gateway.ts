@@ -29,7 +29,7 @@ export function gatewayMemory(mib: number): Gateway {
     mkdirSync(dir, { recursive: true })
     writeFileSync(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(mib * 1024 * 1024))
   } catch (err) {
-    throw new Error(`--gateway-memory: cannot create the memory cgroup ${dir} (root needed): ${(err as Error).message}`)
+    throw new Error(`--gateway-memory: cannot create the memory cgroup ${dir} (root needed): ${(err as Error).message}`, { cause: err })
   }
   return {
     // the shell joins the cgroup and execs node in its place: the PID the bench watches is node's

@@ -13,8 +13,8 @@
  * same devices on a port where nothing listens, so the mapper holds 1,000 devices that back off
  * reconnecting (the worst case for its memory: every device in a retry loop).
  * Environment: TERN_NODE_FLAGS (node flags for the tern process, e.g. --max-semi-space-size=2),
- * TERN_BENCH_BIN (another built
- * tern.js, for A/B runs), TERN_BENCH_CPU_PROF (a directory for a CPU profile).
+ * TERN_BENCH_BIN (another built tern.js, for A/B runs), TERN_BENCH_CPU_PROF (a directory for a
+ * CPU profile).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'

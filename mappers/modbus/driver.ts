@@ -77,7 +77,7 @@ export class ModbusDriver implements DeviceDriver {
 
   /** The requests that read these properties; the same properties (every round, mostly) reuse one plan. */
   #plan(properties: readonly EdgeProperty[]): Plan {
-    const key = properties.length === 1 ? (properties[0]?.name ?? '') : properties.map((p) => p.name).join('\n')
+    const key = properties.map((p) => p.name).join('\n')
     let plan = this.#plans.get(key)
     if (plan !== undefined) return plan
     const items: ReadItem[] = []
@@ -96,8 +96,7 @@ export class ModbusDriver implements DeviceDriver {
   }
 
   async #readRequest(request: PlannedRequest, results: Results): Promise<DriverError | undefined> {
-    const signature = request.signature
-    if (request.items.length > 1 && this.#unbatchable.has(signature)) return this.#readOneByOne(request, results)
+    if (request.items.length > 1 && this.#unbatchable.has(request.signature)) return this.#readOneByOne(request, results)
     const out = await this.#send({ op: 'read', slave: request.slave, table: request.table, offset: request.offset, count: request.count })
     if (out.ok) {
       for (const item of request.items) results.set(item.key, this.#decode(item, request.offset, out.value))
@@ -106,7 +105,7 @@ export class ModbusDriver implements DeviceDriver {
     const code = out.error.code
     if (request.items.length > 1 && (code === 'MODBUS_ILLEGAL_ADDRESS' || code === 'MODBUS_ILLEGAL_VALUE')) {
       this.#o.log.info({ device: this.#id, table: request.table, offset: request.offset, count: request.count, code }, 'slave refused a batched read; reading these properties one by one')
-      this.#unbatchable.add(signature)
+      this.#unbatchable.add(request.signature)
       return this.#readOneByOne(request, results)
     }
     for (const item of request.items) results.set(item.key, out)

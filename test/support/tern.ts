@@ -6,7 +6,6 @@ import { startChild, type Child } from './resources.js'
 
 export const TERN_BIN = resolve(import.meta.dirname, '../../dist/cli/tern.js')
 
-
 export interface TernEdgeProcess extends Child {
   /** Listeners as the node reported them when ready. */
   listeners: Array<{ protocol: string; host: string; port: number }>

@@ -39,10 +39,21 @@ export interface ManifestDirOptions {
   cache?: LevelStore<ManifestCacheSpaces>
 }
 
+/**
+ * What the directory holds between reloads, per file: its mtime and size, and its manifests only
+ * where the cache does not have them (no cache, a file whose current text has problems, a failed
+ * cache write). A node with a cache keeps no parsed copy of its manifests while it runs: a reload
+ * reads the unchanged files' manifests back from the cache (1,000 devices: ~1.5 MiB of heap).
+ */
+interface FileState {
+  mtimeMs: number
+  size: number
+  manifests?: Manifest[]
+}
+
 export class ManifestDir {
   readonly #options: ManifestDirOptions
-  readonly #files = new Map<string, Manifest[]>()
-  readonly #cached = new Map<string, CachedManifests>()
+  readonly #files = new Map<string, FileState>()
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> = Promise.resolve()
@@ -54,7 +65,6 @@ export class ManifestDir {
 
   /** Loads the directory once (the node's initial device set) and starts watching it. */
   async start(): Promise<EdgeDevice[]> {
-    for (const { key, value } of (await this.#options.cache?.loadAll('manifests')) ?? []) this.#cached.set(key, value)
     const devices = await this.#reload()
     this.#watcher = watch(this.#options.dir, () => this.#schedule())
     this.#watcher.on('error', (err) => this.#options.log.error({ err, dir: this.#options.dir }, 'manifest directory watch failed'))
@@ -85,47 +95,95 @@ export class ManifestDir {
     const { dir, log } = this.#options
     const names = (await readdir(dir)).filter((n) => MANIFEST_FILE.test(n)).sort()
     const problems: ManifestProblem[] = []
-    for (const gone of [...this.#files.keys()].filter((n) => !names.includes(n))) this.#files.delete(gone)
+    const cache = new CacheReader(this.#options)
+    const current = new Map<string, Manifest[]>()
     const cacheWrites: Array<{ name: string; entry?: CachedManifests }> = []
+    for (const gone of [...this.#files.keys()].filter((n) => !names.includes(n))) {
+      this.#files.delete(gone)
+      cacheWrites.push({ name: gone })
+    }
     for (const name of names) {
       let text: string
       let mtimeMs: number
       let size: number
+      const known = this.#files.get(name)
       try {
         ;({ mtimeMs, size } = await stat(join(dir, name)))
-        const cached = this.#cached.get(name)
-        if (cached !== undefined && cached.mtimeMs === mtimeMs && cached.size === size) {
-          this.#files.set(name, cached.manifests)
+        // unchanged since the last reload, or (at start) since it was cached
+        const unchanged = known === undefined || (known.mtimeMs === mtimeMs && known.size === size)
+        const kept = unchanged ? (known?.manifests ?? (await cache.manifests(name, { mtimeMs, size }))) : undefined
+        if (kept !== undefined) {
+          current.set(name, kept)
+          this.#files.set(name, known ?? { mtimeMs, size })
           continue
         }
         text = await readFile(join(dir, name), 'utf8')
       } catch {
-        continue // removed between readdir and reading; the next event reloads
+        // removed between readdir and reading: the next event reloads; until then it keeps its devices
+        const kept = known?.manifests ?? (await cache.manifests(name))
+        if (kept !== undefined) current.set(name, kept)
+        continue
       }
       const parsed = parseManifests(name, text)
       problems.push(...parsed.problems)
-      if (parsed.problems.length === 0 || !this.#files.has(name)) this.#files.set(name, parsed.manifests)
-      cacheWrites.push({ name, ...(parsed.problems.length === 0 ? { entry: { mtimeMs, size, manifests: parsed.manifests } } : {}) })
+      if (parsed.problems.length === 0) {
+        current.set(name, parsed.manifests)
+        this.#files.set(name, { mtimeMs, size, ...(this.#options.cache === undefined ? { manifests: parsed.manifests } : {}) })
+        cacheWrites.push({ name, entry: { mtimeMs, size, manifests: parsed.manifests } })
+        continue
+      }
+      // An editor's half-saved file keeps the file's last good manifests (in memory, until it is fixed).
+      const lastGood = known === undefined ? parsed.manifests : (known.manifests ?? (await cache.manifests(name)) ?? parsed.manifests)
+      current.set(name, lastGood)
+      this.#files.set(name, { mtimeMs, size, manifests: lastGood })
     }
-    for (const gone of [...this.#cached.keys()].filter((n) => !names.includes(n))) cacheWrites.push({ name: gone })
-    await this.#updateCache(cacheWrites)
-    const resolved = resolveDevices([...this.#files.values()].flat(), this.#options)
+    if (!(await this.#updateCache(cacheWrites))) {
+      // not cached: the manifests stay in memory, or the next reload would lose these files' devices
+      for (const { name, entry } of cacheWrites) if (entry !== undefined) this.#files.set(name, entry)
+    }
+    const resolved = resolveDevices([...current.values()].flat(), this.#options)
     problems.push(...resolved.problems)
     for (const p of problems) log.error({ code: 'MANIFEST_INVALID', source: p.source, path: p.path }, p.message)
     return resolved.devices
   }
 
-  async #updateCache(writes: ReadonlyArray<{ name: string; entry?: CachedManifests }>): Promise<void> {
+  /** Writes the parsed files to the cache (deletes the removed ones); false when there is no cache or the write failed. */
+  async #updateCache(writes: ReadonlyArray<{ name: string; entry?: CachedManifests }>): Promise<boolean> {
     const cache = this.#options.cache
-    if (cache === undefined || writes.length === 0) return
-    for (const { name, entry } of writes) {
-      if (entry === undefined) this.#cached.delete(name)
-      else this.#cached.set(name, entry)
-    }
+    if (cache === undefined) return false
+    if (writes.length === 0) return true
     try {
       await cache.write(writes.map(({ name, entry }) => (entry === undefined ? { space: 'manifests' as const, type: 'del' as const, key: name } : { space: 'manifests' as const, type: 'put' as const, key: name, value: entry })))
+      return true
     } catch (err) {
       this.#options.log.warn({ err }, 'manifest cache not updated (files will be parsed again at the next start)')
+      return false
     }
+  }
+}
+
+/** The cache's files for one reload: read once, when the first file needs them, then garbage with the reload. */
+class CacheReader {
+  readonly #options: ManifestDirOptions
+  #entries: Promise<Map<string, CachedManifests>> | undefined
+
+  constructor(options: ManifestDirOptions) {
+    this.#options = options
+  }
+
+  /** The cached manifests of `name`; with `stat`, only if the cache holds the file as it is now. */
+  async manifests(name: string, stat?: { mtimeMs: number; size: number }): Promise<Manifest[] | undefined> {
+    const cache = this.#options.cache
+    if (cache === undefined) return undefined
+    this.#entries ??= cache.loadAll('manifests').then(
+      (all) => new Map(all.map(({ key, value }) => [key, value])),
+      (err: unknown) => {
+        this.#options.log.warn({ err }, 'manifest cache not readable (files are parsed again)')
+        return new Map()
+      },
+    )
+    const entry = (await this.#entries).get(name)
+    if (entry === undefined || (stat !== undefined && (entry.mtimeMs !== stat.mtimeMs || entry.size !== stat.size))) return undefined
+    return entry.manifests
   }
 }

@@ -9,7 +9,7 @@
  */
 import { rm } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { build } from 'esbuild'
+import { build, type Plugin } from 'esbuild'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const OUT = resolve(ROOT, 'dist')
@@ -20,6 +20,16 @@ const OUT = resolve(ROOT, 'dist')
  * client, D-Bus), and `debug`, which broker/quiet-debug.ts replaces in require's cache by its path.
  */
 const EXTERNAL = ['classic-level', 'serialport', '@serialport/*', 'node-opcua', 'node-opcua-*', '@kubernetes/client-node', 'dbus-next', 'node-ble', 'debug']
+
+/** modbus-serial's `require('serialport')` goes to a shim that loads serialport when a serial port opens (mappers/modbus/lazy-serialport.ts) */
+const lazySerialport: Plugin = {
+  name: 'lazy-serialport',
+  setup(b) {
+    b.onResolve({ filter: /^serialport$/ }, (args) =>
+      /[\\/]node_modules[\\/]modbus-serial[\\/]/.test(args.importer) ? { path: resolve(ROOT, 'mappers/modbus/lazy-serialport.ts') } : undefined,
+    )
+  },
+}
 
 await rm(OUT, { recursive: true, force: true })
 await build({
@@ -35,6 +45,7 @@ await build({
   minify: true,
   sourcemap: 'linked',
   external: EXTERNAL,
+  plugins: [lazySerialport],
   // CommonJS dependencies inside an ES module bundle still call require()
   banner: { js: "import { createRequire as __ternCreateRequire } from 'node:module'; const require = __ternCreateRequire(import.meta.url);" },
   logLevel: 'warning',

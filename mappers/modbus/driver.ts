@@ -38,7 +38,7 @@ export class ModbusDriver implements DeviceDriver {
   readonly #id: string
   #link: ModbusLink | undefined
   /** batched requests the slave refused as a whole (a gap it does not implement): read item by item */
-  readonly #unbatchable = new Set<string>()
+  #unbatchable: Set<string> | undefined
   /** property names due together → their plan */
   readonly #plans = new Map<string, Plan>()
 
@@ -96,7 +96,7 @@ export class ModbusDriver implements DeviceDriver {
   }
 
   async #readRequest(request: PlannedRequest, results: Results): Promise<DriverError | undefined> {
-    if (request.items.length > 1 && this.#unbatchable.has(request.signature)) return this.#readOneByOne(request, results)
+    if (request.items.length > 1 && this.#unbatchable?.has(request.signature) === true) return this.#readOneByOne(request, results)
     const out = await this.#send({ op: 'read', slave: request.slave, table: request.table, offset: request.offset, count: request.count })
     if (out.ok) {
       for (const item of request.items) results.set(item.key, this.#decode(item, request.offset, out.value))
@@ -105,7 +105,7 @@ export class ModbusDriver implements DeviceDriver {
     const code = out.error.code
     if (request.items.length > 1 && (code === 'MODBUS_ILLEGAL_ADDRESS' || code === 'MODBUS_ILLEGAL_VALUE')) {
       this.#o.log.info({ device: this.#id, table: request.table, offset: request.offset, count: request.count, code }, 'slave refused a batched read; reading these properties one by one')
-      this.#unbatchable.add(request.signature)
+      ;(this.#unbatchable ??= new Set()).add(request.signature)
       return this.#readOneByOne(request, results)
     }
     for (const item of request.items) results.set(item.key, out)

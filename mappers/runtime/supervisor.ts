@@ -53,10 +53,11 @@ export class DeviceSupervisor {
   readonly #writes: DesiredWrites
   readonly #properties: Map<string, EdgeProperty>
   readonly #lastRead = new Map<string, string>()
+  // Created when first needed: a node holds thousands of devices and most never fail or refuse.
   /** property → code of its failing read, to log a failure once rather than every cycle */
-  readonly #failing = new Map<string, string>()
+  #failing: Map<string, string> | undefined
   /** property → value refused, to log a refused delta once rather than after every deal */
-  readonly #refused = new Map<string, string>()
+  #refused: Map<string, string> | undefined
   #driver: DeviceDriver | undefined
   #state: MapperDeviceState | undefined
   #nextProbe = 0
@@ -112,9 +113,9 @@ export class DeviceSupervisor {
       const check = checkWritable(property, value)
       if (check.ok) {
         writable.set(name, value)
-        this.#refused.delete(name)
-      } else if (this.#refused.get(name) !== value) {
-        this.#refused.set(name, value)
+        this.#refused?.delete(name)
+      } else if (this.#refused?.get(name) !== value) {
+        ;(this.#refused ??= new Map()).set(name, value)
         this.#log.error({ code: check.error.code, property: name, value }, `desired value not written: ${check.error.message}`)
       }
     }
@@ -188,11 +189,11 @@ export class DeviceSupervisor {
       if (outcome.ok) {
         values.set(name, outcome.value)
         this.#lastRead.set(name, outcome.value)
-        if (this.#failing.delete(name)) this.#log.info({ property: name }, 'property readable again')
+        if (this.#failing?.delete(name) === true) this.#log.info({ property: name }, 'property readable again')
       } else {
         if (outcome.error.connectionLost) lost ??= outcome.error
-        if (this.#failing.get(name) !== outcome.error.code) {
-          this.#failing.set(name, outcome.error.code)
+        if (this.#failing?.get(name) !== outcome.error.code) {
+          ;(this.#failing ??= new Map()).set(name, outcome.error.code)
           this.#log.warn({ code: outcome.error.code, property: name }, `read failed: ${outcome.error.message}`)
         }
       }
@@ -200,7 +201,7 @@ export class DeviceSupervisor {
     const changed = this.#reported.take(values, doneAt)
     if (changed.size > 0) this.#o.reportValues(changed)
     if (lost !== undefined) return this.#lose(lost)
-    this.#setState(this.#failing.size > 0 ? 'unhealthy' : 'online')
+    this.#setState(this.#failing !== undefined && this.#failing.size > 0 ? 'unhealthy' : 'online')
     return true
   }
 

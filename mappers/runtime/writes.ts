@@ -17,8 +17,11 @@ interface WriteRecord {
   notBefore: number
 }
 
+const NONE: ReadonlyMap<string, WriteRecord> = new Map()
+
 export class DesiredWrites {
-  readonly #records = new Map<string, WriteRecord>()
+  /** created by the first delta with something to write (most devices' properties are read-only) */
+  #records: Map<string, WriteRecord> | undefined
   readonly #backoff: BackoffOptions
   readonly #random: () => number
 
@@ -32,11 +35,12 @@ export class DesiredWrites {
    * is what the device last read for a property.
    */
   offer(desired: ReadonlyMap<string, string>, lastRead: (name: string) => string | undefined, now: number): void {
-    for (const name of [...this.#records.keys()]) if (!desired.has(name)) this.#records.delete(name)
+    const records = this.#records
+    if (records !== undefined) for (const name of [...records.keys()]) if (!desired.has(name)) records.delete(name)
     for (const [name, value] of desired) {
-      const record = this.#records.get(name)
+      const record = this.#records?.get(name)
       if (record === undefined || record.value !== value) {
-        this.#records.set(name, { value, status: 'pending', attempt: 0, notBefore: now })
+        ;(this.#records ??= new Map()).set(name, { value, status: 'pending', attempt: 0, notBefore: now })
       } else if (record.status === 'written' && lastRead(name) !== value) {
         // The device accepted the write but reads something else: try again, later each time.
         record.status = 'pending'
@@ -47,7 +51,7 @@ export class DesiredWrites {
   /** Writes due at `now`; a retry whose value the device already reads is dropped as converged. */
   due(now: number, lastRead: (name: string) => string | undefined): Array<[name: string, value: string]> {
     const out: Array<[string, string]> = []
-    for (const [name, record] of this.#records) {
+    for (const [name, record] of this.#records ?? NONE) {
       if (record.status === 'written' || record.notBefore > now) continue
       if (record.attempt > 0 && lastRead(name) === record.value) {
         record.status = 'written'
@@ -62,7 +66,7 @@ export class DesiredWrites {
   /** The earliest time a pending or failed write is due. */
   nextDue(): number | undefined {
     let earliest: number | undefined
-    for (const r of this.#records.values()) {
+    for (const r of (this.#records ?? NONE).values()) {
       if (r.status !== 'written' && (earliest === undefined || r.notBefore < earliest)) earliest = r.notBefore
     }
     return earliest
@@ -86,7 +90,7 @@ export class DesiredWrites {
   }
 
   #current(name: string, value: string): WriteRecord | undefined {
-    const record = this.#records.get(name)
+    const record = this.#records?.get(name)
     return record?.value === value ? record : undefined
   }
 }

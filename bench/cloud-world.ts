@@ -13,7 +13,7 @@ import { CRDS, NAMESPACES, type ResourceType } from '../test/support/kube/regist
 import type { KubeEmulator } from '../test/support/kube/server.js'
 import type { Child } from '../test/support/resources.js'
 import { TERN_BIN } from '../test/support/tern.js'
-import { startOwned } from './servers.js'
+import { startOwned, ternNodeFlags } from './servers.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 
@@ -107,9 +107,8 @@ export async function startCloud(dir: string, config: Record<string, unknown>, t
   const path = join(dir, 'cloud.yaml')
   await writeFile(path, stringify(config))
   const prof = process.env.TERN_BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.TERN_BENCH_CPU_PROF]
-  const flags = process.env.TERN_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
   const started = performance.now()
-  const child = startOwned(process.execPath, [...flags, ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'cloud', '--config', path])
+  const child = startOwned(process.execPath, [...ternNodeFlags(), ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'cloud', '--config', path])
   let line: string
   try {
     line = await child.waitForLine((l) => l.includes('"msg":"cloud ready"'), timeoutMs)

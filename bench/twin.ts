@@ -27,7 +27,7 @@ import { TERN_BIN } from '../test/support/tern.js'
 import { Connection } from './connection.js'
 import { PUBLISH, pubacks } from './mqtt-wire.js'
 import { percentiles, round } from './phases.js'
-import { cpuSeconds, rssMiB, startOwned } from './servers.js'
+import { cpuSeconds, rssMiB, startOwned, ternNodeFlags } from './servers.js'
 
 export interface TwinBenchOptions {
   devices: number
@@ -197,8 +197,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function startNode(dir: string, port: number, gateway: Gateway | undefined): Promise<{ pid: number; readyMs: number; stop(): Promise<void> }> {
   const t0 = performance.now()
   const prof = process.env.TERN_BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.TERN_BENCH_CPU_PROF]
-  const flags = process.env.TERN_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
-  const args = [...flags, ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')]
+  const args = [...ternNodeFlags(), ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')]
   const child = startOwned(...(gateway === undefined ? ([process.execPath, args] as const) : gateway.wrap(process.execPath, args)))
   try {
     await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 30_000)

@@ -25,7 +25,8 @@ async function edge(args: string[]): Promise<void> {
     options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, 'mqtt-port': { type: 'string' } },
     strict: true,
   })
-  const { withYoungGenerationHeld } = await import('./heap.js')
+  const { limitOldGenerationGrowth, withYoungGenerationHeld } = await import('./heap.js')
+  limitOldGenerationGrowth()
   const { node, log } = await withYoungGenerationHeld(async () => {
     const { loadEdgeConfig } = await import('./config.js')
     const config = await loadEdgeConfig(values.config)
@@ -92,6 +93,8 @@ async function mapper(args: string[]): Promise<void> {
   const [name, ...extra] = positionals
   if (name === undefined || extra.length > 0) throw new TernError('USAGE', 'tern mapper takes exactly one protocol name')
   if (values.broker === undefined || values.node === undefined) throw new TernError('USAGE', 'tern mapper needs --broker URL and --node NAME')
+  const { limitOldGenerationGrowth } = await import('./heap.js')
+  limitOldGenerationGrowth()
   const { startMapperProcess } = await import('./mapper.js')
   const running = await startMapperProcess({
     protocol: name,

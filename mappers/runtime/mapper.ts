@@ -230,7 +230,8 @@ export class Mapper {
     this.#log.info({ device: member.key, properties: device.properties.length }, running === undefined ? 'device added' : 'device restarted with its new spec')
     const eventId = this.#nextEventId()
     this.#twinGets.set(eventId, member.key)
-    await this.#publish(deviceTopic(this.#ref(device), 'twin/get'), { event_id: eventId, timestamp: this.#o.clock.now() })
+    // not awaited: 1,000 devices ask together rather than one round trip after another (stop() waits for it)
+    void this.#publish(deviceTopic(this.#ref(device), 'twin/get'), { event_id: eventId, timestamp: this.#o.clock.now() })
   }
 
   #supervisor(key: string, device: EdgeDevice): DeviceSupervisor {

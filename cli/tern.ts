@@ -26,7 +26,6 @@ async function edge(args: string[]): Promise<void> {
     strict: true,
   })
   const { limitOldGenerationGrowth, withYoungGenerationHeld } = await import('./heap.js')
-  limitOldGenerationGrowth()
   const { node, log } = await withYoungGenerationHeld(async () => {
     const { loadEdgeConfig } = await import('./config.js')
     const config = await loadEdgeConfig(values.config)
@@ -40,6 +39,7 @@ async function edge(args: string[]): Promise<void> {
     const { startEdge } = await import('./edge.js')
     return { node: await startEdge(config, log), log }
   })
+  limitOldGenerationGrowth()
   onSignals(log, () => node.stop())
 }
 
@@ -93,8 +93,6 @@ async function mapper(args: string[]): Promise<void> {
   const [name, ...extra] = positionals
   if (name === undefined || extra.length > 0) throw new TernError('USAGE', 'tern mapper takes exactly one protocol name')
   if (values.broker === undefined || values.node === undefined) throw new TernError('USAGE', 'tern mapper needs --broker URL and --node NAME')
-  const { limitOldGenerationGrowth } = await import('./heap.js')
-  limitOldGenerationGrowth()
   const { startMapperProcess } = await import('./mapper.js')
   const running = await startMapperProcess({
     protocol: name,
@@ -107,6 +105,8 @@ async function mapper(args: string[]): Promise<void> {
     heartbeatMs: values['heartbeat-ms'],
     logLevel: values['log-level'],
   })
+  const { limitOldGenerationGrowth } = await import('./heap.js')
+  limitOldGenerationGrowth()
   onSignals(running.log, () => running.stop())
 }
 

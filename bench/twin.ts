@@ -48,9 +48,11 @@ export const TWIN_DEFAULTS: TwinBenchOptions = { devices: 1000, warmup: 3, durat
 
 /**
  * How long an idle node is left before its settled RSS is read: V8's memory reducer runs a
- * compacting GC some seconds after start-up has stopped allocating (seen at 8-10 s on Node 20).
+ * compacting GC some seconds after start-up has stopped allocating (seen at 8-10 s on Node 20;
+ * 15-25 s after a first start since the node limits old-generation growth once it has loaded,
+ * cli/heap.ts: a full GC in start-up's tail restarts the reducer's 8 s wait).
  */
-const SETTLE_SECONDS = 15
+const SETTLE_SECONDS = 30
 
 export function twinEstimateSeconds(o: TwinBenchOptions): number {
   return o.warmup + o.duration + o.latencyDuration + o.starts * 3 + 2 * SETTLE_SECONDS + 10

@@ -25,21 +25,20 @@ async function edge(args: string[]): Promise<void> {
     options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, 'mqtt-port': { type: 'string' } },
     strict: true,
   })
-  const { limitOldGenerationGrowth, withYoungGenerationHeld } = await import('./heap.js')
-  const { node, log } = await withYoungGenerationHeld(async () => {
-    const { loadEdgeConfig } = await import('./config.js')
-    const config = await loadEdgeConfig(values.config)
-    if (values['data-dir'] !== undefined) config.dataDir = values['data-dir']
-    if (values['mqtt-port'] !== undefined) {
-      const first = config.mqtt.listeners.find((l) => l.protocol === 'mqtt')
-      if (first === undefined) throw new TernError('USAGE', '--mqtt-port needs a plain mqtt listener in the config')
-      first.port = parsePort(values['mqtt-port'])
-    }
-    const log = createLogger(config.log.level)
-    const { startEdge } = await import('./edge.js')
-    return { node: await startEdge(config, log), log }
-  })
-  limitOldGenerationGrowth()
+  const { holdYoungGeneration, startHeapPolicy } = await import('./heap.js')
+  holdYoungGeneration()
+  const { loadEdgeConfig } = await import('./config.js')
+  const config = await loadEdgeConfig(values.config)
+  if (values['data-dir'] !== undefined) config.dataDir = values['data-dir']
+  if (values['mqtt-port'] !== undefined) {
+    const first = config.mqtt.listeners.find((l) => l.protocol === 'mqtt')
+    if (first === undefined) throw new TernError('USAGE', '--mqtt-port needs a plain mqtt listener in the config')
+    first.port = parsePort(values['mqtt-port'])
+  }
+  const log = createLogger(config.log.level)
+  const { startEdge } = await import('./edge.js')
+  const node = await startEdge(config, log)
+  startHeapPolicy()
   onSignals(log, () => node.stop())
 }
 
@@ -93,6 +92,8 @@ async function mapper(args: string[]): Promise<void> {
   const [name, ...extra] = positionals
   if (name === undefined || extra.length > 0) throw new TernError('USAGE', 'tern mapper takes exactly one protocol name')
   if (values.broker === undefined || values.node === undefined) throw new TernError('USAGE', 'tern mapper needs --broker URL and --node NAME')
+  const { holdYoungGeneration, startHeapPolicy } = await import('./heap.js')
+  holdYoungGeneration()
   const { startMapperProcess } = await import('./mapper.js')
   const running = await startMapperProcess({
     protocol: name,
@@ -105,8 +106,7 @@ async function mapper(args: string[]): Promise<void> {
     heartbeatMs: values['heartbeat-ms'],
     logLevel: values['log-level'],
   })
-  const { limitOldGenerationGrowth } = await import('./heap.js')
-  limitOldGenerationGrowth()
+  startHeapPolicy()
   onSignals(running.log, () => running.stop())
 }
 

@@ -8,9 +8,10 @@
  * mapper's steady polling (1,000 Modbus devices, 2,000 requests/s), for as long as it polls. A
  * bigger young generation pays only under heavy traffic: capped at 2 × 2 MiB, the broker loses
  * 30–40 % of its peak rate. So growth is held while the node loads and, once it runs, until its
- * event loop has been at least 75 % busy for 3 s running; a quieter second holds it again. A
- * mapper polling 1,000 devices keeps the loop ~30 % busy, ~50-80 % for the first seconds after
- * start-up while the devices connect (2-core Xeon VM).
+ * event loop has been at least 75 % busy for 3 s running; a quieter second holds it again. On a
+ * 2-core Xeon VM whose speed varied, a mapper polling 1,000 devices kept the loop 30–70 % busy,
+ * and 50–80 % for the first seconds after start-up while the devices connect; a gateway busier
+ * than that gets V8's own sizing, as before.
  *
  * Old generation: once loaded, it may grow 20 % past what survived the last full GC before the
  * next one starts (`--heap-growing-percent`); V8 otherwise picks up to 4× on a machine with GiBs

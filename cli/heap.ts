@@ -37,11 +37,10 @@ export function holdYoungGeneration(): void {
   if (!userSets(/semi[-_]space/)) setYoungGenerationGrowth(false)
 }
 
-/** Once the node has loaded: the old-generation limit, and young-generation growth only while busy. Returns a stop function. */
-export function startHeapPolicy(): () => void {
+/** Once the node has loaded: the old-generation limit, and young-generation growth only while busy (an unref'd timer, for the process's life). */
+export function startHeapPolicy(): void {
   if (!userSets(/heap[-_]growing[-_]percent/)) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
-  if (userSets(/semi[-_]space/)) return () => {}
-  return governYoungGeneration({ utilization: loopUtilization(), setGrowth: setYoungGenerationGrowth, everyMs: CHECK_MS })
+  if (!userSets(/semi[-_]space/)) governYoungGeneration({ utilization: loopUtilization(), setGrowth: setYoungGenerationGrowth, everyMs: CHECK_MS })
 }
 
 export interface YoungGenerationGovernor {

@@ -106,9 +106,8 @@ export interface CloudProcess {
 export async function startCloud(dir: string, config: Record<string, unknown>, timeoutMs: number): Promise<CloudProcess> {
   const path = join(dir, 'cloud.yaml')
   await writeFile(path, stringify(config))
-  const prof = process.env.TERN_BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.TERN_BENCH_CPU_PROF]
   const started = performance.now()
-  const child = startOwned(process.execPath, [...ternNodeFlags(), ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'cloud', '--config', path])
+  const child = startOwned(process.execPath, [...ternNodeFlags(process.env.TERN_BENCH_CPU_PROF), process.env.TERN_BENCH_BIN ?? TERN_BIN, 'cloud', '--config', path])
   let line: string
   try {
     line = await child.waitForLine((l) => l.includes('"msg":"cloud ready"'), timeoutMs)

@@ -41,9 +41,13 @@ export async function stopAllChildren(): Promise<void> {
   await Promise.all([...live].map((c) => c.stop(3000)))
 }
 
-/** Node flags for the tern processes benches start (environment TERN_NODE_FLAGS, space-separated), for A/B runs. */
-export function ternNodeFlags(): string[] {
-  return process.env.TERN_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
+/**
+ * Node flags for a tern process a bench starts: TERN_NODE_FLAGS (space-separated, for A/B runs),
+ * then a V8 CPU profile into `cpuProfDir` when given (node --cpu-prof).
+ */
+export function ternNodeFlags(cpuProfDir: string | undefined): string[] {
+  const flags = process.env.TERN_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []
+  return cpuProfDir === undefined ? flags : [...flags, '--cpu-prof', '--cpu-prof-dir', cpuProfDir]
 }
 
 export interface TernStartOptions {
@@ -56,8 +60,7 @@ export async function startTern(dir: string, options: TernStartOptions = {}): Pr
   const config = join(dir, 'tern.yaml')
   // Log level info, as shipped: the readiness line is an info record.
   await writeFile(config, stringify({ dataDir: join(dir, 'data'), mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port }] } }))
-  const prof = options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir]
-  const child = startOwned(process.execPath, [...ternNodeFlags(), ...prof, TERN_BIN, 'edge', '--config', config])
+  const child = startOwned(process.execPath, [...ternNodeFlags(options.cpuProfDir), TERN_BIN, 'edge', '--config', config])
   try {
     await child.waitForLine((l) => l.includes('"msg":"edge node ready"'))
   } catch (err) {

@@ -21,10 +21,10 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { stringify } from 'yaml'
 import { startPymodbus, type PymodbusPeer } from '../test/support/modbus.js'
-import { gatewayMemory, type Gateway } from './gateway.js'
 import { freePort, scratchDir } from '../test/support/resources.js'
 import { TERN_BIN } from '../test/support/tern.js'
 import { Connection } from './connection.js'
+import { gatewayMemory, type Gateway } from './gateway.js'
 import { PUBLISH, pubacks } from './mqtt-wire.js'
 import { percentiles, round } from './phases.js'
 import { cpuSeconds, rssMiB, startOwned, ternNodeFlags } from './servers.js'
@@ -196,10 +196,9 @@ async function driver(port: number, devices: number): Promise<{ driver: Driver; 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-async function startNode(dir: string, port: number, gateway: Gateway | undefined): Promise<{ pid: number; readyMs: number; stop(): Promise<void> }> {
+async function startNode(dir: string, gateway: Gateway | undefined): Promise<{ pid: number; readyMs: number; stop(): Promise<void> }> {
   const t0 = performance.now()
-  const prof = process.env.TERN_BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.TERN_BENCH_CPU_PROF]
-  const args = [...ternNodeFlags(), ...prof, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')]
+  const args = [...ternNodeFlags(process.env.TERN_BENCH_CPU_PROF), process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')]
   const child = startOwned(...(gateway === undefined ? ([process.execPath, args] as const) : gateway.wrap(process.execPath, args)))
   try {
     await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 30_000)
@@ -207,7 +206,6 @@ async function startNode(dir: string, port: number, gateway: Gateway | undefined
     await child.stop()
     throw err
   }
-  void port
   return { pid: child.pid, readyMs: performance.now() - t0, stop: () => child.stop(10_000) }
 }
 
@@ -226,7 +224,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     await writeFile(join(dir.path, 'tern.yaml'), stringify(o.mapper === undefined ? config : { ...config, mappers: { enabled: ['modbus'] } }))
 
     log(`twin: starting tern edge with ${o.devices} devices${o.mapper === undefined ? '' : ` and the ${o.mapper} mapper`}`)
-    const first = await startNode(dir.path, port, gateway)
+    const first = await startNode(dir.path, gateway)
     const rssIdle = rssMiB(first.pid)
     await peer?.reset()
     await sleep(SETTLE_SECONDS * 1000)
@@ -270,7 +268,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     let rssRestarted = 0
     let rssRestartedSettled = 0
     for (let i = 0; i < o.starts; i++) {
-      const node = await startNode(dir.path, port, gateway)
+      const node = await startNode(dir.path, gateway)
       starts.push(node.readyMs)
       await sleep(500)
       rssRestarted = rssMiB(node.pid)

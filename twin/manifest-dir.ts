@@ -119,8 +119,8 @@ export class ManifestDir {
         }
         text = await readFile(join(dir, name), 'utf8')
       } catch {
-        // removed between readdir and reading: the next event reloads; until then it keeps its devices
-        const kept = known?.manifests ?? (await cache.manifests(name))
+        // removed between readdir and reading: the next event reloads; until then a known file keeps its devices
+        const kept = known === undefined ? undefined : (known.manifests ?? (await cache.manifests(name)))
         if (kept !== undefined) current.set(name, kept)
         continue
       }

@@ -35,8 +35,7 @@ export class DesiredWrites {
    * is what the device last read for a property.
    */
   offer(desired: ReadonlyMap<string, string>, lastRead: (name: string) => string | undefined, now: number): void {
-    const records = this.#records
-    if (records !== undefined) for (const name of [...records.keys()]) if (!desired.has(name)) records.delete(name)
+    for (const name of [...(this.#records ?? NONE).keys()]) if (!desired.has(name)) this.#records?.delete(name)
     for (const [name, value] of desired) {
       const record = this.#records?.get(name)
       if (record === undefined || record.value !== value) {

@@ -24,14 +24,17 @@ export interface ModbusDriverOptions {
 
 type Results = Map<string, Outcome<string>>
 
-/** a planned request and its items' names, the key of `#unbatchable` */
-type PlannedRequest = ReadRequest & { readonly signature: string }
 interface Plan {
-  readonly requests: readonly PlannedRequest[]
+  readonly requests: readonly ReadRequest[]
   /** properties without a Modbus point */
   readonly unmapped: readonly string[]
 }
 const MAX_PLANS = 16
+
+/** A request's table and items, the key of `#unbatchable`; computed only once some request was refused (not kept per plan). */
+function signatureOf(request: ReadRequest): string {
+  return `${request.table}:${request.items.map((i) => i.key).join(',')}`
+}
 
 export class ModbusDriver implements DeviceDriver {
   readonly #o: ModbusDriverOptions
@@ -87,16 +90,15 @@ export class ModbusDriver implements DeviceDriver {
       if (point === undefined) unmapped.push(property.name)
       else items.push({ key: point.name, slave: this.#o.settings.slave, table: point.table, offset: point.offset, count: point.count })
     }
-    const requests = planReads(items, { maxGap: this.#o.settings.maxGap }).map((r) => ({ ...r, signature: `${r.table}:${r.items.map((i) => i.key).join(',')}` }))
-    plan = { requests, unmapped }
+    plan = { requests: planReads(items, { maxGap: this.#o.settings.maxGap }), unmapped }
     // bounded: the distinct sets of properties due together (a few per device); a stray flood starts over
     if (this.#plans.size >= MAX_PLANS) this.#plans.clear()
     this.#plans.set(key, plan)
     return plan
   }
 
-  async #readRequest(request: PlannedRequest, results: Results): Promise<DriverError | undefined> {
-    if (request.items.length > 1 && this.#unbatchable?.has(request.signature) === true) return this.#readOneByOne(request, results)
+  async #readRequest(request: ReadRequest, results: Results): Promise<DriverError | undefined> {
+    if (request.items.length > 1 && this.#unbatchable?.has(signatureOf(request)) === true) return this.#readOneByOne(request, results)
     const out = await this.#send({ op: 'read', slave: request.slave, table: request.table, offset: request.offset, count: request.count })
     if (out.ok) {
       for (const item of request.items) results.set(item.key, this.#decode(item, request.offset, out.value))
@@ -105,7 +107,7 @@ export class ModbusDriver implements DeviceDriver {
     const code = out.error.code
     if (request.items.length > 1 && (code === 'MODBUS_ILLEGAL_ADDRESS' || code === 'MODBUS_ILLEGAL_VALUE')) {
       this.#o.log.info({ device: this.#id, table: request.table, offset: request.offset, count: request.count, code }, 'slave refused a batched read; reading these properties one by one')
-      ;(this.#unbatchable ??= new Set()).add(request.signature)
+      ;(this.#unbatchable ??= new Set()).add(signatureOf(request))
       return this.#readOneByOne(request, results)
     }
     for (const item of request.items) results.set(item.key, out)

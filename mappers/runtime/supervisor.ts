@@ -10,7 +10,7 @@ import type { EdgeDevice, EdgeProperty } from '../../schemas/device.js'
 import type { DeviceDriver, DriverContext, DriverError, Protocol } from '../driver.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { Alarm, type Clock } from './clock.js'
-import { checkWritable, guarded, guardedRead, guardedVoid, type CallLimits } from './guard.js'
+import { checkWritable, guarded, guardedRead, guardedVoid, StopSignal, type CallLimits } from './guard.js'
 import { ReportedValues, type MapperDeviceState } from './report.js'
 import { DEFAULT_COLLECT_CYCLE_MS, PollSchedule } from './schedule.js'
 import { DesiredWrites } from './writes.js'
@@ -66,8 +66,10 @@ export class DeviceSupervisor {
   #stopped = false
   #loop: Promise<void> | undefined
   /** cuts short a driver call in flight when the supervisor stops */
-  readonly #abort = new AbortController()
+  readonly #stop = new StopSignal()
   readonly #limits: CallLimits
+  /** for closing: a socket must really be closed, so the call is not cut short when stopping */
+  readonly #closeLimits: CallLimits
 
   constructor(options: SupervisorOptions) {
     this.#o = options
@@ -78,7 +80,8 @@ export class DeviceSupervisor {
     this.#reported = new ReportedValues(options.tuning.heartbeatMs)
     this.#writes = new DesiredWrites(options.tuning.backoff, options.tuning.random)
     this.#properties = new Map(options.device.properties.map((p) => [p.name, p]))
-    this.#limits = { clock: options.clock, timeoutMs: options.tuning.callTimeoutMs, abort: this.#abort.signal }
+    this.#limits = { clock: options.clock, timeoutMs: options.tuning.callTimeoutMs, stop: this.#stop }
+    this.#closeLimits = { clock: options.clock, timeoutMs: options.tuning.callTimeoutMs }
   }
 
   get device(): EdgeDevice {
@@ -98,7 +101,7 @@ export class DeviceSupervisor {
     if (this.#stopped) return this.#loop
     this.#stopped = true
     this.#alarm.wake()
-    this.#abort.abort()
+    this.#stop.stop()
     await this.#loop
     await this.#close()
     if (reportOffline && this.#state !== undefined) this.#o.reportState('offline')
@@ -279,7 +282,7 @@ export class DeviceSupervisor {
     const driver = this.#driver
     this.#driver = undefined
     if (driver === undefined) return
-    const out = await guarded({ ...this.#limits, abort: undefined }, 'close', () => driver.close())
+    const out = await guarded(this.#closeLimits, 'close', () => driver.close())
     if (!out.ok) this.#log.warn({ code: out.error.code }, out.error.message)
   }
 

@@ -5,11 +5,10 @@
  * back-off).
  */
 import assert from 'node:assert/strict'
-import { getEventListeners } from 'node:events'
 import fc from 'fast-check'
 import { ok } from '../../mappers/driver.js'
 import { Backoff, backoffCeiling, backoffDelay, type BackoffOptions } from '../../mappers/runtime/backoff.js'
-import { guarded } from '../../mappers/runtime/guard.js'
+import { guarded, StopSignal } from '../../mappers/runtime/guard.js'
 import { ManualClock } from '../support/manual-clock.js'
 import { mapperHarness } from '../support/mapper-harness.js'
 import { fakeDevice, prop } from './runtime-fixtures.js'
@@ -195,20 +194,23 @@ describe('mapper runtime: faults', () => {
 })
 
 describe('mapper runtime: guarded driver calls', () => {
-  it('a settled call leaves nothing on the abort signal (a reaction per call kept every driver alive until stop)', async () => {
+  it('a settled call leaves nothing on the stop signal (a reaction per call kept every driver alive until stop)', async () => {
     const clock = new ManualClock()
-    const abort = new AbortController()
-    for (let i = 0; i < 100; i++) assert.deepEqual(await guarded({ clock, timeoutMs: 1000, abort: abort.signal }, 'read', () => Promise.resolve(i)), ok(i))
-    assert.equal(getEventListeners(abort.signal, 'abort').length, 0)
+    const stop = new StopSignal()
+    for (let i = 0; i < 100; i++) assert.deepEqual(await guarded({ clock, timeoutMs: 1000, stop }, 'read', () => Promise.resolve(i)), ok(i))
+    assert.equal(stop.watching, 0)
     assert.equal(clock.pending().length, 0, 'no call timer left either')
   })
 
-  it('an abort cuts a call in flight short, and a call after the abort is abandoned at once', async () => {
+  it('a stop cuts the calls in flight short, and a call after the stop is abandoned at once', async () => {
     const clock = new ManualClock()
-    const abort = new AbortController()
-    const limits = { clock, timeoutMs: 1000, abort: abort.signal }
+    const stop = new StopSignal()
+    const limits = { clock, timeoutMs: 1000, stop }
     const hanging = guarded(limits, 'connect', () => new Promise(() => {}))
-    abort.abort()
+    const other = guarded(limits, 'read', () => new Promise(() => {}))
+    stop.stop()
+    const second = await other
+    assert.equal(second.ok === false && second.error.code, 'MAPPER_LINK_LOST')
     const cut = await hanging
     assert.equal(cut.ok === false && cut.error.code, 'MAPPER_LINK_LOST')
     const late = await guarded(limits, 'close', () => new Promise(() => {}))

@@ -17,6 +17,7 @@ export interface ModbusDriverOptions {
   readonly settings: ModbusSettings
   readonly points: ReadonlyMap<string, Point>
   readonly links: LinkRegistry
+  readonly plans: SharedPlans
   readonly counters: ModbusCounters
   readonly log: Logger
   readonly sleep?: (ms: number) => Promise<void>
@@ -30,6 +31,27 @@ interface Plan {
   readonly unmapped: readonly string[]
 }
 const MAX_PLANS = 16
+/** distinct layouts kept; past this SharedPlans starts over (drivers keep the plans they hold) */
+const MAX_LAYOUTS = 1024
+
+/**
+ * Read plans shared by the drivers of devices laid out alike (the same points and maxGap): 1,000
+ * identical meters hold one set of plans rather than one each (~1 KiB a device).
+ */
+export class SharedPlans {
+  readonly #layouts = new Map<string, Map<string, Plan>>()
+
+  /** The plans of a layout, by the names of the properties due together. */
+  of(points: ReadonlyMap<string, Point>, maxGap: number): Map<string, Plan> {
+    const key = JSON.stringify([maxGap, ...[...points.values()].map((p) => [p.name, p.table, p.offset, p.count])])
+    let plans = this.#layouts.get(key)
+    if (plans === undefined) {
+      if (this.#layouts.size >= MAX_LAYOUTS) this.#layouts.clear()
+      this.#layouts.set(key, (plans = new Map<string, Plan>()))
+    }
+    return plans
+  }
+}
 
 /** A request's table and items, the key of `#unbatchable`; computed only once some request was refused (not kept per plan). */
 function signatureOf(request: ReadRequest): string {
@@ -42,12 +64,13 @@ export class ModbusDriver implements DeviceDriver {
   #link: ModbusLink | undefined
   /** batched requests the slave refused as a whole (a gap it does not implement): read item by item */
   #unbatchable: Set<string> | undefined
-  /** property names due together → their plan */
-  readonly #plans = new Map<string, Plan>()
+  /** property names due together → their plan, shared with the devices laid out alike */
+  readonly #plans: Map<string, Plan>
 
   constructor(options: ModbusDriverOptions) {
     this.#o = options
     this.#id = options.device.id
+    this.#plans = options.plans.of(options.points, options.settings.maxGap)
   }
 
   async connect(): Promise<Outcome<void>> {
@@ -88,7 +111,7 @@ export class ModbusDriver implements DeviceDriver {
     for (const property of properties) {
       const point = this.#o.points.get(property.name)
       if (point === undefined) unmapped.push(property.name)
-      else items.push({ key: point.name, slave: this.#o.settings.slave, table: point.table, offset: point.offset, count: point.count })
+      else items.push({ key: point.name, table: point.table, offset: point.offset, count: point.count })
     }
     plan = { requests: planReads(items, { maxGap: this.#o.settings.maxGap }), unmapped }
     // bounded: the distinct sets of properties due together (a few per device); a stray flood starts over
@@ -99,7 +122,7 @@ export class ModbusDriver implements DeviceDriver {
 
   async #readRequest(request: ReadRequest, results: Results): Promise<DriverError | undefined> {
     if (request.items.length > 1 && this.#unbatchable?.has(signatureOf(request)) === true) return this.#readOneByOne(request, results)
-    const out = await this.#send({ op: 'read', slave: request.slave, table: request.table, offset: request.offset, count: request.count })
+    const out = await this.#send({ op: 'read', slave: this.#o.settings.slave, table: request.table, offset: request.offset, count: request.count })
     if (out.ok) {
       for (const item of request.items) results.set(item.key, this.#decode(item, request.offset, out.value))
       return undefined
@@ -116,7 +139,7 @@ export class ModbusDriver implements DeviceDriver {
 
   async #readOneByOne(request: ReadRequest, results: Results): Promise<DriverError | undefined> {
     for (const [i, item] of request.items.entries()) {
-      const out = await this.#send({ op: 'read', slave: item.slave, table: item.table, offset: item.offset, count: item.count })
+      const out = await this.#send({ op: 'read', slave: this.#o.settings.slave, table: item.table, offset: item.offset, count: item.count })
       results.set(item.key, out.ok ? this.#decode(item, item.offset, out.value) : out)
       if (!out.ok && (out.error.code === 'MODBUS_TIMEOUT' || out.error.connectionLost)) {
         for (const rest of request.items.slice(i + 1)) results.set(rest.key, out)

@@ -1,10 +1,10 @@
 /**
- * The read planner: which Modbus requests fetch a set of properties. Pure.
+ * The read planner: which Modbus requests fetch a set of one slave's properties. Pure.
  *
- * Properties on the same slave and table (function code) whose addresses are adjacent, overlap or
- * lie at most `maxGap` units apart are merged into one request, up to the protocol's limits per
- * request (Modbus Application Protocol §6.1-6.4: 2000 coils or discrete inputs, 125 registers).
- * Different slaves or tables are never merged. The runtime hands `read()` only the properties due
+ * Properties in the same table (function code) whose addresses are adjacent, overlap or lie at
+ * most `maxGap` units apart are merged into one request, up to the protocol's limits per request
+ * (Modbus Application Protocol §6.1-6.4: 2000 coils or discrete inputs, 125 registers). Different
+ * tables are never merged. A plan names no slave: devices laid out alike share one. The runtime hands `read()` only the properties due
  * in a round, so each property's collectCycle is respected: a request never widens to fetch a
  * property that is not due.
  */
@@ -16,7 +16,6 @@ export const MAX_BITS_PER_READ = 2000
 
 export interface ReadItem {
   readonly key: string
-  readonly slave: number
   readonly table: Table
   readonly offset: number
   /** registers, or bits for coil/discrete */
@@ -24,7 +23,6 @@ export interface ReadItem {
 }
 
 export interface ReadRequest {
-  readonly slave: number
   readonly table: Table
   readonly offset: number
   readonly count: number
@@ -41,19 +39,16 @@ export interface PlanOptions {
 
 export const isBitTable = (table: Table): boolean => table === 'coil' || table === 'discrete'
 
-/** Groups items into as few requests as the limits allow; deterministic order (slave, table, offset). */
+/** the order of a plan's requests */
+const TABLES: readonly Table[] = ['coil', 'discrete', 'input', 'holding']
+
+/** Groups items into as few requests as the limits allow; deterministic order (table, offset). */
 export function planReads(items: readonly ReadItem[], options: PlanOptions): ReadRequest[] {
-  const groups = new Map<string, ReadItem[]>()
-  for (const item of items) {
-    const key = `${item.slave}:${item.table}`
-    const group = groups.get(key)
-    if (group === undefined) groups.set(key, [item])
-    else group.push(item)
-  }
   const requests: ReadRequest[] = []
-  for (const key of [...groups.keys()].sort(compareGroupKeys)) {
-    const group = groups.get(key) ?? []
-    const limit = isBitTable(group[0]?.table ?? 'holding') ? (options.maxBits ?? MAX_BITS_PER_READ) : (options.maxRegisters ?? MAX_REGISTERS_PER_READ)
+  for (const table of TABLES) {
+    const group = items.filter((item) => item.table === table)
+    if (group.length === 0) continue
+    const limit = isBitTable(table) ? (options.maxBits ?? MAX_BITS_PER_READ) : (options.maxRegisters ?? MAX_REGISTERS_PER_READ)
     requests.push(...mergeGroup(group, limit, options.maxGap))
   }
   return requests
@@ -62,7 +57,7 @@ export function planReads(items: readonly ReadItem[], options: PlanOptions): Rea
 function mergeGroup(group: readonly ReadItem[], limit: number, maxGap: number): ReadRequest[] {
   const sorted = [...group].sort((a, b) => a.offset - b.offset || b.count - a.count || (a.key < b.key ? -1 : 1))
   const out: ReadRequest[] = []
-  let current: { slave: number; table: Table; offset: number; end: number; items: ReadItem[] } | undefined
+  let current: { table: Table; offset: number; end: number; items: ReadItem[] } | undefined
   for (const item of sorted) {
     const end = item.offset + item.count
     if (current !== undefined && item.offset - current.end <= maxGap && Math.max(current.end, end) - current.offset <= limit) {
@@ -71,20 +66,12 @@ function mergeGroup(group: readonly ReadItem[], limit: number, maxGap: number): 
       continue
     }
     if (current !== undefined) out.push(close(current))
-    current = { slave: item.slave, table: item.table, offset: item.offset, end, items: [item] }
+    current = { table: item.table, offset: item.offset, end, items: [item] }
   }
   if (current !== undefined) out.push(close(current))
   return out
 }
 
-function close(r: { slave: number; table: Table; offset: number; end: number; items: ReadItem[] }): ReadRequest {
-  return { slave: r.slave, table: r.table, offset: r.offset, count: r.end - r.offset, items: r.items }
-}
-
-const TABLE_ORDER: Readonly<Record<Table, number>> = { coil: 0, discrete: 1, input: 2, holding: 3 }
-
-function compareGroupKeys(a: string, b: string): number {
-  const [sa = '0', ta = 'holding'] = a.split(':')
-  const [sb = '0', tb = 'holding'] = b.split(':')
-  return Number(sa) - Number(sb) || TABLE_ORDER[ta as Table] - TABLE_ORDER[tb as Table]
+function close(r: { table: Table; offset: number; end: number; items: ReadItem[] }): ReadRequest {
+  return { table: r.table, offset: r.offset, count: r.end - r.offset, items: r.items }
 }

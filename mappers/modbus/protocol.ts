@@ -1,12 +1,13 @@
 /**
  * The Modbus protocol (`spec.protocol.protocolName: modbus`), TCP and RTU: config validation and
  * the driver factory. The protocol owns the links its drivers share (one per serial port path, one
- * per TCP host:port) and the per-device counters of requests and error codes.
+ * per TCP host:port), the read plans of devices laid out alike, and the per-device counters of
+ * requests and error codes.
  */
 import { refusingDriver, type DeviceDriver, type DriverContext, type Protocol } from '../driver.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import type { Problem } from '../../schemas/validate.js'
-import { ModbusDriver } from './driver.js'
+import { ModbusDriver, SharedPlans } from './driver.js'
 import { ModbusCounters } from './faults.js'
 import { LinkRegistry } from './link.js'
 import { resolveDevice } from './points.js'
@@ -28,6 +29,7 @@ export interface ModbusProtocolOptions {
 export function modbusProtocol(options: ModbusProtocolOptions = {}): ModbusProtocol {
   const links = new LinkRegistry(options.connectRetryMs !== undefined ? { connectRetryMs: options.connectRetryMs } : {})
   const counters = new ModbusCounters()
+  const plans = new SharedPlans()
   return {
     name: MODBUS,
     counters,
@@ -44,6 +46,7 @@ export function modbusProtocol(options: ModbusProtocolOptions = {}): ModbusProto
         settings: resolved.settings,
         points: resolved.points,
         links,
+        plans,
         counters,
         log: context.log,
         ...(options.sleep !== undefined ? { sleep: options.sleep } : {}),

@@ -357,7 +357,7 @@ describe('Modbus RTU driver against pymodbus: three slaves on one serial line', 
   })
   const expected = (slave: number): Record<string, string> => ({ temp: `${(200 + slave) / 10}`, speed: `${slave * 100}`, total: `${65536 + slave}`, running: 'false' })
 
-  it('interleaved reads of three slaves share the line and all come back right', async () => {
+  it('interleaved reads of three slaves share the line and all come back right, each from its own slave (their drivers share one read plan)', async () => {
     for (let round = 0; round < 5; round++) {
       const got = await Promise.all(drivers.map((d) => d.read(props)))
       got.forEach((m, i) => assert.deepEqual(values(m), expected(i + 1), `round ${round}, slave ${i + 1}`))

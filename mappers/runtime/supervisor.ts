@@ -68,8 +68,6 @@ export class DeviceSupervisor {
   /** cuts short a driver call in flight when the supervisor stops */
   readonly #stop = new StopSignal()
   readonly #limits: CallLimits
-  /** for closing: a socket must really be closed, so the call is not cut short when stopping */
-  readonly #closeLimits: CallLimits
 
   constructor(options: SupervisorOptions) {
     this.#o = options
@@ -81,7 +79,6 @@ export class DeviceSupervisor {
     this.#writes = new DesiredWrites(options.tuning.backoff, options.tuning.random)
     this.#properties = new Map(options.device.properties.map((p) => [p.name, p]))
     this.#limits = { clock: options.clock, timeoutMs: options.tuning.callTimeoutMs, stop: this.#stop }
-    this.#closeLimits = { clock: options.clock, timeoutMs: options.tuning.callTimeoutMs }
   }
 
   get device(): EdgeDevice {
@@ -282,7 +279,7 @@ export class DeviceSupervisor {
     const driver = this.#driver
     this.#driver = undefined
     if (driver === undefined) return
-    const out = await guarded(this.#closeLimits, 'close', () => driver.close())
+    const out = await guarded({ ...this.#limits, stop: undefined }, 'close', () => driver.close())
     if (!out.ok) this.#log.warn({ code: out.error.code }, out.error.message)
   }
 

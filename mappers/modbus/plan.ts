@@ -4,9 +4,9 @@
  * Properties in the same table (function code) whose addresses are adjacent, overlap or lie at
  * most `maxGap` units apart are merged into one request, up to the protocol's limits per request
  * (Modbus Application Protocol §6.1-6.4: 2000 coils or discrete inputs, 125 registers). Different
- * tables are never merged. A plan names no slave: devices laid out alike share one. The runtime hands `read()` only the properties due
- * in a round, so each property's collectCycle is respected: a request never widens to fetch a
- * property that is not due.
+ * tables are never merged. A plan names no slave: devices laid out alike share one. The runtime
+ * hands `read()` only the properties due in a round, so each property's collectCycle is respected:
+ * a request never widens to fetch a property that is not due.
  */
 
 export type Table = 'coil' | 'discrete' | 'input' | 'holding'

@@ -1,7 +1,7 @@
 /**
- * The Modbus read planner (mappers/modbus/plan.ts), for one slave's properties. Issue: "Reads of adjacent registers on the same
- * slave are batched into as few requests as the protocol allows (≤ 125 registers, ≤ 2000 coils),
- * respecting gaps and per-property cycles."
+ * The Modbus read planner (mappers/modbus/plan.ts), for one slave's properties. Issue: "Reads of
+ * adjacent registers on the same slave are batched into as few requests as the protocol allows
+ * (≤ 125 registers, ≤ 2000 coils), respecting gaps and per-property cycles."
  */
 import { strict as assert } from 'node:assert'
 import { planReads, type ReadItem, type Table } from '../../mappers/modbus/plan.js'

@@ -9,12 +9,13 @@ import type { Duplex } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
 import { Aedes, type Client, type PublishPacket, type AuthenticateError } from 'aedes'
 import type { AbstractLevel } from 'abstract-level'
+import mqemitter from 'mqemitter'
 import type { Logger } from 'pino'
 import type { MqttConfig } from '../schemas/config.js'
 import { createAcl, type Acl, type ClientAccess } from './acl.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
-import { coalesceWrites, skipCleanSessionAcks } from './hot-path.js'
+import { coalesceWrites, memoizeMatches, skipCleanSessionAcks } from './hot-path.js'
 import { SESSION_MARKER, sessionPersistence } from './persistence.js'
 import { resolveListener, startListener, type BoundListener, type ResolvedListener, type RunningListener } from './listeners.js'
 
@@ -32,6 +33,8 @@ export interface BrokerOptions {
 const IDENTIFIER_REJECTED = 2
 const NOT_AUTHORISED = 5
 const MAX_DENIAL_LOGS_PER_CLIENT = 20
+/** aedes' default `concurrency`: messages its emitter delivers at once */
+const AEDES_CONCURRENCY = 100
 
 export class EdgeBroker {
   readonly #options: BrokerOptions
@@ -66,6 +69,8 @@ export class EdgeBroker {
     const auth = createAuthenticator(config.users)
     const aedes = await Aedes.createBroker({
       id: 'tern',
+      // aedes' own emitter (its default concurrency, empty levels match [MQTT-4.7.1-3]), answers remembered
+      mq: memoizeMatches(mqemitter({ concurrency: AEDES_CONCURRENCY, matchEmptyLevels: true })),
       persistence: skipCleanSessionAcks(sessionPersistence(db)),
       heartbeatInterval: this.#options.heartbeatInterval ?? 60_000,
       keepaliveLimit: config.keepaliveLimit,

@@ -18,6 +18,8 @@ export interface CpuUse {
 export interface ThroughputResult {
   /** Messages received by all subscribers together, per second. */
   msgPerSec: number
+  /** The same during the warm-up (tern sizes its young generation to the load only after 3 s busy, cli/heap.ts). */
+  warmupMsgPerSec: number
   publishPerSec: number
   /** QoS 1: PUBACKs the publishers received, per second. */
   ackPerSec: number
@@ -82,6 +84,7 @@ export function measure(load: Load, pid: number, warmupMs: number, durationMs: n
 export async function throughputPhase(port: number, pid: number, opts: PhaseLoad, warmupMs: number, durationMs: number): Promise<ThroughputResult> {
   const load = await Load.open({ ...opts, port, tag: nextTag() })
   try {
+    const start = snapshot(load, pid)
     const { done, stop } = measure(load, pid, warmupMs, durationMs)
     await load.saturate(stop)
     const [a, b] = await done
@@ -90,6 +93,7 @@ export async function throughputPhase(port: number, pid: number, opts: PhaseLoad
     const secs = (b.at - a.at) / 1000
     return {
       msgPerSec: Math.round((b.received - a.received) / secs),
+      warmupMsgPerSec: Math.round((a.received - start.received) / ((a.at - start.at) / 1000)),
       publishPerSec: Math.round((b.sent - a.sent) / secs),
       ackPerSec: Math.round((b.acked - a.acked) / secs),
       lost: Math.max(0, load.counters.sent * load.fanout - load.counters.received),

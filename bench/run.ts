@@ -7,7 +7,8 @@
  *   --skip-build               run dist/ as it is
  * broker (embedded broker vs Mosquitto, bench/broker.ts; about 3 minutes with the defaults):
  *   --duration 8               seconds of measured throughput per case and broker
- *   --warmup 2                 seconds of unmeasured load before it
+ *   --warmup 5                 seconds of unmeasured load before it (tern's young generation
+ *                              grows to the load after 3 s busy; the warm-up's rate is reported too)
  *   --latency-duration 5       seconds of recorded latency per case and broker
  *   --rate-fraction 0.5        latency load, as a fraction of the lower broker's throughput
  *   --cases fan-in:0,fan-in:1,fan-out:0,fan-out:1

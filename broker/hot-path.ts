@@ -161,7 +161,7 @@ export class TopicMemo<T> {
   }
 }
 
-/** topics whose subscribers the broker remembers (qlobber's answers, memoizeMatches) */
+/** most topics whose subscribers the broker remembers at once (memoizeMatches) */
 export const HOT_TOPICS = 1024
 
 interface Matcher {
@@ -172,11 +172,12 @@ interface Matcher {
 }
 
 /**
- * Remembers which subscribers match each of the HOT_TOPICS topics published most, until the
+ * Remembers which subscribers match a published topic, for up to HOT_TOPICS topics, until the
  * subscriptions change. mqemitter asks its qlobber trie for every message, which splits the
  * topic into words and walks the trie each time: ~10 % of the broker's busy time in fan-in QoS 0
  * (20 topics, 340k msg/s), ~250 ns a message, against ~16 ns for a remembered answer. With more
- * topics in use than it keeps it mostly stops remembering (TopicMemo), ~10 ns a message.
+ * topics in use than it keeps it mostly stops remembering (TopicMemo): 10-20 ns a message more
+ * than the trie's ~440 ns (7,000 topics of 1,000 devices, a micro-benchmark).
  * (mqemitter 7 keeps the trie as `_matcher`.)
  */
 export function memoizeMatches<E extends object>(mq: E): E {

@@ -15,7 +15,7 @@ import type { MqttConfig } from '../schemas/config.js'
 import { createAcl, type Acl, type ClientAccess } from './acl.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
-import { coalesceWrites, memoizeMatches, skipCleanSessionAcks } from './hot-path.js'
+import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
 import { SESSION_MARKER, sessionPersistence } from './persistence.js'
 import { resolveListener, startListener, type BoundListener, type ResolvedListener, type RunningListener } from './listeners.js'
 
@@ -146,7 +146,7 @@ export class EdgeBroker {
   #handle(stream: Duplex, listener: ResolvedListener, req?: IncomingMessage): void {
     this.#listenerOf.set(stream, listener)
     if (stream instanceof Socket) coalesceWrites(stream) // TCP and TLS; WebSocket streams frame each write
-    this.aedes.handle(stream, req)
+    parseDirectly(this.aedes.handle(stream, req))
   }
 
   async #authenticate(auth: Authenticator, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<boolean> {

@@ -98,6 +98,50 @@ function join(chunks: Chunk[], size: number): Buffer {
   return out
 }
 
+/** What mqtt-packet's parser reads through: a `bl` 6 BufferList (its buffers, in order). */
+interface ReadList {
+  _bufs: Buffer[]
+  readUInt8(offset: number): number
+  readUInt16BE(offset: number): number
+  toString(encoding?: BufferEncoding, start?: number, end?: number): string
+}
+
+/**
+ * Reads from the first buffer of the parser's list directly when what is read lies within it
+ * (almost always: a socket read holds many whole packets). bl 6 answers each readUInt8,
+ * readUInt16BE and toString by slicing a new Buffer view first, two to four views a PUBLISH
+ * beside the payload's own: ~10 % of the broker's busy time in fan-in QoS 0. Reads that reach
+ * past the first buffer go to bl as before. Returns whether `list` looked like a bl list.
+ */
+export function readListDirectly(list: unknown): boolean {
+  const bl = list as Partial<ReadList> | undefined
+  if (bl === undefined || !Array.isArray(bl._bufs) || typeof bl.readUInt8 !== 'function' || typeof bl.readUInt16BE !== 'function' || typeof bl.toString !== 'function') return false
+  const l = bl as ReadList
+  const readUInt8 = l.readUInt8.bind(l)
+  const readUInt16BE = l.readUInt16BE.bind(l)
+  const toString = l.toString.bind(l)
+  l.readUInt8 = (offset) => {
+    const first = l._bufs[0]
+    return first !== undefined && offset >= 0 && offset < first.length ? (first[offset] as number) : readUInt8(offset)
+  }
+  l.readUInt16BE = (offset) => {
+    const first = l._bufs[0]
+    return first !== undefined && offset >= 0 && offset + 2 <= first.length ? first.readUInt16BE(offset) : readUInt16BE(offset)
+  }
+  l.toString = (encoding, start, end) => {
+    const first = l._bufs[0]
+    return first !== undefined && start !== undefined && end !== undefined && start >= 0 && start <= end && end <= first.length
+      ? first.toString(encoding, start, end)
+      : toString(encoding, start, end)
+  }
+  return true
+}
+
+/** readListDirectly for the parser aedes made for `client` (lib/client.js keeps it as `_parser`). */
+export function parseDirectly(client: Client): boolean {
+  return readListDirectly((client as unknown as { _parser?: { _list?: unknown } })._parser?._list)
+}
+
 interface AckCalls {
   outgoingClearMessageId(client: Client, packet: { cmd?: string }): Promise<unknown>
 }

@@ -6,7 +6,9 @@ import { strict as assert } from 'node:assert'
 import { once } from 'node:events'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import mqemitter from 'mqemitter'
-import { COPY_LIMIT, TopicMemo, coalesceWrites, memoizeMatches } from '../../broker/hot-path.js'
+import * as mqttPacket from 'mqtt-packet'
+import fc from 'fast-check'
+import { COPY_LIMIT, TopicMemo, coalesceWrites, memoizeMatches, readListDirectly } from '../../broker/hot-path.js'
 
 interface Pair {
   /** the coalesced side */
@@ -181,6 +183,46 @@ describe('broker/hot-path', () => {
       await deliveries(mq, 's/1')
       await deliveries(mq, 's//') // an empty level is a level [MQTT-4.7.1-3]
       assert.deepEqual(got, ['a:s/1', 'a:s/1', 'b:s/1', 'a:s/1', 'b:s/1', 'b:s//']) // qlobber: # before +
+    })
+  })
+
+  describe('readListDirectly', () => {
+    const packets: mqttPacket.Packet[] = [
+      { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'dev-ü', clean: true, keepalive: 30, username: 'u', password: Buffer.from('p') },
+      { cmd: 'publish', topic: '$hw/events/device/ü-1/twin/update', payload: Buffer.from('{"twin":{}}'), qos: 0, retain: false, dup: false },
+      { cmd: 'publish', topic: 'a/b', payload: Buffer.alloc(300, 7), qos: 1, messageId: 513, retain: true, dup: false },
+      { cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'a/+', qos: 1 }] },
+      { cmd: 'pingreq' },
+      { cmd: 'publish', topic: 't', payload: Buffer.alloc(20_000, 1), qos: 0, retain: false, dup: false },
+    ]
+    const wire = Buffer.concat(packets.map((p) => mqttPacket.generate(p)))
+
+    function parse(chunks: Buffer[], direct: boolean): unknown[] {
+      const parser = mqttPacket.parser({ protocolVersion: 4 })
+      if (direct) assert.equal(readListDirectly((parser as unknown as { _list: unknown })._list), true)
+      const got: unknown[] = []
+      parser.on('packet', (p) => got.push({ ...p }))
+      parser.on('error', (err: Error) => got.push(err.message))
+      for (const c of chunks) parser.parse(c)
+      return got
+    }
+
+    it('parses any split of a packet stream exactly as bl does (property)', () => {
+      fc.assert(
+        fc.property(fc.uniqueArray(fc.integer({ min: 1, max: wire.length - 1 }), { maxLength: 12 }), (cuts) => {
+          const at = [0, ...cuts.sort((a, b) => a - b), wire.length]
+          const chunks = at.slice(1).map((end, i) => wire.subarray(at[i], end))
+          const direct = parse(chunks, true)
+          assert.deepEqual(direct, parse(chunks, false))
+          assert.equal(direct.length, packets.length)
+        }),
+        { numRuns: 300 },
+      )
+    })
+
+    it('a list that is not bl is left alone', () => {
+      assert.equal(readListDirectly(undefined), false)
+      assert.equal(readListDirectly({ _bufs: 'x' }), false)
     })
   })
 })

@@ -225,7 +225,8 @@ interface Matcher {
  * (mqemitter 7 keeps the trie as `_matcher`.)
  */
 export function memoizeMatches<E extends object>(mq: E): E {
-  const matcher = (mq as { _matcher: Matcher })._matcher
+  const matcher = (mq as { _matcher?: Partial<Matcher> })._matcher
+  if (!isMatcher(matcher)) return mq // not the mqemitter this was written for: left as it is
   const memo = new TopicMemo<unknown>(HOT_TOPICS)
   const match = matcher.match.bind(matcher)
   const compute = (topic: string): unknown => match(topic)
@@ -238,4 +239,8 @@ export function memoizeMatches<E extends object>(mq: E): E {
     }
   }
   return mq
+}
+
+function isMatcher(m: Partial<Matcher> | undefined): m is Matcher {
+  return m !== undefined && [m.match, m.add, m.remove, m.clear].every((f) => typeof f === 'function')
 }

@@ -184,6 +184,13 @@ describe('broker/hot-path', () => {
       await deliveries(mq, 's//') // an empty level is a level [MQTT-4.7.1-3]
       assert.deepEqual(got, ['a:s/1', 'a:s/1', 'b:s/1', 'a:s/1', 'b:s/1', 'b:s//']) // qlobber: # before +
     })
+
+    it('an emitter without the trie it expects is returned as it is', () => {
+      const match = (): unknown[] => []
+      const other = { _matcher: { match } } // no add/remove/clear: not qlobber
+      assert.equal(memoizeMatches(other), other)
+      assert.equal(other._matcher.match, match, 'match not wrapped')
+    })
   })
 
   describe('readListDirectly', () => {

@@ -101,6 +101,21 @@ for (const target of brokerTargets) {
         })
       }
 
+      for (const listener of ['plain', 'tls'] as const) {
+        it(`[MQTT-4.6.0-6] a burst of 500 messages, small and 200 KB, reaches a subscriber whole and in order (${listener})`, async () => {
+          const topic = unique(`burst/${listener}`)
+          const options = listener === 'tls' ? { ca: await readFile(pki.ca), rejectUnauthorized: true } : {}
+          const sub = await pool.connect(main.url(listener), options)
+          await sub.client.subscribeAsync(topic, { qos: 1 })
+          const pub = await pool.connect(main.url(listener), options)
+          // every 50th a large payload (written past the broker's one-buffer-per-turn copy), the rest small, multi-byte UTF-8
+          const payloads = Array.from({ length: 500 }, (_, i) => (i % 50 === 49 ? `${i}:${'é'.repeat(100_000)}` : `${i}:ü`))
+          await Promise.all(payloads.map((p) => pub.client.publishAsync(topic, p, { qos: 1 })))
+          await sub.inbox.waitForCount(payloads.length, 15_000)
+          assert.deepEqual(sub.inbox.messages.map((m) => m.payload), payloads)
+        })
+      }
+
       it('[MQTT-3.8.4-6] a message is delivered at the lower of publish and subscription QoS, also through wildcards', async () => {
         const base = unique('qos/down')
         const sub = await connect()

@@ -128,8 +128,17 @@ export function cpuSeconds(pid: number): number {
 
 /** Resident set size of the process, in MiB. */
 export function rssMiB(pid: number): number {
+  return statusMiB(pid, 'VmRSS')
+}
+
+/** The process's anonymous (private) resident memory: RSS less the pages of its binary and libraries. */
+export function anonMiB(pid: number): number {
+  return statusMiB(pid, 'RssAnon')
+}
+
+function statusMiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1]
+  const kb = new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]
   return kb === undefined ? 0 : Math.round((Number(kb) / 1024) * 10) / 10
 }
 

@@ -27,7 +27,7 @@ import { Connection } from './connection.js'
 import { gatewayMemory, type Gateway } from './gateway.js'
 import { PUBLISH, pubacks } from './mqtt-wire.js'
 import { percentiles, round } from './phases.js'
-import { cpuSeconds, rssMiB, startOwned, ternNodeFlags } from './servers.js'
+import { anonMiB, cpuSeconds, rssMiB, startOwned, ternNodeFlags } from './servers.js'
 
 export interface TwinBenchOptions {
   devices: number
@@ -229,6 +229,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     await peer?.reset()
     await sleep(SETTLE_SECONDS * 1000)
     const rssIdleSettled = rssMiB(first.pid)
+    const anonIdleSettled = anonMiB(first.pid)
     const polled = peer === undefined ? undefined : await modbusRequestsPerSec(peer, SETTLE_SECONDS)
     const session = await driver(port, o.devices)
     const d = session.driver
@@ -267,6 +268,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     const starts: number[] = []
     let rssRestarted = 0
     let rssRestartedSettled = 0
+    let anonRestartedSettled = 0
     for (let i = 0; i < o.starts; i++) {
       const node = await startNode(dir.path, gateway)
       starts.push(node.readyMs)
@@ -276,6 +278,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
         log(`twin: restarted with ${o.devices} devices persisted in ${round(node.readyMs, 0)} ms`)
         await sleep(SETTLE_SECONDS * 1000)
         rssRestartedSettled = rssMiB(node.pid)
+        anonRestartedSettled = anonMiB(node.pid)
       }
       await node.stop()
     }
@@ -293,6 +296,8 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
       // idle: first start (manifests parsed from YAML); restarted: devices and parsed manifests from
       // LevelDB; each at ready (+0.5 s after a restart) and settled (SETTLE_SECONDS later, idle)
       rssMiB: { idle: rssIdle, idleSettled: rssIdleSettled, afterLoad: rssLoaded, restarted: rssRestarted, restartedSettled: rssRestartedSettled },
+      // the settled figures' anonymous part: RSS less the node binary's and libraries' file pages (~40-44 MiB)
+      anonMiB: { idleSettled: anonIdleSettled, restartedSettled: anonRestartedSettled },
       startToReadyMs: { runs: starts.map((s) => Math.round(s)), median: Math.round([...starts].sort((a, b) => a - b)[Math.floor(starts.length / 2)] ?? NaN) },
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)

@@ -41,9 +41,9 @@ export function coalesceWrites(socket: Socket): void {
   let owesDrain = false
   const emitDrain = (): boolean => socket.emit('drain')
 
-  const flush = (): boolean => {
+  const flush = (): void => {
     scheduled = false
-    if (chunks.length === 0) return true
+    if (chunks.length === 0) return
     const turn = chunks
     const size = bytes
     chunks = []
@@ -53,7 +53,6 @@ export function coalesceWrites(socket: Socket): void {
       owesDrain = false
       if (ok) process.nextTick(emitDrain)
     }
-    return ok
   }
 
   socket.write = (chunk: unknown, encoding?: unknown, callback?: unknown): boolean => {
@@ -229,8 +228,7 @@ export function memoizeMatches<E extends object>(mq: E): E {
   if (!isMatcher(matcher)) return mq // not the mqemitter this was written for: left as it is
   const memo = new TopicMemo<unknown>(HOT_TOPICS)
   const match = matcher.match.bind(matcher)
-  const compute = (topic: string): unknown => match(topic)
-  matcher.match = (topic, ...rest) => (rest.length === 0 ? memo.get(topic, compute) : match(topic, ...rest))
+  matcher.match = (topic, ...rest) => (rest.length === 0 ? memo.get(topic, match) : match(topic, ...rest))
   for (const change of ['add', 'remove', 'clear'] as const) {
     const apply = matcher[change].bind(matcher)
     matcher[change] = (...args) => {

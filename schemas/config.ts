@@ -101,6 +101,27 @@ export const MqttConfig = Type.Object(
       }),
     ),
     keepaliveLimit: Type.Integer({ minimum: 0, default: 0, description: 'largest keep-alive a client may ask for, seconds (0 = any)' }),
+    maxPacketSize: Type.Integer({
+      minimum: 0,
+      maximum: 268_435_455,
+      default: 1_048_576,
+      description: 'largest MQTT packet a client may send, bytes, checked on the fixed header before it is buffered; the connection is closed (Mosquitto `max_packet_size`; 0 = MQTT’s own limit, 256 MiB)',
+    }),
+    maxConnections: Type.Integer({
+      minimum: 0,
+      default: 5000,
+      description: 'clients connected at once over every listener; further connections are closed at once (Mosquitto `max_connections`; 0 = no limit)',
+    }),
+    maxQueuedMessages: Type.Integer({
+      minimum: 0,
+      default: 1000,
+      description: 'QoS 1/2 messages held for one client, in flight or queued, online or offline; past it further ones for that client are dropped and counted (Mosquitto `max_queued_messages`; 0 = no limit)',
+    }),
+    maxQueuedBytes: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description: 'payload bytes held for one client, as `maxQueuedMessages` (Mosquitto `max_queued_bytes`; 0 = no limit)',
+    }),
     external: Type.Optional(ExternalBroker),
   },
   strict,

@@ -4,10 +4,11 @@
  * validates every frame, matches answers to requests by `parent_msg_id`, and re-sends a request
  * until it is answered or the session ends (the peer drops duplicates by `msg_id` or applies them
  * idempotently): after `resendMs`, then at doubling intervals up to `resendMaxMs`, so a peer that is
- * slow to answer (a cloud working through its status budget) is not flooded with copies. A bad frame is logged and, when it has a `msg_id`,
- * answered with an error; it never ends the session.
+ * slow to answer (a cloud working through its status budget) is not flooded with copies. A frame
+ * that is not an envelope is logged and answered with an error; it never ends the session.
  */
 import type { Logger } from 'pino'
+import { MSG_ID_MAX_LENGTH } from '../schemas/cloud-link.js'
 import { TernError } from '../schemas/errors.js'
 import { errorResponse, isAnswer, Operations, validateEnvelope, type Envelope } from './messages.js'
 
@@ -139,17 +140,14 @@ export class Session {
     try {
       doc = JSON.parse(text)
     } catch (err) {
-      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', node: this.node, reason: (err as Error).message }, 'frame is not JSON; dropped')
+      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', node: this.node, reason: (err as Error).message }, 'frame is not JSON; answered with an error')
+      this.#refuse(undefined, `frame is not JSON: ${(err as Error).message}`)
       return
     }
     const checked = validateEnvelope(doc)
     if (!checked.ok) {
-      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', node: this.node, problems: checked.problems }, 'frame is not a message envelope; dropped')
-      const id = (doc as { header?: { msg_id?: unknown } } | null)?.header?.msg_id
-      if (typeof id === 'string' && id !== '') {
-        const reason = checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')
-        this.send(errorResponse({ header: { msg_id: id, timestamp: 0 }, route: { source: '', group: '', operation: 'invalid', resource: '' } }, this.#o.source, { code: 'CLOUD_MESSAGE_INVALID', reason }))
-      }
+      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', node: this.node, problems: checked.problems }, 'frame is not a message envelope; answered with an error')
+      this.#refuse(doc, checked.problems.map((p) => `${p.path}: ${p.message}`).join('; '))
       return
     }
     const message = checked.value
@@ -169,6 +167,18 @@ export class Session {
         this.#o.log.error({ err, node: this.node, resource: message.route.resource }, 'message handler threw')
       }
     }
+  }
+
+  /**
+   * Answers a frame that is not a message envelope, so the peer learns its frame was dropped.
+   * The answer names the frame's `msg_id` when it has one that is a valid ID, and `""` otherwise:
+   * either way it is an answer (`parent_msg_id` set), which a tern peer matches against its pending
+   * requests and never dispatches or answers, so two ends cannot trade errors forever.
+   */
+  #refuse(doc: unknown, reason: string): void {
+    const id = (doc as { header?: { msg_id?: unknown } } | null | undefined)?.header?.msg_id
+    const parent = typeof id === 'string' && id.length <= MSG_ID_MAX_LENGTH ? id : ''
+    this.send(errorResponse({ header: { msg_id: parent, timestamp: 0 }, route: { source: '', group: '', operation: 'invalid', resource: '' } }, this.#o.source, { code: 'CLOUD_MESSAGE_INVALID', reason }))
   }
 
   #closed(code: number, reason: string): void {

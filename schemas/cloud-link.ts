@@ -6,9 +6,12 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Device, DeviceModel } from './device.js'
 import { MsgTwin } from './twin.js'
 
+/** The longest `msg_id` / `parent_msg_id` accepted (KubeEdge's are UUIDs, 36 characters). */
+export const MSG_ID_MAX_LENGTH = 128
+
 export const Header = Type.Object({
-  msg_id: Type.String({ minLength: 1, maxLength: 128 }),
-  parent_msg_id: Type.Optional(Type.String({ maxLength: 128 })),
+  msg_id: Type.String({ minLength: 1, maxLength: MSG_ID_MAX_LENGTH }),
+  parent_msg_id: Type.Optional(Type.String({ maxLength: MSG_ID_MAX_LENGTH })),
   timestamp: Type.Integer({ minimum: 0 }),
   resourceversion: Type.Optional(Type.String({ maxLength: 64 })),
   sync: Type.Optional(Type.Boolean()),

@@ -17,6 +17,7 @@ import { createAuthenticator, type Authenticator } from './auth.js'
 import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
 import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
 import { SESSION_MARKER, sessionPersistence } from './persistence.js'
+import { markRefused, pacedAnswers } from './many-subscriptions.js'
 import { resolveListener, startListener, type BoundListener, type ResolvedListener, type RunningListener } from './listeners.js'
 
 // Any abstract-level database or sublevel; the broker keeps its sessions under its own prefix.
@@ -67,6 +68,7 @@ export class EdgeBroker {
     const { config, db } = this.#options
     const acl = createAcl(config.acl)
     const auth = createAuthenticator(config.users)
+    const answer = pacedAnswers() // many filters at once do not stall other clients
     const aedes = await Aedes.createBroker({
       id: 'tern',
       // aedes' own emitter (its default concurrency, empty levels match [MQTT-4.7.1-3]), answers remembered
@@ -98,10 +100,13 @@ export class EdgeBroker {
         done(null)
       },
       authorizeSubscribe: (client, sub, done) => {
-        if (sub.topic === SESSION_MARKER) return done(null, null) // a session's placeholder, see persistence.ts
-        const allowed = sub.topic.startsWith('$SYS') ? true : this.#accessOf(client).canSubscribe(sub.topic)
-        if (!allowed) this.#logDenial(client, 'subscribe', sub.topic)
-        done(null, allowed ? sub : null) // null = failure 0x80 in SUBACK [MQTT-3.9.3]
+        // a session's placeholder (see persistence.ts) is never a subscription
+        const allowed = sub.topic !== SESSION_MARKER && (sub.topic.startsWith('$SYS') || this.#accessOf(client).canSubscribe(sub.topic))
+        if (!allowed) {
+          if (sub.topic !== SESSION_MARKER) this.#logDenial(client, 'subscribe', sub.topic)
+          markRefused(sub)
+        }
+        answer(() => done(null, allowed ? sub : null)) // null = failure 0x80 in SUBACK [MQTT-3.9.3]
       },
       authorizeForward: (client, packet) => (acl.open || this.#accessOf(client).canReceive(packet.topic) ? atGrantedQos(client, packet) : null),
     })

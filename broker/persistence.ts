@@ -16,26 +16,29 @@
  */
 import levelPersistence from 'aedes-persistence-level'
 import type { AedesPublishPacket, Client } from 'aedes'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { BrokerDb } from './broker.js'
 import { TopicMemo } from './hot-path.js'
+import { oneWritePerSubscribe, removeInSlices, retainedFor } from './many-subscriptions.js'
 
 /** Stands for "a session without subscriptions"; never a real subscription (see above): a client
  * that subscribes to it gets 0x80. */
 export const SESSION_MARKER = '$tern/session'
 
-type StoredSubscription = { topic: string; qos: number }
+type StoredSubscription = { topic: string; qos?: number }
 
 /** The promise-style persistence calls aedes 1.x makes that are changed here. */
 interface SessionCalls {
   subscriptionsByClient(client: Client): Promise<StoredSubscription[]>
   cleanSubscriptions(client: Client): Promise<unknown>
   subscriptionsByTopic(topic: string): Promise<StoredSubscription[]>
-  addSubscriptions(client: Client, subs: unknown): Promise<unknown>
-  removeSubscriptions(client: Client, topics: unknown): Promise<unknown>
+  addSubscriptions(client: Client, subs: readonly StoredSubscription[]): Promise<unknown>
+  removeSubscriptions(client: Client, topics: readonly string[]): Promise<unknown>
   outgoingEnqueue(sub: { clientId: string }, packet: AedesPublishPacket): Promise<unknown>
   outgoingEnqueueCombi(subs: ReadonlyArray<{ clientId: string; qos?: number }>, packet: AedesPublishPacket): Promise<unknown>
   outgoingStream(client: Client): Readable
+  createRetainedStream(pattern: string): Readable
+  createRetainedStreamCombi(patterns: readonly string[]): Readable
   outgoingUpdate(client: Client, packet: AedesPublishPacket): Promise<unknown>
   outgoingClearMessageId(client: Client, packet: AedesPublishPacket): Promise<unknown>
 }
@@ -57,9 +60,9 @@ export function sessionPersistence(db: BrokerDb): unknown {
   }
 
   // aedes calls this on every CONNECT with clean=true, before the CONNACK.
-  const cleanSubscriptions = store.cleanSubscriptions.bind(store)
   store.cleanSubscriptions = async (client) => {
-    await cleanSubscriptions(client)
+    const stored = await subscriptionsByClient(client)
+    await removeInSlices((c, topics) => store.removeSubscriptions(c, topics), client, stored.map((sub) => sub.topic))
     await sessions.del(client.id)
     for await (const queued of store.outgoingStream(client) as AsyncIterable<AedesPublishPacket>) {
       const packet = { ...queued, messageId: queued.messageId ?? DISCARD_ID }
@@ -69,8 +72,8 @@ export function sessionPersistence(db: BrokerDb): unknown {
   }
 
   // aedes asks for every QoS 1/2 message; the answer holds until a stored subscription changes,
-  // which happens only inside these three calls (cleanSubscriptions removes inside the wrapped
-  // instance, past removeSubscriptions here), each changing the matcher synchronously.
+  // which happens only inside these three calls (cleanSubscriptions removes through
+  // removeSubscriptions), each changing the matcher synchronously.
   const byTopic = new TopicMemo<Promise<StoredSubscription[]>>()
   const subscriptionsByTopic = store.subscriptionsByTopic.bind(store)
   store.subscriptionsByTopic = (topic) => byTopic.get(topic, subscriptionsByTopic)
@@ -85,6 +88,11 @@ export function sessionPersistence(db: BrokerDb): unknown {
       }
     }
   }
+
+  store.addSubscriptions = oneWritePerSubscribe(store.addSubscriptions.bind(store))
+  const createRetainedStreamCombi = store.createRetainedStreamCombi.bind(store)
+  store.createRetainedStreamCombi = (patterns) =>
+    patterns.length <= 1 ? createRetainedStreamCombi(patterns) : Readable.from(retainedFor(store.createRetainedStream('#') as AsyncIterable<AedesPublishPacket>, patterns))
 
   store.outgoingEnqueueCombi = async (subs, packet) => {
     if (subs.length === 0) return // every QoS 1 publish asks, most with no offline subscriber

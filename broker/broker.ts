@@ -16,7 +16,8 @@ import { createAcl, type Acl, type ClientAccess } from './acl.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
 import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
-import { SESSION_MARKER, sessionPersistence } from './persistence.js'
+import type { OfflineQueueStats } from './offline-queue.js'
+import { SESSION_MARKER, sessionPersistence, type SessionStore } from './persistence.js'
 import { markRefused, pacedAnswers } from './many-subscriptions.js'
 import { resolveListener, startListener, type BoundListener, type ResolvedListener, type RunningListener } from './listeners.js'
 
@@ -32,6 +33,7 @@ export interface BrokerOptions {
 }
 
 const IDENTIFIER_REJECTED = 2
+const SERVER_UNAVAILABLE = 3
 const NOT_AUTHORISED = 5
 const MAX_DENIAL_LOGS_PER_CLIENT = 20
 /** aedes' default `concurrency`: messages its emitter delivers at once */
@@ -47,6 +49,8 @@ export class EdgeBroker {
   readonly #denied = new WeakSet<PublishPacket>()
   readonly #denialLogs = new WeakMap<Client, number>()
   readonly #noClientId = new WeakSet<Client>()
+  readonly #persistent = new WeakSet<Client>()
+  #sessions: SessionStore | undefined
   #stopped = false
 
   constructor(options: BrokerOptions) {
@@ -60,6 +64,12 @@ export class EdgeBroker {
     return this.#aedes
   }
 
+  /** Messages dropped for persistent sessions (queue limits, full disk), for reporting. */
+  get sessionStats(): OfflineQueueStats {
+    if (this.#sessions === undefined) throw new Error('broker not started')
+    return this.#sessions.queues.stats
+  }
+
   get listeners(): BoundListener[] {
     return this.#listeners.map((l) => l.bound)
   }
@@ -69,11 +79,13 @@ export class EdgeBroker {
     const acl = createAcl(config.acl)
     const auth = createAuthenticator(config.users)
     const answer = pacedAnswers() // many filters at once do not stall other clients
+    const sessions = sessionPersistence(db, config, this.#log)
+    this.#sessions = sessions
     const aedes = await Aedes.createBroker({
       id: 'tern',
       // aedes' own emitter (its default concurrency, empty levels match [MQTT-4.7.1-3]), answers remembered
       mq: memoizeMatches(mqemitter({ concurrency: AEDES_CONCURRENCY, matchEmptyLevels: true })),
-      persistence: skipCleanSessionAcks(sessionPersistence(db)),
+      persistence: skipCleanSessionAcks(sessions.persistence),
       heartbeatInterval: this.#options.heartbeatInterval ?? 60_000,
       keepaliveLimit: config.keepaliveLimit,
       maxClientsIdLength: 65_535,
@@ -83,12 +95,18 @@ export class EdgeBroker {
         // A persistent session needs a name: CONNACK 2 [MQTT-3.1.3-8] (answered in authenticate,
         // the step where aedes can send a refusal code). aedes would invent an id instead.
         if (packet.clientId === '' && !packet.clean) this.#noClientId.add(client)
+        if (!packet.clean) this.#persistent.add(client)
         done(null, true)
       },
       authenticate: (client, username, password, done) => {
         if (this.#noClientId.has(client)) return done(refusal(IDENTIFIER_REJECTED), false)
         this.#authenticate(auth, acl, client, username, password).then(
-          (ok) => done(ok ? null : refusal(NOT_AUTHORISED), ok),
+          async (ok) => {
+            if (!ok) return done(refusal(NOT_AUTHORISED), false)
+            // a persistent session the store cannot keep (disk full) is refused, not cut off later
+            if (this.#persistent.has(client) && !(await sessions.health.check())) return done(refusal(SERVER_UNAVAILABLE), false)
+            done(null, true)
+          },
           (err: unknown) => {
             this.#log.error({ err, clientId: client.id }, 'authentication failed unexpectedly')
             done(refusal(NOT_AUTHORISED), false)
@@ -146,6 +164,7 @@ export class EdgeBroker {
     this.#listeners = []
     const aedes = this.#aedes
     if (aedes !== undefined) await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    this.#sessions?.health.stop()
   }
 
   #handle(stream: Duplex, listener: ResolvedListener, req?: IncomingMessage): void {
@@ -188,8 +207,9 @@ export class EdgeBroker {
   }
 }
 
-function refusal(returnCode: typeof IDENTIFIER_REJECTED | typeof NOT_AUTHORISED): AuthenticateError {
-  const err = new Error(returnCode === NOT_AUTHORISED ? 'not authorised' : 'identifier rejected') as AuthenticateError
+function refusal(returnCode: typeof IDENTIFIER_REJECTED | typeof SERVER_UNAVAILABLE | typeof NOT_AUTHORISED): AuthenticateError {
+  const messages = { [IDENTIFIER_REJECTED]: 'identifier rejected', [SERVER_UNAVAILABLE]: 'server unavailable', [NOT_AUTHORISED]: 'not authorised' }
+  const err = new Error(messages[returnCode]) as AuthenticateError
   err.returnCode = returnCode
   return err
 }

@@ -13,13 +13,20 @@
  *   lower of the published QoS and the highest QoS the client's matching subscriptions grant, and
  *   [MQTT-3.3.1-9] with RETAIN 0, since it matched an established subscription. aedes stored and
  *   later sent the message as published.
+ * Beyond the protocol: an offline session keeps at most `maxQueuedMessages` / `maxQueuedBytes`
+ * (offline-queue.ts), and a full disk costs only what needs the disk (store-health.ts): a message
+ * that cannot be queued, retained or a will that cannot be kept across a restart is dropped and
+ * counted, and the clients and sessions that need no disk go on.
  */
 import levelPersistence from 'aedes-persistence-level'
 import type { AedesPublishPacket, Client } from 'aedes'
 import { Readable } from 'node:stream'
+import type { Logger } from 'pino'
 import type { BrokerDb } from './broker.js'
 import { TopicMemo } from './hot-path.js'
 import { oneWritePerSubscribe, removeInSlices, retainedFor } from './many-subscriptions.js'
+import { OfflineQueues, type QueueLimits } from './offline-queue.js'
+import { StoreHealth } from './store-health.js'
 
 /** Stands for "a session without subscriptions"; never a real subscription (see above): a client
  * that subscribes to it gets 0x80. */
@@ -40,16 +47,50 @@ interface SessionCalls {
   createRetainedStream(pattern: string): Readable
   createRetainedStreamCombi(patterns: readonly string[]): Readable
   outgoingUpdate(client: Client, packet: AedesPublishPacket): Promise<unknown>
-  outgoingClearMessageId(client: Client, packet: AedesPublishPacket): Promise<unknown>
+  outgoingClearMessageId(client: Client, packet: AedesPublishPacket): Promise<AedesPublishPacket | undefined>
+  storeRetained(packet: AedesPublishPacket): Promise<unknown>
+  putWill(client: Client, packet: unknown): Promise<unknown>
+  /** the aedes instance, once aedes has set itself up with this persistence */
+  readonly broker?: { clients: Record<string, unknown> }
 }
+
+export interface SessionStore {
+  /** what aedes is given as its `persistence` */
+  persistence: unknown
+  health: StoreHealth
+  queues: OfflineQueues
+}
+
+const payloadBytes = (packet: { payload?: Buffer | string }): number =>
+  typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : (packet.payload?.length ?? 0)
 
 /** A queued packet has no message id until first sent; any id lets the id-keyed delete find it. */
 const DISCARD_ID = 1
 
 /** The aedes persistence for `db`; sessions live under the `mqtt` and `mqtt-sessions` sublevels. */
-export function sessionPersistence(db: BrokerDb): unknown {
+export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logger): SessionStore {
   const sessions = db.sublevel<string, boolean>('mqtt-sessions', { valueEncoding: 'json' })
   const store = levelPersistence(db.sublevel('mqtt', { valueEncoding: 'buffer' })) as SessionCalls
+  const probes = db.sublevel<string, number>('mqtt-health', { valueEncoding: 'json' })
+  const location = (db as { location?: unknown }).location
+  const health = new StoreHealth(log, () => probes.put('probe', Date.now()), typeof location === 'string' ? location : undefined)
+  const queues = new OfflineQueues(limits, log, async (clientId) => {
+    let messages = 0
+    let bytes = 0
+    for await (const queued of store.outgoingStream({ id: clientId } as Client) as AsyncIterable<AedesPublishPacket>) {
+      messages++
+      bytes += payloadBytes(queued)
+    }
+    return { messages, bytes }
+  })
+  /** `write`, unless the store cannot write: then recorded (and logged once) and skipped. */
+  const unlessStoreFull = async (what: string, write: () => Promise<unknown>): Promise<void> => {
+    try {
+      await write()
+    } catch (err) {
+      if (!health.failed(err, what)) throw err
+    }
+  }
 
   // aedes asks for this on every CONNECT with clean=false, and only then.
   const subscriptionsByClient = store.subscriptionsByClient.bind(store)
@@ -63,7 +104,8 @@ export function sessionPersistence(db: BrokerDb): unknown {
   store.cleanSubscriptions = async (client) => {
     const stored = await subscriptionsByClient(client)
     await removeInSlices((c, topics) => store.removeSubscriptions(c, topics), client, stored.map((sub) => sub.topic))
-    await sessions.del(client.id)
+    // a clean session that had no persistent one writes nothing (it needs no disk)
+    if ((await sessions.get(client.id)) !== undefined) await sessions.del(client.id)
     for await (const queued of store.outgoingStream(client) as AsyncIterable<AedesPublishPacket>) {
       const packet = { ...queued, messageId: queued.messageId ?? DISCARD_ID }
       await store.outgoingUpdate(client, packet)
@@ -99,9 +141,32 @@ export function sessionPersistence(db: BrokerDb): unknown {
     // One queue entry per client (aedes keys them by message), at its highest matching grant.
     const granted = new Map<string, number>()
     for (const sub of subs) granted.set(sub.clientId, Math.max(granted.get(sub.clientId) ?? 0, sub.qos ?? 0))
+    const bytes = payloadBytes(packet)
     await Promise.all(
-      [...granted].map(([clientId, qos]) => store.outgoingEnqueue({ clientId }, { ...packet, qos: Math.min(qos, packet.qos) as AedesPublishPacket['qos'], retain: false })),
+      [...granted].map(async ([clientId, qos]) => {
+        if (!(await queues.admit(clientId, bytes, store.broker?.clients[clientId] !== undefined))) return
+        try {
+          await store.outgoingEnqueue({ clientId }, { ...packet, qos: Math.min(qos, packet.qos) as AedesPublishPacket['qos'], retain: false })
+        } catch (err) {
+          await queues.released(clientId, bytes)
+          if (!health.failed(err, 'queue a message for a persistent session')) throw err
+          queues.droppedUnavailable()
+        }
+      }),
     )
   }
-  return store
+  const outgoingClearMessageId = store.outgoingClearMessageId.bind(store)
+  store.outgoingClearMessageId = async (client, packet) => {
+    const cleared = await outgoingClearMessageId(client, packet)
+    if (cleared !== undefined) await queues.released(client.id, payloadBytes(cleared))
+    return cleared
+  }
+
+  // Live subscribers get a retained message and a client's will works without the store; only
+  // keeping them across a restart needs it.
+  const storeRetained = store.storeRetained.bind(store)
+  store.storeRetained = (packet) => unlessStoreFull('store a retained message', () => storeRetained(packet))
+  const putWill = store.putWill.bind(store)
+  store.putWill = (client, packet) => unlessStoreFull('store a will', () => putWill(client, packet))
+  return { persistence: store, health, queues }
 }

@@ -11,6 +11,8 @@ export const ErrorCodes = {
   STORE_OPEN_FAILED: 'the node LevelDB could not be opened (locked by another process?)',
   MQTT_NOT_AUTHORIZED: 'an MQTT client was refused by the topic ACL',
   MQTT_BAD_CREDENTIALS: 'an MQTT client gave an unknown username or a wrong password',
+  MQTT_OFFLINE_QUEUE_FULL: 'an offline persistent session holds maxQueuedMessages/maxQueuedBytes; newer messages for it are dropped and counted',
+  MQTT_STORE_UNAVAILABLE: 'the broker session store cannot write (disk full): persistent sessions get CONNACK 3, messages for offline sessions are dropped and counted; logged again when it recovers',
   USAGE: 'the command line is not valid',
   TWIN_BAD_REQUEST: 'a DeviceTwin request is not valid JSON or does not have the shape of its topic (missing `twin`, missing `value`, `null` metadata, wrong JSON types)',
   TWIN_KEY_INVALID: 'a twin key is not 1-128 characters of [A-Za-z0-9-_.,:/@#] (or is `__proto__`)',

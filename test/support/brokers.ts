@@ -23,6 +23,9 @@ export interface BrokerSetup<L extends string> {
   /** Plaintext passwords; each target stores them in its own hashed form. */
   users?: ReadonlyArray<{ username: string; password: string }>
   acl?: readonly AclRule[]
+  /** Messages (QoS 1/2) and payload bytes kept for one client; each broker's default when absent. */
+  maxQueuedMessages?: number
+  maxQueuedBytes?: number
 }
 
 export interface RunningBroker<L extends string> {
@@ -127,6 +130,8 @@ export const ternTarget: BrokerTarget = {
           })),
           users: (setup.users ?? []).map((u) => ({ username: u.username, passwordHash: hashPassword(u.password) })),
           ...(setup.acl === undefined ? {} : { acl: setup.acl }),
+          ...(setup.maxQueuedMessages === undefined ? {} : { maxQueuedMessages: setup.maxQueuedMessages }),
+          ...(setup.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: setup.maxQueuedBytes }),
         },
       }
       let past = ''
@@ -162,6 +167,8 @@ export const mosquittoTarget: BrokerTarget = {
         })),
         ...(setup.users === undefined ? {} : { users: setup.users }),
         ...(setup.acl === undefined ? {} : { acl: setup.acl }),
+        ...(setup.maxQueuedMessages === undefined ? {} : { maxQueuedMessages: setup.maxQueuedMessages }),
+        ...(setup.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: setup.maxQueuedBytes }),
       })
       return { restart: broker.restart, kill9AndRestart: broker.kill9AndRestart, stop: broker.stop, log: broker.history }
     }),

@@ -30,6 +30,9 @@ export interface MosquittoOptions {
   users?: ReadonlyArray<{ username: string; password: string }>
   /** tern's ACL rules, translated to a Mosquitto acl_file. */
   acl?: readonly AclRule[]
+  /** `max_queued_messages` and `max_queued_bytes`; Mosquitto's defaults (1000, 0) when absent. */
+  maxQueuedMessages?: number
+  maxQueuedBytes?: number
 }
 
 export interface MosquittoBroker {
@@ -110,6 +113,8 @@ export async function writeMosquittoFiles(options: MosquittoOptions): Promise<st
     'log_type subscribe',
     'connection_messages true',
     'log_timestamp_format %H:%M:%S',
+    ...(options.maxQueuedMessages === undefined ? [] : [`max_queued_messages ${options.maxQueuedMessages}`]),
+    ...(options.maxQueuedBytes === undefined ? [] : [`max_queued_bytes ${options.maxQueuedBytes}`]),
   ]
   for (const listener of options.listeners) {
     // A websockets listener ignores the bind address (test-env-notes §1); clients only use 127.0.0.1.

@@ -14,6 +14,7 @@ import type { Logger } from 'pino'
 import type { MqttConfig } from '../schemas/config.js'
 import { createAcl, type Acl, type ClientAccess } from './acl.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
+import { enforceConformance } from './conformance.js'
 import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
 import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
 import type { OfflineQueueStats } from './offline-queue.js'
@@ -170,7 +171,9 @@ export class EdgeBroker {
   #handle(stream: Duplex, listener: ResolvedListener, req?: IncomingMessage): void {
     this.#listenerOf.set(stream, listener)
     if (stream instanceof Socket) coalesceWrites(stream) // TCP and TLS; WebSocket streams frame each write
-    parseDirectly(this.aedes.handle(stream, req))
+    const client = this.aedes.handle(stream, req)
+    parseDirectly(client)
+    enforceConformance(client)
   }
 
   async #authenticate(auth: Authenticator, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<boolean> {

@@ -139,26 +139,32 @@ export async function subackCodes(client: MqttClient, subscriptions: ISubscripti
   }
 }
 
-/** An MQTT 3.1.1 CONNECT packet [MQTT-3.1], encoded by hand so nothing else is ever sent. */
-export function connectPacket(options: { clientId: string; keepalive: number; clean?: boolean; will?: { topic: string; payload: string; qos: 0 | 1 | 2 } }): Buffer {
-  const str = (s: string): Buffer => {
-    const b = Buffer.from(s, 'utf8')
-    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])
-  }
-  const { will } = options
-  const flags = ((options.clean ?? true) ? 0x02 : 0) | (will === undefined ? 0 : 0x04 | (will.qos << 3))
-  const variable = Buffer.concat([str('MQTT'), Buffer.from([4, flags, options.keepalive >> 8, options.keepalive & 0xff])])
-  const payload = Buffer.concat([str(options.clientId), ...(will === undefined ? [] : [str(will.topic), str(will.payload)])])
-  const body = Buffer.concat([variable, payload])
+/** An MQTT UTF-8 string [MQTT-1.5.3]: 2-byte length and the bytes (given as they are, or a string to encode). */
+export function mqttString(s: string | Buffer): Buffer {
+  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s
+  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])
+}
+
+/** An MQTT control packet: its first byte, the remaining length [MQTT-2.2.3], the body. */
+export function controlPacket(first: number, ...body: Buffer[]): Buffer {
+  const rest = Buffer.concat(body)
   const length: number[] = []
-  let n = body.length
+  let n = rest.length
   do {
     let byte = n % 128
     n = Math.floor(n / 128)
     if (n > 0) byte |= 0x80
     length.push(byte)
   } while (n > 0)
-  return Buffer.concat([Buffer.from([0x10, ...length]), body])
+  return Buffer.concat([Buffer.from([first, ...length]), rest])
+}
+
+/** An MQTT 3.1.1 CONNECT packet [MQTT-3.1], encoded by hand so nothing else is ever sent. */
+export function connectPacket(options: { clientId: string; keepalive: number; clean?: boolean; will?: { topic: string; payload: string; qos: 0 | 1 | 2 } }): Buffer {
+  const { will } = options
+  const flags = ((options.clean ?? true) ? 0x02 : 0) | (will === undefined ? 0 : 0x04 | (will.qos << 3))
+  const variable = Buffer.concat([mqttString('MQTT'), Buffer.from([4, flags, options.keepalive >> 8, options.keepalive & 0xff])])
+  return controlPacket(0x10, variable, mqttString(options.clientId), ...(will === undefined ? [] : [mqttString(will.topic), mqttString(will.payload)]))
 }
 
 export interface RawConnection {

@@ -74,10 +74,13 @@ export class OfflineQueues {
     return false
   }
 
-  /** The store no longer holds (or did not store after all) a message of `bytes` payload for `clientId`. */
-  async released(clientId: string, bytes: number): Promise<void> {
+  /**
+   * The store no longer holds (or did not store after all) a message of `bytes` payload for
+   * `clientId`; with `messages` 0, only its payload (a QoS 2 message replaced by its PUBREL).
+   */
+  async released(clientId: string, bytes: number, messages = 1): Promise<void> {
     const held = await this.#of(clientId)
-    held.messages = Math.max(0, held.messages - 1)
+    held.messages = Math.max(0, held.messages - messages)
     held.bytes = Math.max(0, held.bytes - bytes)
     const { maxQueuedMessages, maxQueuedBytes } = this.#limits
     if (held.dropping && (maxQueuedMessages === 0 || held.messages < maxQueuedMessages) && (maxQueuedBytes === 0 || held.bytes < maxQueuedBytes)) held.dropping = false

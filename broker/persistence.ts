@@ -155,10 +155,27 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
       }),
     )
   }
+  // A QoS 2 message is replaced in the store by its PUBREL (aedes' pubrec handler), which has no
+  // payload: its bytes are released then, known from when it was sent (client id -> message id -> bytes).
+  const sentBytes = new Map<string, Map<number, number>>()
+  const outgoingUpdate = store.outgoingUpdate.bind(store)
+  store.outgoingUpdate = async (client, packet) => {
+    await outgoingUpdate(client, packet)
+    const id = packet.messageId
+    if (id === undefined) return
+    const sent = sentBytes.get(client.id) ?? new Map<number, number>()
+    if (packet.cmd === 'publish') sentBytes.set(client.id, sent.set(id, payloadBytes(packet)))
+    else if (packet.cmd === 'pubrel' && sent.has(id)) {
+      await queues.released(client.id, sent.get(id) ?? 0, 0)
+      sent.delete(id)
+    }
+  }
   const outgoingClearMessageId = store.outgoingClearMessageId.bind(store)
   store.outgoingClearMessageId = async (client, packet) => {
     const cleared = await outgoingClearMessageId(client, packet)
-    if (cleared !== undefined) await queues.released(client.id, payloadBytes(cleared))
+    if (cleared === undefined) return cleared
+    await queues.released(client.id, payloadBytes(cleared)) // a PUBREL: 0 bytes, released before
+    if (cleared.messageId !== undefined) sentBytes.get(client.id)?.delete(cleared.messageId)
     return cleared
   }
 

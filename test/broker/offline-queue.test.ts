@@ -80,6 +80,24 @@ for (const target of brokerTargets) {
       assert.deepEqual(got, firstOf(100))
     })
 
+    it('maxQueuedBytes: QoS 2 messages delivered while the client was online are not held against it later', async () => {
+      const broker = await start({ maxQueuedMessages: 0, maxQueuedBytes: 1000 })
+      const url = broker.url('plain')
+      const online = await pool.connect(url, { clientId: 'qos2', clean: false })
+      await online.client.subscribeAsync('limit/qos2', { qos: 2 })
+      const publisher = await pool.connect(url)
+      const send = (from: number): Promise<unknown> =>
+        Promise.all(Array.from({ length: 20 }, (_, i) => publisher.client.publishAsync('limit/qos2', `m-${from + i}`.padEnd(100, '.'), { qos: 2 })))
+      await send(0) // 2,000 bytes, delivered and completed
+      await online.inbox.waitForCount(20, 30_000)
+      await new Promise((resolve) => setTimeout(resolve, 500)) // the PUBRECs and PUBCOMPs are processed
+      await online.client.endAsync()
+      await send(20)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const back = await pool.connect(url, { clientId: 'qos2', clean: false })
+      assert.deepEqual(await received(back, 10), firstOf(30).slice(20), '1000 bytes of 100-byte messages')
+    })
+
     it('after the queue was delivered, the session queues again up to its limit', async () => {
       const broker = await start({ maxQueuedMessages: 10 })
       assert.deepEqual(await offlineWhile(broker, 'limit/again', (c) => publishMany(c, 'limit/again', 30), 10), firstOf(10))

@@ -14,6 +14,7 @@ import type { Logger } from 'pino'
 import type { MqttConfig } from '../schemas/config.js'
 import { createAcl, type Acl, type ClientAccess } from './acl.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
+import { cleanIncomingInMemory } from './clean-incoming.js'
 import { enforceConformance } from './conformance.js'
 import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
 import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
@@ -86,7 +87,7 @@ export class EdgeBroker {
       id: 'tern',
       // aedes' own emitter (its default concurrency, empty levels match [MQTT-4.7.1-3]), answers remembered
       mq: memoizeMatches(mqemitter({ concurrency: AEDES_CONCURRENCY, matchEmptyLevels: true })),
-      persistence: skipCleanSessionAcks(sessions.persistence),
+      persistence: cleanIncomingInMemory(skipCleanSessionAcks(sessions.persistence)),
       heartbeatInterval: this.#options.heartbeatInterval ?? 60_000,
       keepaliveLimit: config.keepaliveLimit,
       maxClientsIdLength: 65_535,

@@ -198,6 +198,23 @@ for (const target of brokerTargets) {
       }
     })
 
+    it('[MQTT-4.3.3-2] a QoS 2 PUBLISH sent again before its PUBREL (clean session) is delivered once', async () => {
+      const topic = `qos2-once-${target.name}`
+      const subscriber = await pool.connect(broker.url('plain'))
+      await subscriber.client.subscribeAsync(topic, { qos: 2 })
+      const x = await connected()
+      const publish = (dup: boolean): Buffer => packet(0x34 | (dup ? 0x08 : 0), str(topic), u16(9), Buffer.from('once'))
+      x.send(publish(false))
+      assert.equal(await x.waitFor(8), CONNACK_OK + '50020009', 'PUBREC')
+      x.send(publish(true))
+      assert.equal(await x.waitFor(12), CONNACK_OK + '50020009' + '50020009', 'PUBREC again')
+      x.send(packet(0x62, u16(9))) // PUBREL
+      assert.equal(await x.waitFor(16), CONNACK_OK + '50020009' + '50020009' + '70020009', 'PUBCOMP')
+      await subscriber.inbox.waitFor((m) => m.topic === topic, 'the message')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      assert.deepEqual(subscriber.inbox.topics(), [topic], 'delivered once')
+    })
+
     it('[MQTT-3.1.2-22] the password flag without the username flag: the connection is closed without a CONNACK', async () => {
       const x = await open(pool, broker.ports.plain)
       x.send(connectPacket({ clientId: 'password-only', password: 'secret' }))

@@ -66,10 +66,12 @@ describe('broker on a full disk (tern edge, data directory on a filled tmpfs)', 
 
     // Clean sessions connect and exchange messages; a message for the offline session is dropped, not the publisher.
     const app = await pool.connect(url, { clientId: 'app', clean: true })
-    await app.client.subscribeAsync('disk/live', { qos: 1 })
+    await app.client.subscribeAsync('disk/live', { qos: 2 })
     await app.client.publishAsync('disk/queued', 'lost'.padEnd(100_000, '.'), { qos: 1 }) // more than a page LevelDB's log may have left
     await app.client.publishAsync('disk/live', 'hello', { qos: 1 })
     assert.equal((await app.inbox.waitFor((m) => m.topic === 'disk/live', 'the live message')).payload, 'hello')
+    await app.client.publishAsync('disk/live', 'exactly-once'.padEnd(100_000, '.'), { qos: 2 }) // its handshake state needs no disk either
+    assert.equal((await app.inbox.waitFor((m) => m.qos === 2, 'the QoS 2 message')).payload.length, 100_000)
     const another = await pool.connect(url, { clean: true, will: { topic: 'disk/will', payload: Buffer.from('gone'), qos: 0, retain: false } })
     assert.equal(another.connack.returnCode, 0, 'a clean session with a will')
 

@@ -20,7 +20,7 @@ export function cleanIncomingInMemory<T>(persistence: T): T {
   const held = new WeakMap<Client, Map<number, unknown>>()
   const heldBy = (client: Client): Map<number, unknown> => {
     let packets = held.get(client)
-    if (packets === undefined) held.set(client, (packets = new Map()))
+    if (packets === undefined) held.set(client, (packets = new Map<number, unknown>()))
     return packets
   }
   const original = {

@@ -126,7 +126,7 @@ export class EdgeBroker {
           if (sub.topic !== SESSION_MARKER) this.#logDenial(client, 'subscribe', sub.topic)
           markRefused(sub)
         }
-        answer(() => done(null, allowed ? sub : null)) // null = failure 0x80 in SUBACK [MQTT-3.9.3]
+        answer(client, () => done(null, allowed ? sub : null)) // null = failure 0x80 in SUBACK [MQTT-3.9.3]
       },
       authorizeForward: (client, packet) => (acl.open || this.#accessOf(client).canReceive(packet.topic) ? atGrantedQos(client, packet) : null),
     })

@@ -34,23 +34,31 @@ export function markRefused(sub: object): void {
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /**
- * Answers for authorizeSubscribe, SLICE per turn of the event loop: the decision is taken at once
- * (so refusals are known when the packet's filters are stored), the answer may wait a turn.
- * aedes authorises every filter of a SUBSCRIBE, or of a session being restored, in one loop and
- * goes on with each filter from its answer.
+ * Answers for authorizeSubscribe, at most SLICE a turn of the event loop for each client: the
+ * decision is taken at once (so refusals are known when the packet's filters are stored), the
+ * answer may wait a turn. aedes authorises every filter of a SUBSCRIBE, or of a session being
+ * restored, in one loop and goes on with each filter from its answer.
  */
-export function pacedAnswers(): (answer: () => void) => void {
+export function pacedAnswers(): (client: object, answer: () => void) => void {
+  const paces = new WeakMap<object, (answer: () => void) => void>()
+  return (client, answer) => {
+    let pace = paces.get(client)
+    if (pace === undefined) paces.set(client, (pace = pacer()))
+    pace(answer)
+  }
+}
+
+/** One client's answers: SLICE a turn, the rest queued for the next turns. */
+function pacer(): (answer: () => void) => void {
   const waiting: Array<() => void> = []
-  let answeredThisTurn = 0
+  let answered = 0
   let scheduled = false
   const release = (): void => {
     scheduled = false
-    answeredThisTurn = 0
-    for (const answer of waiting.splice(0, SLICE)) {
-      answeredThisTurn++
-      answer()
-    }
-    schedule()
+    const now = waiting.splice(0, SLICE)
+    answered = now.length
+    if (now.length > 0) schedule() // to release more, or to reset the count; a quiet turn ends it
+    for (const answer of now) answer()
   }
   const schedule = (): void => {
     if (scheduled) return
@@ -58,8 +66,8 @@ export function pacedAnswers(): (answer: () => void) => void {
     setImmediate(release)
   }
   return (answer) => {
-    if (waiting.length === 0 && answeredThisTurn < SLICE) {
-      answeredThisTurn++
+    if (waiting.length === 0 && answered < SLICE) {
+      answered++
       schedule() // resets the count next turn
       answer()
     } else {

@@ -15,7 +15,22 @@ export function parseEdgeConfig(doc: unknown, source: string): EdgeConfig {
 }
 
 export async function loadEdgeConfig(path: string | undefined): Promise<EdgeConfig> {
-  return parseEdgeConfig(path === undefined ? {} : await readYaml(path), path ?? 'the embedded defaults')
+  return parseEdgeConfig(await readEdgeDocument(path), path ?? 'the embedded defaults')
+}
+
+/** The edge config file as parsed YAML, not yet validated (`{}` without a file). */
+export async function readEdgeDocument(path: string | undefined): Promise<unknown> {
+  return path === undefined ? {} : readYaml(path)
+}
+
+/** The validated edge config, or the CONFIG_INVALID error listing every schema problem. */
+export function edgeConfigResult(doc: unknown, source: string): { ok: true; value: EdgeConfig } | { ok: false; error: TernError } {
+  try {
+    return { ok: true, value: parseEdgeConfig(doc, source) }
+  } catch (error) {
+    if (error instanceof TernError) return { ok: false, error }
+    throw error
+  }
 }
 
 export async function loadCloudConfig(path: string | undefined): Promise<CloudConfig> {

@@ -3,27 +3,21 @@
  * drift) and an edge node with the Modbus mapper serving it from examples/modbus/devices/fan.yaml,
  * in a scratch directory that is removed on stop. Prints how to watch and change the values.
  */
-import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import modbusSerial from 'modbus-serial'
 import type { Logger } from 'pino'
 import { parseAllDocuments } from 'yaml'
+import { TernError } from '../schemas/errors.js'
 import { parseEdgeConfig } from './config.js'
+import { packageRoot } from './package.js'
 import { startEdge, type EdgeNode } from './edge.js'
 
 // The example ships beside package.json, wherever this module is (cli/ in the sources, a chunk of
 // the bundle in dist/cli/chunks/ when built).
-const EXAMPLE = join(packageRoot(import.meta.dirname), 'examples/modbus/devices/fan.yaml')
-
-function packageRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir
-    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`)
-  }
-}
+const example = (): string => join(packageRoot(import.meta.dirname), 'examples/modbus/devices/fan.yaml')
 
 export interface DemoOptions {
   /** the embedded broker's port (0: the OS chooses) */
@@ -111,7 +105,14 @@ async function serveFan(fan: SimulatedFan): Promise<{ port: number; close(): Pro
 
 /** The example manifest, pointed at the simulated fan. */
 async function writeManifest(dir: string, port: number): Promise<void> {
-  const docs = parseAllDocuments(await readFile(EXAMPLE, 'utf8'))
+  const path = example()
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (cause) {
+    throw new TernError('DEMO_EXAMPLES_MISSING', `tern demo serves ${path}, which cannot be read (${(cause as Error).message}); reinstall tern, or run the demo from a checkout`, { cause })
+  }
+  const docs = parseAllDocuments(text)
   for (const doc of docs) {
     if (doc.get('kind') === 'Device') doc.setIn(['spec', 'protocol', 'configData', 'port'], port)
   }

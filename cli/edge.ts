@@ -119,6 +119,9 @@ async function openStore(dataDir: string): Promise<Level<string, unknown>> {
   try {
     await db.open()
   } catch (cause) {
+    if ((cause as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED') {
+      throw new TernError('DATA_DIR_IN_USE', `dataDir ${dataDir} is in use by another tern process: stop it, or give this node its own dataDir`, { cause })
+    }
     const detail = (cause as { cause?: Error }).cause?.message ?? (cause as Error).message
     throw new TernError('STORE_OPEN_FAILED', `cannot open the node database in ${dataDir}: ${detail}`, { cause })
   }

@@ -14,6 +14,7 @@ import * as checks from '../schemas/generated/validators.js'
 import { validator, formatProblems } from '../schemas/validate.js'
 import { readFirstLine } from './config.js'
 import { createLogger } from './log.js'
+import { dependencyProblem } from './optional-deps.js'
 
 export interface MapperProcessOptions {
   protocol: string
@@ -39,6 +40,12 @@ export interface MapperProcess {
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export async function startMapperProcess(o: MapperProcessOptions): Promise<MapperProcess> {
+  // without a scheme, mqtt.js would take the host for a path and connect somewhere unintended
+  if (!/^(mqtts?|wss?|tcp|ssl):\/\/[^/]/.test(o.broker)) {
+    throw new TernError('USAGE', `--broker needs a URL with a scheme, e.g. mqtt://127.0.0.1:1883 (got ${o.broker})`)
+  }
+  const missing = dependencyProblem(`tern mapper ${o.protocol}`, [o.protocol])
+  if (missing !== undefined) throw missing
   const factory = await protocolFactory(o.protocol)
   if (factory === undefined) throw new TernError('MAPPER_PROTOCOL_UNKNOWN', `no protocol ${o.protocol}; known protocols: ${protocolNames().join(', ') || 'none'}`)
   const layout = o.layout ?? 'name'

@@ -4,20 +4,38 @@ import '../broker/quiet-debug.js' // first: before aedes loads mqtt-packet
 import { parseArgs } from 'node:util'
 import { TernError } from '../schemas/errors.js'
 import { createLogger } from './log.js'
+import { SetupProblems } from './problems.js'
 
 // Each command imports its parts when it runs: the process holds in memory only the modules of the
 // command it serves (`tern edge` carries neither the cloud's Kubernetes client nor the demo's fan).
 
-const USAGE = `usage:
-  tern edge [--config FILE] [--data-dir DIR] [--mqtt-port N]   start an edge node
-  tern cloud [--config FILE] [--kubeconfig FILE] [--hub-port N]
-                                                               the cloud side: Device controllers and CloudHub
-  tern mapper PROTOCOL --broker URL --node NAME [--username U --password-file F] [--data-dir DIR]
+/** Each command's synopsis and what it does, printed by `tern <command> --help` and, all together, by `tern help`. */
+const HELP: Record<string, string> = {
+  edge: `tern edge [--config FILE] [--data-dir DIR] [--mqtt-port N]
+    start an edge node: the MQTT bus, the device twin and the enabled mappers.
+    --config FILE    the node's YAML configuration (default: none, embedded defaults)
+    --data-dir DIR   overrides dataDir of the config
+    --mqtt-port N    overrides the port of the first mqtt listener`,
+  cloud: `tern cloud [--config FILE] [--kubeconfig FILE] [--hub-port N]
+    the cloud side: Device/DeviceModel controllers on a Kubernetes cluster and CloudHub for edge nodes
+    (needs the package @kubernetes/client-node).`,
+  mapper: `tern mapper PROTOCOL --broker URL --node NAME [--username U --password-file F] [--data-dir DIR]
         [--layout name|namespace/name] [--heartbeat-ms N] [--log-level L]
-                                                               run one protocol's mapper as its own process
-  tern demo [--mqtt-port N]                                    an edge node with a simulated Modbus fan (default port 1883)
-  tern passwd [PASSWORD]                                       print a password hash for mqtt.users (reads stdin without PASSWORD)
-  tern help`
+    run one protocol's mapper (modbus, opcua, bluetooth, virtual) as its own process, over MQTT.
+    --broker URL     mqtt://, mqtts://, ws://, wss:// (or tcp://, ssl://) and the broker's address`,
+  demo: `tern demo [--mqtt-port N]
+    an edge node named demo with a simulated Modbus TCP fan (device fan-1) served by the Modbus
+    mapper; its broker listens on 127.0.0.1:N (default 1883). Prints how to watch and control it.`,
+  passwd: `tern passwd [PASSWORD]
+    print a password hash for mqtt.users (reads the password from stdin when not given).`,
+}
+
+const USAGE = `usage:
+${Object.values(HELP)
+  .map((h) => `  ${h.split('\n')[0]}`)
+  .join('\n')}
+  tern help [COMMAND] | tern COMMAND --help
+  tern --version`
 
 async function edge(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -27,9 +45,8 @@ async function edge(args: string[]): Promise<void> {
   })
   const { holdYoungGeneration, startHeapPolicy } = await import('./heap.js')
   holdYoungGeneration()
-  const { loadEdgeConfig } = await import('./config.js')
-  const config = await loadEdgeConfig(values.config)
-  if (values['data-dir'] !== undefined) config.dataDir = values['data-dir']
+  const { checkedEdgeConfig } = await import('./preflight.js')
+  const config = await checkedEdgeConfig(values.config, values['data-dir'])
   if (values['mqtt-port'] !== undefined) {
     const first = config.mqtt.listeners.find((l) => l.protocol === 'mqtt')
     if (first === undefined) throw new TernError('USAGE', '--mqtt-port needs a plain mqtt listener in the config')
@@ -54,6 +71,9 @@ async function cloud(args: string[]): Promise<void> {
     options: { config: { type: 'string', short: 'c' }, kubeconfig: { type: 'string' }, 'hub-port': { type: 'string' } },
     strict: true,
   })
+  const { dependencyProblem } = await import('./optional-deps.js')
+  const missing = dependencyProblem('tern cloud', ['cloud'])
+  if (missing !== undefined) throw missing
   const { loadCloudConfig } = await import('./config.js')
   const config = await loadCloudConfig(values.config)
   if (values.kubeconfig !== undefined) config.kube.kubeconfig = values.kubeconfig
@@ -117,8 +137,13 @@ function onSignals(log: ReturnType<typeof createLogger>, stop: () => Promise<voi
     if (stopping) return
     stopping = true
     log.info({ signal }, 'stopping')
+    const started = Date.now()
     stop().then(
-      () => process.exit(0),
+      () => {
+        // the last line a service manager's journal shows: the node stopped on its own, cleanly
+        log.info({ signal, stopMs: Date.now() - started }, 'stopped')
+        process.exit(0)
+      },
       (err: unknown) => {
         log.error({ err }, 'stop failed')
         process.exit(1)
@@ -141,30 +166,36 @@ async function passwd(args: string[]): Promise<void> {
   console.log(hashPassword(password))
 }
 
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { edge, cloud, mapper, demo, passwd }
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
-  switch (command) {
-    case 'edge':
-      return edge(rest)
-    case 'cloud':
-      return cloud(rest)
-    case 'mapper':
-      return mapper(rest)
-    case 'demo':
-      return demo(rest)
-    case 'passwd':
-      return passwd(rest)
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE)
-      return
-    default:
-      throw new TernError('USAGE', command === undefined ? 'a command is required' : `unknown command ${command}`)
+  if (command === '--version' || command === '-v' || command === 'version') {
+    const { packageVersion } = await import('./package.js')
+    console.log(packageVersion())
+    return
   }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    const topic = rest[0]
+    if (topic !== undefined && !Object.hasOwn(HELP, topic)) throw new TernError('USAGE', `unknown command ${topic}`)
+    console.log(topic === undefined ? USAGE : HELP[topic])
+    return
+  }
+  const run = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
+  if (run === undefined) throw new TernError('USAGE', command === undefined ? 'a command is required' : `unknown command ${command}`)
+  // before parsing: `--help` answers even beside arguments that would not parse
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(HELP[command as string])
+    return
+  }
+  return run(rest)
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof SetupProblems) {
+    for (const p of err.problems) console.error(`tern: ${p.code}: ${p.message}`)
+    process.exit(1)
+  }
   if (err instanceof TernError) {
     console.error(`tern: ${err.code}: ${err.message}`)
     if (err.code === 'USAGE') console.error(USAGE)
@@ -175,6 +206,9 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     console.error(`tern: USAGE: ${err.message}\n${USAGE}`)
     process.exit(2)
   }
-  console.error(err)
+  // Anything else is a defect of tern, not a mistake of the user: one coded line, the stack on request.
+  console.error(`tern: INTERNAL_ERROR: ${err instanceof Error ? err.message : String(err)}`)
+  if (process.env.TERN_TRACE !== undefined && process.env.TERN_TRACE !== '') console.error(err)
+  else console.error('tern: this is a bug in tern; TERN_TRACE=1 prints its stack trace for a report')
   process.exit(1)
 })

@@ -1,0 +1,8 @@
+import type { TernError } from '../schemas/errors.js'
+
+/** Several problems of one run, each with its own code; the CLI prints one line each (`tern: CODE: message`). */
+export class SetupProblems extends Error {
+  constructor(readonly problems: readonly TernError[]) {
+    super(problems.map((p) => `${p.code}: ${p.message}`).join('\n'))
+  }
+}

@@ -6,7 +6,7 @@ import { scratchDir } from '../support/resources.js'
 import { runTern } from '../support/tern.js'
 
 describe('cli: tern cloud and the edge cloud link', function () {
-  this.timeout(20_000)
+  this.timeout(60_000) // several real tern processes; start-up alone takes seconds on a loaded machine
   let scratch: Awaited<ReturnType<typeof scratchDir>>
   beforeEach(async () => {
     scratch = await scratchDir()

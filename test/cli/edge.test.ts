@@ -66,7 +66,7 @@ describe('cli: tern edge', function () {
       `mqtt:\n  listeners:\n    - protocol: mqtts\n      port: ${port}\n      tls: { cert: ${dir}/nope.pem, key: ${dir}/nope.key }\n`,
     )
     assert.equal(code, 1)
-    assert.match(output, /BROKER_TLS_FILE_UNREADABLE: cannot read TLS cert .*nope\.pem/)
+    assert.match(output, /BROKER_TLS_FILE_UNREADABLE: mqtt.listeners\[0\].tls.cert: cannot read .*nope\.pem/)
   })
 
   it('reports a garbage certificate with BROKER_TLS_FILE_UNREADABLE', async () => {
@@ -79,12 +79,12 @@ describe('cli: tern edge', function () {
     assert.match(output, /BROKER_TLS_FILE_UNREADABLE: TLS files of mqtts:/)
   })
 
-  it('refuses a second node on the same data dir with STORE_OPEN_FAILED', async () => {
+  it('refuses a second node on the same data dir with DATA_DIR_IN_USE', async () => {
     const first = await startTernEdge(dir, { mqtt: { listeners: [{ port: 0 }] } })
     after(() => first.stop())
     const { code, output } = await runTern(['edge', '--data-dir', join(dir, 'data'), '--mqtt-port', '0'])
     assert.equal(code, 1)
-    assert.match(output, /STORE_OPEN_FAILED/)
+    assert.match(output, /DATA_DIR_IN_USE/)
   })
 
   it('serves MQTT on embedded defaults overridden by --mqtt-port, and stops cleanly on SIGTERM', async () => {

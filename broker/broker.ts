@@ -15,6 +15,7 @@ import type { MqttConfig } from '../schemas/config.js'
 import { createAcl, type Acl, type ClientAccess } from './acl.js'
 import { createAuthenticator, type Authenticator } from './auth.js'
 import { cleanIncomingInMemory } from './clean-incoming.js'
+import { connackFirst, releaseAfterConnack } from './connack-first.js'
 import { enforceConformance } from './conformance.js'
 import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
 import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
@@ -94,6 +95,7 @@ export class EdgeBroker {
       drainTimeout: 30_000,
       preConnect: (client, packet, done) => {
         deliverAtHighestGrant(client) // before the session's subscriptions are restored
+        connackFirst(client)
         // A persistent session needs a name: CONNACK 2 [MQTT-3.1.3-8] (answered in authenticate,
         // the step where aedes can send a refusal code). aedes would invent an id instead.
         if (packet.clientId === '' && !packet.clean) this.#noClientId.add(client)
@@ -142,6 +144,7 @@ export class EdgeBroker {
       callback?.()
     }
     aedes.publish = guarded
+    releaseAfterConnack(aedes)
     aedes.on('clientError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'client error'))
     aedes.on('connectionError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'connection error'))
     this.#aedes = aedes

@@ -42,6 +42,8 @@ export class OfflineQueues {
   readonly #log: Logger
   readonly #count: CountHeld
   readonly #held = new Map<string, Promise<Held>>()
+  /** the same, once counted */
+  readonly #counted = new Map<string, Held>()
 
   constructor(limits: QueueLimits, log: Logger, count: CountHeld) {
     this.#limits = limits
@@ -86,6 +88,11 @@ export class OfflineQueues {
     if (held.dropping && (maxQueuedMessages === 0 || held.messages < maxQueuedMessages) && (maxQueuedBytes === 0 || held.bytes < maxQueuedBytes)) held.dropping = false
   }
 
+  /** Whether messages for `clientId` are being dropped (its session holds its limit). */
+  dropping(clientId: string): boolean {
+    return this.#counted.get(clientId)?.dropping ?? false
+  }
+
   /** A message for `clientId` could not be stored because the store cannot write. */
   droppedUnavailable(): void {
     this.stats.droppedStoreUnavailable++
@@ -94,7 +101,11 @@ export class OfflineQueues {
   #of(clientId: string): Promise<Held> {
     let held = this.#held.get(clientId)
     if (held === undefined) {
-      held = this.#count(clientId).then(({ messages, bytes }) => ({ messages, bytes, dropping: false }))
+      held = this.#count(clientId).then(({ messages, bytes }) => {
+        const counted = { messages, bytes, dropping: false }
+        this.#counted.set(clientId, counted)
+        return counted
+      })
       this.#held.set(clientId, held)
       held.catch(() => this.#held.delete(clientId)) // counted again next time
     }

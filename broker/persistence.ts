@@ -160,7 +160,15 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
   const sentBytes = new Map<string, Map<number, number>>()
   const outgoingUpdate = store.outgoingUpdate.bind(store)
   store.outgoingUpdate = async (client, packet) => {
-    await outgoingUpdate(client, packet)
+    try {
+      await outgoingUpdate(client, packet)
+    } catch (err) {
+      // A client resuming its session gets messages from its restored subscriptions before aedes
+      // registers it as connected, so one may have been dropped as for an offline session: it
+      // goes out unstored, as a message over the limit (aedes would close the connection).
+      if (packet.cmd === 'publish' && (err as Error).message === 'no such packet' && queues.dropping(client.id)) return
+      throw err
+    }
     const id = packet.messageId
     if (id === undefined) return
     const sent = sentBytes.get(client.id) ?? new Map<number, number>()

@@ -54,6 +54,7 @@ for (const target of brokerTargets) {
       const first = await pool.connect(url, { clientId: `away-${topic}`, clean: false })
       await first.client.subscribeAsync(topic, { qos: 1 })
       await first.client.endAsync()
+      await new Promise((resolve) => setTimeout(resolve, 300)) // the broker has seen it go
       const publisher = await pool.connect(url)
       await publish(publisher.client)
       await new Promise((resolve) => setTimeout(resolve, 500)) // Mosquitto saves from its main loop
@@ -92,6 +93,7 @@ for (const target of brokerTargets) {
       await online.inbox.waitForCount(20, 30_000)
       await new Promise((resolve) => setTimeout(resolve, 500)) // the PUBRECs and PUBCOMPs are processed
       await online.client.endAsync()
+      await new Promise((resolve) => setTimeout(resolve, 500)) // the broker has seen it go: messages are queued from here
       await send(20)
       await new Promise((resolve) => setTimeout(resolve, 500))
       const back = await pool.connect(url, { clientId: 'qos2', clean: false })
@@ -125,6 +127,7 @@ describe('offline persistent session queue limits: counted on the broker', funct
     const first = await pool.connect(url, { clientId: 'counted', clean: false })
     await first.client.subscribeAsync('counted/#', { qos: 1 })
     await first.client.endAsync()
+    await new Promise((resolve) => setTimeout(resolve, 300)) // the broker has seen it go
     const publisher = await pool.connect(url)
     await publishMany(publisher.client, 'counted/x', 200, 10)
     assert.deepEqual(broker.sessionStats, { droppedOverLimit: 150, droppedOverLimitBytes: 1500, droppedStoreUnavailable: 0 })

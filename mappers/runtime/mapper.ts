@@ -65,6 +65,11 @@ export class Mapper {
   #eventSeq = 0
   /** membership messages are applied one at a time, in arrival order */
   #membership: Promise<void> = Promise.resolve()
+  /**
+   * event ids of this mapper's `membership/get` requests not answered yet: only an answer to one of
+   * them is the device list (apps ask too, and every answer goes to the same topic)
+   */
+  readonly #asked = new Set<string>()
   #answered: (() => void) | undefined
   #gotMembership = false
   #retry: TimerHandle | undefined
@@ -149,7 +154,9 @@ export class Mapper {
 
   async #askMembership(): Promise<void> {
     if (this.#stopped || this.#gotMembership) return
-    await this.#publish(nodeTopic(this.#o.nodeName, 'membership/get'), { event_id: this.#nextEventId(), timestamp: this.#o.clock.now() })
+    const eventId = this.#nextEventId()
+    this.#asked.add(eventId)
+    await this.#publish(nodeTopic(this.#o.nodeName, 'membership/get'), { event_id: eventId, timestamp: this.#o.clock.now() })
     // Ask until the twin answers (it may start after a separate mapper process).
     this.#retry = this.#o.clock.setTimeout(() => void this.#askMembership(), this.#tuning.membershipTimeoutMs)
   }
@@ -175,6 +182,10 @@ export class Mapper {
       return
     }
     if (message.kind === 'all') {
+      // Another client's answer, or a second answer to this mapper: membership/updated has told
+      // every change since the first one, in order.
+      if (!this.#asked.has(message.eventId)) return
+      this.#asked.clear()
       this.#gotMembership = true
       if (this.#retry !== undefined) this.#o.clock.clearTimeout(this.#retry)
     }
@@ -221,6 +232,7 @@ export class Mapper {
       return this.#stopDevice(member.key, 'invalid')
     }
     const running = this.#supervisors.get(member.key)
+    // only a changed spec restarts a device (member devices are specs alone: membership.ts)
     if (running !== undefined && JSON.stringify(running.device) === JSON.stringify(device)) return
     if (running !== undefined) await this.#stopDevice(member.key, 'changed')
     if (this.#stopped) return

@@ -1,7 +1,9 @@
 /**
  * What the mapper learns from the twin's membership topics (README "The mapper contract"):
  * `membership/get/result` lists every member device; `membership/updated` adds (or replaces) and
- * removes one device at a time. Each device is validated as an `EdgeDevice` here, at the boundary.
+ * removes one device at a time. Each device is validated as an `EdgeDevice` here, at the boundary,
+ * and kept as its spec alone: the entries also carry the device's state, last online time and
+ * twins, which change all the time and are no reason to restart a device.
  */
 import type { EdgeDevice } from '../../schemas/device.js'
 import * as checks from '../../schemas/generated/validators.js'
@@ -16,7 +18,7 @@ const validateTwinResult = validator(checks.DeviceTwinResult)
 export type Member = { key: string; name: string; protocolName: string | undefined } & ({ device: EdgeDevice } | { problems: Problem[] })
 
 export type MembershipMessage =
-  | { kind: 'all'; members: Member[] }
+  | { kind: 'all'; eventId: string; members: Member[] }
   | { kind: 'change'; added: Member[]; removed: Array<{ key: string | undefined; name: string | undefined }> }
   | { kind: 'invalid'; problems: Problem[] }
   | { kind: 'error' }
@@ -30,7 +32,7 @@ export function parseMembershipGetResult(payload: Buffer): MembershipMessage {
   if (typeof body === 'object' && body !== null && 'code' in body) return { kind: 'error' } // someone's 400
   const checked = validateGetResult(body)
   if (!checked.ok) return { kind: 'invalid', problems: checked.problems }
-  return { kind: 'all', members: (checked.value.devices as unknown[]).map(member) }
+  return { kind: 'all', eventId: checked.value.event_id, members: (checked.value.devices as unknown[]).map(member) }
 }
 
 export function parseMembershipUpdated(payload: Buffer): MembershipMessage {
@@ -60,7 +62,13 @@ function member(raw: unknown): Member {
   const namespace = typeof r.namespace === 'string' ? r.namespace : ''
   const key = namespace === '' && typeof r.id === 'string' ? r.id : deviceKey(namespace, name)
   const checked = validateDevice(raw)
-  return checked.ok ? { key, name, protocolName, device: checked.value } : { key, name, protocolName, problems: checked.problems }
+  return checked.ok ? { key, name, protocolName, device: specOf(checked.value) } : { key, name, protocolName, problems: checked.problems }
+}
+
+/** The fields of an `EdgeDevice` (its spec), without what else a membership entry carries. */
+function specOf(d: EdgeDevice): EdgeDevice {
+  const { id, name, namespace, description, model, protocol, properties } = d
+  return { id, name, namespace, ...(description === undefined ? {} : { description }), model, protocol, properties }
 }
 
 function parse(payload: Buffer): unknown {

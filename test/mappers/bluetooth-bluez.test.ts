@@ -10,10 +10,11 @@ import { pino } from 'pino'
 import type { DeviceDriver, Outcome } from '../../mappers/driver.js'
 import { bluetoothProtocol, type BluetoothProtocol } from '../../mappers/bluetooth/protocol.js'
 import type { EdgeDevice } from '../../schemas/device.js'
-import { deviceTopic } from '../../schemas/topics.js'
+import { deviceTopic, nodeTopic } from '../../schemas/topics.js'
 import { BATTERY, SETPOINT, SWITCH, TEMPERATURE, thermometer, thermometerDevice, thermometerFrame } from '../support/bluetooth.js'
 import { startFakeBluez, type FakeBluezBus } from '../support/fake-bluez.js'
 import { mapperHarness, type Harness } from '../support/mapper-harness.js'
+import { clientPool } from '../support/mqtt.js'
 
 const MAC = 'A4:C1:38:00:11:22'
 const context = { log: pino({ level: 'silent' }), dataDir: '/nonexistent' }
@@ -254,6 +255,26 @@ describe('Bluetooth LE mapper end to end: runtime → node-ble → fake BlueZ �
     await pump(h, () => h.actual('thermo', 'battery') === '50', 'values again after the reconnect')
     assert.equal(peer.connects, 2)
     assert.equal(h.on('thermo', 'state/update').at(-1)?.body.state, 'online')
+    await h.mapper.stop()
+    await protocol.close?.()
+  })
+
+  const pool = clientPool()
+  it("an app's membership/get (another MQTT client) does not disconnect the peripheral", async () => {
+    fake = await startFakeBluez()
+    const peer = thermometer(fake.bluez, MAC, { known: true })
+    const protocol = bluetoothProtocol({ busAddress: fake.address })
+    const h = await start({ devices: [thermometerDevice('thermo', MAC)], protocol, mapper: { heartbeatMs: 0 } })
+    await pump(h, () => h.actual('thermo', 'temperature') === '21.5' && h.twin.devices.get('default/thermo')?.state === 'online', 'first values, online')
+    const { client, inbox } = await pool.connect(await h.listen())
+    await client.subscribeAsync(nodeTopic('edge-1', 'membership/get/result'), { qos: 1 })
+    await client.publishAsync(nodeTopic('edge-1', 'membership/get'), JSON.stringify({ event_id: 'app-1' }), { qos: 1 })
+    await inbox.waitFor((m) => m.payload.includes('"app-1"'), 'the answer')
+    for (let i = 0; i < 10; i++) {
+      await h.clock.advance(200)
+      await sleep(20)
+    }
+    assert.deepEqual({ connects: peer.connects, disconnects: peer.disconnects, connected: peer.connected }, { connects: 1, disconnects: 0, connected: true })
     await h.mapper.stop()
     await protocol.close?.()
   })

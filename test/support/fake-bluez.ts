@@ -204,6 +204,8 @@ export class FakePeripheral {
   /** GATT calls in order: `read <uuid>`, `write <uuid> <hex> <type>`, `notify <uuid>` */
   readonly calls: string[] = []
   connects = 0
+  /** links ended: Disconnect calls and drops */
+  disconnects = 0
   /** a refused peripheral fails Connect (out of range, or connectable no more) */
   refused = false
   device: Device | undefined
@@ -273,6 +275,7 @@ export class FakePeripheral {
   disconnect(): void {
     const device = this.device
     if (device === undefined || !device.Connected) return
+    this.disconnects++
     this.#removeGatt()
     device.ServicesResolved = false
     device.Connected = false

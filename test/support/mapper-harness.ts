@@ -37,6 +37,8 @@ export interface Harness {
   actual(device: string, property: string): string | undefined
   expected(device: string, property: string): string | undefined
   publish(topic: string, body: unknown): Promise<void>
+  /** opens a TCP listener of the bus for other clients (apps); its mqtt:// URL */
+  listen(): Promise<string>
   membershipUpdatedCount(): number
 }
 
@@ -58,7 +60,7 @@ export function mapperHarness(): (options: HarnessOptions) => Promise<Harness> {
   return async (options) => {
     const layout = options.layout ?? 'name'
     const clock = new ManualClock()
-    const { bus, twin, log, logs, published, twinOf } = await startTwinOnBus({ devices: options.devices, layout, now: () => clock.now(), undo })
+    const { bus, twin, log, logs, published, twinOf, listen } = await startTwinOnBus({ devices: options.devices, layout, now: () => clock.now(), undo })
 
     const protocol = new FakeProtocol(clock)
     options.prepare?.(protocol)
@@ -92,6 +94,7 @@ export function mapperHarness(): (options: HarnessOptions) => Promise<Harness> {
       actual: (device, property) => twinOf(device, property)?.actual?.value,
       expected: (device, property) => twinOf(device, property)?.expected?.value,
       publish: (topic, body) => bus.publish(topic, JSON.stringify(body), { qos: 1 }),
+      listen,
       membershipUpdatedCount: () => published.filter((p) => p.topic === nodeTopic('edge-1', 'membership/updated')).length,
     }
   }

@@ -32,6 +32,8 @@ export interface ProtocolHarness {
   /** the last state the mapper reported for the device */
   state(device: string): string | undefined
   publish(topic: string, body: unknown): Promise<void>
+  /** opens a TCP listener of the bus for other clients (apps); its mqtt:// URL */
+  listen(): Promise<string>
   /** sets expected values the way an application does: `…/twin/update` with `expected` */
   desire(device: string, values: Record<string, string>): Promise<void>
 }
@@ -49,7 +51,7 @@ export function protocolHarness(): (options: ProtocolHarnessOptions) => Promise<
     for (const fn of undo.splice(0).reverse()) await fn()
   })
   return async (options) => {
-    const { bus, twin, log, logs, published, twinOf } = await startTwinOnBus({ devices: options.devices, layout: 'name', now: () => Date.now(), undo })
+    const { bus, twin, log, logs, published, twinOf, listen } = await startTwinOnBus({ devices: options.devices, layout: 'name', now: () => Date.now(), undo })
     const mapper = new Mapper({
       bus,
       protocol: options.protocol,
@@ -88,6 +90,7 @@ export function protocolHarness(): (options: ProtocolHarnessOptions) => Promise<
       expected: (device, property) => twinOf(device, property)?.expected?.value,
       state: (device) => on(device, 'state/update').at(-1)?.body.state as string | undefined,
       publish,
+      listen,
       desire: (device, values) =>
         publish(deviceTopic({ layout: 'name', name: device }, 'twin/update'), {
           event_id: `app-${Date.now()}`,

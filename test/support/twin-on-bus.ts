@@ -1,8 +1,10 @@
 /**
- * The twin side of the in-process mapper harnesses: aedes (no listener) as the bus, the real
- * DeviceTwin over memory-level with the given members, every log line captured, and everything
- * published on `$hw/#` recorded. Whatever it starts is undone through `undo`.
+ * The twin side of the in-process mapper harnesses: aedes as the bus (a TCP listener on request,
+ * for other clients such as apps), the real DeviceTwin over memory-level with the given members,
+ * every log line captured, and everything published on `$hw/#` recorded. Whatever it starts is
+ * undone through `undo`.
  */
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { Aedes } from 'aedes'
 import { MemoryLevel } from 'memory-level'
 import { pino, type Logger } from 'pino'
@@ -28,6 +30,8 @@ export interface TwinOnBus {
   published: Published[]
   /** the stored twin of a device in namespace `default` */
   twinOf: (device: string, property: string) => { expected?: { value: string }; actual?: { value: string } } | undefined
+  /** opens a TCP listener of the bus on 127.0.0.1 (a port from the OS); its mqtt:// URL */
+  listen: () => Promise<string>
 }
 
 export async function startTwinOnBus(options: {
@@ -74,5 +78,23 @@ export async function startTwinOnBus(options: {
     const record = twin.devices.get(`default/${device}`) as unknown as { twins: Record<string, { expected?: { value: string }; actual?: { value: string } }> } | undefined
     return record?.twins[property]
   }
-  return { bus, twin, log, logs, published, twinOf }
+  const listen = async (): Promise<string> => {
+    const sockets = new Set<Socket>()
+    const server = createServer((socket) => {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      aedes.handle(socket)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    undo.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          // clients still connected must not hold the close up
+          for (const socket of sockets) socket.destroy()
+        }),
+    )
+    return `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`
+  }
+  return { bus, twin, log, logs, published, twinOf, listen }
 }

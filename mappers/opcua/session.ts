@@ -86,9 +86,10 @@ function createClient(o: SessionOptions, mode: OpcuaSettings['securityMode'], po
     // the mapper runtime reconnects with its own back-off; node-opcua must not retry underneath it
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     defaultTransactionTimeout: settings.timeoutMs,
-    transportTimeout: settings.timeoutMs,
+    // the socket's idle timeout, not a request's: it must outlast the keep-alives of an idle link
+    transportTimeout: settings.socketIdleMs,
     keepSessionAlive: true,
-    keepAliveInterval: Math.max(1000, Math.min(5000, settings.timeoutMs)),
+    keepAliveInterval: settings.keepAliveMs,
   })
 }
 

@@ -24,6 +24,10 @@ export interface OpcuaSettings {
   readonly acceptUnknownServerCertificate: boolean
   readonly timeoutMs: number
   readonly publishingIntervalMs: number
+  /** the session keep-alive: while the link is quiet, a request to the server about this often, ms */
+  readonly keepAliveMs: number
+  /** the socket is dropped after this long without traffic in either direction, ms */
+  readonly socketIdleMs: number
 }
 
 export interface Point {
@@ -40,6 +44,21 @@ const checkProtocol = validator(checks.OpcuaProtocolConfig)
 const checkVisitor = validator(checks.OpcuaVisitor)
 const DEFAULT_CYCLE_MS = 1000
 const MIN_PUBLISHING_MS = 50
+/** a session keep-alive at least this often, and never more often than the floor */
+const KEEPALIVE_MAX_MS = 5000
+const KEEPALIVE_MIN_MS = 1000
+/**
+ * An idle link carries only keep-alives: the socket's idle timeout must outlast several of them, or
+ * a keep-alive a little late on a busy gateway drops a healthy link (one keep-alive period is what
+ * the request timeout alone allowed, and a quiet subscription publishes even less often).
+ */
+const SOCKET_IDLE_KEEPALIVES = 3
+
+/** Keep-alive and socket idle timeout for a request timeout: the idle timeout spans several keep-alives. */
+export function linkTimers(timeoutMs: number): { keepAliveMs: number; socketIdleMs: number } {
+  const keepAliveMs = Math.max(KEEPALIVE_MIN_MS, Math.min(KEEPALIVE_MAX_MS, timeoutMs))
+  return { keepAliveMs, socketIdleMs: Math.max(timeoutMs, SOCKET_IDLE_KEEPALIVES * keepAliveMs) }
+}
 
 export function resolveDevice(device: EdgeDevice): ResolvedDevice {
   const problems: Problem[] = []
@@ -84,6 +103,7 @@ function resolveSettings(configData: Record<string, unknown>, points: ReadonlyMa
     identity,
     acceptUnknownServerCertificate: c.acceptUnknownServerCertificate,
     timeoutMs: c.timeout,
+    ...linkTimers(c.timeout),
     publishingIntervalMs: c.publishingInterval ?? (Number.isFinite(fastest) ? Math.max(MIN_PUBLISHING_MS, fastest) : DEFAULT_CYCLE_MS),
   }
 }

@@ -107,6 +107,19 @@ describe('opcua settings: validation with manifest paths', () => {
     assert.equal(resolved.settings.timeoutMs, 5000)
     assert.equal(resolved.settings.publishingIntervalMs, 200, 'the fastest collectCycle')
   })
+  it('an idle link stays up: the socket idle timeout spans several session keep-alives, by default and for any timeout', () => {
+    const resolved = resolveDevice(boilerDevice('b', 'opc.tcp://127.0.0.1:4840', { timeout: undefined }))
+    assert.ok(resolved.ok)
+    const { keepAliveMs, socketIdleMs, timeoutMs } = resolved.settings
+    assert.equal(keepAliveMs, 5000)
+    // the defaults used to be 5000 and 5000: a keep-alive a little late dropped the link
+    assert.ok(socketIdleMs >= 2 * keepAliveMs, `socket idle ${socketIdleMs} ms vs keep-alive ${keepAliveMs} ms`)
+    assert.ok(socketIdleMs >= timeoutMs, 'a request may take its whole timeout')
+    for (const timeout of [100, 999, 1000, 2500, 5000, 7000, 60_000, 600_000]) {
+      const r = resolveDevice(boilerDevice('b', 'opc.tcp://127.0.0.1:4840', { timeout }))
+      assert.ok(r.ok && r.settings.socketIdleMs >= 2 * r.settings.keepAliveMs && r.settings.socketIdleMs >= timeout, `timeout ${timeout}`)
+    }
+  })
   it('a secure mode defaults to Basic256Sha256; a policy must match its mode', () => {
     const secure = resolveDevice(boilerDevice('b', 'opc.tcp://h:4840', { securityMode: 'SignAndEncrypt' }))
     assert.ok(secure.ok && secure.settings.securityPolicy === 'Basic256Sha256')

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import type { EdgeDevice, EdgeProperty } from '../../schemas/device.js'
-import { startChild, type Child } from './resources.js'
+import { freePort, scratchDir, startChild, type Child } from './resources.js'
 
 const SCRIPT = join(import.meta.dirname, 'opcua-server.ts')
 
@@ -34,7 +34,8 @@ export async function startOpcuaServer(options: PeerOptions): Promise<OpcuaPeer>
   const args = ['--import', 'tsx', SCRIPT, '--port', String(options.port), '--pki', options.pki, '--items', String(options.items ?? 0), ...(options.noSubscriptions === true ? ['--no-subscriptions'] : [])]
   const child = startChild(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
   try {
-    await child.waitForLine((l) => l.startsWith('READY '), 30_000)
+    // generous: the server creates its certificates first, which takes 30 s and more on a loaded machine
+    await child.waitForLine((l) => l.startsWith('READY '), 120_000)
   } catch (err) {
     await child.kill9()
     throw err
@@ -82,6 +83,29 @@ function peerApi(child: Child, port: number): OpcuaPeer {
     kill: () => child.kill9(),
     stop: () => child.stop(),
   }
+}
+
+/**
+ * Call inside a `describe`: a fresh server (and scratch dir for both PKIs) for each test, stopped
+ * and removed after it. `peer()` and `dir()` are valid inside a test.
+ */
+export function opcuaPeerEach(): { peer(): OpcuaPeer; dir(): string } {
+  let peer: OpcuaPeer | undefined
+  let dir: { path: string; remove(): Promise<void> } | undefined
+  beforeEach(async () => {
+    dir = await scratchDir('tern-opcua-')
+    peer = await startOpcuaServer({ port: await freePort(), pki: join(dir.path, 'server-pki') })
+  })
+  afterEach(async () => {
+    await peer?.stop()
+    await dir?.remove()
+    peer = dir = undefined
+  })
+  const need = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('no OPC-UA peer outside a test')
+    return v
+  }
+  return { peer: () => need(peer), dir: () => need(dir).path }
 }
 
 export function opcuaProperty(name: string, type: EdgeProperty['type'], configData: Record<string, unknown>, extra: Partial<EdgeProperty> = {}): EdgeProperty {

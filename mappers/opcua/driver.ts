@@ -14,6 +14,7 @@ import { fail, ok, type DeviceDriver, type DriverError, type Outcome } from '../
 import type { EdgeDevice, EdgeProperty } from '../../schemas/device.js'
 import { fromTwin, toTwin } from './codec.js'
 import { classify, errorMessage, isBad, statusError } from './faults.js'
+import { olderThan } from './freshness.js'
 import { readBuiltInType, resolveBrowsePath } from './nodes.js'
 import { disconnect, openSession, within, type OpenSession } from './session.js'
 import type { OpcuaSettings, Point } from './settings.js'
@@ -44,8 +45,10 @@ export class OpcuaDriver implements DeviceDriver {
   readonly #nodes = new Map<string, string>()
   /** property → why its node could not be found */
   readonly #missing = new Map<string, DriverError>()
-  /** property → latest notification of its monitored item */
+  /** property → its newest value known, from a notification or a Read (the newer wins, by the server's timestamps) */
   readonly #latest = new Map<string, DataValue>()
+  /** properties written since their last Read: the read-back is a real Read */
+  readonly #written = new Set<string>()
   /** properties read with a real Read: no monitored item, or the server refused it */
   readonly #polled = new Set<string>()
   /** when the subscription last published (data or keep-alive), and how long silence may last */
@@ -103,7 +106,7 @@ export class OpcuaDriver implements DeviceDriver {
         results.set(property.name, { ok: false, error: this.#missing.get(property.name) ?? { code: 'OPCUA_CONFIG_INVALID', message: `${property.name} has no OPC-UA visitor`, connectionLost: false } })
         continue
       }
-      const latest = this.#polled.has(property.name) ? undefined : this.#latest.get(property.name)
+      const latest = this.#polled.has(property.name) || this.#written.has(property.name) ? undefined : this.#latest.get(property.name)
       if (latest !== undefined) results.set(property.name, this.#convert(property.name, latest))
       else toRead.push({ name: property.name, nodeId })
     }
@@ -136,7 +139,7 @@ export class OpcuaDriver implements DeviceDriver {
       return this.#failed({ ok: false, error: classify(err, false) })
     }
     // the read-back must see the new value, not a notification from before the write
-    this.#latest.delete(property.name)
+    this.#written.add(property.name)
     return ok(undefined)
   }
 
@@ -159,6 +162,7 @@ export class OpcuaDriver implements DeviceDriver {
     const link = this.#link
     this.#link = undefined
     this.#latest.clear()
+    this.#written.clear()
     if (link === undefined) return
     const timeout = this.#o.settings.timeoutMs
     // A lost link has nothing to say goodbye to: just drop the socket.
@@ -206,6 +210,10 @@ export class OpcuaDriver implements DeviceDriver {
       const values = await within(link.session.read(toRead.map((r) => ({ nodeId: r.nodeId, attributeId: m.AttributeIds.Value })), 0), this.#o.settings.timeoutMs, 'read')
       toRead.forEach((r, i) => {
         const dv = values[i]
+        if (dv !== undefined && !isBad(dv.statusCode) && !this.#polled.has(r.name)) {
+          this.#written.delete(r.name)
+          this.#keep(r.name, dv)
+        }
         results.set(r.name, dv === undefined ? fail('OPCUA_BAD_STATUS', 'the server answered fewer values than asked') : this.#convert(r.name, dv))
       })
     } catch (err) {
@@ -257,7 +265,7 @@ export class OpcuaDriver implements DeviceDriver {
       timeoutMs: this.#o.settings.timeoutMs,
       items,
       onValue: (name, value) => {
-        if (this.#link === link) this.#latest.set(name, value)
+        if (this.#link === link) this.#keep(name, value)
       },
       onHeard: heard,
       onTerminated: () => {
@@ -270,6 +278,12 @@ export class OpcuaDriver implements DeviceDriver {
     this.#polled.clear()
     for (const name of result.polled) this.#polled.add(name)
     if (result.lost !== undefined) this.#lost ??= result.lost
+  }
+
+  /** Holds `dv` as the property's value unless the one held is newer (a notification sampled before a write's read-back). */
+  #keep(name: string, dv: DataValue): void {
+    const held = this.#latest.get(name)
+    if (held === undefined || !olderThan(dv, held)) this.#latest.set(name, dv)
   }
 
   #watch(link: OpenSession): void {

@@ -3,7 +3,9 @@
  * ways, node id and browse path text, and config validation with manifest paths.
  */
 import assert from 'node:assert/strict'
+import { DataValue } from 'node-opcua'
 import { BuiltIn, fromTwin, normalizeNodeId, parseBrowsePath, shortestNumber, toTwin } from '../../mappers/opcua/codec.js'
+import { olderThan } from '../../mappers/opcua/freshness.js'
 import { opcuaProtocol } from '../../mappers/opcua/protocol.js'
 import { resolveDevice } from '../../mappers/opcua/settings.js'
 import { boilerDevice, opcuaProperty } from '../support/opcua.js'
@@ -92,6 +94,23 @@ describe('opcua codec: node ids and browse paths', () => {
     assert.deepEqual(parseBrowsePath('Plant/1:Boiler'), expected)
     assert.deepEqual(parseBrowsePath(['Plant', '1:Boiler']), expected)
     assert.equal(parseBrowsePath('/Objects'), undefined)
+  })
+})
+
+describe('opcua freshness: a value sampled earlier never replaces a newer one', () => {
+  const at = (server: number | null, source: number | null = null, serverPicoseconds = 0): DataValue =>
+    new DataValue({ serverTimestamp: server === null ? null : new Date(server), serverPicoseconds, sourceTimestamp: source === null ? null : new Date(source) })
+  it('by server timestamp, then picoseconds; equal is not older', () => {
+    assert.equal(olderThan(at(1000), at(2000)), true)
+    assert.equal(olderThan(at(2000), at(1000)), false)
+    assert.equal(olderThan(at(1000), at(1000)), false)
+    assert.equal(olderThan(at(1000, null, 10), at(1000, null, 20)), true)
+  })
+  it('by source timestamp when a server timestamp is missing; never older without comparable timestamps', () => {
+    assert.equal(olderThan(at(null, 1000), at(null, 2000)), true)
+    assert.equal(olderThan(at(null, 1000), at(5000, 2000)), true)
+    assert.equal(olderThan(at(null), at(2000, 2000)), false)
+    assert.equal(olderThan(at(1000), at(null)), false)
   })
 })
 

@@ -17,6 +17,7 @@
  *   set <name> <json>   → OK          get <name> → VALUE <json>
  *   tick <ms>           → OK  (every ms, every Item i gets value+1; `tick 0` stops)
  *   drop-subscriptions  → VALUE <count>  (deletes every subscription; sessions stay)
+ *   writes <name>       → VALUE <count>  (writes a client made to the variable)
  * stdout: `READY <port>` once listening.
  */
 import { join } from 'node:path'
@@ -41,18 +42,20 @@ interface Slot {
   value: unknown
   writable: boolean
   limit?: number
+  /** writes clients made */
+  writes: number
 }
 
 const slots = new Map<string, Slot>([
-  ['Temperature', { dataType: DataType.Double, value: 21.5, writable: true }],
-  ['Counter', { dataType: DataType.Int32, value: 7, writable: true }],
-  ['Running', { dataType: DataType.Boolean, value: true, writable: true }],
-  ['Mode', { dataType: DataType.String, value: 'auto', writable: true }],
-  ['Blob', { dataType: DataType.ByteString, value: Buffer.from([1, 2, 3]), writable: true }],
-  ['Pressure', { dataType: DataType.Double, value: 1.25, writable: false }],
-  ['Limited', { dataType: DataType.Int32, value: 10, writable: true, limit: 100 }],
+  ['Temperature', { dataType: DataType.Double, value: 21.5, writable: true, writes: 0 }],
+  ['Counter', { dataType: DataType.Int32, value: 7, writable: true, writes: 0 }],
+  ['Running', { dataType: DataType.Boolean, value: true, writable: true, writes: 0 }],
+  ['Mode', { dataType: DataType.String, value: 'auto', writable: true, writes: 0 }],
+  ['Blob', { dataType: DataType.ByteString, value: Buffer.from([1, 2, 3]), writable: true, writes: 0 }],
+  ['Pressure', { dataType: DataType.Double, value: 1.25, writable: false, writes: 0 }],
+  ['Limited', { dataType: DataType.Int32, value: 10, writable: true, limit: 100, writes: 0 }],
 ])
-for (let i = 0; i < items; i++) slots.set(`Item${i}`, { dataType: DataType.Double, value: 0, writable: true })
+for (let i = 0; i < items; i++) slots.set(`Item${i}`, { dataType: DataType.Double, value: 0, writable: true, writes: 0 })
 
 const server = new OPCUAServer({
   port,
@@ -92,6 +95,7 @@ for (const [name, slot] of slots) {
     value: {
       get: () => new Variant({ dataType: slot.dataType, value: slot.value }),
       set: (variant: Variant) => {
+        slot.writes++
         if (slot.limit !== undefined && typeof variant.value === 'number' && variant.value > slot.limit) return StatusCodes.BadOutOfRange
         slot.value = variant.value
         return StatusCodes.Good
@@ -113,6 +117,8 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     process.stdout.write('OK\n')
   } else if (command === 'get' && slot !== undefined) {
     process.stdout.write(`VALUE ${JSON.stringify(Buffer.isBuffer(slot.value) ? slot.value.toString('base64') : slot.value)}\n`)
+  } else if (command === 'writes' && slot !== undefined) {
+    process.stdout.write(`VALUE ${slot.writes}\n`)
   } else if (command === 'tick') {
     clearInterval(ticker)
     const ms = Number(name)

@@ -24,6 +24,7 @@ export interface SessionOptions {
   node: string
   /** `route.source` of the answers this end sends */
   source: string
+  /** bound to the node by its owner (CloudHub, EdgeHub), so the session does not log `node` again */
   log: Logger
   /** re-send an unanswered request after this many ms (KubeEdge: 5 s), then at doubling intervals */
   resendMs?: number
@@ -140,13 +141,13 @@ export class Session {
     try {
       doc = JSON.parse(text)
     } catch (err) {
-      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', node: this.node, reason: (err as Error).message }, 'frame is not JSON; answered with an error')
+      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', reason: (err as Error).message }, 'frame is not JSON; answered with an error')
       this.#refuse(undefined, `frame is not JSON: ${(err as Error).message}`)
       return
     }
     const checked = validateEnvelope(doc)
     if (!checked.ok) {
-      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', node: this.node, problems: checked.problems }, 'frame is not a message envelope; answered with an error')
+      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', problems: checked.problems }, 'frame is not a message envelope; answered with an error')
       this.#refuse(doc, checked.problems.map((p) => `${p.path}: ${p.message}`).join('; '))
       return
     }
@@ -164,7 +165,7 @@ export class Session {
       try {
         handler(message)
       } catch (err) {
-        this.#o.log.error({ err, node: this.node, resource: message.route.resource }, 'message handler threw')
+        this.#o.log.error({ err, resource: message.route.resource }, 'message handler threw')
       }
     }
   }

@@ -4,6 +4,8 @@
 #   - the installed size is at most INSTALL_LIMIT_BYTES (default 40 MB = 40,000,000 bytes on disk);
 #   - `tern --version` names the package;
 #   - `tern demo` serves live values that mosquitto_sub receives within a few seconds;
+#   - the container image's layout script (deploy/container/layout.sh, as the Dockerfile runs it)
+#     works on the installed package;
 #   - OPC-UA, Bluetooth LE and `tern cloud` without their optional packages fail with
 #     DEPENDENCY_MISSING and the npm command that adds them, no stack trace.
 # Prints one line per check, "ok - ..." or "not ok - ...", then a JSON line with the sizes.
@@ -82,6 +84,17 @@ else
   rc=$?
   demo_pid=
   if [ "$rc" -eq 0 ]; then ok "tern demo stopped cleanly on SIGTERM"; else not_ok "tern demo exited $rc on SIGTERM"; fi
+fi
+
+# the container image's layout, made by the script the Dockerfile runs, against this prefix
+root="$work/root"
+if sh "$prefix/lib/node_modules/tern-edge/deploy/container/layout.sh" "$prefix" "$root" >"$work/layout.log" 2>&1 \
+  && [ "$(stat -c %a "$root/var/lib/tern")" = 750 ] && [ -r "$root/etc/tern/edge.yaml" ] \
+  && { [ "$(id -u)" -ne 0 ] || [ "$(stat -c %u:%g "$root/var/lib/tern")" = 65532:65532 ]; }; then
+  ok "container layout (deploy/container/layout.sh): data directory for uid 65532, default config, examples"
+else
+  cat "$work/layout.log" >&2
+  not_ok "container layout (deploy/container/layout.sh)"
 fi
 
 # optional packages (peer dependencies) a gateway adds only when it uses them

@@ -92,6 +92,9 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
     }
   }
 
+  /** payload bytes of the messages sent to each client and not yet acknowledged, by message id (see outgoingUpdate) */
+  const sentBytes = new Map<string, Map<number, number>>()
+
   // aedes asks for this on every CONNECT with clean=false, and only then.
   const subscriptionsByClient = store.subscriptionsByClient.bind(store)
   store.subscriptionsByClient = async (client) => {
@@ -111,6 +114,7 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
       await store.outgoingUpdate(client, packet)
       await store.outgoingClearMessageId(client, packet)
     }
+    sentBytes.delete(client.id)
   }
 
   // aedes asks for every QoS 1/2 message; the answer holds until a stored subscription changes,
@@ -157,7 +161,6 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
   }
   // A QoS 2 message is replaced in the store by its PUBREL (aedes' pubrec handler), which has no
   // payload: its bytes are released then, known from when it was sent (client id -> message id -> bytes).
-  const sentBytes = new Map<string, Map<number, number>>()
   const outgoingUpdate = store.outgoingUpdate.bind(store)
   store.outgoingUpdate = async (client, packet) => {
     try {

@@ -1,5 +1,5 @@
 /**
- * OPC-UA monitored items delivered to the twin (issue 5): one node-opcua server in its own process
+ * OPC-UA monitored items delivered to the twin (kubeedge-compat.md §6.8): one node-opcua server in its own process
  * (test/support/opcua-server.ts) with N Double variables, every one changing every `tickMs`; one
  * device with N properties (collectCycle = `cycleMs`, so N monitored items in ONE subscription);
  * the opcua protocol in a real Mapper on the real clock; the real DeviceTwin (memory-level) on an

@@ -1,7 +1,8 @@
 /**
  * Driver calls as the runtime makes them: a throw, a call that never settles, or a return value
  * that is not an outcome becomes a failed outcome with a MAPPER_* code and `connectionLost`, so
- * nothing a driver does can end a poll loop (the issue's "poll loops that die on one exception").
+ * nothing a driver does can end a poll loop (DESIGN.md §9, Devices: a device that throws keeps its
+ * loop alive).
  * Read values are checked against the property's type and range before they can reach the twin,
  * which would refuse the whole report for one bad value.
  */

@@ -1,5 +1,5 @@
 /**
- * Cloud sync end to end with real processes (issue 7, "What it must show"): the Kubernetes API
+ * Cloud sync end to end with real processes (DESIGN.md §5, desired state end to end): the Kubernetes API
  * emulator, `tern cloud`, `tern edge` with the Modbus mapper, Debian's pymodbus as the device and
  * the real `kubectl`. An operator applies a model and a device, patches a desired value and reads
  * the reported value back; deleting the device removes it from the edge.
@@ -15,7 +15,7 @@ const clusters: Array<{ title: string; kubeconfig?: string }> = [{ title: 'the A
 // here; the cluster needs the CRDs applied by an admin: this suite applies them).
 if (process.env.KUBECONFIG !== undefined && process.env.KUBECONFIG !== '') clusters.push({ title: 'the real cluster of KUBECONFIG', kubeconfig: process.env.KUBECONFIG })
 
-for (const cluster of clusters) describe(`cloud sync end to end on ${cluster.title}: kubectl → tern cloud → tern edge → Modbus device (issue 7)`, function () {
+for (const cluster of clusters) describe(`cloud sync end to end on ${cluster.title}: kubectl → tern cloud → tern edge → Modbus device`, function () {
   this.timeout(120_000)
   const undo: Array<() => Promise<void>> = []
   afterEach(async () => {

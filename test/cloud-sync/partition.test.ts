@@ -1,5 +1,5 @@
 /**
- * Partitions (issue 7; DESIGN.md §9): the edge and its Modbus device run in their own network
+ * Partitions (DESIGN.md §9): the edge and its Modbus device run in their own network
  * namespace, CloudHub is reached over a veth pair, and the link is cut (link down or iptables
  * DROP) while desired values change in the cloud and reported and edge-owned values change at the
  * edge. After healing everything converges and nothing is lost — also when the edge restarts
@@ -51,7 +51,7 @@ spec:
 `
 }
 
-describe('cloud sync under partitions: edge in its own network namespace (issue 7)', function () {
+describe('cloud sync under partitions: edge in its own network namespace', function () {
   this.timeout(180_000)
   const undo: Array<() => Promise<void>> = []
   before(function () {

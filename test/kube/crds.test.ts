@@ -1,5 +1,5 @@
 /**
- * deploy/crds/ (issue 7, "Kubernetes side"): generated from schemas/device.ts, structural, the
+ * deploy/crds/ (DESIGN.md §5, CRDs): generated from schemas/device.ts, structural, the
  * KubeEdge field layout (kubeedge-compat.md §3), and accepted by the real kubectl.
  */
 import assert from 'node:assert/strict'
@@ -37,7 +37,7 @@ async function readCrds(): Promise<Node[]> {
   return Promise.all(files.map(async (f) => parse(await readFile(join(dir, f), 'utf8')) as Node))
 }
 
-describe('deploy/crds (issue 7)', () => {
+describe('deploy/crds: generated, structural, KubeEdge layout, accepted by kubectl', () => {
   it('the files on disk are what the generator writes (npm run gen is up to date)', async () => {
     for (const [file, text] of Object.entries(crdManifests())) assert.equal(await readFile(join(root, file), 'utf8'), text, file)
   })

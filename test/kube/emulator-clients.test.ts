@@ -1,7 +1,8 @@
 /**
- * The Kubernetes API emulator with real clients (issue 7): the preinstalled kubectl v1.32 and
+ * The Kubernetes API emulator with real clients (DESIGN.md §10): the preinstalled kubectl v1.32 and
  * @kubernetes/client-node 1.x, the two clients tern's cloud side and its operators use. The
- * kubectl walkthrough is the one of issue 7 ("What it must show"), minus the edge.
+ * kubectl walkthrough is an operator's (DESIGN.md §1: apply, patch a desired value, get), minus the
+ * edge.
  */
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
@@ -19,7 +20,7 @@ const VERSION = 'v1beta1'
 
 type Obj = { metadata: Record<string, unknown>; spec?: Record<string, unknown>; status?: Record<string, unknown> }
 
-describe('Kubernetes API emulator with kubectl v1.32 (issue 7 walkthrough)', function () {
+describe('Kubernetes API emulator with kubectl v1.32 (apply, patch, get, delete)', function () {
   this.timeout(60_000)
   let kube: KubeEmulator
   let kubectl: Kubectl

@@ -1,5 +1,5 @@
 /**
- * The Kubernetes API emulator (issue 7, "Test support") against documented API behaviour, over
+ * The Kubernetes API emulator (DESIGN.md §10) against documented API behaviour, over
  * plain HTTP. References: "Kubernetes API Concepts" (resource versions, watch, 410 Gone,
  * "Efficient detection of changes"), "Update API Objects in Place Using kubectl patch" (patch
  * types), CRD docs ("Status subresource", "Field pruning", "Validation"), API conventions
@@ -32,7 +32,7 @@ async function withCrds(kube: KubeEmulator): Promise<void> {
   for (const crd of [deviceCrd, deviceModelCrd]) assert.equal((await call(kube, 'POST', CRDS, crd)).status, 201)
 }
 
-describe('Kubernetes API emulator over HTTP (issue 7)', () => {
+describe('Kubernetes API emulator over HTTP', () => {
   let kube: KubeEmulator
   beforeEach(async () => {
     kube = await startKubeEmulator({ historySize: 20, bookmarkIntervalMs: 100 })

@@ -1,7 +1,7 @@
 /**
  * The emulator's RBAC slice and deploy/cloud/10-rbac.yaml: a token bound to tern cloud's
  * ClusterRole may list, watch and get Devices and DeviceModels and patch Device status, and
- * nothing else (least privilege, issue 7). Checked with the real kubectl.
+ * nothing else (least privilege). Checked with the real kubectl.
  */
 import assert from 'node:assert/strict'
 import { request } from 'node:https'

@@ -1,6 +1,6 @@
 /**
- * The Bluetooth LE mapper against a simulated peripheral at the lowest layer that runs here (issue
- * 6): node-ble's real code over a private dbus-daemon, talking to the fake BlueZ of
+ * The Bluetooth LE mapper against a simulated peripheral at the lowest layer that runs here (DESIGN.md
+ * §10): node-ble's real code over a private dbus-daemon, talking to the fake BlueZ of
  * test/support/fake-bluez.ts. This kernel has no Bluetooth (test-env-notes §5), so no radio, no
  * bluetoothd and no controller are involved: these tests prove the mapper speaks BlueZ's D-Bus API
  * as node-ble uses it, not that a given peripheral or adapter behaves so.

@@ -1,7 +1,8 @@
 /**
- * The Modbus read planner (mappers/modbus/plan.ts), for one slave's properties. Issue: "Reads of
+ * The Modbus read planner (mappers/modbus/plan.ts), for one slave's properties: reads of
  * adjacent registers on the same slave are batched into as few requests as the protocol allows
- * (≤ 125 registers, ≤ 2000 coils), respecting gaps and per-property cycles."
+ * (≤ 125 registers, ≤ 2000 coils: Modbus Application Protocol v1.1b3 §6.1–6.4), respecting gaps and
+ * per-property cycles (DESIGN.md §8, batching).
  */
 import { strict as assert } from 'node:assert'
 import { planReads, type ReadItem, type Table } from '../../mappers/modbus/plan.js'

@@ -1,5 +1,5 @@
 /**
- * The pure parts of the OPC-UA protocol (issue 5; kubeedge-compat.md §6.8): value conversion both
+ * The pure parts of the OPC-UA protocol (kubeedge-compat.md §6.8): value conversion both
  * ways, node id and browse path text, and config validation with manifest paths.
  */
 import assert from 'node:assert/strict'

@@ -1,4 +1,4 @@
-/** The driver contract suite (test/mappers/driver-contract.ts) for OPC-UA against a node-opcua server (issue 5). */
+/** The driver contract suite (test/mappers/driver-contract.ts) for OPC-UA against a node-opcua server. */
 import { opcuaProtocol } from '../../mappers/opcua/protocol.js'
 import { startOpcuaServer, boilerDevice, type OpcuaPeer } from '../support/opcua.js'
 import { freePort, scratchDir } from '../support/resources.js'

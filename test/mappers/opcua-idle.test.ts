@@ -1,6 +1,6 @@
 /**
- * An OPC-UA link whose values do not change carries only keep-alives, and must stay up (issue 17,
- * item 4: with the default settings the link dropped every ~10 s, the socket idle timeout being the
+ * An OPC-UA link whose values do not change carries only keep-alives, and must stay up (with the
+ * default settings the link once dropped every ~10 s, the socket idle timeout being the
  * 5 s request timeout). A run of minutes at the defaults is too slow for every test run, so this
  * runs the same ratio of intervals five times faster: request timeout 1 s (session keep-alive 1 s)
  * and publishing interval 200 ms (an idle subscription publishes every 10 intervals, 2 s), as the

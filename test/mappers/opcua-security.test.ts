@@ -1,5 +1,5 @@
 /**
- * OPC-UA security (issue 5): Sign and SignAndEncrypt with common policies, the client PKI under
+ * OPC-UA security: Sign and SignAndEncrypt with common policies, the client PKI under
  * `<dataDir>/opcua/pki`, unknown server certificates refused unless the device config accepts them
  * (then trusted and saved), and the user identities: anonymous, user name with a password from a
  * file or an environment variable, and X509.

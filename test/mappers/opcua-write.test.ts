@@ -1,5 +1,5 @@
 /**
- * An OPC-UA write and its read-back against notifications already on their way (issue 17, item 5):
+ * An OPC-UA write and its read-back against notifications already on their way:
  * a notification the server sampled before the write can arrive after it. It must not overwrite the
  * read-back, or the twin's actual falls back to the old value and the value is written again. Made
  * deterministic with a long publishing interval: the device is written right after it connects

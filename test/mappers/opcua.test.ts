@@ -1,5 +1,5 @@
 /**
- * The OPC-UA mapper end to end (issue 5): a node-opcua server in its own process, the opcua
+ * The OPC-UA mapper end to end (kubeedge-compat.md §6.8): a node-opcua server in its own process, the opcua
  * protocol in a real Mapper, the real DeviceTwin. Values flow through one subscription to the twin,
  * desired values reach the server converted to the node's data type, Bad status codes surface with
  * their code, and a server killed and restarted on the same port is recovered without help.

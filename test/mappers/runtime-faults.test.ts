@@ -1,6 +1,6 @@
 /**
- * The issue's complaints, as tests: mappers that never reconnect after a device restarts, poll loops
- * that die on one exception, back-off settings that are ignored (DESIGN §9 Devices: a device that
+ * Device faults the runtime must survive: a device that restarts is reconnected, a poll loop outlives
+ * an exception, back-off settings are obeyed (DESIGN §9 Devices: a device that
  * disappears, returns garbage, times out or throws keeps its loop alive and reconnects with capped
  * back-off).
  */

@@ -1,7 +1,7 @@
 /**
  * The mapper runtime against the real DeviceTwin (in-process aedes bus, memory-level store) with the
  * fake protocol and a manual clock: polling per collectCycle, one report per round with only what
- * changed, heartbeat, device state (issue "Mapper runtime and the Modbus mapper"; DESIGN §9 Devices).
+ * changed, heartbeat, device state (DESIGN §9 Devices).
  */
 import assert from 'node:assert/strict'
 import { mapperHarness } from '../support/mapper-harness.js'

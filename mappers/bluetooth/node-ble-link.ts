@@ -73,6 +73,13 @@ export interface Session {
   watchers: Map<string, Set<(reason: string) => void>>
   watching: Promise<void> | undefined
   dead: boolean
+  /** the bus said hello: a failure after this is a lost bus, before it there never was one */
+  connected: boolean
+  /**
+   * settles with the reason when the connection fails or is closed: dbus-next never settles the
+   * calls in flight on a dead connection, so every wait on the bus races this
+   */
+  gone: Promise<string>
 }
 
 export class NodeBlePeripheral implements BlePeripheral {

@@ -36,6 +36,8 @@ export class NodeBleTransport implements BleTransport {
   #session: Session | undefined
   /** adapter name → finds sharing its discovery */
   readonly #discovery = new Map<string, number>()
+  /** settles a session's `gone` */
+  readonly #gone = new WeakMap<Session, (reason: string) => void>()
 
   constructor(options: NodeBleTransportOptions) {
     this.#o = options
@@ -43,6 +45,12 @@ export class NodeBleTransport implements BleTransport {
 
   async adapter(name: string): Promise<Outcome<BleAdapter>> {
     const session = this.#open()
+    // No system bus (no socket, or nothing listening): at once, not after a call timeout
+    const gone = session.gone.then((reason) => fail('BLUETOOTH_ADAPTER_UNAVAILABLE', `adapter ${name}: ${reason}`))
+    return Promise.race([this.#adapterOn(session, name), gone])
+  }
+
+  async #adapterOn(session: Session, name: string): Promise<Outcome<BleAdapter>> {
     try {
       await (session.watching ??= this.#watch(session))
       const adapter = await session.bluetooth.getAdapter(name)
@@ -65,11 +73,25 @@ export class NodeBleTransport implements BleTransport {
     if (this.#session !== undefined && !this.#session.dead) return this.#session
     const address = this.#o.busAddress
     const bus = address !== undefined ? sessionBus({ busAddress: address }) : systemBus()
-    const session: Session = { bus, bluetooth: new Bluetooth(bus), watchers: new Map(), watching: undefined, dead: false }
+    let gone: (reason: string) => void = () => undefined
+    const session: Session = {
+      bus,
+      bluetooth: new Bluetooth(bus),
+      watchers: new Map(),
+      watching: undefined,
+      dead: false,
+      connected: false,
+      gone: new Promise((resolve) => (gone = resolve)),
+    }
+    this.#gone.set(session, gone)
+    bus.on('connect', () => (session.connected = true))
     // dbus-next reports a lost or refused connection as an 'error' event: without a listener it would crash the process
     bus.on('error', (err: unknown) => {
-      this.#o.log.warn({ code: 'BLUETOOTH_CONNECTION_LOST', err: describe(err).message }, 'D-Bus connection failed')
-      this.#kill(session, `D-Bus connection failed: ${describe(err).message}`)
+      const message = describe(err).message
+      // a bus that never connected is reported by every connect's outcome (BLUETOOTH_ADAPTER_UNAVAILABLE)
+      if (session.connected) this.#o.log.warn({ code: 'BLUETOOTH_CONNECTION_LOST', err: message }, 'D-Bus connection lost')
+      else this.#o.log.debug({ err: message }, 'no D-Bus connection')
+      this.#kill(session, session.connected ? `D-Bus connection lost: ${message}` : `no D-Bus ${address ?? 'system bus'}: ${message}`)
     })
     this.#session = session
     return session
@@ -78,6 +100,7 @@ export class NodeBleTransport implements BleTransport {
   #kill(session: Session, reason: string): void {
     if (session.dead) return
     session.dead = true
+    this.#gone.get(session)?.(reason)
     for (const listeners of session.watchers.values()) for (const listener of listeners) listener(reason)
     session.watchers.clear()
     session.bus.disconnect()

@@ -45,7 +45,7 @@ export const ErrorCodes = {
   MAPPER_READ_FAILED: 'a device refused or failed a read',
   MAPPER_WRITE_FAILED: 'a device refused or failed a write; the mapper retries with back-off',
   // Modbus protocol (mappers/modbus/); exception codes 1-11 from the Modbus Application Protocol v1.1b3 §7
-  MODBUS_CONFIG_INVALID: "a Modbus device's protocol configData or a property visitor is not valid (README, Modbus)",
+  MODBUS_CONFIG_INVALID: 'a Modbus read or write names a property with no Modbus visitor, or writes to a read-only table (input registers, discrete inputs); a device whose configuration is not valid is skipped with MAPPER_DEVICE_INVALID',
   MODBUS_VALUE_INVALID: 'a value cannot be encoded for its register (not a number, NaN or infinite, out of range for the data type, not a multiple of the scale, too long), or a register holds NaN/infinity',
   MODBUS_CONNECT_FAILED: 'the TCP connection or the serial port could not be opened',
   MODBUS_CONNECTION_LOST: 'the TCP connection or serial port closed or failed; the driver must reconnect',

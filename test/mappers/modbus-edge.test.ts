@@ -127,7 +127,7 @@ describe('mappers: Modbus end to end in tern edge (pymodbus peer)', function () 
       5000,
     )
     const counts = (JSON.parse(metrics.payload) as { devices: Record<string, Record<string, number>> }).devices
-    const device = Object.values(counts)[0] ?? {}
+    const device = counts['default/fan-1'] ?? {} // keyed <namespace>/<name>, as docs/mappers.md shows
     assert.ok((device.requests ?? 0) > 0 && (device.ok ?? 0) > 0, JSON.stringify(counts))
   })
 

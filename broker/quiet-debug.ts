@@ -38,7 +38,7 @@ const createDebug = Object.assign(logger, {
 if (process.env.DEBUG === undefined || process.env.DEBUG === '') {
   const require = createRequire(import.meta.url)
   try {
-    const path = require.resolve('debug', { paths: [dirname(require.resolve('mqtt-packet'))] })
+    const path = debugPath(require)
     if (require.cache[path] === undefined) {
       const stub = new Module(path)
       stub.filename = path
@@ -48,5 +48,18 @@ if (process.env.DEBUG === undefined || process.env.DEBUG === '') {
     }
   } catch {
     // mqtt-packet or debug not where expected: nothing to quiet
+  }
+}
+
+/**
+ * The `debug` module mqtt-packet loads: beside mqtt-packet in node_modules when running from the
+ * sources; in the built package mqtt-packet is inside the bundle, which leaves `debug` to
+ * node_modules, so it is the one this module resolves itself.
+ */
+function debugPath(require: NodeJS.Require): string {
+  try {
+    return require.resolve('debug', { paths: [dirname(require.resolve('mqtt-packet'))] })
+  } catch {
+    return require.resolve('debug')
   }
 }

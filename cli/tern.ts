@@ -4,7 +4,12 @@ import '../broker/quiet-debug.js' // first: before aedes loads mqtt-packet
 import { parseArgs } from 'node:util'
 import { TernError } from '../schemas/errors.js'
 import { createLogger } from './log.js'
+import { routeConsoleToLog } from './console-log.js'
 import { SetupProblems } from './problems.js'
+
+/** What the command says to its user, written to the streams itself: console may be routed into the log. */
+const print = (text: string): void => void process.stdout.write(`${text}\n`)
+const say = (text: unknown): void => void process.stderr.write(`${typeof text === 'string' ? text : String((text as Error)?.stack ?? text)}\n`)
 
 // Each command imports its parts when it runs: the process holds in memory only the modules of the
 // command it serves (`tern edge` carries neither the cloud's Kubernetes client nor the demo's fan).
@@ -53,6 +58,7 @@ async function edge(args: string[]): Promise<void> {
     first.port = parsePort(values['mqtt-port'])
   }
   const log = createLogger(config.log.level)
+  routeConsoleToLog(log)
   const { startEdge } = await import('./edge.js')
   const node = await startEdge(config, log)
   startHeapPolicy()
@@ -79,6 +85,7 @@ async function cloud(args: string[]): Promise<void> {
   if (values.kubeconfig !== undefined) config.kube.kubeconfig = values.kubeconfig
   if (values['hub-port'] !== undefined) config.hub.port = parsePort(values['hub-port'])
   const log = createLogger(config.log.level)
+  routeConsoleToLog(log)
   const { startCloud } = await import('./cloud.js')
   const side = await startCloud(config, log)
   onSignals(log, () => side.stop())
@@ -87,9 +94,10 @@ async function cloud(args: string[]): Promise<void> {
 async function demo(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { 'mqtt-port': { type: 'string' } }, strict: true })
   const log = createLogger('warn')
+  routeConsoleToLog(log)
   const { demoInstructions, startDemo } = await import('./demo.js')
   const running = await startDemo({ mqttPort: parsePort(values['mqtt-port'] ?? '1883'), log })
-  console.log(demoInstructions(running))
+  print(demoInstructions(running))
   onSignals(log, () => running.stop())
 }
 
@@ -126,6 +134,7 @@ async function mapper(args: string[]): Promise<void> {
     heartbeatMs: values['heartbeat-ms'],
     logLevel: values['log-level'],
   })
+  routeConsoleToLog(running.log)
   startHeapPolicy()
   onSignals(running.log, () => running.stop())
 }
@@ -163,7 +172,7 @@ async function passwd(args: string[]): Promise<void> {
   }
   if (password === '') throw new TernError('USAGE', 'the password must not be empty')
   const { hashPassword } = await import('../broker/passwords.js')
-  console.log(hashPassword(password))
+  print(hashPassword(password))
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { edge, cloud, mapper, demo, passwd }
@@ -172,20 +181,20 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   if (command === '--version' || command === '-v' || command === 'version') {
     const { packageVersion } = await import('./package.js')
-    console.log(packageVersion())
+    print(packageVersion())
     return
   }
   if (command === 'help' || command === '--help' || command === '-h') {
     const topic = rest[0]
     if (topic !== undefined && !Object.hasOwn(HELP, topic)) throw new TernError('USAGE', `unknown command ${topic}`)
-    console.log(topic === undefined ? USAGE : HELP[topic])
+    print(topic === undefined ? USAGE : (HELP[topic] ?? USAGE))
     return
   }
   const run = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
   if (run === undefined) throw new TernError('USAGE', command === undefined ? 'a command is required' : `unknown command ${command}`)
   // before parsing: `--help` answers even beside arguments that would not parse
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(HELP[command as string])
+    print(HELP[command as string] ?? USAGE)
     return
   }
   return run(rest)
@@ -193,22 +202,22 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof SetupProblems) {
-    for (const p of err.problems) console.error(`tern: ${p.code}: ${p.message}`)
+    for (const p of err.problems) say(`tern: ${p.code}: ${p.message}`)
     process.exit(1)
   }
   if (err instanceof TernError) {
-    console.error(`tern: ${err.code}: ${err.message}`)
-    if (err.code === 'USAGE') console.error(USAGE)
+    say(`tern: ${err.code}: ${err.message}`)
+    if (err.code === 'USAGE') say(USAGE)
     process.exit(err.code === 'USAGE' ? 2 : 1)
   }
   // parseArgs reports unknown options with ERR_PARSE_ARGS_* codes
   if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-    console.error(`tern: USAGE: ${err.message}\n${USAGE}`)
+    say(`tern: USAGE: ${err.message}\n${USAGE}`)
     process.exit(2)
   }
   // Anything else is a defect of tern, not a mistake of the user: one coded line, the stack on request.
-  console.error(`tern: INTERNAL_ERROR: ${err instanceof Error ? err.message : String(err)}`)
-  if (process.env.TERN_TRACE !== undefined && process.env.TERN_TRACE !== '') console.error(err)
-  else console.error('tern: this is a bug in tern; TERN_TRACE=1 prints its stack trace for a report')
+  say(`tern: INTERNAL_ERROR: ${err instanceof Error ? err.message : String(err)}`)
+  if (process.env.TERN_TRACE !== undefined && process.env.TERN_TRACE !== '') say(err)
+  else say('tern: this is a bug in tern; TERN_TRACE=1 prints its stack trace for a report')
   process.exit(1)
 })

@@ -54,6 +54,8 @@ interface FileState {
 export class ManifestDir {
   readonly #options: ManifestDirOptions
   readonly #files = new Map<string, FileState>()
+  /** devices bound to another node that were already logged (`source NUL nodeName`) */
+  readonly #elsewhereLogged = new Set<string>()
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> = Promise.resolve()
@@ -143,6 +145,14 @@ export class ManifestDir {
     }
     const resolved = resolveDevices([...current.values()].flat(), this.#options)
     problems.push(...resolved.problems)
+    // Not a problem (one directory may serve several nodes), but a surprise when the name is a
+    // typo or the node's own name differs: said once per device and node name, not every reload.
+    for (const { source, nodeName } of resolved.elsewhere) {
+      const key = `${source}\u0000${nodeName}`
+      if (this.#elsewhereLogged.has(key)) continue
+      this.#elsewhereLogged.add(key)
+      log.info({ source, nodeName, node: this.#options.nodeName }, `device ${source} is bound to node ${nodeName}, not to this node (${this.#options.nodeName}): not served here`)
+    }
     for (const p of problems) log.error({ code: 'MANIFEST_INVALID', source: p.source, path: p.path }, p.message)
     return resolved.devices
   }

@@ -70,22 +70,27 @@ export function deviceId(layout: TopicLayout, namespace: string, name: string): 
 /**
  * The devices bound to `nodeName` (a local manifest without `spec.nodeName` binds to this node),
  * each resolved with its model. A device whose model is missing, whose property names repeat or
- * are not in the model, or whose id collides with another's is reported and left out.
+ * are not in the model, or whose id collides with another's is reported and left out; devices
+ * bound to another node are left out and listed in `elsewhere`.
  */
 export function resolveDevices(
   manifests: readonly Manifest[],
   options: { nodeName: string; layout: TopicLayout },
-): { devices: EdgeDevice[]; problems: ManifestProblem[] } {
+): { devices: EdgeDevice[]; problems: ManifestProblem[]; elsewhere: Array<{ source: string; nodeName: string }> } {
   const models = new Map<string, DeviceModel>()
   for (const m of manifests) if (m.kind === 'DeviceModel') models.set(`${m.doc.metadata.namespace}/${m.doc.metadata.name}`, m.doc)
 
   const devices = new Map<string, EdgeDevice>()
   const problems: ManifestProblem[] = []
+  const elsewhere: Array<{ source: string; nodeName: string }> = []
   for (const m of manifests) {
     if (m.kind !== 'Device') continue
     const { metadata, spec } = m.doc
-    if (spec.nodeName !== undefined && spec.nodeName !== '' && spec.nodeName !== options.nodeName) continue
     const source = `${metadata.namespace}/${metadata.name}`
+    if (spec.nodeName !== undefined && spec.nodeName !== '' && spec.nodeName !== options.nodeName) {
+      elsewhere.push({ source, nodeName: spec.nodeName })
+      continue
+    }
     const model = models.get(`${metadata.namespace}/${spec.deviceModelRef.name}`)
     if (model === undefined) {
       problems.push({ source, path: '/spec/deviceModelRef/name', message: `DeviceModel ${spec.deviceModelRef.name} not found in namespace ${metadata.namespace}` })
@@ -102,7 +107,7 @@ export function resolveDevices(
     }
     devices.set(resolved.device.id, resolved.device)
   }
-  return { devices: [...devices.values()], problems }
+  return { devices: [...devices.values()], problems, elsewhere }
 }
 
 function resolveDevice(device: Device, model: DeviceModel, id: string): { ok: true; device: EdgeDevice } | { ok: false; problems: Problem[] } {

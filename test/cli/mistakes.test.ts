@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { cp, mkdir, symlink, writeFile } from 'node:fs/promises'
+import mqtt from 'mqtt'
 import { join, resolve } from 'node:path'
 import { scratchDir, startChild } from '../support/resources.js'
 import { runTern, startTernEdge } from '../support/tern.js'
@@ -96,6 +97,40 @@ describe('cli: mistakes end in coded errors', function () {
       assert.equal(first.process.exitCode, null)
     } finally {
       await first.stop()
+    }
+  })
+
+  it('a device bound to another node (spec.nodeName) is said once at info, not dropped silently', async () => {
+    const devices = join(scratch.path, 'devices')
+    await mkdir(devices)
+    const model = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: m }\nspec:\n  properties: [{ name: speed, type: INT }]\n'
+    const device = (name: string, node?: string): string =>
+      `apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: ${name} }\nspec:\n  deviceModelRef: { name: m }\n${node === undefined ? '' : `  nodeName: ${node}\n`}`
+    await writeFile(join(devices, 'a.yaml'), `${model}---\n${device('fan-1', 'edge-1')}`)
+    const edge = await startTernEdge(scratch.path, { node: { name: 'gw-3' }, twin: { manifestsDir: devices }, mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port: 0 }] } })
+    try {
+      const said = (): string[] => edge.output().split('\n').filter((l) => l.includes('bound to node edge-1'))
+      assert.equal(said().length, 1, edge.output())
+      assert.deepEqual(JSON.parse(said()[0] ?? '{}'), { ...(JSON.parse(said()[0] ?? '{}') as object), level: 30, source: 'default/fan-1', nodeName: 'edge-1', node: 'gw-3' })
+      // a reload (another file) serves the new device and does not say it again
+      await writeFile(join(devices, 'b.yaml'), device('fan-2'))
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${edge.listeners[0]?.port}`, { reconnectPeriod: 0 })
+      try {
+        await client.subscribeAsync('$hw/events/node/gw-3/membership/get/result')
+        let served: string[] = []
+        for (let i = 0; i < 100 && !served.includes('fan-2'); i++) {
+          const answer = new Promise<string>((res) => client.once('message', (_t, p) => res(p.toString())))
+          await client.publishAsync('$hw/events/node/gw-3/membership/get', `{"event_id":"m${i}"}`)
+          served = ((JSON.parse(await answer) as { devices: Array<{ name: string }> }).devices ?? []).map((d) => d.name)
+          if (!served.includes('fan-2')) await new Promise((r) => setTimeout(r, 100))
+        }
+        assert.deepEqual(served, ['fan-2'])
+      } finally {
+        await client.endAsync()
+      }
+      assert.equal(said().length, 1)
+    } finally {
+      await edge.stop()
     }
   })
 

@@ -65,11 +65,6 @@ export class Mapper {
   #eventSeq = 0
   /** membership messages are applied one at a time, in arrival order */
   #membership: Promise<void> = Promise.resolve()
-  /**
-   * event ids of this mapper's `membership/get` requests not answered yet: only an answer to one of
-   * them is the device list (apps ask too, and every answer goes to the same topic)
-   */
-  readonly #asked = new Set<string>()
   #answered: (() => void) | undefined
   #gotMembership = false
   #retry: TimerHandle | undefined
@@ -154,9 +149,7 @@ export class Mapper {
 
   async #askMembership(): Promise<void> {
     if (this.#stopped || this.#gotMembership) return
-    const eventId = this.#nextEventId()
-    this.#asked.add(eventId)
-    await this.#publish(nodeTopic(this.#o.nodeName, 'membership/get'), { event_id: eventId, timestamp: this.#o.clock.now() })
+    await this.#publish(nodeTopic(this.#o.nodeName, 'membership/get'), { event_id: this.#nextEventId(), timestamp: this.#o.clock.now() })
     // Ask until the twin answers (it may start after a separate mapper process).
     this.#retry = this.#o.clock.setTimeout(() => void this.#askMembership(), this.#tuning.membershipTimeoutMs)
   }
@@ -182,10 +175,11 @@ export class Mapper {
       return
     }
     if (message.kind === 'all') {
-      // Another client's answer, or a second answer to this mapper: membership/updated has told
-      // every change since the first one, in order.
-      if (!this.#asked.has(message.eventId)) return
-      this.#asked.clear()
+      // Only an answer to this mapper's own request is its device list (apps ask too, and every
+      // answer goes to the same topic); of those only the first (asked again while the twin was
+      // slow): membership/updated has told every change since, in order. Its event ids carry a
+      // prefix of its own, so no request needs remembering while the twin stays away.
+      if (this.#gotMembership || !message.eventId.startsWith(`${this.#eventPrefix}-`)) return
       this.#gotMembership = true
       if (this.#retry !== undefined) this.#o.clock.clearTimeout(this.#retry)
     }

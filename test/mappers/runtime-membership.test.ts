@@ -58,8 +58,9 @@ describe('mapper runtime: membership', () => {
 
   const pool = clientPool()
   for (const layout of ['name', 'namespace/name'] as const satisfies readonly DeviceTopicLayout[]) {
-    it(`an app's membership/get (another MQTT client, ${layout} layout) restarts nothing, after state and twin changes too`, async () => {
-      const devices = layout === 'name' ? [a, b] : [a, b].map((d) => ({ ...d, id: `default/${d.name}` }))
+    it(`an app's membership/get (another MQTT client, ${layout} layout) restarts nothing, after state and twin changes too, and logs nothing again`, async () => {
+      const invalid = fakeDevice('bad-1', [prop('speed')], { protocol: { protocolName: 'fake', configData: { invalid: true } } })
+      const devices = layout === 'name' ? [a, b, invalid] : [a, b, invalid].map((d) => ({ ...d, id: `default/${d.name}` }))
       const h = await start({ devices, layout })
       await h.until(() => h.protocol.device('a-1').openLinks === 1 && h.protocol.device('b-1').openLinks === 1, 'both connected')
       // the twin now holds other states and twins than the mapper's first answer listed
@@ -75,6 +76,7 @@ describe('mapper runtime: membership', () => {
       await settle()
       assert.deepEqual(links(h, 'a-1', 'b-1'), { 'a-1': { connects: 1, closes: 0 }, 'b-1': { connects: 1, closes: 0 } }, 'no device restarted')
       assert.equal(h.logs.filter((l) => l.msg === 'device restarted with its new spec' || l.msg === 'device stopped').length, 0)
+      assert.equal(h.logged('MAPPER_DEVICE_INVALID').length, 1, 'the invalid device logged once, at start')
     })
   }
 

@@ -1,20 +1,28 @@
 /**
  * The cloud side's composition root (`tern cloud`): one validated config in; the Device/DeviceModel
- * controllers (informers, downstream, upstream) start first and sync, then CloudHub opens for edge
- * nodes; stop runs in reverse.
+ * controllers (informers, downstream, upstream) start first and sync, then node identity (the fleet
+ * CA, node records, the serving certificate), then CloudHub opens for edge nodes; stop runs in
+ * reverse.
  */
 import type { Logger } from 'pino'
 import { CloudController } from '../cloud-sync/cloud/controller.js'
 import { loadKubeConfig } from '../cloud-sync/cloud/kube-api.js'
-import { sharedSecretAuthenticator } from '../cloud-sync/link/auth.js'
-import { CloudHub } from '../cloud-sync/link/cloud-hub.js'
+import { bootstrapHandler } from '../cloud-sync/identity/bootstrap.js'
+import { NodeIdentities } from '../cloud-sync/identity/node-identities.js'
+import { serveRenewals } from '../cloud-sync/identity/renewal.js'
+import { sharedSecretAuthenticator, type Authenticator } from '../cloud-sync/link/auth.js'
+import { CloudHub, type CloudHubOptions } from '../cloud-sync/link/cloud-hub.js'
+import { CloseCodes } from '../cloud-sync/link/protocol.js'
+import type { Session } from '../cloud-sync/session.js'
 import type { CloudConfig } from '../schemas/cloud-config.js'
+import { openIdentityStore, servingTls } from './cloud-identity.js'
 import { readNamedFile, readSecret } from './config.js'
 import { stopSteps } from './stops.js'
 
 export interface CloudSide {
   readonly hub: CloudHub
   readonly controller: CloudController
+  readonly identities: NodeIdentities | undefined
   readonly port: number
   stop(): Promise<void>
 }
@@ -24,13 +32,9 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
   const stops = stopSteps(log)
   const stop = stops.stop
   try {
-    const secret = await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET')
-    const readTls = (path: string): Promise<Buffer> => readNamedFile(path, 'the CloudHub TLS file', 'CLOUD_CONFIG_INVALID')
-    const tls = config.hub.tls === undefined ? undefined : { cert: await readTls(config.hub.tls.cert), key: await readTls(config.hub.tls.key) }
-    if (tls === undefined) log.warn({ code: 'CLOUD_CONFIG_INVALID' }, 'hub.tls is not set: CloudHub serves plain WebSocket (use only on a trusted network)')
-
+    const kube = loadKubeConfig(config.kube.kubeconfig)
     const controller = new CloudController({
-      kube: loadKubeConfig(config.kube.kubeconfig),
+      kube,
       log,
       qps: config.status.qps,
       burst: config.status.burst,
@@ -40,25 +44,89 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     stops.push(() => controller.stop())
     await controller.start()
 
+    let tls: CloudHubOptions['tls']
+    let authenticate: Authenticator
+    let identities: NodeIdentities | undefined
+    let serve: CloudHubOptions['serve']
+    let renewAt: number | undefined
+    let pin: string | undefined
+    if (config.auth.mode === 'shared-secret') {
+      const secret = await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET')
+      log.warn({ code: 'CLOUD_CONFIG_INVALID' }, 'auth.mode is shared-secret: every node presents the same secret and anyone holding it can act as any node; for development only')
+      const readTls = (path: string): Promise<Buffer> => readNamedFile(path, 'the CloudHub TLS file', 'CLOUD_CONFIG_INVALID')
+      tls = config.hub.tls === undefined ? undefined : { cert: await readTls(config.hub.tls.cert), key: await readTls(config.hub.tls.key) }
+      if (tls === undefined) log.warn({ code: 'CLOUD_CONFIG_INVALID' }, 'hub.tls is not set: CloudHub serves plain WebSocket (use only on a trusted network)')
+      authenticate = sharedSecretAuthenticator(secret)
+    } else {
+      const store = await openIdentityStore(config, kube, log)
+      pin = store.ca.pin
+      const ids = new NodeIdentities({ api: store.api, namespace: store.namespace, ca: store.ca, nodeCertificateSeconds: config.identity.nodeCertificateSeconds, log })
+      identities = ids
+      stops.push(() => ids.stop())
+      await ids.start()
+      const serving = await servingTls(config, store.ca)
+      renewAt = serving.renewAt
+      tls = { cert: serving.cert, key: serving.key, ca: store.ca.pem }
+      authenticate = (request, node) => ids.authenticate(request, node)
+      serve = bootstrapHandler(ids, store.ca.pem, log)
+    }
+
     const hub = new CloudHub({
       host: config.hub.host,
       port: config.hub.port,
       ...(tls === undefined ? {} : { tls }),
-      authenticate: sharedSecretAuthenticator(secret),
+      authenticate,
+      ...(serve === undefined ? {} : { serve }),
       sessionLimit: config.hub.sessionLimit,
       keepaliveTimeoutMs: config.hub.keepaliveTimeoutMs,
       resendMs: config.hub.resendMs,
       log,
-      onSession: (session) => controller.attach(session),
+      onSession: (session: Session) => {
+        controller.attach(session)
+        if (identities !== undefined) serveRenewals(session, identities)
+      },
     })
     stops.push(() => hub.stop())
     const address = await hub.start()
+    identities?.onRevoked((node, reason) => {
+      log.info({ node, code: 'NODE_REVOKED', reason }, 'node revoked')
+      hub.closeNode(node, CloseCodes.revoked, 'revoked')
+    })
+    if (identities !== undefined && renewAt !== undefined) {
+      const ids = identities
+      stops.push(renewServing(config, ids, hub, renewAt, log))
+    }
 
     const counts = { devices: controller.informers.devices.list().length, models: controller.informers.models.list().length }
-    log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, ...counts, startMs: Date.now() - started }, 'cloud ready')
-    return { hub, controller, port: address.port, stop }
+    const nodes = identities?.expiries().length
+    log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, auth: config.auth.mode, ...(pin === undefined ? {} : { caPin: pin, nodes }), ...counts, startMs: Date.now() - started }, 'cloud ready')
+    return { hub, controller, identities, port: address.port, stop }
   } catch (err) {
     await stop()
     throw err
+  }
+}
+
+/** Renews CloudHub's serving certificate at ~70 % of its lifetime; returns the stop step. */
+function renewServing(config: CloudConfig, identities: NodeIdentities, hub: CloudHub, firstAt: number, log: Logger): () => Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const schedule = (at: number): void => {
+    timer = setTimeout(() => void renew(), Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1))
+  }
+  const renew = async (): Promise<void> => {
+    try {
+      const serving = await servingTls(config, identities.ca)
+      hub.setCertificate(serving)
+      log.info('CloudHub serving certificate renewed')
+      schedule(serving.renewAt ?? Infinity)
+    } catch (err) {
+      log.error({ err }, 'cannot renew the CloudHub serving certificate; retrying in a minute')
+      schedule(Date.now() + 60_000)
+    }
+  }
+  schedule(firstAt)
+  return () => {
+    clearTimeout(timer)
+    return Promise.resolve()
   }
 }

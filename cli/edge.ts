@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import { EdgeBroker } from '../broker/broker.js'
 import { aedesBus, externalBus, type Bus } from '../broker/bus.js'
 import type { BoundListener } from '../broker/listeners.js'
-import type { EdgeConfig } from '../schemas/config.js'
+import type { CloudLinkConfig, EdgeConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
 import { protocolFactory, protocolNames } from '../mappers/protocols.js'
 import { realClock } from '../mappers/runtime/clock.js'
@@ -70,7 +70,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         db,
         store,
         link,
-        secret: await readSecret(link.secretFile, 'TERN_CLOUD_SECRET'),
+        ...(await linkCredentials(link, log)),
         ...(link.ca === undefined ? {} : { ca: await readNamedFile(link.ca, 'cloud.ca', 'CLOUD_CONFIG_INVALID') }),
         nodeName: config.node.name,
         layout: config.twin.topicLayout,
@@ -111,6 +111,19 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
     await stop()
     throw err
   }
+}
+
+/** The node's certificate and key (`tern join`), or, for development, the shared secret (warned about at every start). */
+async function linkCredentials(link: CloudLinkConfig, log: Logger): Promise<{ identity: { cert: string; key: string } } | { secret: string }> {
+  if (link.cert !== undefined || link.key !== undefined) {
+    if (link.cert === undefined || link.key === undefined) throw new TernError('CLOUD_CONFIG_INVALID', 'cloud.cert and cloud.key go together')
+    if (link.ca === undefined) throw new TernError('CLOUD_CONFIG_INVALID', 'cloud.cert needs cloud.ca, the fleet CA (tern join writes all three)')
+    const read = async (path: string, what: string): Promise<string> => (await readNamedFile(path, what, 'CLOUD_CONFIG_INVALID')).toString('utf8')
+    return { identity: { cert: await read(link.cert, 'cloud.cert'), key: await read(link.key, 'cloud.key') } }
+  }
+  const secret = await readSecret(link.secretFile, 'TERN_CLOUD_SECRET')
+  log.warn({ code: 'CLOUD_CONFIG_INVALID' }, 'the cloud link uses a shared secret, not a node certificate: for development only (join the node with tern join)')
+  return { secret }
 }
 
 async function openStore(dataDir: string): Promise<Level<string, unknown>> {

@@ -33,6 +33,23 @@ const HELP: Record<string, string> = {
     mapper; its broker listens on 127.0.0.1:N (default 1883). Prints how to watch and control it.`,
   passwd: `tern passwd [PASSWORD]
     print a password hash for mqtt.users (reads the password from stdin when not given).`,
+  gettoken: `tern gettoken [--config FILE] [--kubeconfig FILE] [--ttl 24h] [--node NAME] [--usages N] [--cloud wss://HOST:PORT]
+    print a join token for a new edge node and the tern join line to run on it; run where tern cloud's
+    config and cluster credentials are (needs the package @kubernetes/client-node).
+    --ttl D          how long the token is valid (24h, 90m, 1h30m; default 24h)
+    --node NAME      the token joins only this node name
+    --usages N       the token joins at most N nodes (default: any number within its TTL)
+    --cloud URL      CloudHub's address as the nodes dial it, for the printed join line`,
+  join: `tern join --cloud wss://HOST:PORT --token TOKEN [--node NAME] [--config FILE] [--pki-dir DIR]
+    join this gateway to the fleet: checks the cloud's CA against the token's pin, makes the node's key
+    here, gets its certificate, and writes the config's cloud: section.
+    --node NAME      the node name (default: the host name)
+    --config FILE    the edge config to write (default tern.yaml; other keys in it are kept)
+    --pki-dir DIR    where key and certificates go (default: pki/ beside the config)`,
+  revoke: `tern revoke NAME [--config FILE] [--kubeconfig FILE]
+    revoke a node: its session is closed, its certificates refused, its Node deleted (where tern cloud's config is).`,
+  reset: `tern reset [--config FILE] [--yes]
+    remove this gateway's key, certificates and cloud: section; with --yes (or when answered yes) also its data directory.`,
 }
 
 const USAGE = `usage:
@@ -175,7 +192,46 @@ async function passwd(args: string[]): Promise<void> {
   print(hashPassword(password))
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { edge, cloud, mapper, demo, passwd }
+async function gettoken(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, kubeconfig: { type: 'string' }, ttl: { type: 'string' }, node: { type: 'string' }, usages: { type: 'string' }, cloud: { type: 'string' } },
+    strict: true,
+  })
+  const missing = (await import('./optional-deps.js')).dependencyProblem('tern gettoken', ['cloud'])
+  if (missing !== undefined) throw missing
+  const { getToken } = await import('./tokens.js')
+  console.log(await getToken(values))
+}
+
+async function join(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { cloud: { type: 'string' }, token: { type: 'string' }, node: { type: 'string' }, config: { type: 'string', short: 'c' }, 'pki-dir': { type: 'string' } },
+    strict: true,
+  })
+  const { joinNode } = await import('./join.js')
+  const { 'pki-dir': pkiDir, ...rest } = values
+  console.log(await joinNode({ ...rest, ...(pkiDir === undefined ? {} : { pkiDir }) }))
+}
+
+async function revoke(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, kubeconfig: { type: 'string' } }, strict: true })
+  const [node, ...extra] = positionals
+  if (node === undefined || extra.length > 0) throw new TernError('USAGE', 'tern revoke takes exactly one node name')
+  const missing = (await import('./optional-deps.js')).dependencyProblem('tern revoke', ['cloud'])
+  if (missing !== undefined) throw missing
+  const { revokeNode } = await import('./tokens.js')
+  console.log(await revokeNode({ node, ...values }))
+}
+
+async function reset(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, yes: { type: 'boolean', short: 'y' } }, strict: true })
+  const { resetNode } = await import('./join.js')
+  console.log(await resetNode(values))
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { edge, cloud, mapper, demo, passwd, gettoken, join, revoke, reset }
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv

@@ -81,8 +81,8 @@ export function message(route: Envelope['route'], content: unknown, header: Part
   return { header: { msg_id: randomUUID(), timestamp: Date.now(), ...header }, route, content }
 }
 
-export function response(to: Envelope, source: string): Envelope {
-  return message({ source, group: to.route.group, operation: Operations.response, resource: to.route.resource }, 'OK', { parent_msg_id: to.header.msg_id })
+export function response(to: Envelope, source: string, content: unknown = 'OK'): Envelope {
+  return message({ source, group: to.route.group, operation: Operations.response, resource: to.route.resource }, content, { parent_msg_id: to.header.msg_id })
 }
 
 export function errorResponse(to: Envelope, source: string, error: ErrorContent): Envelope {

@@ -24,6 +24,8 @@ export interface SessionOptions {
   node: string
   /** `route.source` of the answers this end sends */
   source: string
+  /** what the node proved itself with (cloud side: its certificate's serial) */
+  identity?: string
   /** bound to the node by its owner (CloudHub, EdgeHub), so the session does not log `node` again */
   log: Logger
   /** re-send an unanswered request after this many ms (KubeEdge: 5 s), then at doubling intervals */
@@ -43,8 +45,9 @@ interface Pending {
 
 export class Session {
   readonly node: string
+  readonly identity: string | undefined
   readonly #wire: Wire
-  readonly #o: Required<Omit<SessionOptions, 'node'>>
+  readonly #o: Required<Omit<SessionOptions, 'node' | 'identity'>>
   readonly #pending = new Map<string, Pending>()
   readonly #messageHandlers: Array<(message: Envelope) => void> = []
   readonly #keepaliveHandlers: Array<(message: Envelope) => void> = []
@@ -56,8 +59,10 @@ export class Session {
 
   constructor(wire: Wire, options: SessionOptions) {
     this.node = options.node
+    this.identity = options.identity
     this.#wire = wire
-    this.#o = { resendMs: 5000, resendMaxMs: 60_000, now: Date.now, ...options }
+    const { identity: _identity, ...rest } = options
+    this.#o = { resendMs: 5000, resendMaxMs: 60_000, now: Date.now, ...rest }
     this.lastReceivedAt = this.#o.now()
     wire.onText((text) => this.#receive(text))
     wire.onClose((code, reason) => this.#closed(code, reason))

@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { LogConfig } from './config.js'
+import { StringEnum } from './typebox.js'
 
 const strict = { additionalProperties: false } as const
 
@@ -18,9 +19,13 @@ export const HubConfig = Type.Object(
           cert: Type.String({ minLength: 1, description: "PEM certificate chain of CloudHub's listener" }),
           key: Type.String({ minLength: 1, description: 'PEM private key of the listener' }),
         },
-        strict,
+        { ...strict, description: "the operator's own serving certificate (it must chain to the fleet CA, which nodes pin); default: one the fleet CA issues" },
       ),
     ),
+    serverNames: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+      default: [],
+      description: "DNS names and IP addresses edges dial CloudHub by, put in the serving certificate the CA issues (localhost, 127.0.0.1 and the host name are always in it)",
+    }),
     sessionLimit: Type.Integer({ minimum: 1, default: 1000, description: 'most edge nodes connected at once; more are refused with HTTP 503 (KubeEdge nodeLimit: 500)' }),
     keepaliveTimeoutMs: Type.Integer({ minimum: 200, default: 45_000, description: 'close a session when nothing arrived from its node for this long, ms' }),
     resendMs: Type.Integer({ minimum: 50, default: 5000, description: 're-send an unacknowledged downstream message after this many ms (KubeEdge: 5 s)' }),
@@ -33,9 +38,34 @@ export const CloudConfig = Type.Object(
     hub: Type.Object(HubConfig.properties, { ...strict, default: {} }),
     auth: Type.Object(
       {
+        mode: StringEnum(['certificate', 'shared-secret'], {
+          default: 'certificate',
+          description:
+            'certificate = each node presents its own certificate from the fleet CA (mutual TLS, `tern join`); shared-secret = every node presents one secret (development only: anyone holding it can act as any node; a warning is logged at every start)',
+        }),
         secretFile: Type.Optional(
-          Type.String({ minLength: 1, description: 'file whose first line is the shared secret edge nodes present; default: the TERN_CLOUD_SECRET environment variable' }),
+          Type.String({ minLength: 1, description: 'shared-secret mode: file whose first line is the secret edge nodes present; default: the TERN_CLOUD_SECRET environment variable' }),
         ),
+      },
+      { ...strict, default: {} },
+    ),
+    identity: Type.Object(
+      {
+        namespace: Type.Optional(
+          Type.String({ minLength: 1, maxLength: 63, description: "namespace of the CA Secret, join tokens and node records; default: the kubeconfig context's namespace, else tern-system" }),
+        ),
+        caSecret: Type.String({ minLength: 1, maxLength: 253, default: 'tern-ca', description: "Secret holding the fleet CA's certificate and key (created on first start when absent)" }),
+        ca: Type.Optional(
+          Type.Object(
+            {
+              cert: Type.String({ minLength: 1, description: 'PEM CA certificate file' }),
+              key: Type.String({ minLength: 1, description: 'PEM CA private key file' }),
+            },
+            { ...strict, description: 'keep the CA in these files instead of a Secret: an operator-supplied CA, or created here (0600) on first start when both are absent' },
+          ),
+        ),
+        nodeCertificateSeconds: Type.Integer({ minimum: 10, maximum: 366 * 86_400, default: 86_400, description: 'lifetime of node certificates, s; nodes renew at ~70 % of it' }),
+        serverCertificateSeconds: Type.Integer({ minimum: 10, maximum: 366 * 86_400, default: 7 * 86_400, description: "lifetime of CloudHub's serving certificate when the CA issues it, s; renewed at ~70 % of it" }),
       },
       { ...strict, default: {} },
     ),

@@ -71,3 +71,16 @@ export type StateReport = Static<typeof StateReport>
 /** Content of an `error` response: a stable code (schemas/errors.ts) and a reason. */
 export const ErrorContent = Type.Object({ code: Type.String(), reason: Type.String() })
 export type ErrorContent = Static<typeof ErrorContent>
+
+/** Content of an upstream certificate renewal (group `identity`, operation `renew`): a new CSR of the node's new key. */
+export const RenewRequest = Type.Object({ csr: Type.String({ minLength: 1, maxLength: 8192 }) })
+export type RenewRequest = Static<typeof RenewRequest>
+
+/** A node certificate as the cloud issues it (join answer, renewal response). */
+export const IssuedCertificate = Type.Object({
+  node: Type.String({ minLength: 1, maxLength: 253 }),
+  cert: Type.String({ minLength: 1, maxLength: 16_384 }),
+  ca: Type.String({ minLength: 1, maxLength: 65_536 }),
+  notAfter: Type.String({ minLength: 1, maxLength: 64 }),
+})
+export type IssuedCertificate = Static<typeof IssuedCertificate>

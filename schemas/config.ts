@@ -193,10 +193,16 @@ export const CloudLinkConfig = Type.Object(
       pattern: '^wss?://[^/]+/?$',
       description: 'CloudHub address, e.g. wss://cloud.example.com:10000 (ws:// only for tests on loopback)',
     }),
+    ca: Type.Optional(Type.String({ minLength: 1, description: "PEM CA bundle CloudHub's certificate must chain to (the fleet CA, written by `tern join`); default: the system CAs" })),
+    cert: Type.Optional(Type.String({ minLength: 1, description: "the node's PEM certificate (CN system:node:<name>), written by `tern join` and replaced at every renewal" })),
+    key: Type.Optional(Type.String({ minLength: 1, description: "the node's PEM private key (0600), made by `tern join` on this node" })),
+    renewAt: Type.Number({ minimum: 0.1, maximum: 0.95, default: 0.7, description: "renew the node certificate when this fraction of its lifetime has passed" }),
     secretFile: Type.Optional(
-      Type.String({ minLength: 1, description: "file whose first line is the node's shared secret; default: the TERN_CLOUD_SECRET environment variable" }),
+      Type.String({
+        minLength: 1,
+        description: "development only, without cert/key: file whose first line is the shared secret (default: the TERN_CLOUD_SECRET environment variable); a warning is logged at every start",
+      }),
     ),
-    ca: Type.Optional(Type.String({ minLength: 1, description: "PEM CA bundle CloudHub's certificate must chain to; default: the system CAs" })),
     heartbeatMs: Type.Integer({ minimum: 100, default: 15_000, description: 'send a keepalive this often, ms (KubeEdge: 15 s)' }),
     keepaliveTimeoutMs: Type.Integer({ minimum: 200, default: 45_000, description: 'reconnect when nothing arrived from CloudHub for this long, ms' }),
     resendMs: Type.Integer({ minimum: 50, default: 5000, description: 're-send an unacknowledged report after this many ms' }),

@@ -91,7 +91,7 @@ export const ErrorCodes = {
   CLOUD_MESSAGE_INVALID: 'a frame on the cloud link is not JSON or not a message envelope, or its content does not have the shape of its resource; dropped and answered with an error',
   CLOUD_LINK_CLOSED: 'the cloud link closed before a request was answered; it is sent again after the next connect',
   CLOUD_REQUEST_SUPERSEDED: 'a request was replaced by a newer one for the same object before it was answered',
-  CLOUD_AUTH_FAILED: 'an edge node presented no or a wrong shared secret (or certificate) to CloudHub; HTTP 401',
+  CLOUD_AUTH_FAILED: 'an edge node presented no valid certificate of the fleet CA (none, another CA, expired) or, in shared-secret mode, no or a wrong secret; HTTP 401. A certificate of one node used with another node in the URL path: HTTP 403',
   CLOUD_SESSION_LIMIT: 'CloudHub already serves its maximum number of edge sessions; HTTP 503, the edge retries with back-off',
   CLOUD_CONNECT_FAILED: 'EdgeHub could not open the WebSocket to CloudHub; it retries with capped back-off',
   CLOUD_KEEPALIVE_TIMEOUT: 'no frame arrived from the peer within the keepalive timeout; the session was closed',
@@ -101,6 +101,21 @@ export const ErrorCodes = {
   CLOUD_STATUS_WRITE_FAILED: 'the API server refused a Device status patch for good (400/422): the report is answered with this code and dropped; transient failures are retried by the cloud and the report stays unacknowledged',
   CLOUD_OBJECT_INVALID: 'a Device or DeviceModel from the API server does not match its schema; logged with its problems and treated as absent',
   CLOUD_KUBE_UNAVAILABLE: 'the Kubernetes API server cannot be reached or refused the credentials',
+  CLOUD_NOT_OWNER: 'an edge node sent a message about an object that belongs to another node (or to none); refused and logged with the node name',
+  // node identity (cloud-sync/identity/, tern gettoken/join/revoke/reset)
+  IDENTITY_CA_INVALID: "the fleet CA (its Secret or the files `identity.ca` names) cannot be read or used, or the serving certificate does not chain to it",
+  IDENTITY_STORE_FAILED: 'the API server refused or failed a read or write of an identity Secret (CA, join token, node record)',
+  NODE_CSR_INVALID: 'a certificate request is not a PEM PKCS#10 request for CN system:node:<name>, O system:nodes, an ECDSA P-256 key and a valid self-signature, or is larger than 8 KiB; HTTP 400',
+  NODE_CERT_EXPIRED: "the node's certificate expired before it was renewed (the node was offline too long); it needs a new join token",
+  NODE_REVOKED: 'the node was revoked (its Node deleted or `tern revoke`): CloudHub refuses its certificate and closes its session; it needs a new join token',
+  JOIN_TOKEN_INVALID: 'a join token is not `<id>.<secret>@sha256:<pin>`, or names no token the cloud knows, or its secret is wrong; HTTP 401',
+  JOIN_TOKEN_EXPIRED: 'a join token is past its TTL; HTTP 401',
+  JOIN_TOKEN_USED_UP: 'a join token was used as often as `--usages` allows; HTTP 401',
+  JOIN_TOKEN_NODE_MISMATCH: 'a join token bound to one node name (`tern gettoken --node`) was used for another; HTTP 403',
+  JOIN_NODE_EXISTS: 'a node of this name has joined already: revoke it first (`kubectl delete node` or `tern revoke`); HTTP 409',
+  JOIN_CA_PIN_MISMATCH: "the CA certificate the cloud served does not match the token's pin: not the fleet's CA (a wrong address or an attacker in the path); nothing is trusted or written",
+  JOIN_FAILED: 'tern join could not reach the bootstrap endpoint, or the cloud answered with something that is not a certificate for this node',
+  JOIN_ALREADY_JOINED: "the node's PKI directory already holds an identity: run `tern reset` first",
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

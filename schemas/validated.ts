@@ -6,8 +6,9 @@
  */
 export { BluetoothProtocolConfig, BluetoothVisitor } from './bluetooth.js'
 export { CloudConfig } from './cloud-config.js'
-export { DeletedObject, Envelope, NodeDeviceSet, StateReport, TwinReport } from './cloud-link.js'
+export { DeletedObject, Envelope, IssuedCertificate, NodeDeviceSet, RenewRequest, StateReport, TwinReport } from './cloud-link.js'
 export { EdgeConfig, MappersConfig } from './config.js'
+export { NodeObject, SecretObject } from './identity.js'
 export { Device, DeviceModel, EdgeDevice } from './device.js'
 export { ModbusProtocolConfig, ModbusVisitor } from './modbus.js'
 export { OpcuaProtocolConfig, OpcuaVisitor } from './opcua.js'

@@ -15,7 +15,7 @@ import type { Device, DeviceModel } from '../../schemas/device.js'
 import * as checks from '../../schemas/generated/validators.js'
 import { validator, type Validator } from '../../schemas/validate.js'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
-import { KubeRequestError, type KubeApi, type KubeResource, type WatchEvent, type WatchHandle } from './kube-api.js'
+import { KubeRequestError, type KubeApi, type KubeList, type KubeResource, type WatchEvent, type WatchHandle, type WatchHandlers } from './kube-api.js'
 import { Backoff, delay, type BackoffOptions } from './timing.js'
 
 interface Named {
@@ -26,9 +26,15 @@ type WatchEnding = { events: number; startedAt: number } & ({ kind: 'gone'; from
 
 export type ChangeHandler<T> = (old: T | undefined, current: T | undefined) => void
 
-export interface InformerOptions<T> {
-  api: KubeApi
-  resource: KubeResource
+/** What an informer needs of an API seam: list and watch one resource (KubeApi, IdentityApi). */
+export interface ListWatch<R extends string> {
+  list(resource: R): Promise<KubeList>
+  watch(resource: R, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
+}
+
+export interface InformerOptions<T, R extends string = KubeResource> {
+  api: ListWatch<R>
+  resource: R
   validate: Validator<T>
   log: Logger
   clock?: Clock
@@ -41,8 +47,8 @@ export function objectKey(namespace: string, name: string): string {
 }
 
 /** One resource type, cluster-wide: a validated cache plus change notifications. */
-export class Informer<T extends Named> {
-  readonly #o: InformerOptions<T> & { clock: Clock }
+export class Informer<T extends Named, R extends string = KubeResource> {
+  readonly #o: InformerOptions<T, R> & { clock: Clock }
   readonly #objects = new Map<string, T>()
   /** key → resourceVersion of the last invalid version logged (log once per version) */
   readonly #invalid = new Map<string, string>()
@@ -57,7 +63,7 @@ export class Informer<T extends Named> {
   /** lists done so far (1 + relists), for tests and metrics */
   lists = 0
 
-  constructor(options: InformerOptions<T>) {
+  constructor(options: InformerOptions<T, R>) {
     this.#o = { ...options, clock: options.clock ?? realClock }
     this.#backoff = new Backoff(options.backoff ?? { initialMs: 500, maxMs: 30_000 })
   }
@@ -257,8 +263,10 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T |
 
 function keyOf(object: unknown): string | undefined {
   const meta = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata
-  if (typeof meta?.name !== 'string' || typeof meta.namespace !== 'string') return undefined
-  return objectKey(meta.namespace, meta.name)
+  if (typeof meta?.name !== 'string') return undefined
+  // cluster-scoped objects (Nodes) have no namespace: their key has an empty one
+  if (meta.namespace !== undefined && typeof meta.namespace !== 'string') return undefined
+  return objectKey(meta.namespace ?? '', meta.name)
 }
 
 function resourceVersionOf(object: unknown): string | undefined {

@@ -114,7 +114,8 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 }
 
-async function wrap<T>(call: () => Promise<T>): Promise<T> {
+/** Runs a client-node call, turning its failures into KubeRequestErrors. */
+export async function wrap<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call()
   } catch (err) {
@@ -122,7 +123,7 @@ async function wrap<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-function toRequestError(err: unknown): KubeRequestError {
+export function toRequestError(err: unknown): KubeRequestError {
   if (err instanceof KubeRequestError) return err
   if (err instanceof k8s.ApiException) {
     const body = err.body as { message?: unknown } | string | undefined

@@ -3,7 +3,9 @@
  * "status patches are coalesced per device and rate-limited").
  *
  * - A report is accepted only for a Device in the informer cache whose `spec.nodeName` is the
- *   session's node; otherwise it is answered with CLOUD_DEVICE_UNKNOWN (the edge drops it). A
+ *   session's node (the node its certificate names); a Device of another node is answered with
+ *   CLOUD_NOT_OWNER (logged with the node's name), one that does not exist with
+ *   CLOUD_DEVICE_UNKNOWN (the edge drops both). A
  *   report whose content does not match its schema is answered with CLOUD_MESSAGE_INVALID.
  * - Accepted reports fold into one pending status per device (newer values win); a worker drains
  *   the pending map at most `qps` patches per second (token bucket, `burst`), at most `workers`
@@ -189,9 +191,15 @@ export class Upstream {
       return undefined
     }
     const device = this.#o.informers.devices.get(namespace, name)
-    if (device === undefined || device.spec.nodeName !== session.node) {
-      log.info({ code: 'CLOUD_DEVICE_UNKNOWN', boundTo: device?.spec.nodeName }, 'report for a device that does not exist or is not bound to this node; refused')
-      this.#refuse(session, message, 'CLOUD_DEVICE_UNKNOWN', `device ${key} is not bound to node ${session.node}`)
+    if (device === undefined) {
+      log.info({ code: 'CLOUD_DEVICE_UNKNOWN' }, 'report for a device that does not exist; refused')
+      this.#refuse(session, message, 'CLOUD_DEVICE_UNKNOWN', `device ${key} does not exist`)
+      return undefined
+    }
+    if (device.spec.nodeName !== session.node) {
+      // The session's node is authenticated (its certificate): a report about another node's device is refused and logged.
+      log.warn({ code: 'CLOUD_NOT_OWNER', boundTo: device.spec.nodeName ?? null }, 'report for a device of another node; refused')
+      this.#refuse(session, message, 'CLOUD_NOT_OWNER', `device ${key} is not bound to node ${session.node}`)
       return undefined
     }
     return kind === 'twin' ? { device, twin: checked.value as TwinReport } : { device, state: checked.value as StateReport }
@@ -257,7 +265,8 @@ export class Upstream {
   async #write(key: string, batch: Batch): Promise<void> {
     const log = this.#o.log.child({ device: key, node: batch.node })
     const device = this.#o.informers.devices.get(batch.namespace, batch.name)
-    if (device === undefined || device.spec.nodeName !== batch.node) return this.#answer(batch, 'CLOUD_DEVICE_UNKNOWN', `device ${key} is gone or no longer bound to node ${batch.node}`)
+    if (device === undefined) return this.#answer(batch, 'CLOUD_DEVICE_UNKNOWN', `device ${key} is gone`)
+    if (device.spec.nodeName !== batch.node) return this.#answer(batch, 'CLOUD_NOT_OWNER', `device ${key} is no longer bound to node ${batch.node}`)
     const patch = statusPatch(this.#currentStatus(key, device), declaredProperties(device), batch.status)
     if (patch === undefined) return this.#answer(batch)
     try {

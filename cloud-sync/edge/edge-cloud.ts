@@ -11,6 +11,7 @@ import type { DeviceTwin } from '../../twin/device-twin.js'
 import type { TwinSpaces } from '../../twin/stored-device.js'
 import type { DeviceTopicLayout } from '../../schemas/topics.js'
 import type { CloudLinkConfig } from '../../schemas/config.js'
+import type { Renewer } from '../identity/renewer.js'
 import { EdgeHub } from '../link/edge-hub.js'
 import type { CloudObjectSpaces } from './cloud-objects.js'
 import { EdgeSync } from './edge-sync.js'
@@ -22,7 +23,10 @@ export interface EdgeCloudOptions {
   /** the twin's store, opened with the `outbox` space */
   store: LevelStore<TwinSpaces>
   link: CloudLinkConfig
-  secret: string
+  /** the node's certificate and key (PEM, from `link.cert` / `link.key`), renewed over the link */
+  identity?: { cert: string; key: string }
+  /** without `identity` (development): the shared secret */
+  secret?: string
   /** PEM of `link.ca`, read by the caller */
   ca?: Buffer
   nodeName: string
@@ -38,6 +42,7 @@ export class EdgeCloud {
   #sync: EdgeSync | undefined
   #outbox: Outbox | undefined
   #hub: EdgeHub | undefined
+  #renewer: Renewer | undefined
 
   constructor(options: EdgeCloudOptions) {
     this.#o = options
@@ -68,7 +73,8 @@ export class EdgeCloud {
     this.#hub = new EdgeHub({
       url: link.url,
       node: this.#o.nodeName,
-      secret: this.#o.secret,
+      ...(this.#o.identity === undefined ? {} : { identity: this.#o.identity }),
+      ...(this.#o.secret === undefined ? {} : { secret: this.#o.secret }),
       ...(this.#o.ca === undefined ? {} : { ca: this.#o.ca }),
       heartbeatMs: link.heartbeatMs,
       keepaliveTimeoutMs: link.keepaliveTimeoutMs,
@@ -81,6 +87,13 @@ export class EdgeCloud {
       },
     })
     await this.#hub.start()
+    const { identity, ca } = this.#o
+    if (identity !== undefined && ca !== undefined && link.cert !== undefined && link.key !== undefined) {
+      const { Renewer } = await import('../identity/renewer.js')
+      const { X509Certificate } = await import('node:crypto')
+      this.#renewer = new Renewer({ hub: this.#hub, node: this.#o.nodeName, certPath: link.cert, keyPath: link.key, ca: new X509Certificate(ca), renewAt: link.renewAt, log }, new X509Certificate(identity.cert))
+      this.#renewer.start()
+    }
   }
 
   get connected(): boolean {
@@ -88,6 +101,7 @@ export class EdgeCloud {
   }
 
   async stop(): Promise<void> {
+    this.#renewer?.stop()
     await this.#hub?.stop()
     await this.#outbox?.stop()
     await this.#sync?.stop()

@@ -154,7 +154,7 @@ export class Outbox {
 }
 
 /** Error answers that re-sending the same report cannot change. */
-const FINAL_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>(['CLOUD_DEVICE_UNKNOWN', 'CLOUD_MESSAGE_INVALID', 'CLOUD_STATUS_WRITE_FAILED'])
+const FINAL_REFUSALS: ReadonlySet<string> = new Set<ErrorCode>(['CLOUD_DEVICE_UNKNOWN', 'CLOUD_NOT_OWNER', 'CLOUD_MESSAGE_INVALID', 'CLOUD_STATUS_WRITE_FAILED'])
 
 function errorCode(answer: Envelope): string | undefined {
   if (answer.route.operation !== Operations.error) return undefined

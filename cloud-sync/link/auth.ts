@@ -1,19 +1,21 @@
 /**
  * Who may open a session for a node. CloudHub asks an {@link Authenticator} before it upgrades the
  * HTTP request, and refuses with the status it returns; nothing above the handshake knows how the
- * edge proved itself. Today that is a shared secret; the mTLS authenticator that replaces it
- * (kubeedge-compat.md §5.6: the peer certificate from `request.socket`, CN `system:node:<node>`,
- * O `system:nodes`, 403 when the CN names another node) plugs in here with no change to the
- * message layer — CloudHub then also asks for client certificates (`requestCert`).
+ * edge proved itself: a node certificate (cloud-sync/identity/node-identities.ts, mutual TLS,
+ * kubeedge-compat.md §5.6) or, for development only, the shared secret below.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { TernError, type ErrorCode } from '../../schemas/errors.js'
 
-export type AuthResult = { ok: true } | { ok: false; status: 401 | 403; code: ErrorCode; reason: string }
+/**
+ * `expiresAt`: when the credential stops being valid (a certificate's notAfter), CloudHub closes the
+ * session then; `identity`: what the node proved itself with (a certificate serial), for logs.
+ */
+export type AuthResult = { ok: true; expiresAt?: number; identity?: string } | { ok: false; status: 401 | 403 | 503; code: ErrorCode; reason: string }
 
 /** Decides whether `request` may open the session of `node` (whose name is already validated). */
-export type Authenticator = (request: IncomingMessage, node: string) => AuthResult
+export type Authenticator = (request: IncomingMessage, node: string) => AuthResult | Promise<AuthResult>
 
 /** A secret usable as an RFC 6750 bearer token: visible ASCII, no spaces. */
 const SECRET = /^[\x21-\x7e]+$/

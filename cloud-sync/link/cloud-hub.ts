@@ -7,13 +7,13 @@
  * connection of a node replaces its old session (close code 4000). Keepalives are answered here
  * and never reach the controllers; a session with no frame for `keepaliveTimeoutMs` is closed.
  */
-import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import WebSocket, { WebSocketServer } from 'ws'
-import { realClock, type Clock } from '../../mappers/runtime/clock.js'
+import { realClock, type Clock, type TimerHandle } from '../../mappers/runtime/clock.js'
 import { TernError, type ErrorCode } from '../../schemas/errors.js'
 import { keepalive, Sources } from '../messages.js'
 import { Session } from '../session.js'
@@ -35,6 +35,11 @@ export interface CloudHubOptions {
    */
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer }
   authenticate: Authenticator
+  /**
+   * Plain HTTP requests (not upgrades) go here first: the bootstrap endpoints of node identity.
+   * Returns false for a request it does not serve (answered 426 Upgrade Required).
+   */
+  serve?: (request: IncomingMessage, response: ServerResponse) => boolean
   /** first path segment edges must use (default KubeEdge's `e632aba927ea4ac2b575ec1603d56f10`) */
   projectId?: string
   /** most sessions at once; more are refused with 503 (default 1000) */
@@ -53,7 +58,10 @@ export interface CloudHubOptions {
   clock?: Clock
 }
 
-type Settings = Required<Omit<CloudHubOptions, 'tls' | 'resendMs'>> & Pick<CloudHubOptions, 'tls' | 'resendMs'>
+/** The longest delay a Node.js timer takes as given. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+type Settings = Required<Omit<CloudHubOptions, 'tls' | 'resendMs' | 'serve'>> & Pick<CloudHubOptions, 'tls' | 'resendMs' | 'serve'>
 
 type Refusal = Extract<AuthResult, { ok: false }> | { ok: false; status: 400 | 500 | 503; code: ErrorCode; reason: string }
 
@@ -94,7 +102,9 @@ export class CloudHub {
     const server = tls === undefined ? createHttpServer() : createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca, requestCert: true, rejectUnauthorized: false }) })
     this.#server = server
     this.#wss = wss
-    server.on('request', (_request, response) => response.writeHead(426, { Connection: 'close', Upgrade: 'websocket' }).end())
+    server.on('request', (request, response) => {
+      if (this.#o.serve?.(request, response) !== true) response.writeHead(426, { Connection: 'close', Upgrade: 'websocket' }).end()
+    })
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head))
     server.on('tlsClientError', (err) => this.#log.debug({ err }, 'TLS handshake with a client failed'))
     const listening = new Promise<void>((resolve, reject) => {
@@ -145,17 +155,22 @@ export class CloudHub {
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', (err) => this.#log.debug({ err }, 'socket error during the handshake'))
-    const decision = this.#admit(request)
-    if (!decision.ok) {
-      this.#log.warn({ code: decision.code, status: decision.status, reason: decision.reason, url: request.url, remote: request.socket.remoteAddress }, 'edge connection refused')
-      refuse(socket, decision)
-      return
-    }
-    const wss = this.#wss as WebSocketServer
-    wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, decision.node, request))
+    void this.#admit(request).then((decision) => {
+      if (!decision.ok) {
+        this.#log.warn({ code: decision.code, status: decision.status, reason: decision.reason, url: request.url, remote: request.socket.remoteAddress }, 'edge connection refused')
+        refuse(socket, decision)
+        return
+      }
+      if (socket.destroyed || this.#stopping !== undefined) {
+        socket.destroy()
+        return
+      }
+      const wss = this.#wss as WebSocketServer
+      wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, decision.node, request, decision.expiresAt, decision.identity))
+    })
   }
 
-  #admit(request: IncomingMessage): { ok: true; node: string } | Refusal {
+  async #admit(request: IncomingMessage): Promise<{ ok: true; node: string; expiresAt?: number; identity?: string } | Refusal> {
     if (this.#stopping !== undefined) return { ok: false, status: 503, code: 'CLOUD_SESSION_LIMIT', reason: 'CloudHub is stopping' }
     const target = parseEventsPath(request.url ?? '')
     if (!target.ok) return { ok: false, status: 400, code: 'CLOUD_HANDSHAKE_INVALID', reason: target.reason }
@@ -167,7 +182,7 @@ export class CloudHub {
     }
     let auth: AuthResult
     try {
-      auth = this.#o.authenticate(request, node)
+      auth = await this.#o.authenticate(request, node)
     } catch (err) {
       this.#log.error({ err, node }, 'authenticator threw')
       return { ok: false, status: 500, code: 'CLOUD_AUTH_FAILED', reason: 'authenticator failed' }
@@ -176,13 +191,30 @@ export class CloudHub {
     if (!this.#sessions.has(node) && this.#sessions.size >= this.#o.sessionLimit) {
       return { ok: false, status: 503, code: 'CLOUD_SESSION_LIMIT', reason: `${this.#sessions.size} sessions open, the limit` }
     }
-    return { ok: true, node }
+    return { ok: true, node, ...(auth.expiresAt === undefined ? {} : { expiresAt: auth.expiresAt }), ...(auth.identity === undefined ? {} : { identity: auth.identity }) }
   }
 
-  #accept(socket: WebSocket, node: string, request: IncomingMessage): void {
+  /** Closes the node's session, if it has one (revocation). */
+  closeNode(node: string, code: number, reason: string): boolean {
+    const session = this.#sessions.get(node)
+    if (session === undefined) return false
+    this.#log.info({ node, code, reason }, 'closing the session of the node')
+    this.#end(session, code, reason)
+    return true
+  }
+
+  /** Serves a new certificate and key from now on (rotation); sessions open keep theirs. */
+  setCertificate(tls: { cert: string | Buffer; key: string | Buffer }): void {
+    const server = this.#server
+    if (server === undefined || this.#o.tls === undefined || !('setSecureContext' in server)) throw new Error('CloudHub.setCertificate() needs a started TLS hub')
+    const { ca } = this.#o.tls
+    ;(server as HttpsServer).setSecureContext({ cert: tls.cert, key: tls.key, ...(ca === undefined ? {} : { ca }) })
+  }
+
+  #accept(socket: WebSocket, node: string, request: IncomingMessage, expiresAt: number | undefined, identity: string | undefined): void {
     const log = this.#log.child({ node })
     const { clock } = this.#o
-    const session = new Session(wsWire(socket, log), { node, source: Sources.cloud, log, now: () => clock.now(), ...(this.#o.resendMs === undefined ? {} : { resendMs: this.#o.resendMs }) })
+    const session = new Session(wsWire(socket, log), { node, source: Sources.cloud, log, ...(identity === undefined ? {} : { identity }), now: () => clock.now(), ...(this.#o.resendMs === undefined ? {} : { resendMs: this.#o.resendMs }) })
     const old = this.#sessions.get(node)
     if (old !== undefined) {
       log.info('a new connection of the node replaces its session')
@@ -205,7 +237,25 @@ export class CloudHub {
         this.#end(session, CloseCodes.keepaliveTimeout, 'keepalive timeout')
       },
     })
-    log.info({ remote: request.socket.remoteAddress, sessions: this.#sessions.size }, 'edge session opened')
+    if (expiresAt !== undefined) {
+      // A session lives no longer than the credential it opened with; the node reconnects with its renewed one.
+      let timer: TimerHandle | undefined
+      const arm = (): void => {
+        const left = expiresAt - clock.now()
+        if (left > 0) {
+          // timers fire at once past 2^31-1 ms (24.8 days): wait in steps
+          timer = clock.setTimeout(arm, Math.min(left, MAX_TIMER_MS))
+          return
+        }
+        log.info({ code: 'NODE_CERT_EXPIRED', identity }, 'the certificate of the session expired; closing it')
+        this.#end(session, CloseCodes.credentialExpired, 'certificate expired')
+      }
+      arm()
+      session.onClose(() => {
+        if (timer !== undefined) clock.clearTimeout(timer)
+      })
+    }
+    log.info({ remote: request.socket.remoteAddress, sessions: this.#sessions.size, ...(identity === undefined ? {} : { identity }) }, 'edge session opened')
     try {
       this.#o.onSession(session)
     } catch (err) {

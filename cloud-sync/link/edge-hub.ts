@@ -29,8 +29,10 @@ export interface EdgeHubOptions {
   node: string
   /** default KubeEdge's `e632aba927ea4ac2b575ec1603d56f10` */
   projectId?: string
-  /** shared secret, sent as `Authorization: Bearer <secret>` */
-  secret: string
+  /** the node's certificate and key (PEM): mutual TLS, the normal way a node proves who it is */
+  identity?: { cert: string | Buffer; key: string | Buffer }
+  /** without `identity`, for development: a shared secret sent as `Authorization: Bearer <secret>` */
+  secret?: string
   /** CA certificate(s) (PEM) that signed CloudHub's certificate; the system CAs when absent */
   ca?: string | Buffer
   /** send a keepalive this often (default 15 000 ms, KubeEdge's heartbeat) */
@@ -72,12 +74,30 @@ export class EdgeHub {
   /** the code of the failure streak going on, if any */
   #failing: ErrorCode | undefined
   #stopping: Promise<void> | undefined
+  #identity: { cert: string | Buffer; key: string | Buffer } | undefined
+  /** redial at once after the next close (a renewed certificate), not after back-off */
+  #redialNow = false
 
   constructor(options: EdgeHubOptions) {
     this.#o = { projectId: DEFAULT_PROJECT_ID, heartbeatMs: 15_000, handshakeTimeoutMs: 10_000, maxPayload: DEFAULT_MAX_PAYLOAD, closeGraceMs: 2000, clock: realClock, ...options }
     this.#log = options.log.child({ part: 'edgehub', node: options.node })
     this.#backoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff }
     this.#backoff = new Backoff(this.#backoffOptions, options.random)
+    this.#identity = options.identity
+  }
+
+  /**
+   * Connects with `identity` from now on: the open session is closed (4004) and the hub redialled
+   * at once with it. Requests in flight on the old session reject with CLOUD_LINK_CLOSED; their
+   * owners (the outbox) send them again on the new one.
+   */
+  switchIdentity(identity: { cert: string | Buffer; key: string | Buffer }): void {
+    this.#identity = identity
+    const socket = this.#socket
+    if (socket === undefined || this.#stopping !== undefined) return
+    this.#redialNow = true
+    this.#session?.close(CloseCodes.renewed, 'certificate renewed')
+    terminateAfter(socket, this.#o.closeGraceMs, this.#o.clock)
   }
 
   /** A session is open now. */
@@ -132,7 +152,7 @@ export class EdgeHub {
     const invalid = (message: string): { ok: false; error: TernError } => ({ ok: false, error: new TernError('CLOUD_CONFIG_INVALID', message) })
     if (!isNodeName(node)) return invalid(`node name ${JSON.stringify(node)} is not a DNS-1123 subdomain of at most 253 characters`)
     if (!isProjectId(projectId)) return invalid(`project ID ${JSON.stringify(projectId)} is not valid`)
-    if (!isBearerSecret(secret)) return invalid('the cloud link secret must be non-empty visible ASCII without spaces')
+    if (this.#identity === undefined && (secret === undefined || !isBearerSecret(secret))) return invalid('the node has no certificate (tern join), and no shared secret of visible ASCII without spaces')
     if (!URL.canParse(url)) return invalid(`cloud URL ${JSON.stringify(url)} is not a URL`)
     const target = new URL(url)
     if (target.protocol !== 'wss:' && target.protocol !== 'ws:') return invalid(`cloud URL ${url} is not wss://host:port`)
@@ -146,9 +166,11 @@ export class EdgeHub {
     this.#retry = undefined
     if (this.#stopping !== undefined) return
     const { node, projectId, secret, ca } = this.#o
+    const identity = this.#identity
     const socket = new WebSocket(this.#url as URL, {
-      headers: { [Headers.nodeId]: node, [Headers.projectId]: projectId, Authorization: bearer(secret) },
+      headers: { [Headers.nodeId]: node, [Headers.projectId]: projectId, ...(identity === undefined && secret !== undefined ? { Authorization: bearer(secret) } : {}) },
       ...(ca === undefined ? {} : { ca }),
+      ...(identity === undefined ? {} : { cert: identity.cert, key: identity.key }),
       handshakeTimeout: this.#o.handshakeTimeoutMs,
       maxPayload: this.#o.maxPayload,
       perMessageDeflate: false,
@@ -206,6 +228,12 @@ export class EdgeHub {
   }
 
   #lost(code: number, reason: string): void {
+    if (this.#redialNow) {
+      this.#redialNow = false
+      this.#log.info({ closeCode: code, reason }, 'reconnecting with the renewed certificate')
+      this.#schedule(0)
+      return
+    }
     const delayMs = this.#backoff.next(this.#o.clock.now())
     this.#log.warn({ closeCode: code, reason, delayMs }, 'link to CloudHub closed; redialling')
     this.#schedule(delayMs)

@@ -18,6 +18,12 @@ export const CloseCodes = {
   replaced: 4000,
   /** nothing was received within the keepalive timeout */
   keepaliveTimeout: 4001,
+  /** the certificate the node connected with expired (it reconnects with its renewed one) */
+  credentialExpired: 4002,
+  /** the node was revoked */
+  revoked: 4003,
+  /** the node renewed its certificate and reconnects with the new one */
+  renewed: 4004,
 } as const
 
 /** 16 MiB: a whole node's device set in one resync fits; a runaway peer does not exhaust memory. */

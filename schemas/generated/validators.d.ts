@@ -18,6 +18,7 @@ export declare const EdgeDevice: Precompiled<Static<typeof S.EdgeDevice>>
 export declare const Envelope: Precompiled<Static<typeof S.Envelope>>
 export declare const ErrorResult: Precompiled<Static<typeof S.ErrorResult>>
 export declare const GetRequest: Precompiled<Static<typeof S.GetRequest>>
+export declare const IssuedCertificate: Precompiled<Static<typeof S.IssuedCertificate>>
 export declare const MappersConfig: Precompiled<Static<typeof S.MappersConfig>>
 export declare const MembershipGetResult: Precompiled<Static<typeof S.MembershipGetResult>>
 export declare const MembershipUpdated: Precompiled<Static<typeof S.MembershipUpdated>>
@@ -25,8 +26,11 @@ export declare const ModbusProtocolConfig: Precompiled<Static<typeof S.ModbusPro
 export declare const ModbusVisitor: Precompiled<Static<typeof S.ModbusVisitor>>
 export declare const MsgTwin: Precompiled<Static<typeof S.MsgTwin>>
 export declare const NodeDeviceSet: Precompiled<Static<typeof S.NodeDeviceSet>>
+export declare const NodeObject: Precompiled<Static<typeof S.NodeObject>>
 export declare const OpcuaProtocolConfig: Precompiled<Static<typeof S.OpcuaProtocolConfig>>
 export declare const OpcuaVisitor: Precompiled<Static<typeof S.OpcuaVisitor>>
+export declare const RenewRequest: Precompiled<Static<typeof S.RenewRequest>>
+export declare const SecretObject: Precompiled<Static<typeof S.SecretObject>>
 export declare const StateReport: Precompiled<Static<typeof S.StateReport>>
 export declare const StoredDevice: Precompiled<Static<typeof S.StoredDevice>>
 export declare const TwinRecord: Precompiled<Static<typeof S.TwinRecord>>

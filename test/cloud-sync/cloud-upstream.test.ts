@@ -95,17 +95,18 @@ describe('cloud upstream: edge reports → Device status', function () {
       assert.deepEqual(await statusOf(h), { state: 'offline', lastOnlineTime: '2026-01-01T00:00:00Z' })
     })
 
-    it('refused without a patch: a device bound to another node or unknown (CLOUD_DEVICE_UNKNOWN), invalid content (CLOUD_MESSAGE_INVALID)', async () => {
+    it('refused without a patch: a device bound to another node (CLOUD_NOT_OWNER, logged with the node), unknown (CLOUD_DEVICE_UNKNOWN), invalid content (CLOUD_MESSAGE_INVALID)', async () => {
       const edge = h.edge('edge-1')
       await edge.waitForCount(1)
       const from = h.kube.requests.length
-      assert.equal(code(await edge.twin('default', 'fan-2', { speed: { actual: { value: '1' } } })), 'CLOUD_DEVICE_UNKNOWN')
+      assert.equal(code(await edge.twin('default', 'fan-2', { speed: { actual: { value: '1' } } })), 'CLOUD_NOT_OWNER')
       assert.equal(code(await edge.twin('default', 'nope', { speed: { actual: { value: '1' } } })), 'CLOUD_DEVICE_UNKNOWN')
       assert.equal(code(await edge.state('other', 'fan-1', { state: 'online' })), 'CLOUD_DEVICE_UNKNOWN')
       const bad = message({ source: Sources.edge, group: 'twin', operation: 'update', resource: reportResource('twin', 'default', 'fan-1') }, { twin: { speed: { actual: { value: 5 } } } })
       assert.equal(code(await edge.session.request(bad)), 'CLOUD_MESSAGE_INVALID')
       assert.equal(code(await edge.state('default', 'fan-1', { state: '' })), 'CLOUD_MESSAGE_INVALID')
       assert.equal(h.kube.requests.slice(from).filter((r) => r.method === 'PATCH').length, 0)
+      assert.ok(h.logs.some((l) => l.code === 'CLOUD_NOT_OWNER' && l.node === 'edge-1' && l.device === 'default/fan-2'), 'the refusal is logged with the node')
       const m = h.cloud.metrics().upstream
       assert.equal(m.reportsRefused, 5)
       assert.equal(m.patchesWritten, 0)

@@ -96,7 +96,7 @@ export async function startCloudWorld(
   await writeFile(secretFile, `${SECRET}\n`)
   const cloudConfig = {
     hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key }, keepaliveTimeoutMs: 3000, resendMs: 500 },
-    auth: { secretFile },
+    auth: { mode: 'shared-secret', secretFile },
     kube: { kubeconfig: cloudKubeconfig },
     status: { qps: options.qps ?? 200, burst: 50 },
     log: { level: 'debug' },

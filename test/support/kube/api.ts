@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { deepEqual, jsonPatch, mergePatch, strategicAsMergePatch, type Json } from './patch.js'
-import { CRDS, NAMESPACES, crdProblems, groupVersion, typeId, typesOfCrd, type ResourceType } from './registry.js'
+import { CRDS, NAMESPACES, NODES, SECRETS, crdProblems, groupVersion, typeId, typesOfCrd, type ResourceType } from './registry.js'
 import { prune } from './schema.js'
 import { ApiError, alreadyExists, badRequest, conflict, invalid, notFound, type StatusCause } from './status.js'
 import { Store, nameOf, namespaceOf, type KubeObject } from './store.js'
@@ -44,6 +44,23 @@ function specOf(object: KubeObject, statusSubresource: boolean): Json {
   return statusSubresource ? rest : { ...rest, ...(status === undefined ? {} : { status }) }
 }
 
+/**
+ * What the API server does with a Secret: `stringData` is merged into `data` (base64) and dropped,
+ * every `data` value must be base64, `type` defaults to Opaque.
+ */
+function secretProblems(secret: KubeObject): StatusCause[] {
+  const causes: StatusCause[] = []
+  const data: Record<string, Json> = isRecord(secret.data) ? { ...secret.data } : {}
+  if (isRecord(secret.stringData)) for (const [key, value] of Object.entries(secret.stringData)) data[key] = Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8').toString('base64')
+  delete secret.stringData
+  for (const [key, value] of Object.entries(data)) {
+    if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: illegal base64 data', field: `data[${key}]` })
+  }
+  secret.data = data
+  if (secret.type === undefined) secret.type = 'Opaque'
+  return causes
+}
+
 const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
 
 export class Api {
@@ -52,6 +69,8 @@ export class Api {
   constructor(readonly store: Store) {
     this.register(NAMESPACES)
     this.register(CRDS)
+    this.register(SECRETS)
+    this.register(NODES)
     for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
       this.create(NAMESPACES, '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } })
   }
@@ -204,6 +223,7 @@ export class Api {
     if (unknown.length > 0 && options.fieldValidation === 'Strict') throw badRequest(`${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`)
     if (type.validate !== undefined) causes.push(...type.validate(object))
     if (type === CRDS) causes.push(...crdProblems(object))
+    if (type === SECRETS) causes.push(...secretProblems(object))
     if (causes.length > 0) throw invalid(type.kind, type.group, name, causes)
     return (options.fieldValidation ?? 'Warn') === 'Warn' ? unknown.map((u) => `unknown field "${u}"`) : []
   }

@@ -65,6 +65,36 @@ export const CRDS: ResourceType = {
   columns: [{ name: 'Created At', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
 }
 
+export const SECRETS: ResourceType = {
+  group: '',
+  version: 'v1',
+  plural: 'secrets',
+  singular: 'secret',
+  kind: 'Secret',
+  listKind: 'SecretList',
+  namespaced: true,
+  statusSubresource: false,
+  shortNames: [],
+  categories: [],
+  builtin: true,
+  columns: [{ name: 'Type', type: 'string', jsonPath: '.type' }, age],
+}
+
+export const NODES: ResourceType = {
+  group: '',
+  version: 'v1',
+  plural: 'nodes',
+  singular: 'node',
+  kind: 'Node',
+  listKind: 'NodeList',
+  namespaced: false,
+  statusSubresource: true,
+  shortNames: ['no'],
+  categories: [],
+  builtin: true,
+  columns: [age],
+}
+
 function isRecord(value: unknown): value is Record<string, Json> {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

@@ -24,7 +24,7 @@
  * to JSON), OpenAPI schemas (no `kubectl explain`, no /openapi/v2), pagination (`limit` is
  * ignored, lists are complete), `resourceVersionMatch`/list at an older version (lists are always
  * current), finalizers and graceful deletion, schema defaulting, CRD version conversion,
- * `sendInitialEvents`, Nodes/Pods/Leases, RBAC beyond resource rules of one role per token.
+ * `sendInitialEvents`, Pods/Leases (Secrets and Nodes are plain objects: no kubelet, no status of their own), RBAC beyond resource rules of one role per token.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'

@@ -32,6 +32,10 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
   const stops = stopSteps(log)
   const stop = stops.stop
   try {
+    // shared-secret mode: the secret and TLS files are checked before anything connects
+    const secret = config.auth.mode === 'shared-secret' ? await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET') : undefined
+    const readTls = (path: string): Promise<Buffer> => readNamedFile(path, 'the CloudHub TLS file', 'CLOUD_CONFIG_INVALID')
+    const ownTls = secret === undefined || config.hub.tls === undefined ? undefined : { cert: await readTls(config.hub.tls.cert), key: await readTls(config.hub.tls.key) }
     const kube = loadKubeConfig(config.kube.kubeconfig)
     const controller = new CloudController({
       kube,
@@ -50,11 +54,9 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     let serve: CloudHubOptions['serve']
     let renewAt: number | undefined
     let pin: string | undefined
-    if (config.auth.mode === 'shared-secret') {
-      const secret = await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET')
+    if (secret !== undefined) {
       log.warn({ code: 'CLOUD_CONFIG_INVALID' }, 'auth.mode is shared-secret: every node presents the same secret and anyone holding it can act as any node; for development only')
-      const readTls = (path: string): Promise<Buffer> => readNamedFile(path, 'the CloudHub TLS file', 'CLOUD_CONFIG_INVALID')
-      tls = config.hub.tls === undefined ? undefined : { cert: await readTls(config.hub.tls.cert), key: await readTls(config.hub.tls.key) }
+      tls = ownTls
       if (tls === undefined) log.warn({ code: 'CLOUD_CONFIG_INVALID' }, 'hub.tls is not set: CloudHub serves plain WebSocket (use only on a trusted network)')
       authenticate = sharedSecretAuthenticator(secret)
     } else {

@@ -29,14 +29,14 @@ describe('cli: tern cloud and the edge cloud link', function () {
     assert.match(output, /\/status\/qps: must be > 0/)
   })
 
-  it('tern cloud: no shared secret → CLOUD_CONFIG_INVALID; no cluster → CLOUD_KUBE_UNAVAILABLE; an unreadable TLS file → CLOUD_CONFIG_INVALID', async () => {
-    const noSecret = await run('cloud', 'hub: { port: 0 }\n')
+  it('tern cloud: shared-secret mode without a secret → CLOUD_CONFIG_INVALID; no cluster → CLOUD_KUBE_UNAVAILABLE; an unreadable TLS file → CLOUD_CONFIG_INVALID', async () => {
+    const noSecret = await run('cloud', 'hub: { port: 0 }\nauth: { mode: shared-secret }\n')
     assert.equal(noSecret.code, 1)
     assert.match(noSecret.output, /CLOUD_CONFIG_INVALID: no shared secret/)
     const noCluster = await run('cloud', 'hub: { port: 0, host: 127.0.0.1 }\n', { TERN_CLOUD_SECRET: 'abc' })
     assert.equal(noCluster.code, 1)
     assert.match(noCluster.output, /CLOUD_KUBE_UNAVAILABLE/)
-    const noTls = await run('cloud', `hub: { port: 0, tls: { cert: ${join(scratch.path, 'none.crt')}, key: ${join(scratch.path, 'none.key')} } }\n`, { TERN_CLOUD_SECRET: 'abc' })
+    const noTls = await run('cloud', `hub: { port: 0, tls: { cert: ${join(scratch.path, 'none.crt')}, key: ${join(scratch.path, 'none.key')} } }\nauth: { mode: shared-secret }\n`, { TERN_CLOUD_SECRET: 'abc' })
     assert.equal(noTls.code, 1)
     assert.match(noTls.output, /CLOUD_CONFIG_INVALID: cannot read the CloudHub TLS file/)
   })

@@ -36,7 +36,8 @@ export async function startTernCloud(dir: string, config: Record<string, unknown
   const configPath = join(dir, 'cloud.yaml')
   await writeFile(configPath, stringify(config))
   const child = startChild(process.execPath, [TERN_BIN, 'cloud', '--config', configPath], { env: { ...process.env, ...env } })
-  const line = await child.waitForLine((l) => l.includes('"msg":"cloud ready"'))
+  // bounded generously: informers' first lists and the CA read take seconds at a load average of 15+
+  const line = await child.waitForLine((l) => l.includes('"msg":"cloud ready"'), 60_000)
   const ready = JSON.parse(line) as { hub: { port: number } }
   return Object.assign(child, { hubPort: ready.hub.port })
 }

@@ -1,6 +1,6 @@
 /**
  * Packages a gateway installs only when it uses them: `npm install -g tern-edge` brings the edge
- * with Modbus; OPC-UA, Bluetooth LE and `tern cloud` need packages declared as optional peer
+ * with Modbus; OPC-UA, Bluetooth LE, Edged (containers through the CRI) and `tern cloud` need packages declared as optional peer
  * dependencies in package.json (large, and useless on most gateways). A command that needs one
  * checks for it before it starts anything and fails with the npm command that adds it, instead of
  * failing with a module-resolution stack trace when a device first connects.
@@ -15,6 +15,7 @@ const NEEDS: Record<string, readonly string[]> = {
   opcua: ['node-opcua'],
   bluetooth: ['node-ble', 'dbus-next'],
   cloud: ['@kubernetes/client-node'],
+  edged: ['@grpc/grpc-js', '@grpc/proto-loader'],
 }
 
 /** The packages `feature` needs that cannot be resolved from tern's installed location. */

@@ -116,6 +116,10 @@ export const ErrorCodes = {
   JOIN_CA_PIN_MISMATCH: "the CA certificate the cloud served does not match the token's pin: not the fleet's CA (a wrong address or an attacker in the path); nothing is trusted or written",
   JOIN_FAILED: 'tern join could not reach the bootstrap endpoint, or the cloud answered with something that is not a certificate for this node',
   JOIN_ALREADY_JOINED: "the node's PKI directory already holds an identity: run `tern reset` first",
+  // Edged (edged/): the container runtime behind the CRI
+  EDGED_RUNTIME_UNAVAILABLE: 'the container runtime (containerd) cannot be reached on its CRI endpoint, or did not answer in time',
+  EDGED_RUNTIME_NOT_FOUND: 'the container runtime has no sandbox, container or image with the id or name asked for',
+  EDGED_RUNTIME_FAILED: 'the container runtime refused or failed a CRI call (the message carries its gRPC status and text)',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -17,9 +17,9 @@ const OUT = resolve(ROOT, 'dist')
 /**
  * Left to node_modules: packages with native bindings that they find from their own directory
  * (classic-level, serialport), large ones only some commands load (node-opcua, the Kubernetes
- * client, D-Bus), and `debug`, which broker/quiet-debug.ts replaces in require's cache by its path.
+ * client, D-Bus, edged's gRPC), and `debug`, which broker/quiet-debug.ts replaces in require's cache by its path.
  */
-const EXTERNAL = ['classic-level', 'serialport', '@serialport/*', 'node-opcua', 'node-opcua-*', '@kubernetes/client-node', 'dbus-next', 'node-ble', 'debug']
+const EXTERNAL = ['classic-level', 'serialport', '@serialport/*', 'node-opcua', 'node-opcua-*', '@kubernetes/client-node', 'dbus-next', 'node-ble', '@grpc/grpc-js', '@grpc/proto-loader', 'debug']
 
 /** modbus-serial's `require('serialport')` goes to a shim that loads serialport when a serial port opens (mappers/modbus/lazy-serialport.ts) */
 const lazySerialport: Plugin = {

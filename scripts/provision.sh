@@ -11,6 +11,12 @@ command -v socat >/dev/null || need+=(socat)
 # partition tests cut the cloud link of an edge in its own network namespace
 command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
+# edged runs pods through a private containerd's CRI plugin with runc, CNI's bridge, and images
+# built from busybox-static (no registry is reachable)
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 # the Modbus test peer runs on Debian's interpreter (another python3 may come first on PATH); its
 # server module imports pyserial, which python3-pymodbus only recommends (not installed here)
 /usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need+=(python3-pymodbus)

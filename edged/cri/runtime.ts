@@ -1,0 +1,172 @@
+/**
+ * The seam between edged and the container runtime: what edged asks of a CRI runtime, in the CRI
+ * v1 shapes (camelCase, as @grpc/proto-loader gives them), so a test double or another transport
+ * can stand in for containerd. Every method rejects with a TernError: EDGED_RUNTIME_UNAVAILABLE
+ * (no answer: retry later), EDGED_RUNTIME_NOT_FOUND, or EDGED_RUNTIME_FAILED.
+ */
+
+export type NamespaceMode = 'POD' | 'CONTAINER' | 'NODE' | 'TARGET'
+export type PodSandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY'
+export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN'
+export type Labels = Record<string, string>
+
+export interface RuntimeVersion {
+  runtimeName: string
+  runtimeVersion: string
+  runtimeApiVersion: string
+}
+
+export interface PodSandboxMetadata {
+  name: string
+  uid: string
+  namespace: string
+  attempt?: number
+}
+
+export interface PortMapping {
+  protocol?: 'TCP' | 'UDP' | 'SCTP'
+  containerPort: number
+  hostPort?: number
+  hostIp?: string
+}
+
+export interface PodSandboxConfig {
+  metadata: PodSandboxMetadata
+  /** Must be '' for a pod in the node's network namespace (runc cannot set a hostname without its own UTS namespace). */
+  hostname?: string
+  /** Directory under which container log paths are relative. */
+  logDirectory?: string
+  portMappings?: PortMapping[]
+  labels?: Labels
+  annotations?: Labels
+  linux?: {
+    cgroupParent?: string
+    securityContext?: {
+      namespaceOptions?: { network?: NamespaceMode; pid?: NamespaceMode; ipc?: NamespaceMode }
+      runAsUser?: { value: number }
+      runAsGroup?: { value: number }
+      readonlyRootfs?: boolean
+      privileged?: boolean
+    }
+    sysctls?: Labels
+  }
+}
+
+export interface PodSandbox {
+  id: string
+  metadata: PodSandboxMetadata
+  state: PodSandboxState
+  /** Nanoseconds since the epoch, as a decimal string (int64). */
+  createdAt: string
+  labels: Labels
+  annotations: Labels
+}
+
+export interface PodSandboxStatus extends PodSandbox {
+  network?: { ip: string; additionalIps: Array<{ ip: string }> }
+}
+
+export interface Mount {
+  containerPath: string
+  hostPath: string
+  readonly?: boolean
+}
+
+export interface ContainerConfig {
+  metadata: { name: string; attempt?: number }
+  image: { image: string }
+  command?: string[]
+  args?: string[]
+  workingDir?: string
+  envs?: Array<{ key: string; value: string }>
+  mounts?: Mount[]
+  labels?: Labels
+  annotations?: Labels
+  /** Relative to the sandbox's logDirectory. */
+  logPath?: string
+  linux?: {
+    resources?: { cpuPeriod?: number; cpuQuota?: number; cpuShares?: number; memoryLimitInBytes?: number }
+    securityContext?: {
+      capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] }
+      privileged?: boolean
+      namespaceOptions?: { network?: NamespaceMode; pid?: NamespaceMode; ipc?: NamespaceMode }
+      runAsUser?: { value: number }
+      runAsGroup?: { value: number }
+      readonlyRootfs?: boolean
+    }
+  }
+}
+
+export interface Container {
+  id: string
+  podSandboxId: string
+  metadata: { name: string; attempt: number }
+  image: { image: string }
+  imageRef: string
+  state: ContainerState
+  createdAt: string
+  labels: Labels
+  annotations: Labels
+}
+
+export interface ContainerStatus {
+  id: string
+  metadata: { name: string; attempt: number }
+  state: ContainerState
+  createdAt: string
+  startedAt: string
+  finishedAt: string
+  exitCode: number
+  image: { image: string }
+  imageRef: string
+  /** e.g. Completed, Error, OOMKilled once exited. */
+  reason: string
+  message: string
+  labels: Labels
+  annotations: Labels
+  logPath: string
+}
+
+export interface Image {
+  id: string
+  repoTags: string[]
+  repoDigests: string[]
+  /** Bytes, as a decimal string (uint64). */
+  size: string
+}
+
+export interface SandboxFilter {
+  id?: string
+  state?: PodSandboxState
+  labelSelector?: Labels
+}
+
+export interface ContainerFilter {
+  id?: string
+  state?: ContainerState
+  podSandboxId?: string
+  labelSelector?: Labels
+}
+
+export interface ContainerRuntime {
+  version(): Promise<RuntimeVersion>
+  runPodSandbox(config: PodSandboxConfig): Promise<string>
+  stopPodSandbox(id: string): Promise<void>
+  removePodSandbox(id: string): Promise<void>
+  podSandboxStatus(id: string): Promise<PodSandboxStatus>
+  listPodSandbox(filter?: SandboxFilter): Promise<PodSandbox[]>
+  createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string>
+  startContainer(id: string): Promise<void>
+  /** Sends the stop signal, then SIGKILL after `timeoutSeconds` (0: at once). */
+  stopContainer(id: string, timeoutSeconds: number): Promise<void>
+  removeContainer(id: string): Promise<void>
+  listContainers(filter?: ContainerFilter): Promise<Container[]>
+  containerStatus(id: string): Promise<ContainerStatus>
+  listImages(): Promise<Image[]>
+  /** The image, or undefined when the runtime does not have it. */
+  imageStatus(image: string): Promise<Image | undefined>
+  /** The image reference the runtime stored. */
+  pullImage(image: string, auth?: { username?: string; password?: string; auth?: string; serverAddress?: string }): Promise<string>
+  /** Closes the connection; calls after it reject with EDGED_RUNTIME_UNAVAILABLE. */
+  close(): void
+}

@@ -79,7 +79,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       })
       await cloud.prepare()
     }
-    const twin = new DeviceTwin({ bus, store, nodeName: config.node.name, layout: config.twin.topicLayout, log, ...(cloud === undefined ? {} : { changes: cloud.marks }) })
+    const twin = new DeviceTwin({ bus, store, nodeName: config.node.name, layout: config.twin.topicLayout, limits: config.twin, log, ...(cloud === undefined ? {} : { changes: cloud.marks }) })
     stops.push(() => store.close())
     stops.push(() => twin.stop())
     await twin.start()

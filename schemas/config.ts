@@ -134,6 +134,9 @@ export const LogConfig = Type.Object(
   strict,
 )
 
+/** Defaults of the twin's request limits (also the DeviceTwin's own defaults). */
+export const TWIN_LIMIT_DEFAULTS = { maxRequestBytes: 65_536, maxKeysPerDevice: 1000 } as const
+
 export const TwinConfig = Type.Object(
   {
     manifestsDir: Type.Optional(
@@ -149,6 +152,16 @@ export const TwinConfig = Type.Object(
     fsync: Type.Boolean({
       default: false,
       description: 'fsync every twin write: survives power loss, not only a process crash, at a throughput cost',
+    }),
+    maxRequestBytes: Type.Integer({
+      minimum: 1,
+      default: TWIN_LIMIT_DEFAULTS.maxRequestBytes,
+      description: 'largest payload of a twin/update, twin/get, state/update or membership/get request, bytes; a larger one is answered with a 400 `TWIN_REQUEST_TOO_LARGE` without being parsed',
+    }),
+    maxKeysPerDevice: Type.Integer({
+      minimum: 1,
+      default: TWIN_LIMIT_DEFAULTS.maxKeysPerDevice,
+      description: 'most twins one device may have, deleted ones (tombstones) included; a local update that would add more is refused with a 400 `TWIN_TOO_MANY_KEYS` (properties of the Device spec always get their twins)',
     }),
   },
   strict,

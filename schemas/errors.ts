@@ -27,6 +27,8 @@ export const ErrorCodes = {
   TWIN_TYPE_UNSUPPORTED: 'a twin declares a `metadata.type` tern does not know',
   TWIN_READ_ONLY: 'a local request sets `expected` of a property whose model says `accessMode: ReadOnly`',
   TWIN_DEVICE_NOT_FOUND: 'a DeviceTwin request names a device that is not a member of this node',
+  TWIN_REQUEST_TOO_LARGE: 'a DeviceTwin request payload is larger than `twin.maxRequestBytes`; refused without being parsed',
+  TWIN_TOO_MANY_KEYS: 'a local twin update would give a device more twins than `twin.maxKeysPerDevice` (deleted twins count)',
   TWIN_VERSION_MISSING: 'a cloud sync carries no version vector for a side it writes',
   TWIN_VERSION_CONFLICT: 'a cloud sync is older than the last cloud write or has not seen every edge write',
   TWIN_STORE_FAILED: 'the twin store could not write a change; nothing was applied',

@@ -5,9 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeDevice } from './device.js'
-import { StringEnum } from './typebox.js'
 import { TwinVersion } from './twin.js'
-import { DeviceStates } from './vocabulary.js'
 
 /** One side (expected or actual) of a twin: the value and the edge time it was stored. */
 export const TwinSide = Type.Object(
@@ -39,7 +37,7 @@ export type TwinRecord = Static<typeof TwinRecord>
 /** A member device as stored: its resolved spec, its state and when it was last online. */
 export const StoredDevice = Type.Object({
   spec: EdgeDevice,
-  state: StringEnum(DeviceStates),
+  state: Type.String({ description: 'as last sent: one of the device states in any case (twin/state.ts)' }),
   lastOnline: Type.Optional(Type.String()),
 })
 

@@ -102,6 +102,20 @@ export function deviceRef(layout: DeviceTopicLayout, namespace: string, name: st
   return layout === 'name' ? { layout, name } : { layout, namespace, name }
 }
 
+/** The device id as a topic writes it: `<name>` or `<namespace>/<name>`. */
+export function deviceIdOf(device: DeviceRef): string {
+  return device.layout === 'name' ? device.name : `${device.namespace}/${device.name}`
+}
+
+/** Reads `<name>` or `<namespace>/<name>` (e.g. a username standing for a device); undefined if it is neither. */
+export function parseDeviceId(id: string): DeviceRef | undefined {
+  const levels = id.split('/')
+  if (!levels.every(isSegment)) return undefined
+  if (levels.length === 1) return { layout: 'name', name: levels[0] as string }
+  if (levels.length === 2) return { layout: 'namespace/name', namespace: levels[0] as string, name: levels[1] as string }
+  return undefined
+}
+
 export function deviceTopic(device: DeviceRef, suffix: DeviceTopicSuffix): string {
   checkSegment(device.name, 'device name')
   if (device.layout === 'name') return `${HW_DEVICE_PREFIX}${device.name}/${suffix}`
@@ -153,14 +167,8 @@ function parseDeviceTopic(rest: string): ParsedTopic | undefined {
   for (const suffix of deviceSuffixesLongestFirst) {
     const id = idBefore(rest, suffix)
     if (id === undefined) continue
-    const levels = id.split('/')
-    if (!levels.every(isSegment)) return undefined
-    if (levels.length === 1) return { scope: 'device', suffix, device: { layout: 'name', name: levels[0] as string } }
-    if (levels.length === 2) {
-      const [namespace, name] = levels as [string, string]
-      return { scope: 'device', suffix, device: { layout: 'namespace/name', namespace, name } }
-    }
-    return undefined
+    const device = parseDeviceId(id)
+    return device === undefined ? undefined : { scope: 'device', suffix, device }
   }
   return undefined
 }

@@ -12,7 +12,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ErrorCodes, type ErrorCode } from './errors.js'
 import { StringEnum } from './typebox.js'
-import { DeviceStates, type DeviceState } from './vocabulary.js'
+import type { DeviceState } from './vocabulary.js'
 
 const int64 = (description?: string) => Type.Integer(description === undefined ? {} : { description })
 
@@ -169,7 +169,7 @@ export const DeviceStateResult = Type.Object(
     ...BaseMessage.properties,
     device: Type.Object({
       name: Type.Optional(Type.String()),
-      state: Type.Optional(StringEnum(DeviceStates)),
+      state: Type.Optional(Type.String({ description: 'as the mapper sent it: online, offline, ok, unknown or unhealthy, in any case' })),
       lastOnlineTime: Type.Optional(Type.String({ description: 'RFC 3339 UTC, seconds: 2026-01-01T00:00:00Z' })),
     }),
   },

@@ -10,16 +10,17 @@ import type { Logger } from 'pino'
 import type { Bus } from '../broker/bus.js'
 import * as checks from '../schemas/generated/validators.js'
 import { validator } from '../schemas/validate.js'
+import { TWIN_LIMIT_DEFAULTS } from '../schemas/config.js'
 import type { EdgeDevice } from '../schemas/device.js'
-import { deviceRef, deviceTopic, deviceTopicFilters, nodeTopic, nodeTopicFilter, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../schemas/topics.js'
+import { deviceIdOf, deviceRef, deviceTopic, deviceTopicFilters, nodeTopic, nodeTopicFilter, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../schemas/topics.js'
 import type { MemberDevice } from '../schemas/twin.js'
 import { desiredSync } from './desired.js'
 import { answerTwinGet } from './get.js'
 import { memberDevice, memberDeviceWithTwins, membershipGetResult, membershipUpdated } from './membership.js'
 import { applyTwinUpdate, type TwinUpdateApplied } from './merge.js'
-import { errorResult } from './outputs.js'
+import { errorResult, summaryReason } from './outputs.js'
 import { KeyedQueues } from './queues.js'
-import { parseJson } from './request.js'
+import { admitRequest, decodeRequest, eventIdOf, parseGetRequest, type DecodedRequest, type RequestBytes } from './request.js'
 import { applyStateUpdate } from './state.js'
 import type { LevelStore } from './store.js'
 import { deviceOp, splitTwinStoreKey, twinOps, twinStoreKey, type DeviceRecord, type TwinSpaces, type TwinStoreOp } from './stored-device.js'
@@ -36,6 +37,15 @@ export interface DeviceTwinOptions {
   newEventId?: () => string
   /** told of every persisted change of a member's twins or state (the cloud outbox); optional */
   changes?: TwinChanges
+  /** what one request may be and add (config `twin.maxRequestBytes`, `twin.maxKeysPerDevice`) */
+  limits?: TwinLimits
+}
+
+export interface TwinLimits {
+  /** larger payloads are answered with a 400 without being parsed */
+  readonly maxRequestBytes: number
+  /** most twins per device, tombstones included, that local updates may create */
+  readonly maxKeysPerDevice: number
 }
 
 /**
@@ -51,6 +61,8 @@ export interface TwinChanges {
 }
 
 const QOS = 1 // as KubeEdge publishes to an external broker (kubeedge-compat.md §1.1)
+/** other nodes' names whose `membership/get` was logged once; past this many, no more are logged */
+const OTHER_NODES_LOGGED = 100
 const validateStored = validator(checks.StoredDevice)
 const validateTwin = validator(checks.TwinRecord)
 
@@ -62,9 +74,10 @@ export class DeviceTwin {
   /** name → keys, for requests in the flat `<name>` layout */
   readonly #byName = new Map<string, Set<string>>()
   readonly #queues: KeyedQueues
+  readonly #otherNodes = new Set<string>()
 
   constructor(options: DeviceTwinOptions) {
-    this.#o = { now: Date.now, newEventId: randomUUID, ...options }
+    this.#o = { now: Date.now, newEventId: randomUUID, limits: TWIN_LIMIT_DEFAULTS, ...options }
     this.#log = options.log.child({ part: 'twin' })
     this.#queues = new KeyedQueues((key, err) => this.#log.error({ err, device: key }, 'request processing failed'))
   }
@@ -145,33 +158,49 @@ export class DeviceTwin {
     const parsed = parseTopic(topic)
     if (parsed === undefined) return
     if (parsed.scope === 'node') {
-      if (parsed.suffix === 'membership/get' && parsed.node === this.#o.nodeName) void this.#queues.run('$membership', () => this.#membershipGet(payload))
+      if (parsed.suffix !== 'membership/get') return
+      if (parsed.node !== this.#o.nodeName) return this.#otherNode(parsed.node)
+      const bytes = admitRequest(payload, this.#o.limits.maxRequestBytes)
+      void this.#queues.run('$membership', () => this.#membershipGet(bytes))
       return
     }
     const key = this.#resolve(parsed.device)
     const queueKey = key ?? `?${topic}`
+    const bytes = admitRequest(payload, this.#o.limits.maxRequestBytes)
     switch (parsed.suffix) {
       case 'twin/update':
-        void this.#queues.run(queueKey, () => this.#twinUpdate(parsed.device, key, payload))
+        void this.#queues.run(queueKey, () => this.#twinUpdate(parsed.device, key, bytes))
         return
       case 'twin/get':
-        void this.#queues.run(queueKey, () => this.#twinGet(parsed.device, key, payload))
+        void this.#queues.run(queueKey, () => this.#twinGet(parsed.device, key, bytes))
         return
       case 'state/update':
-        void this.#queues.run(queueKey, () => this.#stateUpdate(parsed.device, key, payload))
+        void this.#queues.run(queueKey, () => this.#stateUpdate(parsed.device, key, bytes))
         return
       default:
         return // our own outputs, echoed back by the subscription
     }
   }
 
-  async #twinUpdate(ref: DeviceRef, key: string | undefined, payload: Buffer): Promise<void> {
+  /**
+   * KubeEdge answers a `membership/get` under any node name, on its own node's topic, where the asker
+   * does not listen; tern leaves it to the named node (several nodes may share an external broker)
+   * and says so once per name, which finds a mapper configured with the wrong node name.
+   */
+  #otherNode(node: string): void {
+    if (this.#otherNodes.has(node) || this.#otherNodes.size >= OTHER_NODES_LOGGED) return
+    this.#otherNodes.add(node)
+    this.#log.warn({ node, thisNode: this.#o.nodeName }, 'membership/get for another node: not answered')
+  }
+
+  async #twinUpdate(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<void> {
     const now = this.#o.now()
     const reply = deviceTopic(ref, 'twin/update/result')
-    const body = parseJson(payload.toString('utf8'))
+    // Parsed before the device is looked up: malformed JSON is a 400 for any device, as in KubeEdge.
+    const body = decodeRequest(bytes)
+    if (!body.ok) return this.#badRequest(reply, body, now)
     const device = key === undefined ? undefined : this.#devices.get(key)
-    if (device === undefined) return this.#notFound(reply, body, now, 'update rejected due to the device is not existed')
-    if (!body.ok) return this.#badJson(reply, body.reason, now)
+    if (device === undefined) return this.#notFound(reply, body.value, now, 'update rejected due to the device is not existed')
     const out = applyTwinUpdate({
       twins: device.twins,
       request: body.value,
@@ -179,6 +208,7 @@ export class DeviceTwin {
       now,
       newEventId: this.#o.newEventId,
       model: modelOf(device.spec),
+      maxKeys: this.#o.limits.maxKeysPerDevice,
     })
     if (!out.ok) return this.#publish(reply, out.result)
     const deviceKey = keyOf(device.spec.namespace, device.spec.name)
@@ -188,25 +218,26 @@ export class DeviceTwin {
     await this.#publishOutputs(device, out)
   }
 
-  async #twinGet(ref: DeviceRef, key: string | undefined, payload: Buffer): Promise<void> {
+  async #twinGet(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<void> {
     const now = this.#o.now()
     const reply = deviceTopic(ref, 'twin/get/result')
-    const body = parseJson(payload.toString('utf8'))
+    const body = decodeRequest(bytes)
+    if (!body.ok) return this.#badRequest(reply, body, now)
     const device = key === undefined ? undefined : this.#devices.get(key)
-    if (device === undefined) return this.#notFound(reply, body, now, `Device ${describe(ref)} not found while getting twin`)
-    if (!body.ok) return this.#badJson(reply, body.reason, now)
+    if (device === undefined) return this.#notFound(reply, body.value, now, `Device ${deviceIdOf(ref)} not found while getting twin`)
     const out = answerTwinGet({ twins: device.twins, request: body.value, now })
     await this.#publish(reply, out.result)
   }
 
-  async #stateUpdate(ref: DeviceRef, key: string | undefined, payload: Buffer): Promise<void> {
+  async #stateUpdate(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<void> {
     const now = this.#o.now()
-    const body = parseJson(payload.toString('utf8'))
-    const device = key === undefined ? undefined : this.#devices.get(key)
-    // KubeEdge answers state updates on the result topic only for known devices; tern answers both.
     const reply = deviceTopic(ref, 'state/update/result')
-    if (device === undefined) return this.#notFound(reply, body, now, `Device ${describe(ref)} not found while updating state`)
-    if (!body.ok) return this.#badJson(reply, body.reason, now)
+    const body = decodeRequest(bytes)
+    if (!body.ok) return this.#badRequest(reply, body, now)
+    const device = key === undefined ? undefined : this.#devices.get(key)
+    // KubeEdge ignores a state update for an unknown device; tern answers 404, as for the twin topics,
+    // so a mapper with a wrong device id is seen (README: deliberate differences).
+    if (device === undefined) return this.#notFound(reply, body.value, now, `Device ${deviceIdOf(ref)} not found while updating state`)
     const out = applyStateUpdate({
       name: device.spec.name,
       previous: { state: device.state, ...(device.lastOnline === undefined ? {} : { lastOnline: device.lastOnline }) },
@@ -224,17 +255,17 @@ export class DeviceTwin {
     await this.#publish(reply, out.result)
   }
 
-  async #membershipGet(payload: Buffer): Promise<void> {
+  async #membershipGet(bytes: RequestBytes): Promise<void> {
     const now = this.#o.now()
     const reply = nodeTopic(this.#o.nodeName, 'membership/get/result')
-    const body = parseJson(payload.toString('utf8'))
-    if (!body.ok) return this.#badJson(reply, body.reason, now)
-    const value = body.value ?? {}
-    if (typeof value !== 'object' || Array.isArray(value) || value === null) {
-      return this.#publish(reply, errorResult({ eventId: '', now, code: 400, errorCode: 'TWIN_BAD_REQUEST', reason: 'the membership get request must be a JSON object' }))
+    const body = decodeRequest(bytes)
+    if (!body.ok) return this.#badRequest(reply, body, now)
+    const request = parseGetRequest(body.value)
+    if (!request.ok) {
+      const reason = summaryReason('membership get rejected', request.problems)
+      return this.#publish(reply, errorResult({ eventId: request.eventId, now, code: 400, errorCode: 'TWIN_BAD_REQUEST', reason, problems: request.problems }))
     }
-    const eventId = typeof (value as { event_id?: unknown }).event_id === 'string' ? (value as { event_id: string }).event_id : ''
-    const result = membershipGetResult({ eventId, now }, [])
+    const result = membershipGetResult({ eventId: request.value.eventId, now }, [])
     result.devices = [...this.#devices.values()].map((d) => withSpec(memberDevice(memberInfo(d)), d.spec))
     await this.#publish(reply, result)
   }
@@ -309,15 +340,17 @@ export class DeviceTwin {
     return (await this.#o.bus.observed?.(topic)) !== false
   }
 
-  /** Malformed JSON is answered with a 400 on the device's own result topic (DESIGN §4.4). */
-  async #badJson(reply: string, reason: string, now: number): Promise<void> {
-    const problems = [{ path: '/', errorCode: 'TWIN_BAD_REQUEST' as const, reason }]
-    await this.#publish(reply, errorResult({ eventId: '', now, code: 400, errorCode: 'TWIN_BAD_REQUEST', reason, problems }))
+  /**
+   * Malformed JSON, an empty or an oversized payload is answered with a 400 on the device's own
+   * result topic (DESIGN §4.4); no event_id can be read from it.
+   */
+  async #badRequest(reply: string, body: Extract<DecodedRequest, { ok: false }>, now: number): Promise<void> {
+    const { errorCode, reason } = body
+    await this.#publish(reply, errorResult({ eventId: '', now, code: 400, errorCode, reason, problems: [{ path: '/', errorCode, reason }] }))
   }
 
-  async #notFound(reply: string, body: ReturnType<typeof parseJson>, now: number, reason: string): Promise<void> {
-    const eventId = body.ok && typeof body.value === 'object' && body.value !== null && typeof (body.value as { event_id?: unknown }).event_id === 'string' ? (body.value as { event_id: string }).event_id : ''
-    await this.#publish(reply, errorResult({ eventId, now, code: 404, errorCode: 'TWIN_DEVICE_NOT_FOUND', reason }))
+  async #notFound(reply: string, body: unknown, now: number, reason: string): Promise<void> {
+    await this.#publish(reply, errorResult({ eventId: eventIdOf(body), now, code: 404, errorCode: 'TWIN_DEVICE_NOT_FOUND', reason }))
   }
 
   async #publish(topic: string, payload: unknown): Promise<void> {
@@ -353,10 +386,6 @@ export class DeviceTwin {
 
 export function keyOf(namespace: string, name: string): string {
   return `${namespace}/${name}`
-}
-
-function describe(ref: DeviceRef): string {
-  return ref.layout === 'name' ? ref.name : `${ref.namespace}/${ref.name}`
 }
 
 /** Each spec's model properties, made once per spec (a record keeps its spec object until the spec changes). */

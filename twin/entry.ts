@@ -37,6 +37,20 @@ export function namedSides(entry: MsgTwin): Side[] {
 }
 
 /**
+ * Whether the entry's `expected` is `""`, which is no value: KubeEdge stores it as an empty column
+ * that reads back as no expected value, and its delta skips it. Such an `expected` clears the side
+ * instead of setting it, so no client ever sees `""` as a target (KubeEdge's BLE mapper would write it).
+ */
+export function clearsExpected(entry: MsgTwin): boolean {
+  return entry.expected?.value === ''
+}
+
+/** The sides the entry gives a value: the named ones, less an `expected` of `""`. */
+export function valuedSides(entry: MsgTwin): Side[] {
+  return namedSides(entry).filter((side) => side !== 'expected' || !clearsExpected(entry))
+}
+
+/**
  * Checks the values of an entry. A twin being created (or re-created over a tombstone) takes the
  * request's `metadata.type` (default `string`, KubeEdge §2.4a); a live twin keeps its type (§2.4c:
  * the type of a live twin never changes).
@@ -49,7 +63,7 @@ export function checkEntryValues(input: EntryInput & { readonly entry: MsgTwin }
   const declared = creating ? entry.metadata?.type : undefined
   const typeProblem = declared === undefined ? undefined : checkType(declared)
   if (typeProblem !== undefined) problems.push({ key, path: pointer(key, 'metadata', 'type'), ...typeProblem })
-  for (const side of namedSides(entry)) {
+  for (const side of valuedSides(entry)) {
     const value = entry[side]?.value ?? ''
     const problem = checkValue(value, typeProblem === undefined ? type : 'string', property)
     if (problem !== undefined) problems.push({ key, path: pointer(key, side, 'value'), ...problem })

@@ -1,7 +1,8 @@
 /**
  * `.../twin/get` → `.../twin/get/result` (kubeedge-compat.md §1.5.4): every live twin, versions
  * stripped, tombstones hidden, the request's `event_id` echoed. A body that is not a JSON object (or
- * has wrong JSON types) is a 400; an empty body is accepted. An unknown device (404) is the caller's.
+ * has wrong JSON types) is a 400; an empty payload is not JSON, so it never gets here. An unknown
+ * device (404) is the caller's.
  */
 import type { DeviceTwinResult, ErrorResult } from '../schemas/twin.js'
 import { errorResult, summaryReason, twinGetResult } from './outputs.js'

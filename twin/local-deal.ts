@@ -7,18 +7,20 @@
  *   silent no-op with no result entry (KubeEdge).
  * - Otherwise each named side is validated (twin type, model type and range, `ReadOnly` for
  *   `expected`), then stored with the edge time and `edge + 1` — unless it equals the stored value,
- *   which changes nothing (DESIGN §4.2).
+ *   which changes nothing (DESIGN §4.2). An `expected` of `""` is no value: it removes a stored
+ *   expected value (`edge + 1`) and is not validated (entry.ts `clearsExpected`).
  */
 import type { MsgTwin } from '../schemas/twin.js'
 import { nextLocalVersion } from './versions.js'
 import {
   applyOptional,
   checkEntryValues,
-  namedSides,
+  clearsExpected,
   pointer,
   sameValue,
   tombstone,
   upsertBase,
+  valuedSides,
   versionOf,
   type EntryInput,
   type EntryOutcome,
@@ -28,7 +30,7 @@ export function localEntry(input: EntryInput): EntryOutcome {
   const { entry, record } = input
   if (entry === null) return localDelete(input)
   const { type, problems } = checkEntryValues({ ...input, entry })
-  if (entry.expected !== undefined && input.property?.accessMode === 'ReadOnly') {
+  if (entry.expected !== undefined && !clearsExpected(entry) && input.property?.accessMode === 'ReadOnly') {
     problems.unshift({
       key: input.key,
       path: pointer(input.key, 'expected'),
@@ -38,14 +40,19 @@ export function localEntry(input: EntryInput): EntryOutcome {
   }
   if (problems.length > 0) return { kind: 'refused', problems }
   const next = upsertBase(record, entry, type)
-  for (const side of namedSides(entry)) {
+  const named = valuedSides(entry)
+  for (const side of named) {
     const value = (entry[side] as NonNullable<MsgTwin['expected']>).value
     if (sameValue(record, side, value)) continue
     next[side] = { value, timestamp: input.now }
     next[versionOf[side]] = nextLocalVersion(record?.[versionOf[side]])
   }
+  if (clearsExpected(entry) && next.expected !== undefined) {
+    delete next.expected
+    next.expectedVersion = nextLocalVersion(record?.expectedVersion)
+  }
   applyOptional(next, entry)
-  return { kind: 'accepted', next, named: namedSides(entry), deletedNow: false }
+  return { kind: 'accepted', next, named, deletedNow: false }
 }
 
 function localDelete(input: EntryInput): EntryOutcome {

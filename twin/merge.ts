@@ -39,7 +39,7 @@ import { documentSnapshot, sameRecord, sameVisible, toMsgTwin } from './snapshot
 import { edgeUpdated, errorResult, summaryCode, summaryReason, twinDelta, twinDocument, twinUpdateResult } from './outputs.js'
 import { modelAt, twinAt, type DeviceModelProperties, type TwinMap, type TwinRecord } from './types.js'
 import type { Deal } from './versions.js'
-import type { EntryOutcome } from './entry.js'
+import { pointer, type EntryOutcome } from './entry.js'
 
 export interface TwinUpdateInput {
   /** the device's current twins, tombstones included */
@@ -54,6 +54,8 @@ export interface TwinUpdateInput {
   readonly newEventId: () => string
   /** the device model's properties, for typed validation, range and access mode */
   readonly model?: DeviceModelProperties
+  /** local deal: most twins the device may have, tombstones included; a request adding more is refused */
+  readonly maxKeys?: number
 }
 
 export interface TwinUpdateApplied {
@@ -100,6 +102,7 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
   })
 
   const problems = outcomes.flatMap(([, , o]) => (o.kind === 'refused' ? o.problems : []))
+  if (deal === 'local') problems.push(...tooManyKeys(twins, outcomes, input.maxKeys))
   if (deal === 'local' && problems.length > 0) return rejected(eventId, now, problems)
 
   const updates: Array<[string, TwinRecord]> = []
@@ -155,6 +158,20 @@ export function applyTwinUpdate(input: TwinUpdateInput): TwinUpdateOutcome {
 }
 
 type Lazy<T> = { value: T } | undefined
+
+/**
+ * The keys a local deal would add past `maxKeys` twins. Tombstones count: they stay stored (their
+ * versions order later cloud syncs), so creating and deleting keys cannot grow a device without end.
+ */
+function tooManyKeys(twins: TwinMap, outcomes: ReadonlyArray<[string, TwinRecord | undefined, EntryOutcome]>, maxKeys: number | undefined): TwinProblem[] {
+  if (maxKeys === undefined) return []
+  const added = outcomes.filter(([, record, o]) => record === undefined && o.kind === 'accepted' && o.next !== undefined).map(([key]) => key)
+  if (added.length === 0) return []
+  const total = Object.keys(twins).length + added.length
+  if (total <= maxKeys) return []
+  const reason = `the device would have ${total} twins; at most ${maxKeys} are allowed (twin.maxKeysPerDevice)`
+  return added.map((key) => ({ key, path: pointer(key), errorCode: 'TWIN_TOO_MANY_KEYS', reason }))
+}
 
 function withEventId<T extends { event_id: string }>(message: T | undefined, newEventId: () => string): T | undefined {
   if (message !== undefined) message.event_id = newEventId()

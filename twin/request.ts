@@ -26,13 +26,36 @@ const checkEntry = validator(checks.MsgTwin)
 const checkGet = validator(checks.GetRequest)
 const checkState = validator(checks.DeviceStateUpdate)
 
-/** Parses an MQTT payload as JSON. An empty payload is `undefined` (accepted by the get requests). */
-export function parseJson(payload: string): { ok: true; value: unknown } | { ok: false; reason: string } {
-  if (payload.trim() === '') return { ok: true, value: undefined }
+/**
+ * A request's payload while it waits for its turn: the bytes, or, for a payload over the size limit,
+ * only its size. An oversized payload is never decoded (parsing megabytes of JSON would stall every
+ * client of the node) and not kept either.
+ */
+export type RequestBytes = Buffer | { readonly size: number; readonly limit: number }
+
+export type DecodedRequest = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly errorCode: 'TWIN_BAD_REQUEST' | 'TWIN_REQUEST_TOO_LARGE'; readonly reason: string }
+
+export function admitRequest(payload: Buffer, limit: number): RequestBytes {
+  return payload.length > limit ? { size: payload.length, limit } : payload
+}
+
+export function decodeRequest(bytes: RequestBytes): DecodedRequest {
+  if (!Buffer.isBuffer(bytes)) {
+    return { ok: false, errorCode: 'TWIN_REQUEST_TOO_LARGE', reason: `the request is ${bytes.size} bytes; at most ${bytes.limit} are accepted (twin.maxRequestBytes)` }
+  }
+  return parseJson(bytes.toString('utf8'))
+}
+
+/**
+ * Parses an MQTT payload as JSON. An empty payload is not JSON: KubeEdge answers it with a 400 on
+ * every request topic, `twin/get` and `membership/get` included.
+ */
+export function parseJson(payload: string): { ok: true; value: unknown } | { ok: false; errorCode: 'TWIN_BAD_REQUEST'; reason: string } {
+  if (payload.trim() === '') return { ok: false, errorCode: 'TWIN_BAD_REQUEST', reason: 'the payload is empty; a JSON object is expected' }
   try {
     return { ok: true, value: JSON.parse(payload) as unknown }
   } catch (err) {
-    return { ok: false, reason: `the payload is not JSON: ${err instanceof Error ? err.message : String(err)}` }
+    return { ok: false, errorCode: 'TWIN_BAD_REQUEST', reason: `the payload is not JSON: ${err instanceof Error ? err.message : String(err)}` }
   }
 }
 
@@ -63,9 +86,8 @@ export function parseTwinUpdate(body: unknown): RequestOutcome<TwinUpdateRequest
   return problems.length > 0 ? fail(eventId, problems) : { ok: true, value: { eventId, entries } }
 }
 
-/** `.../twin/get` and `.../membership/get`: only `event_id` is read; an empty payload is accepted. */
+/** `.../twin/get` and `.../membership/get`: a JSON object of which only `event_id` is read. */
 export function parseGetRequest(body: unknown): RequestOutcome<{ eventId: string }> {
-  if (body === undefined) return { ok: true, value: { eventId: '' } }
   const eventId = eventIdOf(body)
   if (!isObject(body)) return fail(eventId, [bad('', 'the request must be a JSON object')])
   const checked = checkGet(body)

@@ -2,8 +2,8 @@
  * `.../state/update` → `.../state/update/result` (kubeedge-compat.md §1.5.6; DESIGN §4.6).
  *
  * The state is matched case-insensitively against `online`, `offline`, `ok`, `unknown`, `unhealthy`
- * and stored lower-case; anything else is refused with a 400 `DEVICE_STATE_UNKNOWN` (KubeEdge ignores
- * it silently, §8.16). `online` and `ok` set `lastOnlineTime` to `now` in RFC 3339 (UTC, seconds);
+ * and kept as sent (a legacy mapper's `OK` stays `OK`), as KubeEdge stores, echoes and reports it;
+ * anything else is refused with a 400 `DEVICE_STATE_UNKNOWN` (KubeEdge ignores it silently, §8.16). `online` and `ok` set `lastOnlineTime` to `now` in RFC 3339 (UTC, seconds);
  * other states keep the previous `lastOnlineTime` (KubeEdge wipes it) — it is the last time the device
  * was seen online. The result is also the content the caller sends to the cloud
  * (`device/<id>/state/update`, as a JSON string).
@@ -15,7 +15,8 @@ import { errorResult, summaryCode, summaryReason } from './outputs.js'
 import { parseStateUpdate } from './request.js'
 
 export interface DeviceStatus {
-  readonly state?: DeviceState
+  /** as the mapper sent it: one of DeviceStates in any case */
+  readonly state?: string
   /** RFC 3339, as produced by `rfc3339` */
   readonly lastOnline?: string
 }
@@ -50,8 +51,9 @@ export function applyStateUpdate(input: StateUpdateInput): StateUpdateOutcome {
   const { now } = input
   const parsed = parseStateUpdate(input.request)
   if (!parsed.ok) return refuse(parsed.eventId, now, parsed.problems)
-  const state = toDeviceState(parsed.value.state)
-  if (state === undefined) {
+  const state = parsed.value.state
+  const known = toDeviceState(state)
+  if (known === undefined) {
     return refuse(parsed.value.eventId, now, [
       {
         path: '/state',
@@ -60,7 +62,7 @@ export function applyStateUpdate(input: StateUpdateInput): StateUpdateOutcome {
       },
     ])
   }
-  const lastOnline = state === 'online' || state === 'ok' ? rfc3339(now) : input.previous.lastOnline
+  const lastOnline = known === 'online' || known === 'ok' ? rfc3339(now) : input.previous.lastOnline
   const status = lastOnline === undefined ? { state } : { state, lastOnline }
   const device: DeviceStateResult['device'] = { name: input.name, state }
   if (input.name === '') delete device.name

@@ -7,7 +7,8 @@
  *   unknown key is stored as a tombstone carrying the request's versions.
  * - Otherwise every named side needs a version vector the stored one accepts (`dealVersion`) and a
  *   value valid for the twin; the request's counters are copied. A value equal to the stored one keeps
- *   its timestamp, so only the versions move (stored, but no document: nothing visible changed).
+ *   its timestamp, so only the versions move (stored, but no document: nothing visible changed). An
+ *   `expected` of `""` removes the expected value (entry.ts `clearsExpected`).
  *
  * Outcomes per key, never for the whole request: an invalid entry is skipped; a losing version sends
  * the edge's own state back to the cloud (`outdated`), so the cloud can catch up. Unlike KubeEdge a
@@ -22,6 +23,7 @@ import {
   applyOptional,
   checkEntryValues,
   namedSides,
+  valuedSides,
   pointer,
   sameValue,
   tombstone,
@@ -79,11 +81,12 @@ function syncUpsert(input: EntryInput, entry: MsgTwin): EntryOutcome {
       return outdated(input, record, side, decision)
     }
     const value = (entry[side] as NonNullable<MsgTwin['expected']>).value
-    if (!sameValue(record, side, value)) next[side] = { value, timestamp: input.now }
+    if (side === 'expected' && value === '') delete next.expected // no value (entry.ts clearsExpected)
+    else if (!sameValue(record, side, value)) next[side] = { value, timestamp: input.now }
     next[versionOf[side]] = decision.version
   }
   applyOptional(next, entry)
-  return { kind: 'accepted', next, named: namedSides(entry), deletedNow: false }
+  return { kind: 'accepted', next, named: valuedSides(entry), deletedNow: false }
 }
 
 function outdated(input: EntryInput, record: TwinRecord, side: Side, decision: { errorCode: ErrorCode; reason: string }): EntryOutcome {

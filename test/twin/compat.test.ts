@@ -70,11 +70,12 @@ for (const setup of setups) {
       request: { topic: string; payload: string; qos?: number },
       filters: string[],
       count: number,
-      waitSeconds = 10,
+      waitSeconds = 30, // generous: mosquitto_sub counts from its own start, and the machine may be loaded
     ): Promise<Array<{ topic: string; body: unknown }>> {
       const args = ['-p', String(port), '-q', '1', '-F', '~~%t\t%p', ...filters.flatMap((f) => ['-t', f]), '-C', String(count), '-W', String(waitSeconds)]
       const sub: Child = await subscribedMosquittoSub(pool, args)
-      await runMosquittoPub(pool, ['-p', String(port), '-q', String(request.qos ?? 0), '-t', request.topic, '-m', request.payload])
+      // -n: a zero-length payload (mosquitto_pub refuses an empty -m)
+      await runMosquittoPub(pool, ['-p', String(port), '-q', String(request.qos ?? 0), '-t', request.topic, ...(request.payload === '' ? ['-n'] : ['-m', request.payload])])
       await sub.exited()
       return sub
         .output()
@@ -206,9 +207,9 @@ for (const setup of setups) {
       assert.equal((get?.body as { twin: { mode: { actual: { value: string } } } }).twin.mode.actual.value, 'eco night')
     })
 
-    it('§6.10 legacy state "OK" → state/update/result; an unknown state is refused with 400', async () => {
+    it('§6.10 legacy state "OK" → state/update/result with the state as sent (§1.5.6); an unknown state is refused with 400', async () => {
       const [ok] = await exchange(pool, { topic: `${T}/state/update`, payload: `{"event_id":"","timestamp":${Date.now()},"state":"OK"}` }, [`${T}/state/update/result`], 1)
-      assert.deepEqual(ok, { topic: `${T}/state/update/result`, body: { event_id: 'UUID', timestamp: 0, device: { name: 'fan-1', state: 'ok', lastOnlineTime: 'RFC3339' } } })
+      assert.deepEqual(ok, { topic: `${T}/state/update/result`, body: { event_id: 'UUID', timestamp: 0, device: { name: 'fan-1', state: 'OK', lastOnlineTime: 'RFC3339' } } })
       const [bad] = await exchange(pool, { topic: `${T}/state/update`, payload: '{"event_id":"s2","timestamp":0,"state":"DISCONNECTED"}' }, [`${T}/state/update/result`], 1)
       assert.equal((bad?.body as { code: number }).code, 400)
       assert.equal((bad?.body as { errorCode: string }).errorCode, 'DEVICE_STATE_UNKNOWN')
@@ -225,6 +226,44 @@ for (const setup of setups) {
       assert.deepEqual(answer?.body, { event_id: 'g', timestamp: 0, code: 404, reason: 'update rejected due to the device is not existed', errorCode: 'TWIN_DEVICE_NOT_FOUND' })
     })
 
+    it('§2.2 malformed JSON for an unknown device is a 400, not a 404: the body is parsed first, as KubeEdge does', async () => {
+      const [answer] = await exchange(pool, { topic: '$hw/events/device/ghost/twin/update', payload: '{"twin":' }, ['$hw/events/device/ghost/twin/update/result'], 1)
+      assert.equal((answer?.body as { code: number }).code, 400)
+      assert.equal((answer?.body as { errorCode: string }).errorCode, 'TWIN_BAD_REQUEST')
+    })
+
+    it('§1.5.4, §1.5.7 an empty payload on twin/get and membership/get is a 400, as KubeEdge answers it', async () => {
+      const [get] = await exchange(pool, { topic: `${T}/twin/get`, payload: '' }, [`${T}/twin/get/result`], 1)
+      assert.deepEqual([(get?.body as { code: number }).code, (get?.body as { errorCode: string }).errorCode], [400, 'TWIN_BAD_REQUEST'])
+      const node = '$hw/events/node/edge-1/membership/get'
+      const [members] = await exchange(pool, { topic: node, payload: '' }, [`${node}/result`], 1)
+      assert.deepEqual([(members?.body as { code: number }).code, (members?.body as { errorCode: string }).errorCode], [400, 'TWIN_BAD_REQUEST'])
+    })
+
+    it('§2.11 an expected value of "" is no value: no expected side in the result, the document or get', async () => {
+      const answers = await exchange(
+        pool,
+        { topic: `${T}/twin/update`, payload: '{"event_id":"none","timestamp":0,"twin":{"label":{"expected":{"value":""},"actual":{"value":"hall 3"}}}}' },
+        [`${T}/twin/update/result`, `${T}/twin/update/document`],
+        2,
+      )
+      const label = { actual: { value: 'hall 3', metadata: { timestamp: 0 } }, optional: true, metadata: { type: 'string' } }
+      assert.deepEqual(answers, [
+        { topic: `${T}/twin/update/result`, body: { event_id: 'none', timestamp: 0, twin: { label } } },
+        { topic: `${T}/twin/update/document`, body: { event_id: 'none', timestamp: 0, twin: { label: { last: null, current: label } } } },
+      ])
+      const [get] = await exchange(pool, { topic: `${T}/twin/get`, payload: '{}' }, [`${T}/twin/get/result`], 1)
+      assert.deepEqual((get?.body as { twin: Record<string, unknown> }).twin.label, label)
+    })
+
+    it('README deliberate differences: a membership/get naming another node is not answered; a state update for an unknown device gets a 404', async () => {
+      // mosquitto_sub waits 2 s: nothing arrives on either node's result topic.
+      const silent = await exchange(pool, { topic: '$hw/events/node/edge-9/membership/get', payload: '{"event_id":"other"}' }, ['$hw/events/node/+/membership/get/result'], 1, 2)
+      assert.deepEqual(silent, [])
+      const [ghost] = await exchange(pool, { topic: '$hw/events/device/ghost/state/update', payload: '{"event_id":"s","state":"online"}' }, ['$hw/events/device/ghost/state/update/result'], 1)
+      assert.deepEqual([(ghost?.body as { code: number }).code, (ghost?.body as { errorCode: string }).errorCode], [404, 'TWIN_DEVICE_NOT_FOUND'])
+    })
+
     it('DESIGN §4 a request in the <namespace>/<name> layout is answered in that layout', async () => {
       const [answer] = await exchange(pool, { topic: '$hw/events/device/default/fan-1/twin/get', payload: '{"event_id":"ns"}' }, ['$hw/events/device/default/fan-1/twin/get/result'], 1)
       assert.equal((answer?.body as { event_id: string }).event_id, 'ns')
@@ -237,7 +276,7 @@ for (const setup of setups) {
       assert.equal(body.devices.length, 1)
       const device = body.devices[0] as { id: string; name: string; state: string; protocol: unknown; properties: Array<{ name: string; visitors: unknown }> }
       assert.equal(device.id, 'default/fan-1')
-      assert.equal(device.state, 'ok')
+      assert.equal(device.state, 'OK', 'as the mapper sent it')
       assert.deepEqual(device.protocol, { protocolName: 'modbus', configData: { slaveID: 1 } })
       assert.deepEqual(device.properties.map((p) => p.name), ['speed', 'temperature', 'mode'])
       assert.deepEqual(device.properties[0]?.visitors, { protocolName: 'modbus', configData: { register: 'HoldingRegister', offset: 0, limit: 1 } })

@@ -15,6 +15,7 @@ interface Row {
   readonly request: unknown
   readonly deal?: Deal
   readonly model?: DeviceModelProperties
+  readonly maxKeys?: number
   readonly check: (out: TwinUpdateOutcome, before: TwinMap) => void
 }
 
@@ -47,7 +48,7 @@ function runRows(rows: readonly Row[]): void {
     it(row.rule, () => {
       const before = row.twins ?? {}
       const frozen = structuredClone(before)
-      const out = applyTwinUpdate({ twins: before, request: row.request, deal: row.deal ?? 'local', now: NOW, newEventId: ids(), model: row.model })
+      const out = applyTwinUpdate({ twins: before, request: row.request, deal: row.deal ?? 'local', now: NOW, newEventId: ids(), model: row.model, maxKeys: row.maxKeys })
       assert.deepStrictEqual(before, frozen, 'the input map is never changed')
       row.check(out, before)
     })
@@ -241,13 +242,103 @@ describe('twin/merge applyTwinUpdate', () => {
         check: (out) => assert.deepStrictEqual(applied(out).changed, ['temperature']),
       },
       {
-        rule: '§2.2 empty string value is allowed for a string twin',
+        rule: '§2.2 empty string actual is a value of a string twin',
+        request: { twin: { s: { actual: { value: '' } } } },
+        check: (out) => {
+          const a = applied(out)
+          assert.deepStrictEqual(a.twins.s?.actual, { value: '', timestamp: NOW })
+          assert.deepStrictEqual(a.result?.twin.s, { actual: val('', NOW), ...string })
+        },
+      },
+    ])
+  })
+
+  describe('local deal: an expected of "" is no value (§2.11: KubeEdge stores it as none; §1.5.2)', () => {
+    runRows([
+      {
+        rule: 'on a new twin: the twin is made with no expected side, in the result, the document and the map',
+        request: { event_id: 'e', twin: { s: { expected: { value: '' }, actual: { value: 'on' } } } },
+        check: (out) => {
+          const a = applied(out)
+          assert.deepStrictEqual(a.twins, { s: rec({ actual: ['on', NOW], av: [0, 1] }) })
+          assert.deepStrictEqual(a.result?.twin, { s: { actual: val('on', NOW), ...string } })
+          assert.deepStrictEqual(a.document?.twin, { s: { last: null, current: { actual: val('on', NOW), ...string } } })
+          assert.equal(a.delta, undefined)
+        },
+      },
+      {
+        rule: 'alone on a new twin: the twin exists with neither side',
         request: { twin: { s: { expected: { value: '' } } } },
         check: (out) => {
           const a = applied(out)
-          assert.deepStrictEqual(a.twins.s?.expected, { value: '', timestamp: NOW })
-          assert.equal(a.delta, undefined, '§1.5.2 an empty expected is not steered to')
+          assert.deepStrictEqual(a.twins, { s: rec({}) })
+          assert.deepStrictEqual(a.result?.twin, { s: string })
         },
+      },
+      {
+        rule: 'on a twin with an expected value: clears it (edge version + 1); the document shows it gone; no delta is left',
+        twins: { s: rec({ expected: ['30', T0], actual: ['25', T0], ev: [2, 3], av: [0, 4] }) },
+        request: { twin: { s: { expected: { value: '' } } } },
+        check: (out) => {
+          const a = applied(out)
+          assert.deepStrictEqual(a.twins, { s: rec({ actual: ['25', T0], ev: [2, 4], av: [0, 4] }) })
+          assert.deepStrictEqual(a.document?.twin.s, { last: { expected: val('30', T0), actual: val('25', T0), ...string }, current: { actual: val('25', T0), ...string } })
+          assert.equal(a.delta, undefined)
+        },
+      },
+      {
+        rule: 'is not a value to validate, nor a write to a ReadOnly property',
+        model: { n: { type: 'INT', accessMode: 'ReadOnly' } },
+        request: { twin: { n: { expected: { value: '' }, actual: { value: '5' }, metadata: { type: 'int' } } } },
+        check: (out) => assert.deepStrictEqual(applied(out).twins.n, rec({ actual: ['5', NOW], av: [0, 1], type: 'int' })),
+      },
+      {
+        rule: 'in a cloud sync: clears the expected value and takes the versions',
+        deal: 'cloud-sync',
+        twins: { s: rec({ expected: ['30', T0], ev: [1, 0] }) },
+        request: { twin: { s: { expected: { value: '' }, expected_version: { cloud: 2, edge: 0 } } } },
+        check: (out) => assert.deepStrictEqual(applied(out).twins, { s: rec({ ev: [2, 0] }) }),
+      },
+    ])
+  })
+
+  describe('local deal: twins per device (config twin.maxKeysPerDevice)', () => {
+    const three = { a: rec({ actual: ['1', T0], av: [0, 1] }), b: rec({ actual: ['1', T0], av: [0, 1] }), gone: rec({ av: [0, 2], deleted: true }) }
+    runRows([
+      {
+        rule: 'a request adding keys past the limit is refused whole; every new key is named; tombstones count',
+        twins: three,
+        maxKeys: 4,
+        request: { event_id: 'k', twin: { a: { actual: { value: '2' } }, c: { actual: { value: '1' } }, d: { actual: { value: '1' } } } },
+        check: (out) => {
+          const r = refused(out)
+          assert.equal(r.errorCode, 'TWIN_TOO_MANY_KEYS')
+          assert.deepStrictEqual(codes(r), [
+            ['c', 'TWIN_TOO_MANY_KEYS', '/twin/c'],
+            ['d', 'TWIN_TOO_MANY_KEYS', '/twin/d'],
+          ])
+          assert.equal(r.result.event_id, 'k')
+        },
+      },
+      {
+        rule: 'up to the limit keys are added; at it, existing twins (and tombstones) are still updated',
+        twins: three,
+        maxKeys: 4,
+        request: { twin: { c: { actual: { value: '1' } } } },
+        check: (out) => {
+          const a = applied(out)
+          assert.deepStrictEqual(a.changed, ['c'])
+          const full = applyTwinUpdate({ twins: a.twins, request: { twin: { a: { actual: { value: '9' } }, gone: { actual: { value: 'back' } } } }, deal: 'local', now: NOW, newEventId: ids(), maxKeys: 4 })
+          assert.deepStrictEqual(applied(full).changed, ['a', 'gone'])
+        },
+      },
+      {
+        rule: 'a cloud sync (the Device spec) is not limited',
+        deal: 'cloud-sync',
+        twins: three,
+        maxKeys: 3,
+        request: { twin: { c: { expected: { value: '1' }, expected_version: { cloud: 1, edge: 0 } } } },
+        check: (out) => assert.deepStrictEqual(applied(out).changed, ['c']),
       },
     ])
   })

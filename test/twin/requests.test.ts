@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { answerTwinGet } from '../../twin/get.js'
 import { applyStateUpdate, rfc3339 } from '../../twin/state.js'
 import { memberDevice, memberDeviceWithTwins, membershipGetResult, membershipUpdated } from '../../twin/membership.js'
-import { parseJson } from '../../twin/request.js'
+import { admitRequest, decodeRequest, parseJson } from '../../twin/request.js'
 import { errorResult } from '../../twin/outputs.js'
 import { NOW, ids, rec, val } from './fixtures.js'
 
@@ -27,9 +27,12 @@ describe('twin get (§1.5.4)', () => {
     })
   })
 
-  it('an empty payload is a get with event_id ""', () => {
-    const out = answerTwinGet({ twins: {}, request: undefined, now: NOW })
-    assert.deepStrictEqual(out, { ok: true, result: { event_id: '', timestamp: NOW, twin: {} } })
+  it('§1.5.4 an empty payload is not JSON: a 400, as KubeEdge answers it', () => {
+    const decoded = decodeRequest(Buffer.alloc(0))
+    assert.deepStrictEqual(decoded.ok ? undefined : decoded.errorCode, 'TWIN_BAD_REQUEST')
+    const out = answerTwinGet({ twins, request: undefined, now: NOW })
+    assert.ok(!out.ok)
+    assert.equal(out.result.code, 400)
   })
 
   for (const [what, request] of [['an array', []], ['a number', 3], ['null', null], ['event_id a number', { event_id: 7 }]] as const) {
@@ -58,17 +61,21 @@ describe('device state update (§1.5.6, DESIGN §4.6)', () => {
     assert.equal(out.changed, true)
   })
 
-  it('DESIGN §4.6 states match case-insensitively and are stored lower-case; ok also sets lastOnlineTime', () => {
+  it('§1.5.6 states match case-insensitively and are kept as sent, as KubeEdge stores and echoes them; OK also sets lastOnlineTime', () => {
     const out = applyStateUpdate({ ...base, request: { state: 'OK' }, newEventId: ids() })
     assert.ok(out.ok)
-    assert.equal(out.status.state, 'ok')
-    assert.equal(out.result.device.lastOnlineTime, '2026-01-01T00:00:00Z')
+    assert.equal(out.status.state, 'OK')
+    assert.deepStrictEqual(out.result.device, { name: 'sensor-1', state: 'OK', lastOnlineTime: '2026-01-01T00:00:00Z' })
+    const again = applyStateUpdate({ ...base, previous: out.status, request: { state: 'ok' }, newEventId: ids() })
+    assert.ok(again.ok)
+    assert.equal(again.status.state, 'ok')
+    assert.equal(again.changed, true, 'what apps see changed')
   })
 
   it('§1.4 #8 DMI sends the key as "State": accepted', () => {
     const out = applyStateUpdate({ ...base, request: { State: 'Unhealthy' }, newEventId: ids() })
     assert.ok(out.ok)
-    assert.equal(out.status.state, 'unhealthy')
+    assert.equal(out.status.state, 'Unhealthy')
   })
 
   it('§8.16 offline keeps the last online time instead of wiping it', () => {
@@ -146,11 +153,23 @@ describe('membership payloads (§1.5.7, §1.5.8)', () => {
 })
 
 describe('payload helpers', () => {
-  it('parseJson: empty payload → undefined; bad JSON → reason, never a throw', () => {
-    assert.deepStrictEqual(parseJson(''), { ok: true, value: undefined })
+  it('parseJson: an empty (or blank) payload and bad JSON are TWIN_BAD_REQUEST with a reason, never a throw', () => {
     assert.deepStrictEqual(parseJson(' {"a":1} '), { ok: true, value: { a: 1 } })
-    const bad = parseJson('{"twin":')
-    assert.ok(!bad.ok)
+    for (const text of ['', ' \n', '{"twin":']) {
+      const bad = parseJson(text)
+      assert.ok(!bad.ok)
+      assert.equal(bad.errorCode, 'TWIN_BAD_REQUEST')
+    }
+  })
+
+  it('config twin.maxRequestBytes: a larger payload is kept only as its size and refused without being decoded', () => {
+    const at = admitRequest(Buffer.from('{"event_id":"x"}'), 16)
+    assert.deepStrictEqual(decodeRequest(at), { ok: true, value: { event_id: 'x' } })
+    const over = admitRequest(Buffer.from('{"event_id":"xy"}'), 16)
+    assert.deepStrictEqual(over, { size: 17, limit: 16 })
+    const refused = decodeRequest(over)
+    assert.ok(!refused.ok)
+    assert.equal(refused.errorCode, 'TWIN_REQUEST_TOO_LARGE')
   })
 
   it('§2.7 404 and 500 results carry code, reason and errorCode; success fields omitted (omitempty)', () => {

@@ -6,21 +6,11 @@
  * answered.
  */
 import { strict as assert } from 'node:assert'
-import { mkdir, writeFile } from 'node:fs/promises'
 import { connect as netConnect } from 'node:net'
-import { join } from 'node:path'
 import mqttPacket from 'mqtt-packet'
+import { counterManifests, counterNames, scratchWithDevices } from '../support/manifests.js'
 import { clientPool } from '../support/mqtt.js'
-import { scratchDir } from '../support/resources.js'
 import { startTernEdge, type TernEdgeProcess } from '../support/tern.js'
-
-/** `count` devices `c-0`… of one model with one INT property. */
-function counterDevices(count: number): string {
-  const model = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: counter-model }\nspec:\n  properties:\n    - { name: counter, type: INT, accessMode: ReadWrite }\n'
-  const device = (i: number): string =>
-    `apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: c-${i} }\nspec:\n  deviceModelRef: { name: counter-model }\n  properties: [ { name: counter } ]\n`
-  return [model, ...Array.from({ length: count }, (_, i) => device(i))].join('---\n')
-}
 
 /**
  * Connects, then sends `publishes` as QoS 1 PUBLISH packets in one socket write, and resolves with
@@ -60,13 +50,9 @@ describe('twin: bursts of requests inside tern edge', function () {
   let node: TernEdgeProcess
   let port: number
   beforeEach(async () => {
-    const scratch = await scratchDir()
-    undo.push(() => scratch.remove())
-    const devices = join(scratch.path, 'devices')
-    await mkdir(devices)
-    await writeFile(join(devices, 'counters.yaml'), counterDevices(DEVICES))
+    const { dir, devices } = await scratchWithDevices(counterManifests(counterNames(DEVICES)), undo)
     // No per-client queue limit: the app below must receive every one of tens of thousands of results.
-    node = await startTernEdge(scratch.path, { node: { name: 'edge-1' }, log: { level: process.env.TERN_TEST_LOG_LEVEL ?? "info" }, twin: { manifestsDir: devices }, mqtt: { listeners: [{ port: 0 }], maxQueuedMessages: 0 } })
+    node = await startTernEdge(dir, { node: { name: 'edge-1' }, log: { level: process.env.TERN_TEST_LOG_LEVEL ?? "info" }, twin: { manifestsDir: devices }, mqtt: { listeners: [{ port: 0 }], maxQueuedMessages: 0 } })
     undo.push(() => node.stop())
     port = node.listeners[0]?.port ?? 0
   })

@@ -7,32 +7,12 @@ import { strict as assert } from 'node:assert'
 import { cp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import fc from 'fast-check'
+import { counterManifests, counterNames } from '../support/manifests.js'
 import { clientPool } from '../support/mqtt.js'
 import { scratchDir } from '../support/resources.js'
 import { startTernEdge, type TernEdgeProcess } from '../support/tern.js'
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/devices')
-
-function counterDevices(count: number): string {
-  const model = `apiVersion: devices.kubeedge.io/v1beta1
-kind: DeviceModel
-metadata: { name: counter-model }
-spec:
-  properties:
-    - { name: counter, type: INT, accessMode: ReadWrite }
-`
-  const devices = Array.from(
-    { length: count },
-    (_, i) => `apiVersion: devices.kubeedge.io/v1beta1
-kind: Device
-metadata: { name: c-${i} }
-spec:
-  deviceModelRef: { name: counter-model }
-  properties: [ { name: counter } ]
-`,
-  )
-  return [model, ...devices].join('---\n')
-}
 
 describe('twin: inside tern edge', function () {
   this.timeout(60_000)
@@ -162,7 +142,7 @@ describe('twin: inside tern edge', function () {
     const devices = join(dir, 'devices')
     const DEVICES = 20
     await cp(FIXTURES, devices, { recursive: true })
-    await writeFile(join(devices, 'counters.yaml'), counterDevices(DEVICES))
+    await writeFile(join(devices, 'counters.yaml'), counterManifests(counterNames(DEVICES)))
     let node = await start(devices)
     const url = `mqtt://127.0.0.1:${node.listeners[0]?.port}`
     const { client, inbox } = await pool.connect(url)

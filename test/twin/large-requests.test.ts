@@ -5,16 +5,11 @@
  * `twin.maxKeysPerDevice` bounds the twins a client can make.
  */
 import { strict as assert } from 'node:assert'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { counterManifests, scratchWithDevices } from '../support/manifests.js'
 import { clientPool, runMosquittoPub } from '../support/mqtt.js'
-import { scratchDir } from '../support/resources.js'
 import { startTernEdge, type TernEdgeProcess } from '../support/tern.js'
-
-const DEVICES = ['c-0', 'c-1']
-  .map((name) => `apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: ${name} }\nspec:\n  deviceModelRef: { name: counter-model }\n  properties: [ { name: counter } ]\n`)
-  .concat('apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: counter-model }\nspec:\n  properties:\n    - { name: counter, type: INT, accessMode: ReadWrite }\n')
-  .join('---\n')
 
 /** `bytes` of JSON: one twin entry whose value is arrays nested as deep as the size allows. */
 function nestedJson(bytes: number): string {
@@ -37,14 +32,11 @@ describe('twin: oversized requests inside tern edge (config twin.maxRequestBytes
   let url: string
   let dir: string
   before(async () => {
-    const scratch = await scratchDir()
-    undo.push(() => scratch.remove())
-    dir = scratch.path
-    const devices = join(scratch.path, 'devices')
-    await mkdir(devices)
-    await writeFile(join(devices, 'counters.yaml'), DEVICES)
+    const scratch = await scratchWithDevices(counterManifests(['c-0', 'c-1']), undo)
+    dir = scratch.dir
+    const devices = scratch.devices
     // The broker lets 10 MB packets through, so that they reach the twin.
-    node = await startTernEdge(scratch.path, { node: { name: 'edge-1' }, twin: { manifestsDir: devices, maxKeysPerDevice: 3 }, mqtt: { listeners: [{ port: 0 }], maxPacketSize: 32 * 1024 * 1024 } })
+    node = await startTernEdge(dir, { node: { name: 'edge-1' }, twin: { manifestsDir: devices, maxKeysPerDevice: 3 }, mqtt: { listeners: [{ port: 0 }], maxPacketSize: 32 * 1024 * 1024 } })
     undo.push(() => node.stop())
     url = `mqtt://127.0.0.1:${node.listeners[0]?.port}`
   })

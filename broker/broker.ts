@@ -19,6 +19,9 @@ import { connackFirst, releaseAfterConnack } from './connack-first.js'
 import { enforceConformance } from './conformance.js'
 import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
 import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
+import { ConnectionLimit, limitCounters, type LimitCounters } from './limits.js'
+import { OutgoingQueue } from './outgoing.js'
+import { limitPacketSize } from './packet-size.js'
 import type { OfflineQueueStats } from './offline-queue.js'
 import { SESSION_MARKER, sessionPersistence, type SessionStore } from './persistence.js'
 import { markRefused, pacedAnswers } from './many-subscriptions.js'
@@ -33,6 +36,10 @@ export interface BrokerOptions {
   log: Logger
   /** aedes heartbeat and will-sweep period, ms (tests shorten it). */
   heartbeatInterval?: number
+  /** ms a backed-up connection may take nothing before it is closed (tests shorten it). */
+  stallTimeout?: number
+  /** ms a new connection has to send a complete CONNECT (tests shorten it). */
+  connectTimeout?: number
 }
 
 const IDENTIFIER_REJECTED = 2
@@ -41,6 +48,12 @@ const NOT_AUTHORISED = 5
 const MAX_DENIAL_LOGS_PER_CLIENT = 20
 /** aedes' default `concurrency`: messages its emitter delivers at once */
 const AEDES_CONCURRENCY = 100
+/** A backed-up connection that takes nothing for this long is closed (README, MQTT bus limits). */
+const STALL_TIMEOUT = 30_000
+/** A connection that sends no complete CONNECT for this long is closed; aedes' default is 30 s. */
+const CONNECT_TIMEOUT = 10_000
+/** aedes' message for its connect timer (lib/client.js), the only sign it fired */
+const CONNECT_TIMEOUT_MESSAGE = 'connect did not arrive in time'
 
 export class EdgeBroker {
   readonly #options: BrokerOptions
@@ -54,11 +67,19 @@ export class EdgeBroker {
   readonly #noClientId = new WeakSet<Client>()
   readonly #persistent = new WeakSet<Client>()
   #sessions: SessionStore | undefined
+  readonly #counters = limitCounters()
+  readonly #connections: ConnectionLimit
   #stopped = false
 
   constructor(options: BrokerOptions) {
     this.#options = options
     this.#log = options.log.child({ part: 'broker' })
+    this.#connections = new ConnectionLimit(options.config.maxConnections, this.#counters, this.#log)
+  }
+
+  /** How often each limit has bitten since start (README, MQTT bus limits); live, read-only. */
+  get limits(): Readonly<LimitCounters> {
+    return this.#counters
   }
 
   /** The aedes instance, for in-process parts (available after start). */
@@ -84,6 +105,7 @@ export class EdgeBroker {
     const answer = pacedAnswers() // many filters at once do not stall other clients
     const sessions = sessionPersistence(db, config, this.#log)
     this.#sessions = sessions
+    const queueLimits = { maxQueuedMessages: config.maxQueuedMessages, maxQueuedBytes: config.maxQueuedBytes }
     const aedes = await Aedes.createBroker({
       id: 'tern',
       // aedes' own emitter (its default concurrency, empty levels match [MQTT-4.7.1-3]), answers remembered
@@ -92,8 +114,10 @@ export class EdgeBroker {
       heartbeatInterval: this.#options.heartbeatInterval ?? 60_000,
       keepaliveLimit: config.keepaliveLimit,
       maxClientsIdLength: 65_535,
-      drainTimeout: 30_000,
+      drainTimeout: this.#options.stallTimeout ?? STALL_TIMEOUT,
+      connectTimeout: this.#options.connectTimeout ?? CONNECT_TIMEOUT,
       preConnect: (client, packet, done) => {
+        new OutgoingQueue(client, queueLimits, this.#counters, this.#log).attach()
         deliverAtHighestGrant(client) // before the session's subscriptions are restored
         connackFirst(client)
         // A persistent session needs a name: CONNACK 2 [MQTT-3.1.3-8] (answered in authenticate,
@@ -146,7 +170,10 @@ export class EdgeBroker {
     aedes.publish = guarded
     releaseAfterConnack(aedes)
     aedes.on('clientError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'client error'))
-    aedes.on('connectionError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'connection error'))
+    aedes.on('connectionError', (client, err) => {
+      if (err.message === CONNECT_TIMEOUT_MESSAGE) this.#counters.connectTimeouts++
+      this.#log.debug({ clientId: client.id, err: err.message }, 'connection error')
+    })
     this.#aedes = aedes
 
     try {
@@ -173,11 +200,13 @@ export class EdgeBroker {
   }
 
   #handle(stream: Duplex, listener: ResolvedListener, req?: IncomingMessage): void {
+    if (!this.#connections.admit(stream)) return
     this.#listenerOf.set(stream, listener)
     if (stream instanceof Socket) coalesceWrites(stream) // TCP and TLS; WebSocket streams frame each write
     const client = this.aedes.handle(stream, req)
     parseDirectly(client)
     enforceConformance(client)
+    limitPacketSize(client, this.#options.config.maxPacketSize, this.#counters, this.#log)
   }
 
   async #authenticate(auth: Authenticator, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<boolean> {

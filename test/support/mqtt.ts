@@ -145,18 +145,22 @@ export function mqttString(s: string | Buffer): Buffer {
   return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])
 }
 
-/** An MQTT control packet: its first byte, the remaining length [MQTT-2.2.3], the body. */
-export function controlPacket(first: number, ...body: Buffer[]): Buffer {
-  const rest = Buffer.concat(body)
-  const length: number[] = []
-  let n = rest.length
+/** MQTT's variable-length encoding of a packet's remaining length [MQTT-2.2.3]. */
+export function remainingLength(n: number): number[] {
+  const bytes: number[] = []
   do {
     let byte = n % 128
     n = Math.floor(n / 128)
     if (n > 0) byte |= 0x80
-    length.push(byte)
+    bytes.push(byte)
   } while (n > 0)
-  return Buffer.concat([Buffer.from([first, ...length]), rest])
+  return bytes
+}
+
+/** An MQTT control packet: its first byte, the remaining length [MQTT-2.2.3], the body. */
+export function controlPacket(first: number, ...body: Buffer[]): Buffer {
+  const rest = Buffer.concat(body)
+  return Buffer.concat([Buffer.from([first, ...remainingLength(rest.length)]), rest])
 }
 
 /** An MQTT 3.1.1 CONNECT packet [MQTT-3.1], encoded by hand so nothing else is ever sent. */

@@ -28,6 +28,7 @@
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { Logger } from 'pino'
 import type { LimitCounters } from './limits.js'
+import type { QueueLimits } from './offline-queue.js'
 
 type Done = () => void
 type Deliver = (packet: AedesPublishPacket, done: Done) => void
@@ -38,13 +39,6 @@ interface ClientInternals {
   deliverQoS: Deliver
   waitForDrain(callback: (...args: unknown[]) => void): void
   _handleDrainTimeout?: () => void
-}
-
-export interface QueueLimits {
-  /** QoS 1/2 messages waiting for one client's socket; 0 = no limit */
-  maxQueuedMessages: number
-  /** their payload bytes; 0 = no limit */
-  maxQueuedBytes: number
 }
 
 interface Waiting {

@@ -15,6 +15,7 @@ import { generatorCeiling, type Ceiling } from './calibrate.js'
 import { latencyPhase, round, throughputPhase, type LatencyResult, type PhaseLoad, type ThroughputResult } from './phases.js'
 import type { Scenario } from './load.js'
 import { mosquittoVersion, startMosquitto, startTern, type BrokerName, type BrokerProcess } from './servers.js'
+import { slowConsumerCase, type SlowConsumerResult } from './slow-consumer.js'
 import { scratchDir } from '../test/support/resources.js'
 
 export interface BrokerBenchOptions {
@@ -37,6 +38,8 @@ export interface BrokerBenchOptions {
   rateFraction: number
   brokers: BrokerName[]
   cases: Array<{ scenario: Scenario; qos: 0 | 1 }>
+  /** Deliveries/s of the slow-consumer case (fan-in QoS 1; bench/slow-consumer.ts); 0 = skip it. */
+  slowConsumerRate: number
   /** Measure the generator's own ceiling against a null broker first. */
   calibrate: boolean
   /** Directory for a V8 CPU profile of the tern process, if wanted. */
@@ -66,12 +69,15 @@ export const DEFAULTS: BrokerBenchOptions = {
     { scenario: 'fan-out', qos: 0 },
     { scenario: 'fan-out', qos: 1 },
   ],
+  slowConsumerRate: 5000,
   calibrate: true,
   // No limit on unacknowledged QoS 1 messages per client, as in aedes. At Mosquitto's default of
   // 20, QoS 1 to one subscriber is bound by round trips rather than CPU, and 2.0.11 holds the
   // messages queued behind that limit until new traffic arrives, which stalls a closed-loop load
   // (measured: the last ~window messages of every QoS 1 fan-in phase never came).
-  mosquittoConf: ['max_inflight_messages 0'],
+  // The per-client queue limits are tern's defaults (Mosquitto's too), written out for the
+  // slow-consumer case.
+  mosquittoConf: ['max_inflight_messages 0', 'max_queued_messages 1000', 'max_queued_bytes 0'],
   out: resolve(import.meta.dirname, 'results/broker-latest.json'),
 }
 
@@ -104,7 +110,8 @@ export interface Ratio {
 /** Rough wall time of a run with these options, seconds (for the caller's watchdog). */
 export function estimateSeconds(o: BrokerBenchOptions): number {
   const perBroker = o.warmup + o.duration + 1 + (1 + o.latencyDuration + 1)
-  return 5 + (o.calibrate ? 4 * (2 + Math.min(3, o.duration / 2)) : 0) + o.cases.length * o.brokers.length * perBroker
+  const slowConsumer = o.slowConsumerRate > 0 ? o.brokers.length * (5 + 2 * (2 + o.latencyDuration)) : 0
+  return 5 + (o.calibrate ? 4 * (2 + Math.min(3, o.duration / 2)) : 0) + o.cases.length * o.brokers.length * perBroker + slowConsumer
 }
 
 export async function runBrokerBench(o: BrokerBenchOptions, log: (line: string) => void): Promise<unknown> {
@@ -131,6 +138,7 @@ export async function runBrokerBench(o: BrokerBenchOptions, log: (line: string) 
   const dir = await scratchDir('tern-bench-')
   const brokers: BrokerProcess[] = []
   const results: CaseResult[] = []
+  const slowConsumer: SlowConsumerResult[] = []
   try {
     for (const name of o.brokers) {
       const path = resolve(dir.path, name)
@@ -145,13 +153,24 @@ export async function runBrokerBench(o: BrokerBenchOptions, log: (line: string) 
         console.log(JSON.stringify(result))
       }
     }
+    if (o.slowConsumerRate > 0) {
+      // After the other cases; the broker that went first in the last case goes second here.
+      const order = o.cases.length % 2 === 0 ? brokers : [...brokers].reverse()
+      for (const b of order) {
+        log(`slow consumer: ${b.name}, fan-in QoS 1 at ${o.slowConsumerRate} msg/s, unloaded and with one subscriber stalled...`)
+        const result = await slowConsumerCase(b, phaseLoad(o, 'fan-in', 1), o.slowConsumerRate, 1000, o.latencyDuration * 1000)
+        slowConsumer.push(result)
+        console.log(JSON.stringify(result))
+      }
+    }
   } finally {
     for (const b of brokers) await b.stop()
     await dir.remove()
   }
 
   const ratios = ratiosOf(results)
-  const summary = { bench: 'broker', summary: true, machine, setup, generatorCeiling: ceilings, ratios }
+  const slowConsumerSummary = slowConsumer.map(({ broker, unloaded, stalled, p99Ratio, meetsTarget }) => ({ broker, unloadedP99Ms: unloaded.p99, stalledP99Ms: stalled.p99, p99Ratio, target: 2, meetsTarget }))
+  const summary = { bench: 'broker', summary: true, machine, setup, generatorCeiling: ceilings, ratios, slowConsumer: slowConsumerSummary }
   console.log(JSON.stringify(summary))
   for (const r of ratios) {
     log(
@@ -159,7 +178,10 @@ export async function runBrokerBench(o: BrokerBenchOptions, log: (line: string) 
         `ratio ${r.ratio} ${r.meetsTarget ? '(≥ 0.8)' : '(BELOW 0.8)'}, CPU-efficiency ratio ${r.cpuEfficiencyRatio}, warm-up ratio ${r.warmupRatio}`,
     )
   }
-  const report = { ...summary, options: { ...o, out: undefined }, finishedAt: new Date().toISOString(), results }
+  for (const r of slowConsumerSummary) {
+    log(`slow consumer: ${r.broker} p99 ${r.unloadedP99Ms} ms unloaded, ${r.stalledP99Ms} ms with one subscriber stalled, ratio ${r.p99Ratio} ${r.meetsTarget ? '(≤ 2)' : '(ABOVE 2)'}`)
+  }
+  const report = { ...summary, options: { ...o, out: undefined }, finishedAt: new Date().toISOString(), results, slowConsumerResults: slowConsumer }
   await mkdir(dirname(o.out), { recursive: true })
   await writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`)
   log(`written ${o.out}`)

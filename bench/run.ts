@@ -11,6 +11,7 @@
  *                              grows to the load after 3 s busy; the warm-up's rate is reported too)
  *   --latency-duration 5       seconds of recorded latency per case and broker
  *   --rate-fraction 0.5        latency load, as a fraction of the lower broker's throughput
+ *   --slow-consumer-rate 5000  deliveries/s of the slow-consumer case (fan-in QoS 1, one subscriber stalled); 0 skips it
  *   --cases fan-in:0,fan-in:1,fan-out:0,fan-out:1
  *   --brokers tern,mosquitto
  *   --clients 20               publishers (fan-in) or subscribers (fan-out)
@@ -84,6 +85,7 @@ const { values } = parseArgs({
     inflight: { type: 'string' },
     batch: { type: 'string' },
     'rate-fraction': { type: 'string' },
+    'slow-consumer-rate': { type: 'string' },
     brokers: { type: 'string' },
     cases: { type: 'string' },
     'skip-calibration': { type: 'boolean' },
@@ -137,6 +139,7 @@ function brokerOptions(): BrokerBenchOptions {
     duration: num('duration', DEFAULTS.duration, 1),
     warmup: num('warmup', DEFAULTS.warmup, 0),
     latencyDuration: num('latency-duration', DEFAULTS.latencyDuration, 1),
+    slowConsumerRate: num('slow-consumer-rate', DEFAULTS.slowConsumerRate, 0),
     clients: num('clients', DEFAULTS.clients, 1),
     payloadBytes: num('payload', DEFAULTS.payloadBytes, 8),
     window: num('window', DEFAULTS.window, 1),

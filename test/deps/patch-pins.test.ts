@@ -1,6 +1,7 @@
 /**
  * tern patches a few dependencies' internals where profiling or the MQTT specification demanded it
- * (broker/hot-path.ts, broker/conformance.ts, broker/quiet-debug.ts, the twin store's batch). Each
+ * (broker/hot-path.ts, broker/conformance.ts, broker/quiet-debug.ts, broker/outgoing.ts,
+ * broker/packet-size.ts, the twin store's batch). Each
  * patch feature-detects what it relies on and otherwise leaves the dependency alone, which is safe
  * but silent: an upgrade could make the broker slower, or less conformant, without a word. So each
  * is pinned here to the exact versions it was written for, and what it relies on is probed on the
@@ -51,6 +52,9 @@ const PINS: Pin[] = [
   { patch: 'memoizeMatches (broker/hot-path.ts)', relies: "mqemitter 7's _matcher, a qlobber trie with match/add/remove/clear", versions: { mqemitter: '7.1.0', qlobber: '8.0.1' } },
   { patch: 'skipCleanSessionAcks (broker/hot-path.ts)', relies: 'aedes-persistence-level outgoingClearMessageId, and aedes storing nothing for clean sessions', versions: { 'aedes-persistence-level': '9.2.0', aedes: '1.2.0' } },
   { patch: 'enforceConformance (broker/conformance.ts)', relies: "mqtt-packet's parser _parseString/_parseConnect/_emitError/_list/_pos", versions: { 'mqtt-packet': '9.0.2' } },
+  { patch: 'OutgoingQueue (broker/outgoing.ts)', relies: "aedes' Client deliver0/deliverQoS (read at SUBSCRIBE), waitForDrain (called by lib/write.js when a write says false) and _handleDrainTimeout, and mqemitter waiting for every delivery callback", versions: { aedes: '1.2.0', mqemitter: '7.1.0' } },
+  { patch: 'limitPacketSize (broker/packet-size.ts)', relies: "mqtt-packet's parser parse/_parseLength/_emitError/_list/packet.length, and aedes' client.connackSent", versions: { 'mqtt-packet': '9.0.2', aedes: '1.2.0' } },
+  { patch: 'connect timeouts counted (broker/broker.ts)', relies: "aedes' connect timer failing the connection with 'connect did not arrive in time'", versions: { aedes: '1.2.0' } },
   { patch: 'quiet-debug (broker/quiet-debug.ts)', relies: "mqtt-packet loading `debug` by require(), replaced in require's cache", versions: { debug: '4.4.3', 'mqtt-packet': '9.0.2' } },
   { patch: 'LevelStore direct batch (twin/store.ts)', relies: "abstract-level 3's chained batch _put/_del/_write, classic-level storing utf8 as is", versions: { 'abstract-level': '3.1.1', 'classic-level': '3.0.0' } },
 ]
@@ -102,6 +106,22 @@ describe('dependency patches are pinned to the versions they were written for', 
         assert.equal(typeof parser[member], 'function', `PATCH enforceConformance: mqtt-packet parser has no ${member}`)
       }
       assert.equal(readListDirectly(parser._list), true, 'PATCH parseDirectly: the parser aedes made reads from no bl list')
+    } finally {
+      await new Promise<void>((done) => broker.close(() => done()))
+    }
+  })
+
+  it("aedes' client and parser have what the per-client limits patch (else OutgoingQueue throws, limitPacketSize stands aside)", async () => {
+    const broker = await Aedes.createBroker({ connectTimeout: 50 })
+    const connectionErrors: string[] = []
+    broker.on('connectionError', (_client, err) => connectionErrors.push(err.message))
+    const client = broker.handle(new PassThrough()) as unknown as Record<string, unknown> & { _parser: Record<string, unknown> }
+    try {
+      for (const member of ['deliver0', 'deliverQoS', 'waitForDrain', '_handleDrainTimeout']) assert.equal(typeof client[member], 'function', `PATCH OutgoingQueue: aedes client has no ${member}`)
+      assert.equal(typeof client.connackSent, 'boolean', 'PATCH limitPacketSize: aedes client has no connackSent')
+      for (const member of ['parse', '_parseLength', '_emitError']) assert.equal(typeof client._parser[member], 'function', `PATCH limitPacketSize: mqtt-packet parser has no ${member}`)
+      await new Promise((done) => setTimeout(done, 200))
+      assert.deepEqual(connectionErrors, ['connect did not arrive in time'], "PATCH connect timeouts counted: aedes' connect timer says something else")
     } finally {
       await new Promise<void>((done) => broker.close(() => done()))
     }

@@ -15,7 +15,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { join, resolve } from 'node:path'
 import mqtt from 'mqtt'
 import mqttPacket from 'mqtt-packet'
-import { connectPacket } from '../support/mqtt.js'
+import { connectPacket, controlPacket, mqttString } from '../support/mqtt.js'
 import { scratchDir } from '../support/resources.js'
 import { startTernEdge, type TernEdgeProcess } from '../support/tern.js'
 
@@ -24,6 +24,7 @@ const FIXTURES = resolve(import.meta.dirname, '../fixtures/devices')
 const SERVED_MS = 5000
 /** the node's resident memory after each case (an idle node is ~60 MiB) */
 const RSS_MAX_MIB = 320
+const MIB = 1024 * 1024
 
 describe('robustness: tern edge under hostile and careless clients', function () {
   this.timeout(120_000)
@@ -131,10 +132,14 @@ describe('robustness: tern edge under hostile and careless clients', function ()
     await served()
   })
 
-  it('random bytes on 100 new connections do not stop others being served', async function () {
+  it('random bytes on 100 new connections: each that does not start like a CONNECT is closed, others are served', async function () {
     const opened = await Promise.all(Array.from({ length: 100 }, () => open()))
-    for (const socket of opened) socket.write(randomBytes(16 * 1024))
+    const garbage = opened.map(() => randomBytes(16 * 1024))
+    opened.forEach((socket, i) => socket.write(garbage[i] as Buffer))
     await served()
+    // [MQTT-3.1.0-1]: the first packet must be a CONNECT (0x10); one that is not closes the connection
+    const closed = await Promise.all(opened.map((socket, i) => (garbage[i]?.[0] === 0x10 ? Promise.resolve(true) : closedWithin(socket, SERVED_MS))))
+    assert.equal(closed.filter((c) => !c).length, 0)
   })
 
   it('an invalid remaining-length varint (five bytes) closes the connection', async function () {
@@ -144,6 +149,63 @@ describe('robustness: tern edge under hostile and careless clients', function ()
     await served()
   })
 
+
+  it('a CONNECT announcing 200 MiB is refused on its fixed header, before it is buffered (maxPacketSize 1 MiB)', async function () {
+    const before = await rssMiB()
+    const socket = await open()
+    const announced = 200 * MIB
+    const varint: number[] = []
+    for (let n = announced; n > 0; n = Math.floor(n / 128)) varint.push((n % 128) | (n >= 128 ? 0x80 : 0))
+    socket.write(Buffer.from([0x10, ...varint]))
+    // keep sending the body, 1 MiB at a time, until the node closes the connection
+    const chunk = Buffer.alloc(MIB)
+    let sent = 0
+    let closed = false
+    socket.once('close', () => (closed = true))
+    while (!closed && sent < 64 * MIB) {
+      if (!socket.write(chunk)) await new Promise((ok) => setTimeout(ok, 100)) // the node reads slowly or not at all
+      sent += MIB
+    }
+    assert.ok(await closedWithin(socket, SERVED_MS), `closed (after ${sent / MIB} MiB sent)`)
+    assert.ok(sent < 16 * MIB, `closed before much was buffered: ${sent / MIB} MiB sent`)
+    assert.ok((await rssMiB()) - before < 32, 'RSS did not grow with the announced packet')
+    await served()
+  })
+
+
+  it('a PUBLISH over maxPacketSize after CONNECT closes the connection', async function () {
+    const socket = await open()
+    socket.write(connectPacket({ clientId: 'big-publisher', keepalive: 0 }))
+    await new Promise((ok) => socket.once('data', ok))
+    socket.write(controlPacket(0x30, mqttString('big/one'), Buffer.alloc(2 * MIB, 0x61)))
+    assert.ok(await closedWithin(socket, SERVED_MS), 'closed')
+    await served()
+  })
+
+
+  it('a QoS 1 subscriber that never reads its socket costs only itself (maxQueuedMessages 1000)', async function () {
+    const slow = await open()
+    slow.write(connectPacket({ clientId: 'stalled', keepalive: 0 }))
+    await new Promise((ok) => slow.once('data', ok))
+    slow.write(controlPacket(0x82, Buffer.from([0, 1]), mqttString('slow/#'), Buffer.from([1])))
+    await new Promise((ok) => slow.once('data', ok))
+    slow.pause() // from here on the stalled client reads nothing: the kernel buffers fill, then the node's
+    const publisher = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, reconnectPeriod: 0 })
+    publisher.on('error', () => {})
+    try {
+      await new Promise((ok) => publisher.once('connect', ok))
+      const payload = Buffer.alloc(4096, 0x63)
+      const flowing = Promise.all(Array.from({ length: 5000 }, () => publisher.publishAsync('slow/x', payload, { qos: 1 })))
+      flowing.catch(() => undefined)
+      // while the messages flow to the stalled subscriber (20 MB, far past any socket buffer)
+      await new Promise((ok) => setTimeout(ok, 1000))
+      await served()
+      await within(flowing, 30_000, "the publisher's 5,000 PUBACKs")
+      await served()
+    } finally {
+      publisher.end(true)
+    }
+  })
 
   it('300 half-open connections (a partial CONNECT, then silence) do not stop others being served', async function () {
     const partial = connectPacket({ clientId: 'half-open', keepalive: 60 }).subarray(0, 6)

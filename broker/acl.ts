@@ -3,11 +3,9 @@
  * a `deny` rule wins over every grant; `%u` and `%c` in a rule stand for the client's username and
  * client id. Subscriptions are checked against read grants when made, and every delivered message
  * is checked again, so a subscription to `#` only ever delivers readable topics (as Mosquitto 2.0).
- * Beyond Mosquitto: `$hw/events/device/%d/…` (or `%u`/`%c` in that place) names the client's device
- * in both topic layouts (acl-device.ts).
  */
 import type { AclRule } from '../schemas/config.js'
-import { deviceIdFor, devicePattern, deviceRule, plainRule, type TopicRule } from './acl-device.js'
+import { filterWithin, topicMatches } from './topics.js'
 
 export const ANONYMOUS = '$anonymous'
 
@@ -35,7 +33,7 @@ export interface Acl {
 }
 
 interface ResolvedRule {
-  rule: TopicRule
+  filter: string
   access: AclRule['access']
 }
 
@@ -59,8 +57,8 @@ function resolve(rules: readonly AclRule[], who: Identity): ResolvedRule[] | 'de
   const out: ResolvedRule[] = []
   for (const rule of rules) {
     if (rule.users !== undefined && !rule.users.includes(name)) continue
-    const resolved = resolveTopic(rule.topic, who)
-    if (resolved !== undefined) out.push({ rule: resolved, access: rule.access })
+    const filter = substitute(rule.topic, who)
+    if (filter !== undefined) out.push({ filter, access: rule.access })
     // A placeholder that cannot be filled safely grants nothing, and a deny then denies everything.
     else if (rule.access === 'deny') return 'deny-all'
   }
@@ -70,10 +68,10 @@ function resolve(rules: readonly AclRule[], who: Identity): ResolvedRule[] | 'de
 function clientAccess(rules: readonly ResolvedRule[]): ClientAccess {
   const decide = (access: Access, topic: string): boolean => {
     let granted = false
-    for (const { rule, access: ruleAccess } of rules) {
-      if (!rule.matches(topic)) continue
-      if (ruleAccess === 'deny') return false
-      if (ruleAccess === 'readwrite' || ruleAccess === access) granted = true
+    for (const rule of rules) {
+      if (!topicMatches(rule.filter, topic)) continue
+      if (rule.access === 'deny') return false
+      if (rule.access === 'readwrite' || rule.access === access) granted = true
     }
     return granted
   }
@@ -94,20 +92,10 @@ function clientAccess(rules: readonly ResolvedRule[]): ClientAccess {
     canReceive: memo('read'),
     canSubscribe: (filter) => {
       // Partial overlaps with a deny are allowed here; the per-message canReceive check filters them.
-      const denied = rules.some((r) => r.access === 'deny' && r.rule.covers(filter))
-      return !denied && rules.some((r) => (r.access === 'read' || r.access === 'readwrite') && r.rule.covers(filter))
+      const denied = rules.some((r) => r.access === 'deny' && filterWithin(filter, r.filter))
+      return !denied && rules.some((r) => (r.access === 'read' || r.access === 'readwrite') && filterWithin(filter, r.filter))
     },
   }
-}
-
-function resolveTopic(pattern: string, who: Identity): TopicRule | undefined {
-  const device = devicePattern(pattern)
-  if (device !== undefined) {
-    const id = deviceIdFor(device.placeholder, who)
-    return id === undefined ? undefined : deviceRule(id, device.rest)
-  }
-  const filter = substitute(pattern, who)
-  return filter === undefined ? undefined : plainRule(filter)
 }
 
 /**

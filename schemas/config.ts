@@ -45,10 +45,7 @@ export const AclRule = Type.Object(
   {
     topic: Type.String({
       minLength: 1,
-      // `%d` only as the whole device level of a device topic: elsewhere it has no meaning
-      pattern: '^(?:(?!%d).)*$|^\\$hw/events/device/%d/(?:(?!%d).)+$',
-      description:
-        'MQTT topic filter; `%u` stands for the username and `%c` for the client id; `$hw/events/device/%d/…` stands for the device the username names (`<name>` or `<namespace>/<name>`) in either topic layout, and `%u`/`%c` in that place match only a whole `<name>` device id',
+      description: 'MQTT topic filter; `%u` stands for the username and `%c` for the client id',
     }),
     access: StringEnum(['read', 'write', 'readwrite', 'deny'], {
       description: 'read = subscribe and receive, write = publish, deny = neither (wins over allows)',

@@ -87,17 +87,19 @@ for (const target of brokerTargets) {
       const online = await pool.connect(url, { clientId: 'qos2', clean: false })
       await online.client.subscribeAsync('limit/qos2', { qos: 2 })
       const publisher = await pool.connect(url)
-      const send = (from: number): Promise<unknown> =>
-        Promise.all(Array.from({ length: 20 }, (_, i) => publisher.client.publishAsync('limit/qos2', `m-${from + i}`.padEnd(100, '.'), { qos: 2 })))
-      await send(0) // 2,000 bytes, delivered and completed
-      await online.inbox.waitForCount(20, 30_000)
+      const send = (from: number, count: number): Promise<unknown> =>
+        Promise.all(Array.from({ length: count }, (_, i) => publisher.client.publishAsync('limit/qos2', `m-${from + i}`.padEnd(100, '.'), { qos: 2 })))
+      // 900 bytes, delivered and completed: under the limit, so the online per-client queue drops none
+      await send(0, 9)
+      await online.inbox.waitForCount(9, 30_000)
       await new Promise((resolve) => setTimeout(resolve, 500)) // the PUBRECs and PUBCOMPs are processed
       await online.client.endAsync()
       await new Promise((resolve) => setTimeout(resolve, 500)) // the broker has seen it go: messages are queued from here
-      await send(20)
+      await send(9, 20)
       await new Promise((resolve) => setTimeout(resolve, 500))
       const back = await pool.connect(url, { clientId: 'qos2', clean: false })
-      assert.deepEqual(await received(back, 10), firstOf(30).slice(20), '1000 bytes of 100-byte messages')
+      // were the 900 delivered bytes still held, only one more message would fit
+      assert.deepEqual(await received(back, 10), firstOf(19).slice(9), '1000 bytes of 100-byte messages')
     })
 
     it('after the queue was delivered, the session queues again up to its limit', async () => {

@@ -85,7 +85,7 @@ describe('cloud sync, edge: persistent outbox', function () {
     assert.equal(m.route.resource, 'device/default/fan-1/state/update')
     const checked = validateStateReport(m.content)
     assert.ok(checked.ok)
-    assert.equal(checked.value.state, 'online')
+    assert.equal(checked.value.state, 'Online', 'the state as the mapper sent it')
     assert.equal(checked.value.lastOnline, h.edge.twin.devices.get('default/fan-1')?.lastOnline)
     assert.match(checked.value.lastOnline ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
   })

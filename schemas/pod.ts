@@ -173,6 +173,8 @@ export const PodSpec = Type.Object(
     restartPolicy: Type.Optional(StringEnum(['Always', 'OnFailure', 'Never'] as const, { default: 'Always' })),
     terminationGracePeriodSeconds: Type.Optional(Seconds(30)),
     hostNetwork: Type.Optional(Type.Boolean()),
+    hostPID: Type.Optional(Type.Boolean()),
+    hostIPC: Type.Optional(Type.Boolean()),
     hostname: Type.Optional(Type.String({ maxLength: 63, pattern: DNS1123_LABEL })),
     nodeName: Type.Optional(Type.String()),
     securityContext: Type.Optional(PodSecurityContext),

@@ -29,6 +29,7 @@ export declare const NodeDeviceSet: Precompiled<Static<typeof S.NodeDeviceSet>>
 export declare const NodeObject: Precompiled<Static<typeof S.NodeObject>>
 export declare const OpcuaProtocolConfig: Precompiled<Static<typeof S.OpcuaProtocolConfig>>
 export declare const OpcuaVisitor: Precompiled<Static<typeof S.OpcuaVisitor>>
+export declare const Pod: Precompiled<Static<typeof S.Pod>>
 export declare const RenewRequest: Precompiled<Static<typeof S.RenewRequest>>
 export declare const SecretObject: Precompiled<Static<typeof S.SecretObject>>
 export declare const StateReport: Precompiled<Static<typeof S.StateReport>>

@@ -3,8 +3,12 @@
  * a `deny` rule wins over every grant; `%u` and `%c` in a rule stand for the client's username and
  * client id. Subscriptions are checked against read grants when made, and every delivered message
  * is checked again, so a subscription to `#` only ever delivers readable topics (as Mosquitto 2.0).
+ * Beyond Mosquitto: `%d` is the username as a device id, and a grant with a placeholder at the
+ * device level of `$hw/events/device/…` reaches one device's twin topics in both layouts
+ * (acl-device.ts).
  */
 import type { AclRule } from '../schemas/config.js'
+import { devicePlaceholderLevel, isDeviceId, namesNoOtherDevice } from './acl-device.js'
 import { filterWithin, topicMatches } from './topics.js'
 
 export const ANONYMOUS = '$anonymous'
@@ -35,6 +39,8 @@ export interface Acl {
 interface ResolvedRule {
   filter: string
   access: AclRule['access']
+  /** The one device whose twin topics the rule grants (acl-device.ts); undefined: text match only. */
+  device: string | undefined
 }
 
 const ALLOW_ALL: ClientAccess = { canPublish: () => true, canSubscribe: () => true, canReceive: () => true }
@@ -58,7 +64,8 @@ function resolve(rules: readonly AclRule[], who: Identity): ResolvedRule[] | 'de
   for (const rule of rules) {
     if (rule.users !== undefined && !rule.users.includes(name)) continue
     const filter = substitute(rule.topic, who)
-    if (filter !== undefined) out.push({ filter, access: rule.access })
+    const level = devicePlaceholderLevel(rule.topic)
+    if (filter !== undefined) out.push({ filter, access: rule.access, device: level === undefined ? undefined : substitute(level, who) })
     // A placeholder that cannot be filled safely grants nothing, and a deny then denies everything.
     else if (rule.access === 'deny') return 'deny-all'
   }
@@ -70,7 +77,9 @@ function clientAccess(rules: readonly ResolvedRule[]): ClientAccess {
     let granted = false
     for (const rule of rules) {
       if (!topicMatches(rule.filter, topic)) continue
+      // A deny keeps its text meaning, the wider one; a device grant stops at its own device.
       if (rule.access === 'deny') return false
+      if (rule.device !== undefined && !namesNoOtherDevice(topic, rule.device)) continue
       if (rule.access === 'readwrite' || rule.access === access) granted = true
     }
     return granted
@@ -93,21 +102,31 @@ function clientAccess(rules: readonly ResolvedRule[]): ClientAccess {
     canSubscribe: (filter) => {
       // Partial overlaps with a deny are allowed here; the per-message canReceive check filters them.
       const denied = rules.some((r) => r.access === 'deny' && filterWithin(filter, r.filter))
-      return !denied && rules.some((r) => (r.access === 'read' || r.access === 'readwrite') && filterWithin(filter, r.filter))
+      return !denied && rules.some((r) => (r.access === 'read' || r.access === 'readwrite') && filterWithin(filter, r.filter) && staysOnDevice(filter, r))
     },
   }
 }
 
 /**
- * Fills `%u` / `%c`. A value containing a topic separator or wildcard would let a client widen its
- * own grant (a username `a/#`), so such a rule is not applied at all (Mosquitto does the same).
+ * A concrete filter is decided as a topic; one with wildcards is granted inside the rule's text,
+ * and each delivery through it is checked again (canReceive), which stops at the rule's device.
+ */
+function staysOnDevice(filter: string, rule: ResolvedRule): boolean {
+  return rule.device === undefined || /[+#]/.test(filter) || namesNoOtherDevice(filter, rule.device)
+}
+
+/**
+ * Fills `%u` / `%c` / `%d`. A value containing a topic separator or wildcard would let a client
+ * widen its own grant (a username `a/#`), so such a rule is not applied at all (Mosquitto does the
+ * same); `%d` may hold one separator, as a `<namespace>/<name>` device id.
  */
 function substitute(pattern: string, who: Identity): string | undefined {
   if (!pattern.includes('%')) return pattern
   let failed = false
-  const out = pattern.replace(/%([uc])/g, (_m, key: string) => {
-    const value = key === 'u' ? who.username : who.clientId
-    if (value === undefined || value === '' || /[/+#]/.test(value)) failed = true
+  const out = pattern.replace(/%([ucd])/g, (_m, key: string) => {
+    const value = key === 'c' ? who.clientId : who.username
+    const fits = value !== undefined && (key === 'd' ? isDeviceId(value) : value !== '' && !/[/+#]/.test(value))
+    if (!fits) failed = true
     return value ?? ''
   })
   return failed ? undefined : out

@@ -45,7 +45,10 @@ export const AclRule = Type.Object(
   {
     topic: Type.String({
       minLength: 1,
-      description: 'MQTT topic filter; `%u` stands for the username and `%c` for the client id',
+      // `%d` only as the whole device level of a device topic: anywhere else it names nothing
+      pattern: '^(?:(?!%d).)*$|^\\$hw/events/device/%d/(?:(?!%d).)+$',
+      description:
+        'MQTT topic filter; `%u` stands for the username and `%c` for the client id; `$hw/events/device/%d/…` for the device the username names (`<name>` or `<namespace>/<name>`); a placeholder at that device level grants the twin topics of that one device only (docs/security.md)',
     }),
     access: StringEnum(['read', 'write', 'readwrite', 'deny'], {
       description: 'read = subscribe and receive, write = publish, deny = neither (wins over allows)',

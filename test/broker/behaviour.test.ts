@@ -28,12 +28,22 @@ const SUBACK_FOR_UNREADABLE_FILTER: Record<TargetName, number> = { tern: 0x80, m
  * db.now_s`, `now - last_msg_in > keepalive*3/2` in integer seconds), so it takes up to ~8 s:
  * later than the spec allows, a Mosquitto 2.0 shortfall that matters only for short keep-alives.
  */
+/**
+ * What `$hw/events/device/%u/#` lets a user named like a namespace (`ns1`) publish under
+ * `ns1/meter-2/…`. Mosquitto fills `%u` as text, so the twin topics of device `ns1/meter-2` (the
+ * `<namespace>/<name>` layout, DESIGN §4) are inside the grant; tern grants a device-level
+ * placeholder only the twin topics of the one device it names (docs/security.md). Other topics
+ * under the prefix are decided alike.
+ */
+const DELIVERED_UNDER_NAMESPACE_NAMED_USER: Record<TargetName, string[]> = { tern: ['custom', 'own'], mosquitto: ['forged', 'custom', 'own'] }
+
 const KEEPALIVE_1S_DROP_WINDOW_MS: Record<TargetName, [number, number]> = { tern: [1400, 2000], mosquitto: [1000, 8500] }
 
 const USERS = [
   { username: 'dev1', password: 'dev1-secret' },
   { username: 'dev2', password: 'dev2-secret' },
   { username: 'admin', password: 'admin-secret' },
+  { username: 'ns1', password: 'ns1-secret' },
 ]
 
 const ACL: AclRule[] = [
@@ -518,6 +528,19 @@ for (const target of brokerTargets) {
           assert.equal(dev1.client.connected, true)
         })
       }
+
+      it(`ACL: of a user named like a namespace publishing ns1/meter-2/twin/update (forged), ns1/meter-2/<other> (custom) and ns1/twin/update (own), ${DELIVERED_UNDER_NAMESPACE_NAMED_USER[target.name].join(', ')} are delivered`, async () => {
+        const admin = await as('admin')
+        await admin.client.subscribeAsync('$hw/#', { qos: 1 })
+        const ns1 = await as('ns1')
+        const custom = unique('custom')
+        await ns1.client.publishAsync('$hw/events/device/ns1/meter-2/twin/update', 'forged', { qos: 1 })
+        await ns1.client.publishAsync(`$hw/events/device/ns1/meter-2/${custom}`, 'custom', { qos: 1 })
+        await ns1.client.publishAsync('$hw/events/device/ns1/twin/update', 'own', { qos: 1 })
+        await admin.inbox.waitFor((m) => m.payload === 'own', 'its own update')
+        const sent = ['forged', 'custom', 'own']
+        assert.deepEqual(admin.inbox.messages.map((m) => m.payload).filter((p) => sent.includes(p)), DELIVERED_UNDER_NAMESPACE_NAMED_USER[target.name])
+      })
 
       it('ACL: a read grant lets a device receive public/#', async () => {
         const dev1 = await as('dev1')

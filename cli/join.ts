@@ -12,7 +12,7 @@
  * directory), as `keadm reset` does.
  */
 import { X509Certificate } from 'node:crypto'
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { request as httpsRequest } from 'node:https'
 import { hostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -26,6 +26,7 @@ import { caPin, newKey, nodeCsr, nodeOfSubject } from '../cloud-sync/identity/x5
 import { isNodeName } from '../cloud-sync/link/protocol.js'
 import { ErrorCodes, TernError, type ErrorCode } from '../schemas/errors.js'
 import { parseEdgeConfig } from './config.js'
+import { exists } from './preflight.js'
 
 const TIMEOUT_MS = 15_000
 const MAX_ANSWER = 256 * 1024
@@ -92,15 +93,6 @@ export async function joinNode(args: JoinArgs): Promise<string> {
   parseEdgeConfig(doc.toJS(), configPath)
   await writePrivate(configPath, doc.toString())
   return [`node ${node} joined ${cloud.host}; its certificate is valid until ${cert.validTo} and renews itself while connected.`, `PKI files in ${pkiDir}; config written to ${configPath}.`, `Start it with: tern edge --config ${configPath}`].join('\n')
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function readConfigDocument(path: string): Promise<Document> {

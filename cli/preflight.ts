@@ -122,7 +122,8 @@ function protocolProblems(config: EdgeSetup): TernError[] {
   return problems
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Is there anything at `path`? (A missing file is an answer here, not an error.) */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path)
     return true

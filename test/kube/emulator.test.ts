@@ -45,7 +45,7 @@ describe('Kubernetes API emulator over HTTP', () => {
       assert.equal((await call(kube, 'GET', '/version')).body.major, '1')
       assert.deepEqual((await call(kube, 'GET', '/api')).body.versions, ['v1'])
       const groups = (await call(kube, 'GET', '/apis')).body.groups as { name: string }[]
-      assert.deepEqual(groups.map((g) => g.name), ['apiextensions.k8s.io', 'devices.kubeedge.io'])
+      assert.deepEqual(groups.map((g) => g.name), ['apiextensions.k8s.io', 'coordination.k8s.io', 'devices.kubeedge.io'])
       const group = (await call(kube, 'GET', '/apis/devices.kubeedge.io')).body
       assert.deepEqual(group.preferredVersion, { groupVersion: 'devices.kubeedge.io/v1beta1', version: 'v1beta1' })
       const resources = (await call(kube, 'GET', '/apis/devices.kubeedge.io/v1beta1')).body.resources as { name: string; namespaced: boolean; kind: string }[]

@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import { deepEqual, jsonPatch, mergePatch, strategicAsMergePatch, type Json } from './patch.js'
-import { CRDS, NAMESPACES, NODES, SECRETS, crdProblems, groupVersion, typeId, typesOfCrd, type ResourceType } from './registry.js'
+import { CONFIGMAPS, EVENTS, LEASES, NODES, PODS } from './core-types.js'
+import { CRDS, NAMESPACES, SECRETS, crdProblems, groupVersion, typeId, typesOfCrd, type ResourceType } from './registry.js'
 import { prune } from './schema.js'
 import { ApiError, alreadyExists, badRequest, conflict, invalid, notFound, type StatusCause } from './status.js'
 import { Store, nameOf, namespaceOf, type KubeObject } from './store.js'
@@ -17,6 +18,11 @@ export type FieldValidation = 'Strict' | 'Warn' | 'Ignore'
 export interface WriteOptions {
   fieldValidation?: FieldValidation
   dryRun?: boolean
+}
+
+export interface DeleteOptions extends WriteOptions {
+  /** `?gracePeriodSeconds=` (DeleteOptions in the body wins) */
+  gracePeriodSeconds?: number
 }
 
 export interface WriteResult {
@@ -69,8 +75,7 @@ export class Api {
   constructor(readonly store: Store) {
     this.register(NAMESPACES)
     this.register(CRDS)
-    this.register(SECRETS)
-    this.register(NODES)
+    for (const type of [SECRETS, NODES, PODS, CONFIGMAPS, EVENTS, LEASES]) this.register(type)
     for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
       this.create(NAMESPACES, '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } })
   }
@@ -117,6 +122,8 @@ export class Api {
     for (const key of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'selfLink']) delete meta[key]
     Object.assign(meta, { uid: randomUUID(), creationTimestamp: now(), generation: 1 })
     if (type === NAMESPACES) object.status = { phase: 'Active' }
+    const defaulted = type.prepareCreate?.(object) ?? []
+    if (defaulted.length > 0) throw invalid(type.kind, type.group, name, defaulted)
     const warnings = this.admit(type, object, options)
     if (options.dryRun === true) return { object: this.present(type, object), warnings, created: true }
     const stored = this.store.write('ADDED', typeId(type), object)
@@ -166,12 +173,32 @@ export class Api {
     return this.commit(type, old, incoming, subresource, options)
   }
 
-  delete(type: ResourceType, namespace: string, name: string, body: unknown, options: WriteOptions = {}): KubeObject {
+  /**
+   * DELETE. A type with graceful deletion (pods) whose grace period is > 0 is only marked: its
+   * deletionTimestamp is set to now + grace and deletionGracePeriodSeconds to grace (MODIFIED);
+   * another DELETE with a shorter period moves it closer, and one with 0 (the kubelet's final
+   * delete, or --force) removes it. Finalizers are not implemented.
+   */
+  delete(type: ResourceType, namespace: string, name: string, body: unknown, options: DeleteOptions = {}): KubeObject {
     const old = this.store.get(typeId(type), namespace, name)
     if (old === undefined) throw notFound(type.plural, type.group, name)
-    const preconditions = isRecord(body) && isRecord(body.preconditions) ? body.preconditions : {}
+    const deleteOptions = isRecord(body) ? body : {}
+    const preconditions = isRecord(deleteOptions.preconditions) ? deleteOptions.preconditions : {}
     if (preconditions.resourceVersion !== undefined && preconditions.resourceVersion !== old.metadata.resourceVersion) throw conflict(type.plural, type.group, name)
     if (preconditions.uid !== undefined && preconditions.uid !== old.metadata.uid) throw conflict(type.plural, type.group, name)
+    if (type.gracePeriod !== undefined) {
+      const requested = typeof deleteOptions.gracePeriodSeconds === 'number' ? deleteOptions.gracePeriodSeconds : options.gracePeriodSeconds
+      const grace = type.gracePeriod(old, requested)
+      const marked = typeof old.metadata.deletionGracePeriodSeconds === 'number' ? old.metadata.deletionGracePeriodSeconds : undefined
+      if (grace > 0 && marked !== undefined && grace >= marked) return this.present(type, old)
+      if (grace > 0) {
+        const next = structuredClone(old)
+        next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+        next.metadata.deletionGracePeriodSeconds = grace
+        if (options.dryRun === true) return this.present(type, next)
+        return this.present(type, this.store.write('MODIFIED', typeId(type), next))
+      }
+    }
     if (options.dryRun === true) return this.present(type, old)
     if (type === CRDS) this.unregister(old, true)
     if (type === NAMESPACES) for (const t of this.allTypes()) if (t.namespaced) for (const o of this.store.list(typeId(t), name)) this.store.write('DELETED', typeId(t), o)

@@ -9,7 +9,10 @@ export interface PrinterColumn {
   type: string
   jsonPath: string
   description?: string
+  /** 1 = shown by `kubectl get -o wide` only */
   priority?: number
+  /** a computed cell (built-in types: the API server's own table printers), instead of `jsonPath` */
+  value?: (object: KubeObject) => Json
 }
 
 export interface ResourceType {
@@ -28,12 +31,21 @@ export interface ResourceType {
   schema?: Record<string, unknown>
   validate?: ObjectValidator
   columns: PrinterColumn[]
+  /** field selectors beyond metadata.name/namespace (the API server's field label conversions) */
+  fields?: readonly string[]
+  /** what the API server's create strategy does for a built-in type: defaults set in place, problems returned */
+  prepareCreate?: (object: KubeObject) => StatusCause[]
+  /**
+   * Graceful deletion (the pod strategy's CheckGracefulDelete): the grace period in seconds this
+   * DELETE gets, or 0 to delete at once. `requested` is DeleteOptions.gracePeriodSeconds.
+   */
+  gracePeriod?: (object: KubeObject, requested: number | undefined) => number
 }
 
 export const typeId = (t: { group: string; plural: string }): string => `${t.group}/${t.plural}`
 export const groupVersion = (t: { group: string; version: string }): string => (t.group === '' ? t.version : `${t.group}/${t.version}`)
 
-const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }
+export const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }
 
 export const NAMESPACES: ResourceType = {
   group: '',
@@ -78,21 +90,6 @@ export const SECRETS: ResourceType = {
   categories: [],
   builtin: true,
   columns: [{ name: 'Type', type: 'string', jsonPath: '.type' }, age],
-}
-
-export const NODES: ResourceType = {
-  group: '',
-  version: 'v1',
-  plural: 'nodes',
-  singular: 'node',
-  kind: 'Node',
-  listKind: 'NodeList',
-  namespaced: false,
-  statusSubresource: true,
-  shortNames: ['no'],
-  categories: [],
-  builtin: true,
-  columns: [age],
 }
 
 function isRecord(value: unknown): value is Record<string, Json> {

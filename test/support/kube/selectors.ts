@@ -52,15 +52,30 @@ export function labelSelector(text: string | null): Selector {
   }
 }
 
-/** Custom resources support `metadata.name` and `metadata.namespace` field selectors only. */
-export function fieldSelector(text: string | null): Selector {
+/** A dotted path (`spec.nodeName`) of an object as a field selector compares it: absent = "". */
+function fieldValue(object: KubeObject, path: string): string {
+  let node: unknown = object
+  for (const part of path.split('.')) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return ''
+    node = (node as Record<string, unknown>)[part]
+  }
+  return node === undefined || node === null ? '' : typeof node === 'string' ? node : JSON.stringify(node)
+}
+
+/**
+ * `metadata.name` and `metadata.namespace` for every resource (all custom resources support), plus
+ * the fields a built-in type registers (pods: `spec.nodeName`, `status.phase`, ...), as the API
+ * server's field label conversion functions allow them.
+ */
+export function fieldSelector(text: string | null, extra: readonly string[] = []): Selector {
   if (text === null || text.trim() === '') return () => true
+  const known = ['metadata.name', 'metadata.namespace', ...extra]
   const tests = splitTerms(text).map((term): Selector => {
-    const m = /^(metadata\.name|metadata\.namespace)\s*(==|=|!=)\s*(.*)$/.exec(term)
-    if (m === null) throw badRequest(`"${term.split(/[!=]/)[0] ?? term}" is not a known field selector: only "metadata.name", "metadata.namespace"`)
-    const [, field = '', op, value = ''] = m
-    const key = field === 'metadata.name' ? 'name' : 'namespace'
-    return op === '!=' ? (o) => o.metadata[key] !== value : (o) => (o.metadata[key] ?? '') === value
+    const m = /^([A-Za-z.]+)\s*(==|=|!=)\s*(.*)$/.exec(term)
+    const field = m?.[1] ?? ''
+    if (m === null || !known.includes(field)) throw badRequest(`"${term.split(/[!=]/)[0] ?? term}" is not a known field selector: only ${known.map((k) => `"${k}"`).join(', ')}`)
+    const [, , op, value = ''] = m
+    return op === '!=' ? (o) => fieldValue(o, field) !== value : (o) => fieldValue(o, field) === value
   })
   return (object) => tests.every((t) => t(object))
 }

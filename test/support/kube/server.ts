@@ -10,21 +10,32 @@
  * Implemented: legacy discovery (/api, /apis, /apis/<g>[/<v>], /version) and the OpenAPI v3
  * slice kubectl needs to leave validation to the server (openapi.ts); CRDs (structural check,
  * Established status, registration and removal of their resources); namespaces (default,
- * kube-system, kube-public, kube-node-lease exist); for every resource create, get, list (label
- * and metadata.name/namespace field selectors, all-namespaces), update with resourceVersion
- * preconditions (409), merge patch, JSON patch, strategic merge patch for built-ins only (415 for
- * custom resources, as the real server), delete (with preconditions), deletecollection, the
- * status subresource, generation, no-op writes, pruning, fieldValidation Strict/Warn/Ignore,
- * validation against openAPIV3Schema including list-map/set uniqueness (422 with causes), watch
- * from a resourceVersion with a bounded history (410 Expired ERROR event), bookmarks,
- * timeoutSeconds, Table output for printer columns, dryRun=All, bearer-token auth, RBAC resource
- * rules per token (403 Forbidden), HTTPS.
+ * kube-system, kube-public, kube-node-lease exist); the built-ins a kubelet-side controller uses
+ * (core-types.ts): Nodes and Pods with their status subresources, ConfigMaps, Secrets, Events,
+ * coordination.k8s.io/v1 Leases, with the server's table columns (`kubectl get nodes/pods -o
+ * wide`), pod defaults on create and graceful pod deletion (deletionTimestamp + grace period, a
+ * final DELETE with grace 0 removes the pod); for every resource create, get, list (label
+ * selectors; field selectors metadata.name/namespace and those the built-in registers, e.g. pods'
+ * spec.nodeName and status.phase; all-namespaces), update with resourceVersion preconditions (409),
+ * merge patch, JSON patch, strategic merge patch for built-ins only (415 for custom resources, as
+ * the real server; lists are replaced, not merged by key), delete (with preconditions),
+ * deletecollection, the status subresource, generation, no-op writes, pruning, fieldValidation
+ * Strict/Warn/Ignore, validation against openAPIV3Schema including list-map/set uniqueness (422
+ * with causes), watch from a resourceVersion with a bounded history (410 Expired ERROR event),
+ * bookmarks, timeoutSeconds, Table output for printer columns, dryRun=All, bearer-token auth, RBAC
+ * resource rules per token (403 Forbidden), HTTPS.
  *
- * Not implemented: server-side apply (415), aggregated discovery and protobuf (clients fall back
- * to JSON), OpenAPI schemas (no `kubectl explain`, no /openapi/v2), pagination (`limit` is
- * ignored, lists are complete), `resourceVersionMatch`/list at an older version (lists are always
- * current), finalizers and graceful deletion, schema defaulting, CRD version conversion,
- * `sendInitialEvents`, Pods/Leases (Secrets and Nodes are plain objects: no kubelet, no status of their own), RBAC beyond resource rules of one role per token.
+ * Not implemented: server-side apply (415), aggregated discovery and protobuf (JSON is always
+ * answered: kubectl asks for protobuf answers for built-ins, e.g. `cordon`, and takes JSON; a
+ * protobuf request body, which kubectl's typed generators such as `kubectl create configmap`
+ * send, is refused with 415 — `kubectl apply` sends JSON), OpenAPI
+ * schemas (no `kubectl explain`, no /openapi/v2), pagination (`limit` is ignored, lists are
+ * complete), `resourceVersionMatch`/list at an older version (lists are always current),
+ * finalizers, schema defaulting beyond the pod defaults, validation of built-ins beyond a pod's
+ * containers (names, images) and Secrets' data, pod spec immutability, CRD version conversion,
+ * `sendInitialEvents`, the pods/log, pods/exec, pods/portforward, pods/binding and eviction
+ * subresources, and everything controllers do (no scheduler, no node lifecycle controller, no
+ * garbage collection by ownerReferences), RBAC beyond resource rules of one role per token.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
@@ -106,6 +117,10 @@ function send(res: ServerResponse, code: number, body: Json, warnings: string[] 
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
+  if (/protobuf/.test(req.headers['content-type'] ?? '')) {
+    req.resume()
+    throw new ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml')
+  }
   const chunks: Buffer[] = []
   for await (const chunk of req) chunks.push(chunk as Buffer)
   const text = Buffer.concat(chunks).toString('utf8')
@@ -236,7 +251,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     const method = req.method ?? 'GET'
     if (method === 'GET' && name === undefined) {
-      const matches: Selector = ((l, f) => (o) => l(o) && f(o))(labelSelector(query.get('labelSelector')), fieldSelector(query.get('fieldSelector')))
+      const matches: Selector = ((l, f) => (o) => l(o) && f(o))(labelSelector(query.get('labelSelector')), fieldSelector(query.get('fieldSelector'), type.fields))
       if (query.get('watch') === 'true' || query.get('watch') === '1') return watch(req, res, r, query, matches)
       const { items, resourceVersion } = api.list(type, r.namespace)
       const selected = items.filter(matches)
@@ -271,8 +286,11 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
         const result = api.patch(type, namespace, name, contentType, body, subresource, opts)
         return send(res, 200, result.object, result.warnings)
       }
-      case 'DELETE':
-        return send(res, 200, api.delete(type, namespace, name, body, opts))
+      case 'DELETE': {
+        const grace = query.get('gracePeriodSeconds')
+        if (grace !== null && !/^-?\d+$/.test(grace)) throw badRequest(`gracePeriodSeconds must be an integer: ${grace}`)
+        return send(res, 200, api.delete(type, namespace, name, body, { ...opts, ...(grace === null ? {} : { gracePeriodSeconds: Number(grace) }) }))
+      }
       default:
         throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
     }

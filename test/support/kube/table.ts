@@ -1,6 +1,7 @@
 /**
  * `meta.k8s.io/v1` Table responses (what `kubectl get` asks for with `Accept: …;as=Table`),
- * built from a CRD's additionalPrinterColumns the way apiextensions-apiserver's tableconvertor does.
+ * built from a CRD's additionalPrinterColumns the way apiextensions-apiserver's tableconvertor does,
+ * or from a built-in type's computed columns (core-types.ts).
  */
 import type { Json } from './patch.js'
 import type { PrinterColumn, ResourceType } from './registry.js'
@@ -30,7 +31,7 @@ function humanDuration(ms: number): string {
 }
 
 function cell(object: KubeObject, column: PrinterColumn): Json {
-  const value = lookup(object, column.jsonPath)
+  const value = column.value === undefined ? lookup(object, column.jsonPath) : column.value(object)
   if (value === undefined) return null
   if (column.type === 'date' && typeof value === 'string') {
     const t = Date.parse(value)

@@ -126,6 +126,7 @@ export const ErrorCodes = {
   EDGED_RUNTIME_UNAVAILABLE: 'the container runtime (containerd) cannot be reached on its CRI endpoint, or did not answer in time',
   EDGED_RUNTIME_NOT_FOUND: 'the container runtime has no sandbox, container or image with the id or name asked for',
   EDGED_RUNTIME_FAILED: 'the container runtime refused or failed a CRI call (the message carries its gRPC status and text)',
+  EDGED_CONTAINER_CONFIG_ERROR: 'a container cannot be configured as its spec says (a ConfigMap, Secret or key it needs is missing, runAsNonRoot with a root user, a volume not set up); its status reason is CreateContainerConfigError and edged tries again on the next sync',
   EDGED_POD_INVALID: 'a pod spec breaks the schema or a Kubernetes API-server rule, or uses a field edged does not run; the pod is refused whole and the message names each field',
 } as const
 

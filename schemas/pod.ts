@@ -178,6 +178,8 @@ export const PodSpec = Type.Object(
     hostname: Type.Optional(Type.String({ maxLength: 63, pattern: DNS1123_LABEL })),
     nodeName: Type.Optional(Type.String()),
     securityContext: Type.Optional(PodSecurityContext),
+    /** Only `system-node-critical` has an effect on a node (the OOM score of the kubelet's critical pods). */
+    priorityClassName: Type.Optional(Type.String()),
     imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: Type.String({ minLength: 1 }) }))),
   },
   // Scheduling and service-account fields of a manifest are kept and not acted on (docs/edged.md lists them).

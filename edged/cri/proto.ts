@@ -17,6 +17,8 @@ const messages = {
   VersionResponse: msg({ version: f('string', 1), runtimeName: f('string', 2), runtimeVersion: f('string', 3), runtimeApiVersion: f('string', 4) }),
 
   Int64Value: msg({ value: f('int64', 1) }),
+  // Upstream declares value `bytes` (binary env values); on the wire `string` is the same field and
+  // encoding, and edged's env values are text.
   KeyValue: msg({ key: f('string', 1), value: f('string', 2) }),
   DNSConfig: msg({ servers: rep('string', 1), searches: rep('string', 2), options: rep('string', 3) }),
   PortMapping: msg({ protocol: f('Protocol', 1), containerPort: f('int32', 2), hostPort: f('int32', 3), hostIp: f('string', 4) }),

@@ -46,6 +46,7 @@ export interface PodSandboxConfig {
       runAsUser?: { value: number }
       runAsGroup?: { value: number }
       readonlyRootfs?: boolean
+      supplementalGroups?: number[]
       privileged?: boolean
     }
     sysctls?: Labels
@@ -70,6 +71,7 @@ export interface Mount {
   containerPath: string
   hostPath: string
   readonly?: boolean
+  propagation?: 'PROPAGATION_PRIVATE' | 'PROPAGATION_HOST_TO_CONTAINER' | 'PROPAGATION_BIDIRECTIONAL'
 }
 
 export interface ContainerConfig {
@@ -84,17 +86,34 @@ export interface ContainerConfig {
   annotations?: Labels
   /** Relative to the sandbox's logDirectory. */
   logPath?: string
+  stdin?: boolean
+  stdinOnce?: boolean
+  tty?: boolean
   linux?: {
-    resources?: { cpuPeriod?: number; cpuQuota?: number; cpuShares?: number; memoryLimitInBytes?: number }
+    resources?: LinuxContainerResources
     securityContext?: {
       capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] }
       privileged?: boolean
       namespaceOptions?: { network?: NamespaceMode; pid?: NamespaceMode; ipc?: NamespaceMode }
       runAsUser?: { value: number }
       runAsGroup?: { value: number }
+      /** The image's user by name, when it has no numeric uid (runAsUser wins when set). */
+      runAsUsername?: string
       readonlyRootfs?: boolean
+      supplementalGroups?: number[]
+      /** no_new_privs: set when allowPrivilegeEscalation is false. */
+      noNewPrivs?: boolean
     }
   }
+}
+
+/** cgroup settings of a container: cpu.shares, the CFS quota over its period (µs), memory limit (bytes), OOM score. */
+export interface LinuxContainerResources {
+  cpuPeriod?: number
+  cpuQuota?: number
+  cpuShares?: number
+  memoryLimitInBytes?: number
+  oomScoreAdj?: number
 }
 
 export interface Container {

@@ -46,7 +46,7 @@ export const Probe = Type.Object({
   terminationGracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
 })
 
-/** A lifecycle hook: exactly one of exec, httpGet, sleep (tcpSocket is accepted and, as on a kubelet, does nothing). */
+/** A lifecycle hook: exactly one of exec, httpGet, sleep (tcpSocket is accepted for old manifests and, as on a kubelet, fails when run). */
 export const LifecycleHandler = Type.Object({
   exec: Type.Optional(ExecAction),
   httpGet: Type.Optional(HttpGetAction),

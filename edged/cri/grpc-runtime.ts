@@ -38,16 +38,18 @@ export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Prom
   const runtimeService = new pkg.runtime.v1.RuntimeService(endpoint, credentials)
   const imageService = new pkg.runtime.v1.ImageService(endpoint, credentials)
 
-  const call = <T>(client: ServiceClient, method: string, request: object): Promise<T> =>
+  // extraMs: a call that waits for something with its own timeout (ExecSync) gets that on top, as
+  // the kubelet gives it, so the runtime reports the timeout instead of the deadline cutting it off
+  const call = <T>(client: ServiceClient, method: string, request: object, extraMs = 0): Promise<T> =>
     new Promise((resolve, reject) => {
       const unary = client[method]
       if (unary === undefined) throw new Error(`CRI method ${method} is not in the proto subset`)
-      unary.call(client, request, { deadline: Date.now() + callTimeoutMs }, (err, response) => {
+      unary.call(client, request, { deadline: Date.now() + callTimeoutMs + extraMs }, (err, response) => {
         if (err === null) resolve(response as T)
         else reject(runtimeError(grpc.status, method, endpoint, err))
       })
     })
-  const rt = <T>(method: string, request: object = {}): Promise<T> => call<T>(runtimeService, method, request)
+  const rt = <T>(method: string, request: object = {}, extraMs = 0): Promise<T> => call<T>(runtimeService, method, request, extraMs)
   const img = <T>(method: string, request: object = {}): Promise<T> => call<T>(imageService, method, request)
 
   return {
@@ -73,6 +75,14 @@ export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Prom
       if (status === null) throw new TernError('EDGED_RUNTIME_NOT_FOUND', `the runtime has no container ${id}`)
       return status
     },
+    execSync: async (containerId, cmd, timeoutSeconds) => {
+      try {
+        const r = await rt<{ stdout: Buffer; stderr: Buffer; exitCode: number }>('ExecSync', { containerId, cmd, timeout: timeoutSeconds }, timeoutSeconds * 1000)
+        return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode }
+      } catch (err) {
+        throw execTimeout(err, containerId, cmd, timeoutSeconds) ?? err
+      }
+    },
     listImages: async () => (await img<{ images: Image[] }>('ListImages')).images,
     imageStatus: async (image) => (await img<{ image: Image | null }>('ImageStatus', { image: { image } })).image ?? undefined,
     pullImage: async (image, auth) => (await img<{ imageRef: string }>('PullImage', { image: { image }, auth })).imageRef,
@@ -87,6 +97,16 @@ export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Prom
 function wireFilter(filter: { state?: string } | undefined): object | undefined {
   if (filter === undefined) return undefined
   return { ...filter, state: filter.state === undefined ? undefined : { state: filter.state } }
+}
+
+/**
+ * containerd answers a command that outlived its timeout with DEADLINE_EXCEEDED and "failed to exec
+ * in container: timeout 1s exceeded" (our own deadline is the call timeout later); the kubelet reads
+ * that as the command's timeout, and so do we.
+ */
+function execTimeout(err: unknown, containerId: string, cmd: string[], timeoutSeconds: number): TernError | undefined {
+  if (timeoutSeconds <= 0 || !(err instanceof TernError) || !/timeout \S+ exceeded/.test(err.message)) return undefined
+  return new TernError('EDGED_EXEC_TIMEOUT', `command ${JSON.stringify(cmd)} in container ${containerId} timed out after ${timeoutSeconds}s`, { cause: err })
 }
 
 /** gRPC status → the stable code: no answer is worth retrying, NOT_FOUND is an answer, the rest is a refusal. */

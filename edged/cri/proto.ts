@@ -166,6 +166,8 @@ const messages = {
     logPath: f('string', 15),
   }),
   ContainerStatusResponse: msg({ status: f('ContainerStatus', 1) }),
+  ExecSyncRequest: msg({ containerId: f('string', 1), cmd: rep('string', 2), timeout: f('int64', 3) }),
+  ExecSyncResponse: msg({ stdout: f('bytes', 1), stderr: f('bytes', 2), exitCode: f('int32', 3) }),
 
   ImageFilter: msg({ image: f('ImageSpec', 1) }),
   ListImagesRequest: msg({ filter: f('ImageFilter', 1) }),
@@ -219,6 +221,7 @@ const services = {
       RemoveContainer: rpc('RemoveContainerRequest', 'RemoveContainerResponse'),
       ListContainers: rpc('ListContainersRequest', 'ListContainersResponse'),
       ContainerStatus: rpc('ContainerStatusRequest', 'ContainerStatusResponse'),
+      ExecSync: rpc('ExecSyncRequest', 'ExecSyncResponse'),
     },
   },
   ImageService: {

@@ -146,6 +146,13 @@ export interface ContainerStatus {
   logPath: string
 }
 
+/** What a command run with ExecSync left: its output (the runtime caps each stream at 16 MiB) and exit code. */
+export interface ExecSyncResult {
+  stdout: Buffer
+  stderr: Buffer
+  exitCode: number
+}
+
 export interface Image {
   id: string
   repoTags: string[]
@@ -181,6 +188,12 @@ export interface ContainerRuntime {
   removeContainer(id: string): Promise<void>
   listContainers(filter?: ContainerFilter): Promise<Container[]>
   containerStatus(id: string): Promise<ContainerStatus>
+  /**
+   * Runs `cmd` in the running container and waits for it (exec probes and hooks). A command still
+   * running after `timeoutSeconds` (0: no limit) is killed and rejects with EDGED_EXEC_TIMEOUT; a
+   * non-zero exit is a result, not an error.
+   */
+  execSync(containerId: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult>
   listImages(): Promise<Image[]>
   /** The image, or undefined when the runtime does not have it. */
   imageStatus(image: string): Promise<Image | undefined>

@@ -9,8 +9,10 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { access, mkdir, readFile, symlink, writeFile, copyFile } from 'node:fs/promises'
+import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import type { Dial } from '../../edged/pod-network.js'
 import { scratchDir, startChild, type Child } from './resources.js'
 
 const execFileAsync = promisify(execFile)
@@ -33,6 +35,12 @@ export interface Containerd {
   /** Scratch directory holding everything of this containerd (logs of pods may go under it too). */
   readonly dir: string
   readonly output: () => string
+  /**
+   * Connects to an address in containerd's network namespace (a pod IP on its CNI bridge), which
+   * this process cannot route to: through a forwarder started in that namespace on first use,
+   * reached over a unix socket. What edged's prober and hooks use as their `Dial` in tests.
+   */
+  readonly dial: Dial
   /** Kills every task it runs, stops containerd by its PID and removes the scratch directory. */
   readonly stop: () => Promise<void>
 }
@@ -74,13 +82,21 @@ export async function startContainerd(): Promise<Containerd> {
     await scratch.remove()
     throw err
   }
+  let forwarder: Promise<Child> | undefined
+  const forwarderSocket = join(dir, 'netns-forward.sock')
   return {
     pid: child.pid,
     endpoint: `unix://${socket}`,
     socket,
     dir,
     output: () => child.output(),
+    dial: async (host, port) => {
+      forwarder ??= startForwarder(child.pid, forwarderSocket)
+      await forwarder
+      return dialThrough(forwarderSocket, host, port)
+    },
     stop: async () => {
+      if (forwarder !== undefined) await (await forwarder.catch(() => undefined))?.stop(5_000)
       // Shims outlive containerd: kill and delete every task first, so no container keeps running.
       try {
         const { stdout } = await ctr('tasks', 'ls', '-q')
@@ -95,6 +111,82 @@ export async function startContainerd(): Promise<Containerd> {
       await scratch.remove()
     },
   }
+}
+
+/**
+ * A TCP forwarder inside the network namespace of process `pid`: it takes `<host> <port>\n` on a
+ * unix socket, connects there, answers `OK\n` (or `ERR <code>\n` and closes) and then relays bytes
+ * both ways, so the caller sees the real connect outcome and the real stream.
+ */
+const FORWARDER = `
+const net = require('node:net')
+net.createServer((c) => {
+  let head = Buffer.alloc(0)
+  c.on('error', () => undefined)
+  const onData = (d) => {
+    head = Buffer.concat([head, d])
+    const nl = head.indexOf(10)
+    if (nl < 0) return
+    c.off('data', onData)
+    c.pause()
+    const [host, port] = head.subarray(0, nl).toString().split(' ')
+    const rest = head.subarray(nl + 1)
+    const t = net.connect({ host, port: Number(port) })
+    t.once('error', (e) => c.end('ERR ' + (e.code || e.message) + '\\n'))
+    t.once('connect', () => {
+      t.removeAllListeners('error')
+      t.on('error', () => c.destroy())
+      c.on('close', () => t.destroy())
+      c.write('OK\\n')
+      if (rest.length > 0) t.write(rest)
+      c.pipe(t)
+      t.pipe(c)
+      c.resume()
+    })
+  }
+  c.on('data', onData)
+}).listen(process.argv[1], () => console.log('forwarding'))
+`
+
+async function startForwarder(pid: number, socketPath: string): Promise<Child> {
+  const fwd = startChild('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '-e', FORWARDER, socketPath])
+  try {
+    await fwd.waitForLine((l) => l.includes('forwarding'), 30_000)
+  } catch (err) {
+    await fwd.kill9()
+    throw err
+  }
+  return fwd
+}
+
+function dialThrough(socketPath: string, host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath)
+    let head = Buffer.alloc(0)
+    const fail = (err: Error): void => {
+      socket.destroy()
+      reject(err)
+    }
+    const onClose = (): void => fail(Object.assign(new Error(`connect to ${host}:${port} failed: ${head.toString().trim() || 'closed'}`), { code: head.toString().slice(4).trim() }))
+    // read the answer in paused mode: once the 'readable' listener is gone the socket is as
+    // net.connect leaves it, and whoever adds a 'data' listener gets every byte after the answer
+    const onReadable = (): void => {
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) head = Buffer.concat([head, chunk])
+      const nl = head.indexOf(10)
+      if (nl < 0) return
+      if (!head.subarray(0, nl).equals(Buffer.from('OK'))) return // ERR: the forwarder closes next
+      socket.off('readable', onReadable)
+      socket.off('close', onClose)
+      socket.off('error', fail)
+      const rest = head.subarray(nl + 1)
+      if (rest.length > 0) socket.unshift(rest)
+      resolve(socket)
+    }
+    socket.on('readable', onReadable)
+    socket.once('close', onClose)
+    socket.once('error', fail)
+    socket.write(`${host} ${port}\n`)
+  })
 }
 
 /** containerd's default config with every path moved under `dir` and the settings the notes require. */

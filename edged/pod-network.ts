@@ -1,0 +1,20 @@
+/**
+ * How edged reaches a pod's address for httpGet and tcpSocket probes and hooks. On a node, pod IPs
+ * are routed from the host (containerd's CNI bridge), so a plain TCP connect does it, as the
+ * kubelet's prober does. A seam because a node's pod network may be somewhere the process cannot
+ * route to directly (the tests' containerd lives in its own network namespace).
+ */
+import { connect, type Socket } from 'node:net'
+
+/** Resolves with a connected socket, or rejects with the connect error (ECONNREFUSED, ...). */
+export type Dial = (host: string, port: number) => Promise<Socket>
+
+export const dialTcp: Dial = (host, port) =>
+  new Promise((resolve, reject) => {
+    const socket = connect({ host, port })
+    socket.once('connect', () => {
+      socket.off('error', reject)
+      resolve(socket)
+    })
+    socket.once('error', reject)
+  })

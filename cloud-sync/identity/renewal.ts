@@ -24,16 +24,42 @@ export function renewalRequest(csr: string): Envelope {
   return message({ source: Sources.edge, ...RENEW_ROUTE }, { csr } satisfies RenewRequest)
 }
 
-/** Cloud side: answers the session's renewal requests. */
+/** Renewal requests of one session remembered by msg_id (a node renews once per ~70 % of a lifetime). */
+const REMEMBERED = 16
+
+/**
+ * Cloud side: answers the session's renewal requests. The edge re-sends a request that is not
+ * answered within its resend interval (same msg_id), and renewing takes API server round trips:
+ * every copy gets the answer of the first. Issuing again would record a second certificate as
+ * the node's current one, and the first, which the edge takes and reconnects with, would be
+ * refused from then on as if the node were revoked.
+ */
 export function serveRenewals(session: Session, identities: NodeIdentities): void {
+  const answers = new Map<string, Promise<Envelope>>()
   session.onMessage((m) => {
     if (!isRenewal(m)) return
-    const checked = validateRenew(m.content)
-    if (!checked.ok) return session.send(errorResponse(m, Sources.cloud, { code: 'CLOUD_MESSAGE_INVALID', reason: checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ') }))
-    if (session.identity === undefined) return session.send(errorResponse(m, Sources.cloud, { code: 'CLOUD_AUTH_FAILED', reason: 'this session was not opened with a node certificate' }))
-    identities.renew(session.node, session.identity, checked.value.csr).then(
-      (issued: IssuedCertificate) => session.send(response(m, Sources.cloud, issued)),
-      (err: unknown) => session.send(errorResponse(m, Sources.cloud, { code: err instanceof TernError ? err.code : 'IDENTITY_STORE_FAILED', reason: (err as Error).message })),
-    )
+    const id = m.header.msg_id
+    let answer = answers.get(id)
+    if (answer === undefined) {
+      answer = answerRenewal(session, identities, m)
+      answers.set(id, answer)
+      for (const old of answers.keys()) {
+        if (answers.size <= REMEMBERED) break
+        answers.delete(old)
+      }
+    }
+    void answer.then((a) => session.send(a))
   })
+}
+
+async function answerRenewal(session: Session, identities: NodeIdentities, m: Envelope): Promise<Envelope> {
+  const checked = validateRenew(m.content)
+  if (!checked.ok) return errorResponse(m, Sources.cloud, { code: 'CLOUD_MESSAGE_INVALID', reason: checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ') })
+  if (session.identity === undefined) return errorResponse(m, Sources.cloud, { code: 'CLOUD_AUTH_FAILED', reason: 'this session was not opened with a node certificate' })
+  try {
+    const issued: IssuedCertificate = await identities.renew(session.node, session.identity, checked.value.csr)
+    return response(m, Sources.cloud, issued)
+  } catch (err) {
+    return errorResponse(m, Sources.cloud, { code: err instanceof TernError ? err.code : 'IDENTITY_STORE_FAILED', reason: (err as Error).message })
+  }
 }

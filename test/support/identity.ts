@@ -28,8 +28,8 @@ export interface Fleet {
   token(flags?: string[]): Promise<string>
   /** `tern join` into a fresh directory (or `dir`); resolves with the exit code, output and the directory */
   join(node: string, token: string, options?: { dir?: string; extra?: string[] }): Promise<{ code: number | null; output: string; dir: string }>
-  /** `tern edge` on the config `tern join` wrote in `dir`, with test timings */
-  startEdge(dir: string, options?: { mappers?: string[] }): Promise<TernEdgeProcess>
+  /** `tern edge` on the config `tern join` wrote in `dir`, with test timings (`cloud` overrides keys of its `cloud:` section) */
+  startEdge(dir: string, options?: { mappers?: string[]; cloud?: Record<string, unknown> }): Promise<TernEdgeProcess>
 }
 
 export async function startFleet(undo: Array<() => Promise<void>>, options: { nodeCertificateSeconds?: number } = {}): Promise<Fleet> {
@@ -91,7 +91,7 @@ export async function startFleet(undo: Array<() => Promise<void>>, options: { no
         node: written.node,
         mqtt: { listeners: [{ port: 0 }] },
         mappers: { enabled: edgeOptions.mappers ?? ['modbus'], heartbeatMs: 0, backoff: { initialMs: 100, maxMs: 800 } },
-        cloud: { ...written.cloud, heartbeatMs: 500, keepaliveTimeoutMs: 2000, resendMs: 500, backoff: { initialMs: 100, maxMs: 1000 } },
+        cloud: { ...written.cloud, heartbeatMs: 500, keepaliveTimeoutMs: 2000, resendMs: 500, backoff: { initialMs: 100, maxMs: 1000 }, ...edgeOptions.cloud },
         log: { level: 'debug' },
       })
       undo.push(() => edge.stop())

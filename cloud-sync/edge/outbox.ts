@@ -90,9 +90,14 @@ export class Outbox {
       this.#ready.delete(key)
       this.#flying.add(key)
       void this.#flush(key)
-        .catch((err: unknown) => this.#log.error({ err, device: key }, 'outbox flush failed'))
+        .catch((err: unknown) => {
+          this.#log.error({ err, device: key }, 'outbox flush failed')
+          this.#backOff(key)
+        })
         .finally(() => {
           this.#flying.delete(key)
+          // A change between the flush's last read and now found the device flying and did not queue it.
+          if (!this.#stopped && !this.#backingOff.has(key) && this.#o.marks.isDirty(key)) this.#ready.add(key)
           this.#pump()
         })
     }

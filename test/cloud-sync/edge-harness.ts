@@ -19,7 +19,7 @@ import { OutboxMarks } from '../../cloud-sync/edge/outbox-marks.js'
 import type { Device, DeviceModel } from '../../schemas/device.js'
 import { DeviceTwin } from '../../twin/device-twin.js'
 import { LevelStore } from '../../twin/store.js'
-import type { TwinSpaces } from '../../twin/stored-device.js'
+import type { DeviceRecord, TwinSpaces } from '../../twin/stored-device.js'
 import { scratchDir } from '../support/resources.js'
 
 export const NODE = 'edge-1'
@@ -40,6 +40,8 @@ export interface Edge {
   published: Published[]
   /** publishes a JSON payload on the edge bus as an MQTT client would */
   publish(topic: string, body: unknown): Promise<void>
+  /** called after each read the outbox makes of a device, with what the read returned (to place a change right after it) */
+  afterRead: ((key: string, result: unknown) => void) | undefined
 }
 
 /** What the fake cloud does with an upstream request: answer OK, answer an error, or stay silent. */
@@ -91,7 +93,14 @@ export async function startEdgeHarness(undo: Array<() => Promise<void>>, options
     const marks = new OutboxMarks({ store, log })
     const twin = new DeviceTwin({ bus, store, nodeName: NODE, layout: 'name', log, changes: marks })
     parts.push(() => twin.stop())
-    const outbox = new Outbox({ marks, twin, log, ...options })
+    const reads = {
+      readDevice: async <T>(key: string, read: (record: DeviceRecord | undefined) => T): Promise<T> => {
+        const result = await twin.readDevice(key, read)
+        edge.afterRead?.(key, result)
+        return result
+      },
+    }
+    const outbox = new Outbox({ marks, twin: reads, log, ...options })
     parts.push(() => outbox.stop())
     const meta = new LevelStore<CloudObjectSpaces>(db, ['meta'], { prefix: 'cloud-' })
     parts.push(() => meta.close())
@@ -109,7 +118,8 @@ export async function startEdgeHarness(undo: Array<() => Promise<void>>, options
       published.push({ topic, body: JSON.parse(payload.toString('utf8')) as Record<string, unknown> })
     })
     const publish = (topic: string, body: unknown): Promise<void> => bus.publish(topic, JSON.stringify(body), { qos: 1 })
-    return { bus, twin, marks, outbox, sync, log, logs, published, publish }
+    const edge: Edge = { bus, twin, marks, outbox, sync, log, logs, published, publish, afterRead: undefined }
+    return edge
   }
 
   const harness: EdgeHarness = {

@@ -164,6 +164,22 @@ describe('cloud sync, edge: persistent outbox', function () {
     await until('outbox clean', () => h.edge.marks.size === 0 && h.edge.outbox.inFlight === 0)
   })
 
+  it('a change that lands just after the outbox found the device clean is still sent (it was flying, so its wake-up was not queued)', async () => {
+    const cloud = await online(h, ['fan-1'])
+    let placed = false
+    h.edge.afterRead = (key, result) => {
+      if (result !== undefined || key !== 'default/fan-1') return // a read that found marks: a report follows anyway
+      h.edge.afterRead = undefined
+      placed = true
+      // what the twin calls when it applies a change: here between the read and the end of the flush
+      h.edge.marks.changed(key, { twins: ['speed'], state: false })
+    }
+    await report(h.edge, 'fan-1', 'speed', '7')
+    await until('the change placed after the clean read', () => placed)
+    await until('the change reported again', () => reportsOf(cloud, 'fan-1', 'twin').filter((m) => twinContent(m).twin.speed?.actual?.value === '7').length >= 2)
+    await until('outbox clean', () => h.edge.marks.size === 0 && h.edge.outbox.inFlight === 0)
+  })
+
   it('final refusals (unknown device, a status refused for good) drop the marks; other errors keep them and retry', async () => {
     const cloud = await online(h, ['fan-1', 'fan-2', 'fan-3'])
     let failures = 0

@@ -127,6 +127,7 @@ export const ErrorCodes = {
   EDGED_RUNTIME_NOT_FOUND: 'the container runtime has no sandbox, container or image with the id or name asked for',
   EDGED_RUNTIME_FAILED: 'the container runtime refused or failed a CRI call (the message carries its gRPC status and text)',
   EDGED_CONTAINER_CONFIG_ERROR: 'a container cannot be configured as its spec says (a ConfigMap, Secret or key it needs is missing, runAsNonRoot with a root user, a volume not set up); its status reason is CreateContainerConfigError and edged tries again on the next sync',
+  EDGED_VOLUME_SETUP_FAILED: "a pod's volume cannot be set up or torn down (a hostPath that fails its type check, a missing ConfigMap or Secret, a tmpfs that cannot be mounted or unmounted); the pod waits in ContainerCreating and edged tries again on the next sync",
   EDGED_POD_INVALID: 'a pod spec breaks the schema or a Kubernetes API-server rule, or uses a field edged does not run; the pod is refused whole and the message names each field',
   EDGED_HOOK_FAILED: 'a postStart or preStop hook failed (exec exited non-zero or timed out, httpGet got no answer, sleep cut short, tcpSocket given); a failed postStart kills the container',
   EDGED_EXEC_TIMEOUT: 'a command run in a container (exec probe or hook) was still running after its timeout and was killed',

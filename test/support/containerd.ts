@@ -48,7 +48,7 @@ export interface Containerd {
 /** True when containerd, ctr, runc, the CNI plugins and busybox-static are installed (scripts/provision.sh). */
 export async function containerdAvailable(): Promise<boolean> {
   try {
-    await Promise.all([CONTAINERD_BIN, CTR_BIN, BUSYBOX_BIN, '/usr/sbin/runc', join(CNI_BIN_DIR, 'bridge')].map((p) => access(p)))
+    await Promise.all([CONTAINERD_BIN, CTR_BIN, BUSYBOX_BIN, '/usr/sbin/runc', join(CNI_BIN_DIR, 'bridge'), join(CNI_BIN_DIR, 'portmap')].map((p) => access(p)))
     return true
   } catch {
     return false
@@ -207,6 +207,8 @@ async function writeConfig(dir: string, socket: string): Promise<string> {
           ipam: { type: 'host-local', dataDir: join(dir, 'cni', 'ipam'), ranges: [[{ subnet: '10.189.0.0/24' }]] },
         },
         { type: 'loopback' },
+        // hostPort: DNAT rules in containerd's own network namespace, gone with it
+        { type: 'portmap', capabilities: { portMappings: true } },
       ],
     }),
   )

@@ -2,7 +2,7 @@
  * The edge node's composition root: one validated config in, parts built and started in order,
  * stopped in reverse: node LevelDB → MQTT bus (embedded broker or external) → DeviceTwin →
  * in-process mappers (`mappers.enabled`, on the same bus) → devices from local manifests or from
- * the cloud (EdgeHub, `cloud`).
+ * the cloud (EdgeHub, `cloud`) → Edged (`edged`: pods through containerd's CRI).
  */
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -17,6 +17,7 @@ import { protocolFactory, protocolNames } from '../mappers/protocols.js'
 import { realClock } from '../mappers/runtime/clock.js'
 import type { Mapper } from '../mappers/runtime/mapper.js'
 import type { EdgeCloud } from '../cloud-sync/edge/edge-cloud.js'
+import type { Edged } from '../edged/edged.js'
 import { DeviceTwin } from '../twin/device-twin.js'
 import { ManifestDir, type ManifestCacheSpaces } from '../twin/manifest-dir.js'
 import { LevelStore } from '../twin/store.js'
@@ -29,6 +30,7 @@ export interface EdgeNode {
   readonly twin: DeviceTwin
   readonly mappers: readonly Mapper[]
   readonly listeners: BoundListener[]
+  readonly edged: Edged | undefined
   stop(): Promise<void>
 }
 
@@ -105,8 +107,20 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       await cloud.start(twin)
     }
 
-    log.info({ node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, mappers: config.mappers.enabled, startMs: Date.now() - started }, 'edge node ready')
-    return { bus, twin, mappers, listeners, stop }
+    let edged: Edged | undefined
+    if (config.edged !== undefined) {
+      // a node without the edged: section loads nothing of edged or gRPC
+      const { startEdged } = await import('../edged/start.js')
+      edged = await startEdged({ config: config.edged, dataDir, nodeName: config.node.name, db, log })
+      const running = edged
+      stops.push(() => running.stop())
+    }
+
+    log.info(
+      { node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, mappers: config.mappers.enabled, edged: edged !== undefined, startMs: Date.now() - started },
+      'edge node ready',
+    )
+    return { bus, twin, mappers, listeners, edged, stop }
   } catch (err) {
     await stop()
     throw err

@@ -38,6 +38,7 @@ interface EdgeSetup {
   twin?: { manifestsDir?: unknown }
   mappers?: { enabled?: unknown }
   cloud?: unknown
+  edged?: unknown
 }
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
@@ -116,6 +117,8 @@ function protocolProblems(config: EdgeSetup): TernError[] {
     .map((name) => new TernError('MAPPER_PROTOCOL_UNKNOWN', `mappers.enabled names ${name}; known protocols: ${known.join(', ')}`))
   const missing = dependencyProblem(`mappers.enabled: [${enabled.join(', ')}]`, enabled.filter((name) => known.includes(name)))
   if (missing !== undefined) problems.push(missing)
+  const edgedMissing = config.edged === undefined ? undefined : dependencyProblem('the edged: section (containers through the CRI)', ['edged'])
+  if (edgedMissing !== undefined) problems.push(edgedMissing)
   if (config.cloud !== undefined && text(config.twin?.manifestsDir) !== undefined) {
     problems.push(new TernError('CONFIG_INVALID', 'twin.manifestsDir and cloud are both set: a node takes its devices from one of them'))
   }

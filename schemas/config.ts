@@ -231,6 +231,38 @@ export const CloudLinkConfig = Type.Object(
   strict,
 )
 
+export const EdgedConfig = Type.Object(
+  {
+    runtimeEndpoint: Type.String({
+      pattern: '^unix:///',
+      // edged/cri/grpc-runtime.ts DEFAULT_RUNTIME_ENDPOINT (not imported: the schema module must not load gRPC code)
+      default: 'unix:///run/containerd/containerd.sock',
+      description: "the container runtime's CRI socket (containerd with its CRI plugin)",
+    }),
+    podManifestsDir: Type.Optional(
+      Type.String({ minLength: 1, description: 'directory of static pod manifests (v1 Pod, YAML or JSON), run with no cloud; watched for changes' }),
+    ),
+    rootDir: Type.Optional(
+      Type.String({ minLength: 1, description: "edged's directory for pod logs, volumes and the pods.json snapshot; default: `<dataDir>/edged`" }),
+    ),
+    nodeIP: Type.Optional(
+      Type.String({ minLength: 1, description: "the node's address reported as each pod's hostIP (and podIP of hostNetwork pods); default: the first non-loopback IPv4 address" }),
+    ),
+    syncPeriodSeconds: Type.Number({
+      minimum: 0.1,
+      maximum: 60,
+      default: 1,
+      description: "how often edged lists the runtime's sandboxes and containers and syncs every pod against them, seconds (the kubelet relists every 1 s)",
+    }),
+    runtimeRequestTimeoutSeconds: Type.Integer({
+      minimum: 1,
+      default: 120,
+      description: 'deadline of one CRI call, seconds (the kubelet: 2 minutes); a call past it counts as the runtime being unavailable',
+    }),
+  },
+  strict,
+)
+
 export const EdgeConfig = Type.Object(
   {
     node: Type.Object(
@@ -250,6 +282,7 @@ export const EdgeConfig = Type.Object(
     twin: Type.Object(TwinConfig.properties, { ...strict, default: {} }),
     mappers: Type.Object(MappersConfig.properties, { ...strict, default: {} }),
     cloud: Type.Optional(CloudLinkConfig),
+    edged: Type.Optional(EdgedConfig),
   },
   { ...strict, title: 'tern edge node configuration' },
 )
@@ -262,3 +295,4 @@ export type UserConfig = Static<typeof User>
 export type ExternalBrokerConfig = Static<typeof ExternalBroker>
 export type MappersConfig = EdgeConfig['mappers']
 export type CloudLinkConfig = Static<typeof CloudLinkConfig>
+export type EdgedConfig = Static<typeof EdgedConfig>

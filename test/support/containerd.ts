@@ -41,6 +41,10 @@ export interface Containerd {
    * reached over a unix socket. What edged's prober and hooks use as their `Dial` in tests.
    */
   readonly dial: Dial
+  /** `kill -9` of containerd alone: its shims and containers keep running, as after a crash. */
+  readonly kill9: () => Promise<void>
+  /** Starts containerd again (after kill9) in the same namespaces and directories; resolves when it has booted. */
+  readonly restart: () => Promise<void>
   /** Kills every task it runs, stops containerd by its PID and removes the scratch directory. */
   readonly stop: () => Promise<void>
 }
@@ -61,43 +65,56 @@ export async function startContainerd(): Promise<Containerd> {
   const socket = join(dir, 'containerd.sock')
   const configPath = await writeConfig(dir, socket)
   const archive = await buildImageArchive(dir)
-  // unshare execs sh, which execs containerd: the PID we hold is containerd's own. The tmpfs on
-  // /var/lib takes the CNI result cache (/var/lib/cni), which containerd 1.6 does not let us move.
-  const child: Child = startChild('unshare', [
-    '--mount',
-    '--net',
-    '--propagation',
-    'private',
-    'sh',
-    '-c',
-    `mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && exec ${CONTAINERD_BIN} --config ${configPath}`,
-  ])
+  // A holder process keeps the private mount and network namespaces: containerd runs inside them
+  // (nsenter execs it, so the PID we hold is containerd's own) and can be killed and started again
+  // there while its shims, sockets under /run and the CNI state stay. The tmpfs on /var/lib takes
+  // the CNI result cache (/var/lib/cni), which containerd 1.6 does not let us move.
+  const holder: Child = startChild('unshare', ['--mount', '--net', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && echo namespaces-ready && exec sleep 2147483647'])
+  let child: Child | undefined
+  let alive = false
+  const boot = async (): Promise<void> => {
+    alive = true
+    const started = startChild('nsenter', ['--target', String(holder.pid), '--mount', '--net', CONTAINERD_BIN, '--config', configPath])
+    child = started
+    await started.waitForLine((l) => l.includes('containerd successfully booted'), 60_000)
+  }
   const ctr = (...args: string[]): Promise<{ stdout: string }> =>
     execFileAsync(CTR_BIN, ['--address', socket, '--namespace', K8S_NAMESPACE, ...args], { timeout: 60_000 })
   try {
-    await child.waitForLine((l) => l.includes('containerd successfully booted'), 60_000)
+    await holder.waitForLine((l) => l.includes('namespaces-ready'), 30_000)
+    await boot()
     await ctr('images', 'import', archive)
   } catch (err) {
-    await child.kill9()
+    await child?.kill9()
+    await holder.kill9()
     await scratch.remove()
     throw err
   }
   let forwarder: Promise<Child> | undefined
   const forwarderSocket = join(dir, 'netns-forward.sock')
   return {
-    pid: child.pid,
+    get pid() {
+      return child?.pid ?? 0
+    },
     endpoint: `unix://${socket}`,
     socket,
     dir,
-    output: () => child.output(),
+    output: () => child?.output() ?? '',
     dial: async (host, port) => {
-      forwarder ??= startForwarder(child.pid, forwarderSocket)
+      // the holder keeps the network namespace through restarts of containerd
+      forwarder ??= startForwarder(holder.pid, forwarderSocket)
       await forwarder
       return dialThrough(forwarderSocket, host, port)
     },
+    kill9: async () => {
+      alive = false
+      await child?.kill9()
+    },
+    restart: boot,
     stop: async () => {
       if (forwarder !== undefined) await (await forwarder.catch(() => undefined))?.stop(5_000)
       // Shims outlive containerd: kill and delete every task first, so no container keeps running.
+      if (!alive) await boot().catch(() => undefined)
       try {
         const { stdout } = await ctr('tasks', 'ls', '-q')
         for (const id of stdout.split('\n').filter((s) => s.trim() !== '')) {
@@ -107,7 +124,8 @@ export async function startContainerd(): Promise<Containerd> {
       } catch {
         // containerd already gone: its shims exit with their tasks' namespace
       }
-      await child.stop(10_000)
+      await child?.stop(10_000)
+      await holder.stop(5_000)
       await scratch.remove()
     },
   }

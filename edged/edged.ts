@@ -1,0 +1,266 @@
+/**
+ * Edged, tern's small kubelet: desired pods from its sources (static pods now; the cloud next),
+ * kept in the node database, driven into the container runtime through the CRI by a
+ * level-triggered loop. Every sync period it lists what the runtime holds (the kubelet's relist)
+ * and hands each pod's view to that pod's worker, which plans and acts (kuberuntime/), then
+ * computes the pod's status. A runtime that cannot be reached is reported once
+ * (EDGED_RUNTIME_UNAVAILABLE) and retried with back-off, while the rest of the node keeps serving
+ * devices; when it answers again the loop adopts what it still runs.
+ */
+import { networkInterfaces } from 'node:os'
+import type { Logger } from 'pino'
+import type { EdgedConfig } from '../schemas/config.js'
+import { TernError } from '../schemas/errors.js'
+import type { Pod } from '../schemas/pod.js'
+import { Alarm, realClock, type Clock } from '../mappers/runtime/clock.js'
+import type { AnyLevel } from '../twin/store.js'
+import { Backoff } from './backoff.js'
+import type { ContainerRuntime } from './cri/runtime.js'
+import { RuntimeObserver, type ObservedPod } from './kuberuntime/observe.js'
+import type { HookRunner, Images, RuntimeConfigs, Volumes } from './kuberuntime/parts.js'
+import { podName, PodSyncer, type SyncResult } from './kuberuntime/pod-sync.js'
+import { PodStore, uidOf } from './pod-store.js'
+import { PodWorkers } from './pod-workers.js'
+import type { PodSource } from './sources/source.js'
+import { podStatus } from './status.js'
+import { StatusManager } from './status-manager.js'
+
+/** Retry delays while the runtime cannot be reached, ms: doubling from the first to the cap. */
+const RUNTIME_RETRY_MS = { initial: 1_000, max: 30_000 }
+
+export interface EdgedParts {
+  configs: RuntimeConfigs
+  images: Images
+  volumes: Volumes
+  runHook?: HookRunner
+}
+
+export interface EdgedOptions {
+  config: EdgedConfig & { rootDir: string }
+  nodeName: string
+  db: AnyLevel
+  runtime: ContainerRuntime
+  sources: PodSource[]
+  parts: EdgedParts
+  log: Logger
+  clock?: Clock
+  /** crash back-off (default: the kubelet's 10 s doubling to 5 min) */
+  crashBackoff?: { initialMs: number; maxMs: number }
+}
+
+interface Desired {
+  pod: Pod
+  source: string
+}
+
+export class Edged {
+  readonly #o: EdgedOptions
+  readonly #clock: Clock
+  readonly #log: Logger
+  readonly #store: PodStore
+  readonly #statuses: StatusManager
+  readonly #observer: RuntimeObserver
+  readonly #syncer: PodSyncer
+  readonly #backoff: Backoff
+  readonly #workers: PodWorkers<ObservedPod | undefined>
+  readonly #alarm: Alarm
+  readonly #hostIP: string
+  /** uid → the pod and the source it came from */
+  readonly #desired = new Map<string, Desired>()
+  /** pods gone from their source whose runtime objects are still being stopped */
+  readonly #terminating = new Map<string, Pod>()
+  readonly #lastSync = new Map<string, SyncResult>()
+  /** running containers a liveness probe found unhealthy: pod uid → container id → message */
+  readonly #unhealthy = new Map<string, Map<string, string>>()
+  #relistSeq = 0
+  #runtimeReady: boolean | undefined
+  #loop: Promise<void> | undefined
+  #stopped = false
+
+  constructor(options: EdgedOptions) {
+    this.#o = options
+    this.#clock = options.clock ?? realClock
+    this.#log = options.log
+    this.#hostIP = options.config.nodeIP ?? nodeAddress()
+    this.#store = new PodStore(options.db)
+    this.#statuses = new StatusManager({ store: this.#store, rootDir: options.config.rootDir, nodeName: options.nodeName, log: options.log })
+    this.#observer = new RuntimeObserver(options.runtime)
+    this.#backoff = new Backoff({ clock: this.#clock, ...(options.crashBackoff === undefined ? {} : options.crashBackoff) })
+    this.#syncer = new PodSyncer({
+      runtime: options.runtime,
+      ...options.parts,
+      backoff: this.#backoff,
+      context: { nodeName: options.nodeName, hostIP: this.#hostIP, rootDir: options.config.rootDir },
+      log: options.log,
+    })
+    this.#workers = new PodWorkers(
+      (uid, view) => this.#syncOne(uid, view),
+      (uid, err) => this.#syncFailed(uid, err),
+      () => this.#relistSeq,
+    )
+    this.#alarm = new Alarm(this.#clock)
+  }
+
+  /** True once the runtime answered, false while it cannot be reached, undefined before the first try. */
+  get runtimeReady(): boolean | undefined {
+    return this.#runtimeReady
+  }
+
+  get hostIP(): string {
+    return this.#hostIP
+  }
+
+  /** The status of every pod edged runs (what the snapshot file holds). */
+  statuses(): Array<{ pod: Pod; status: ReturnType<StatusManager['get']> }> {
+    return [...this.#desired.values()].map(({ pod }) => ({ pod, status: this.#statuses.get(uidOf(pod)) }))
+  }
+
+  /**
+   * Reads the sources' pods and starts the loop. Does not wait for the runtime: a node whose
+   * containerd is down still starts, and serves its devices.
+   */
+  async start(): Promise<void> {
+    await this.#statuses.load()
+    for (const source of this.#o.sources) {
+      const pods = await source.start((next) => void this.#setSourcePods(source.name, next).catch((err: unknown) => this.#log.error({ err }, 'applying pod changes failed')))
+      await this.#setSourcePods(source.name, pods)
+    }
+    await this.#statuses.writeNow()
+    this.#loop = this.#run()
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#alarm.wake()
+    await Promise.all(this.#o.sources.map((s) => s.stop()))
+    await this.#loop
+    await this.#workers.idle()
+    await this.#statuses.flush()
+    await this.#store.close()
+    this.#o.runtime.close()
+  }
+
+  /** Marks a running container unhealthy (a failed liveness probe): the next sync kills and, as the policy says, restarts it. */
+  containerUnhealthy(podUid: string, containerId: string, message: string): void {
+    let pod = this.#unhealthy.get(podUid)
+    if (pod === undefined) this.#unhealthy.set(podUid, (pod = new Map<string, string>()))
+    pod.set(containerId, message)
+    this.#alarm.wake()
+  }
+
+  async #setSourcePods(source: string, pods: Pod[]): Promise<void> {
+    const now = new Set(pods.map(uidOf))
+    for (const [uid, d] of this.#desired) {
+      if (d.source !== source || now.has(uid)) continue
+      this.#desired.delete(uid)
+      this.#terminating.set(uid, d.pod)
+      this.#log.info({ pod: podName(d.pod), uid }, 'pod removed from its source: stopping it')
+      const status = this.#statuses.previous(uid)
+      if (status !== undefined) await this.#statuses.set(d.pod, status, true)
+    }
+    for (const pod of pods) {
+      const uid = uidOf(pod)
+      if (!this.#desired.has(uid)) this.#log.info({ pod: podName(pod), uid, source }, 'pod added')
+      this.#desired.set(uid, { pod, source })
+      this.#terminating.delete(uid)
+    }
+    await this.#store.setSourcePods(source, pods)
+    this.#alarm.wake()
+  }
+
+  async #run(): Promise<void> {
+    let retryMs = RUNTIME_RETRY_MS.initial
+    while (!this.#stopped) {
+      let delayMs = this.#o.config.syncPeriodSeconds * 1000
+      try {
+        if (this.#runtimeReady !== true) {
+          const version = await this.#o.runtime.version()
+          this.#runtimeReady = true
+          retryMs = RUNTIME_RETRY_MS.initial
+          this.#log.info({ runtime: version.runtimeName, version: version.runtimeVersion, api: version.runtimeApiVersion }, 'container runtime ready')
+        }
+        await this.#relist()
+      } catch (err) {
+        if (err instanceof TernError && err.code === 'EDGED_RUNTIME_UNAVAILABLE') {
+          this.#runtimeUnavailable(err)
+          delayMs = retryMs
+          retryMs = Math.min(retryMs * 2, RUNTIME_RETRY_MS.max)
+        } else {
+          this.#log.error({ code: err instanceof TernError ? err.code : undefined, err }, 'listing the runtime failed; retried at the next sync')
+        }
+      }
+      this.#alarm.reset()
+      if (!this.#stopped) await this.#alarm.sleep(delayMs)
+    }
+  }
+
+  #runtimeUnavailable(err: TernError): void {
+    if (this.#runtimeReady !== false) {
+      this.#log.warn({ code: err.code, endpoint: this.#o.config.runtimeEndpoint }, `the container runtime cannot be reached; pods are not synced until it answers (retrying): ${err.message}`)
+    }
+    this.#runtimeReady = false
+  }
+
+  async #relist(): Promise<void> {
+    const seq = ++this.#relistSeq
+    const observed = await this.#observer.relist()
+    const uids = new Set([...this.#desired.keys(), ...this.#terminating.keys(), ...observed.keys()])
+    for (const uid of uids) this.#workers.offer(uid, seq, observed.get(uid))
+    this.#backoff.prune((key) => [...this.#desired.keys()].some((uid) => key.includes(`_${uid}_`)))
+  }
+
+  async #syncOne(uid: string, observed: ObservedPod | undefined): Promise<void> {
+    const desired = this.#desired.get(uid)
+    if (desired === undefined) return this.#syncGone(uid, observed)
+    const { pod } = desired
+    const unhealthy = this.#unhealthy.get(uid) ?? new Map<string, string>()
+    this.#unhealthy.delete(uid)
+    const result = await this.#syncer.sync(pod, observed, unhealthy)
+    this.#lastSync.set(uid, result)
+    const status = podStatus({
+      pod,
+      observed,
+      sync: result,
+      probe: () => ({ ready: true, started: true }),
+      previous: this.#statuses.previous(uid),
+      hostIP: this.#hostIP,
+      now: new Date(this.#clock.now()).toISOString(),
+    })
+    await this.#statuses.set(pod, status, false)
+  }
+
+  /** A pod no source has any more, or runtime objects no pod owns: stopped and removed, then forgotten. */
+  async #syncGone(uid: string, observed: ObservedPod | undefined): Promise<void> {
+    const pod = this.#terminating.get(uid)
+    if (observed !== undefined && (observed.sandboxes.length > 0 || observed.containers.length > 0)) {
+      if (pod === undefined) this.#log.info({ pod: `${observed.ref.namespace}/${observed.ref.name}`, uid }, 'removing runtime objects no pod owns')
+      await this.#syncer.killPod(observed, pod)
+      // gone from the runtime: the next relist shows nothing and forgets the pod
+      return
+    }
+    if (pod !== undefined) await this.#syncer.tearDown(pod)
+    this.#terminating.delete(uid)
+    this.#lastSync.delete(uid)
+    await this.#statuses.remove(uid)
+    this.#workers.forget(uid)
+  }
+
+  #syncFailed(uid: string, err: unknown): void {
+    if (err instanceof TernError && err.code === 'EDGED_RUNTIME_UNAVAILABLE') {
+      this.#runtimeUnavailable(err)
+      this.#alarm.wake()
+      return
+    }
+    const pod = this.#desired.get(uid)?.pod ?? this.#terminating.get(uid)
+    this.#log.error({ code: err instanceof TernError ? err.code : undefined, pod: pod === undefined ? uid : podName(pod), err }, 'pod sync failed; retried at the next sync')
+  }
+}
+
+/** The node's address for hostIP: its first non-loopback IPv4 address. */
+function nodeAddress(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  return '127.0.0.1'
+}

@@ -1,0 +1,236 @@
+/**
+ * Carries out one pod's reconcile plan (plan.ts) against the runtime: kills (preStop hook, then
+ * SIGTERM and SIGKILL after the grace period), a new sandbox when needed, starts of init and app
+ * containers with the kubelet's labels and annotations (so a restarted tern edge recognises and
+ * adopts them), and removal of what is no longer needed. What stops a container from starting
+ * (an image that cannot be pulled, a config that cannot be built, the crash back-off) is returned
+ * as the container's waiting reason for the status manager; only a runtime that cannot be reached
+ * (EDGED_RUNTIME_UNAVAILABLE) is thrown.
+ */
+import type { Logger } from 'pino'
+import { TernError } from '../../schemas/errors.js'
+import type { Container, Pod } from '../../schemas/pod.js'
+import type { Backoff } from '../backoff.js'
+import type { ContainerConfig, ContainerRuntime, PodSandboxConfig } from '../cri/runtime.js'
+import { CONTAINER_HASH, CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, POD_TERMINATION_GRACE, containerLabels, sandboxLabels } from '../labels.js'
+import { containerHash } from './hash.js'
+import type { ObservedContainer, ObservedPod } from './observe.js'
+import type { HookRunner, Images, PodContext, RuntimeConfigs, Volumes } from './parts.js'
+import { planPod, type ContainerStart } from './plan.js'
+
+/** The kubelet's floor for a stop's grace period after the preStop hook, seconds. */
+const MIN_GRACE_SECONDS = 2
+const DEFAULT_GRACE_SECONDS = 30
+
+export interface PodSyncOptions {
+  runtime: ContainerRuntime
+  configs: RuntimeConfigs
+  images: Images
+  volumes: Volumes
+  backoff: Backoff
+  context: PodContext
+  log: Logger
+  runHook?: HookRunner
+}
+
+export interface ContainerIssue {
+  reason: string
+  message: string
+}
+
+export interface SyncResult {
+  /** container name → why it is not running: CrashLoopBackOff, ErrImagePull, CreateContainerConfigError... */
+  waiting: Map<string, ContainerIssue>
+  /** the pod's sandbox could not be made (the message) */
+  sandboxError?: string
+  /** restartPolicy Never and an init container failed */
+  initFailed: boolean
+}
+
+/** Waiting reasons of the errors the image and config parts throw, by code (others: the stage's own reason). */
+const REASON_BY_CODE: Record<string, string> = {
+  EDGED_IMAGE_NEVER_PULL: 'ErrImageNeverPull',
+  EDGED_IMAGE_PULL_BACKOFF: 'ImagePullBackOff',
+  EDGED_IMAGE_INVALID_NAME: 'InvalidImageName',
+  EDGED_IMAGE_PULL_FAILED: 'ErrImagePull',
+}
+
+export const podGraceSeconds = (pod: Pod): number => pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS
+export const backoffKey = (pod: Pod, container: Container): string =>
+  `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid ?? ''}_${container.name}_${containerHash(container)}`
+
+export class PodSyncer {
+  readonly #o: PodSyncOptions
+  /** pods whose volumes are set up in this process: uid → volume name → host path */
+  readonly #volumes = new Map<string, Map<string, string>>()
+
+  constructor(options: PodSyncOptions) {
+    this.#o = options
+  }
+
+  async sync(pod: Pod, observed: ObservedPod | undefined, unhealthy: ReadonlyMap<string, string>): Promise<SyncResult> {
+    const { runtime, backoff } = this.#o
+    const actions = planPod({ pod, observed, unhealthy, inBackoff: (c, finishedAt) => backoff.isInBackOffSince(backoffKey(pod, c), finishedAt) })
+    const result: SyncResult = { waiting: new Map(), initFailed: actions.initFailed }
+    const ipOf = (id: string | undefined): string => observed?.sandboxes.find((s) => s.id === id)?.ip ?? ''
+    await Promise.all(actions.kill.map((k) => this.killContainer(k.container, pod, k.spec, ipOf(k.container.sandboxId), k.message)))
+    for (const id of actions.stopSandboxes) await ignoreNotFound(runtime.stopPodSandbox(id))
+
+    let sandboxId = actions.sandboxId
+    let podIP = ipOf(sandboxId)
+    let attempt = observed?.sandboxes.find((s) => s.id === sandboxId)?.attempt ?? 0
+    if (actions.createSandbox !== undefined) {
+      attempt = actions.createSandbox.attempt
+      try {
+        await this.#setUpVolumes(pod)
+        sandboxId = await runtime.runPodSandbox(this.#sandboxConfig(pod, attempt))
+        podIP = (await runtime.podSandboxStatus(sandboxId)).network?.ip ?? ''
+        this.#o.log.info({ pod: podName(pod), sandbox: sandboxId, attempt, podIP }, 'pod sandbox started')
+      } catch (err) {
+        rethrowUnavailable(err)
+        result.sandboxError = (err as Error).message
+        this.#o.log.warn({ pod: podName(pod), err }, 'pod sandbox could not be made')
+        return result
+      }
+    }
+    for (const id of actions.removeContainers) await ignoreNotFound(runtime.removeContainer(id))
+    for (const id of actions.removeSandboxes) await ignoreNotFound(runtime.removePodSandbox(id))
+
+    for (const b of actions.backoff) {
+      const waitSeconds = Math.round(backoff.get(backoffKey(pod, containerOf(pod, b.name))) / 1000)
+      result.waiting.set(b.name, { reason: 'CrashLoopBackOff', message: `back-off ${waitSeconds}s restarting failed container=${b.name} pod=${podName(pod)}` })
+    }
+    if (sandboxId === undefined) return result
+    for (const start of actions.start) {
+      const issue = await this.#start(pod, start, sandboxId, attempt, podIP)
+      if (issue !== undefined) result.waiting.set(start.container.name, issue)
+    }
+    return result
+  }
+
+  /**
+   * Stops and removes everything the runtime holds of a pod (gone from every source, or its
+   * objects owned by no pod); `pod` gives the hooks and grace period when edged still knows it.
+   */
+  async killPod(observed: ObservedPod, pod: Pod | undefined): Promise<void> {
+    const { runtime } = this.#o
+    const ipOf = (id: string): string => observed.sandboxes.find((s) => s.id === id)?.ip ?? ''
+    const specOf = (name: string): Container | undefined => (pod === undefined ? undefined : findContainer(pod, name))
+    const running = observed.containers.filter((c) => c.state === 'CONTAINER_RUNNING')
+    await Promise.all(running.map((c) => this.killContainer(c, pod, specOf(c.name), ipOf(c.sandboxId), 'the pod was removed')))
+    for (const s of observed.sandboxes) await ignoreNotFound(runtime.stopPodSandbox(s.id))
+    for (const c of observed.containers) await ignoreNotFound(runtime.removeContainer(c.id))
+    for (const s of observed.sandboxes) await ignoreNotFound(runtime.removePodSandbox(s.id))
+    if (pod !== undefined) await this.tearDown(pod)
+  }
+
+  /** Releases the pod's volumes (after its containers are gone). */
+  async tearDown(pod: Pod): Promise<void> {
+    const uid = pod.metadata.uid ?? ''
+    this.#volumes.delete(uid)
+    await this.#o.volumes.tearDown(pod)
+  }
+
+  /** preStop hook (within the grace period), then the runtime's SIGTERM and, after what is left of the grace period, SIGKILL. */
+  async killContainer(c: ObservedContainer, pod: Pod | undefined, spec: Container | undefined, podIP: string, why: string): Promise<void> {
+    const grace = pod === undefined ? (c.graceSeconds ?? DEFAULT_GRACE_SECONDS) : podGraceSeconds(pod)
+    const started = Date.now()
+    const preStop = spec?.lifecycle?.preStop
+    if (preStop !== undefined && spec !== undefined && this.#o.runHook !== undefined) {
+      try {
+        await this.#o.runHook({ containerId: c.id, podIP, container: spec }, preStop, grace)
+      } catch (err) {
+        this.#o.log.warn({ code: (err as TernError).code, container: c.name, err }, 'preStop hook failed (FailedPreStopHook); stopping the container anyway')
+      }
+    }
+    const left = Math.max(MIN_GRACE_SECONDS, grace - Math.floor((Date.now() - started) / 1000))
+    this.#o.log.info({ container: c.name, id: c.id, graceSeconds: left }, `stopping container: ${why}`)
+    await ignoreNotFound(this.#o.runtime.stopContainer(c.id, left))
+  }
+
+  async #start(pod: Pod, start: ContainerStart, sandboxId: string, attempt: number, podIP: string): Promise<ContainerIssue | undefined> {
+    const { runtime, backoff, configs, images, log } = this.#o
+    const spec = start.container
+    if (start.after !== undefined) backoff.next(backoffKey(pod, spec), start.after.finishedAt)
+    let image: string
+    try {
+      image = await images.ensure(pod, spec)
+    } catch (err) {
+      return issue(err, 'ErrImagePull')
+    }
+    let config: ContainerConfig
+    try {
+      const volumes = await this.#setUpVolumes(pod)
+      config = await configs.container(pod, spec, { ...this.#o.context, restartCount: start.restartCount, podIP, volumes })
+    } catch (err) {
+      return issue(err, 'CreateContainerConfigError')
+    }
+    const grace = String(podGraceSeconds(pod))
+    config = {
+      ...config,
+      metadata: { name: spec.name, attempt: start.restartCount },
+      image: { image },
+      labels: { ...config.labels, ...containerLabels(podRef(pod), spec.name) },
+      annotations: {
+        ...config.annotations,
+        [CONTAINER_HASH]: containerHash(spec),
+        [CONTAINER_RESTART_COUNT]: String(start.restartCount),
+        [CONTAINER_TERMINATION_GRACE]: grace,
+        [POD_TERMINATION_GRACE]: grace,
+      },
+    }
+    let id: string
+    try {
+      id = await runtime.createContainer(sandboxId, config, this.#sandboxConfig(pod, attempt))
+    } catch (err) {
+      return issue(err, 'CreateContainerError')
+    }
+    try {
+      await runtime.startContainer(id)
+    } catch (err) {
+      return issue(err, 'RunContainerError')
+    }
+    log.info({ pod: podName(pod), container: spec.name, id, restartCount: start.restartCount, init: start.init }, 'container started')
+    return undefined
+  }
+
+  #sandboxConfig(pod: Pod, attempt: number): PodSandboxConfig {
+    const config = this.#o.configs.sandbox(pod, this.#o.context, attempt)
+    return { ...config, labels: { ...config.labels, ...sandboxLabels(podRef(pod)) }, annotations: { ...config.annotations, [POD_TERMINATION_GRACE]: String(podGraceSeconds(pod)) } }
+  }
+
+  async #setUpVolumes(pod: Pod): Promise<Map<string, string>> {
+    const uid = pod.metadata.uid ?? ''
+    let volumes = this.#volumes.get(uid)
+    if (volumes === undefined) this.#volumes.set(uid, (volumes = await this.#o.volumes.setUp(pod)))
+    return volumes
+  }
+}
+
+export const podName = (pod: Pod): string => `${pod.metadata.namespace}/${pod.metadata.name}`
+const podRef = (pod: Pod): { name: string; namespace: string; uid: string } => ({ name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid ?? '' })
+const findContainer = (pod: Pod, name: string): Container | undefined => [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c) => c.name === name)
+function containerOf(pod: Pod, name: string): Container {
+  const c = findContainer(pod, name)
+  if (c === undefined) throw new Error(`pod ${podName(pod)} has no container ${name}`)
+  return c
+}
+
+/** A runtime that cannot be reached ends the sync (edged waits for it); every other failure is the container's. */
+function rethrowUnavailable(err: unknown): void {
+  if (err instanceof TernError && err.code === 'EDGED_RUNTIME_UNAVAILABLE') throw err
+}
+
+function issue(err: unknown, reason: string): ContainerIssue {
+  rethrowUnavailable(err)
+  const code = err instanceof TernError ? err.code : undefined
+  return { reason: (code === undefined ? undefined : REASON_BY_CODE[code]) ?? reason, message: (err as Error).message }
+}
+
+async function ignoreNotFound(call: Promise<void>): Promise<void> {
+  try {
+    await call
+  } catch (err) {
+    if (!(err instanceof TernError && err.code === 'EDGED_RUNTIME_NOT_FOUND')) throw err
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Builds Edged from the `edged:` section of the edge config: the CRI client on
+ * `runtimeEndpoint`, the static pod directory, the runtime parts. Loaded by cli/edge.ts only when
+ * the section is there, so a device-only gateway loads nothing of edged or gRPC.
+ */
+import { join, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import type { EdgedConfig } from '../schemas/config.js'
+import type { AnyLevel } from '../twin/store.js'
+import { connectGrpcRuntime } from './cri/grpc-runtime.js'
+import { Edged } from './edged.js'
+import { basicConfigs, basicImages, noVolumes } from './kuberuntime/basic-parts.js'
+import { checkPodShape } from './sources/pod-shape.js'
+import { StaticPodDir } from './sources/static-dir.js'
+import type { PodSource } from './sources/source.js'
+
+export async function startEdged(options: { config: EdgedConfig; dataDir: string; nodeName: string; db: AnyLevel; log: Logger }): Promise<Edged> {
+  const { config, nodeName, log } = options
+  const rootDir = resolve(config.rootDir ?? join(options.dataDir, 'edged'))
+  const runtime = await connectGrpcRuntime({ endpoint: config.runtimeEndpoint, callTimeoutMs: config.runtimeRequestTimeoutSeconds * 1000 })
+  const sources: PodSource[] = []
+  if (config.podManifestsDir !== undefined) {
+    sources.push(new StaticPodDir({ dir: resolve(config.podManifestsDir), nodeName, validate: checkPodShape, log: log.child({ part: 'edged', source: 'file' }) }))
+  }
+  const edged = new Edged({
+    config: { ...config, rootDir },
+    nodeName,
+    db: options.db,
+    runtime,
+    sources,
+    parts: { configs: basicConfigs, images: basicImages(runtime), volumes: noVolumes },
+    log: log.child({ part: 'edged' }),
+  })
+  try {
+    await edged.start()
+  } catch (err) {
+    await edged.stop()
+    throw err
+  }
+  return edged
+}

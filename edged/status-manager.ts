@@ -1,0 +1,139 @@
+/**
+ * Keeps each pod's status: in the store when it changes (so startTime and the conditions'
+ * transition times survive a restart of tern edge) and in `<rootDir>/pods.json`, the snapshot
+ * `tern pods` reads while tern edge runs or not. The snapshot is rewritten atomically (temp file +
+ * rename) shortly after any change.
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import type { Logger } from 'pino'
+import type { Pod, PodStatus } from '../schemas/pod.js'
+import type { PodStore } from './pod-store.js'
+import { stableJson } from './stable-json.js'
+
+export const SNAPSHOT_FILE = 'pods.json'
+/** Changes within this window are written as one snapshot (the contract: within ~0.5 s). */
+const SNAPSHOT_DELAY_MS = 100
+
+export interface PodSnapshotEntry {
+  name: string
+  namespace: string
+  uid: string
+  createdAt: string
+  deleting: boolean
+  spec: { containers: Array<{ name: string }>; initContainers: Array<{ name: string }> }
+  status: PodStatus
+}
+
+export interface PodSnapshot {
+  node: string
+  updatedAt: string
+  pods: PodSnapshotEntry[]
+}
+
+interface Entry {
+  pod: Pod
+  status: PodStatus
+  deleting: boolean
+}
+
+export class StatusManager {
+  readonly #store: PodStore
+  readonly #path: string
+  readonly #node: string
+  readonly #log: Logger
+  readonly #entries = new Map<string, Entry>()
+  #stored = new Map<string, PodStatus>()
+  #timer: NodeJS.Timeout | undefined
+  #writing: Promise<void> = Promise.resolve()
+
+  constructor(options: { store: PodStore; rootDir: string; nodeName: string; log: Logger }) {
+    this.#store = options.store
+    this.#path = join(options.rootDir, SNAPSHOT_FILE)
+    this.#node = options.nodeName
+    this.#log = options.log
+  }
+
+  /** Reads the statuses kept from earlier runs. */
+  async load(): Promise<void> {
+    this.#stored = await this.#store.statuses()
+  }
+
+  /** The last status of a pod: this run's, or the one kept from an earlier run. */
+  previous(uid: string): PodStatus | undefined {
+    return this.#entries.get(uid)?.status ?? this.#stored.get(uid)
+  }
+
+  get(uid: string): PodStatus | undefined {
+    return this.#entries.get(uid)?.status
+  }
+
+  async set(pod: Pod, status: PodStatus, deleting: boolean): Promise<void> {
+    const uid = pod.metadata.uid ?? ''
+    const before = this.#entries.get(uid)
+    this.#entries.set(uid, { pod, status, deleting })
+    const changed = before === undefined || before.deleting !== deleting || stableJson(before.status) !== stableJson(status)
+    if (!changed) return
+    this.#schedule()
+    if (stableJson(this.#stored.get(uid)) !== stableJson(status)) {
+      this.#stored.set(uid, status)
+      await this.#store.putStatus(uid, status)
+    }
+  }
+
+  async remove(uid: string): Promise<void> {
+    const had = this.#entries.delete(uid)
+    if (this.#stored.delete(uid)) await this.#store.deleteStatus(uid)
+    if (had) this.#schedule()
+  }
+
+  /** Writes a pending snapshot now (at stop). */
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+      this.#writing = this.#writing.then(() => this.#write())
+    }
+    await this.#writing
+  }
+
+  /** Writes the snapshot as it is now (at start, before any pod was synced). */
+  writeNow(): Promise<void> {
+    this.#writing = this.#writing.then(() => this.#write())
+    return this.#writing
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#writing = this.#writing.then(() => this.#write())
+    }, SNAPSHOT_DELAY_MS)
+  }
+
+  async #write(): Promise<void> {
+    const snapshot: PodSnapshot = {
+      node: this.#node,
+      updatedAt: new Date().toISOString(),
+      pods: [...this.#entries.values()]
+        .map(({ pod, status, deleting }) => ({
+          name: pod.metadata.name,
+          namespace: pod.metadata.namespace,
+          uid: pod.metadata.uid ?? '',
+          createdAt: status.startTime ?? pod.metadata.creationTimestamp ?? new Date().toISOString(),
+          deleting,
+          spec: { containers: pod.spec.containers.map((c) => ({ name: c.name })), initContainers: (pod.spec.initContainers ?? []).map((c) => ({ name: c.name })) },
+          status,
+        }))
+        .sort((a, b) => (a.namespace + '/' + a.name < b.namespace + '/' + b.name ? -1 : 1)),
+    }
+    const temp = `${this.#path}.${process.pid}.tmp`
+    try {
+      await mkdir(dirname(this.#path), { recursive: true })
+      await writeFile(temp, JSON.stringify(snapshot, null, 1))
+      await rename(temp, this.#path)
+    } catch (err) {
+      this.#log.warn({ err, path: this.#path }, 'the pod snapshot could not be written')
+    }
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Edged in this process against a private containerd (test/support/containerd.ts): static pods
+ * from a scratch directory, state in memory-level, logs and the snapshot under a scratch root.
+ * Tests look at the effects from outside: the runtime's own listings, log files, pods.json.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { MemoryLevel } from 'memory-level'
+import { pino, type Logger } from 'pino'
+import { stringify } from 'yaml'
+import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
+import type { Container, ContainerRuntime } from '../../edged/cri/runtime.js'
+import { Edged, type EdgedOptions } from '../../edged/edged.js'
+import { basicConfigs, basicImages, noVolumes } from '../../edged/kuberuntime/basic-parts.js'
+import { checkPodShape } from '../../edged/sources/pod-shape.js'
+import { StaticPodDir } from '../../edged/sources/static-dir.js'
+import { CONTAINER_NAME, POD_NAME } from '../../edged/labels.js'
+import type { PodSnapshot } from '../../edged/status-manager.js'
+import type { AnyLevel } from '../../twin/store.js'
+import { BUSYBOX_IMAGE, type Containerd } from './containerd.js'
+import { scratchDir } from './resources.js'
+
+export const NODE = 'edge-test'
+
+export interface EdgedHarness {
+  edged: Edged
+  runtime: ContainerRuntime
+  manifests: string
+  rootDir: string
+  logLines: string[]
+  stop(): Promise<void>
+}
+
+export async function startEdgedHarness(containerd: Containerd, options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock'>> & { db?: AnyLevel; dir?: string } = {}): Promise<EdgedHarness & { dir: string; removeDir(): Promise<void> }> {
+  const scratch = options.dir === undefined ? await scratchDir('tern-edged-') : { path: options.dir, remove: () => Promise.resolve() }
+  const manifests = join(scratch.path, 'manifests')
+  const rootDir = join(scratch.path, 'root')
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(manifests, { recursive: true })
+  const logLines: string[] = []
+  const log: Logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) })
+  const runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 60_000 })
+  const db = options.db ?? (new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel)
+  const edged = new Edged({
+    config: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: 0.3, runtimeRequestTimeoutSeconds: 60, rootDir, nodeIP: '10.1.2.3' },
+    nodeName: NODE,
+    db,
+    runtime,
+    sources: [new StaticPodDir({ dir: manifests, nodeName: NODE, validate: checkPodShape, log })],
+    parts: { configs: basicConfigs, images: basicImages(runtime), volumes: noVolumes },
+    log,
+    ...options,
+  })
+  await edged.start()
+  return {
+    edged,
+    runtime,
+    manifests,
+    rootDir,
+    logLines,
+    dir: scratch.path,
+    stop: () => edged.stop(),
+    removeDir: () => scratch.remove(),
+  }
+}
+
+/** A v1 Pod of busybox containers running `sh -c <script>` (SIGTERM ends them at once). */
+export function busyboxPod(name: string, containers: Record<string, string>, spec: Record<string, unknown> = {}, init: Record<string, string> = {}): Record<string, unknown> {
+  const c = (cname: string, script: string): Record<string, unknown> => ({ name: cname, image: BUSYBOX_IMAGE, command: ['/bin/sh', '-c', `trap 'exit 0' TERM; ${script}`] })
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name },
+    spec: {
+      terminationGracePeriodSeconds: 2,
+      ...(Object.keys(init).length === 0 ? {} : { initContainers: Object.entries(init).map(([n, s]) => c(n, s)) }),
+      containers: Object.entries(containers).map(([n, s]) => c(n, s)),
+      ...spec,
+    },
+  }
+}
+
+/** Long-running script that still reacts to SIGTERM within a fraction of a second. */
+export const SLEEP_FOREVER = 'while true; do sleep 0.2; done'
+
+/** Writes a manifest as an editor would save it: a temp file renamed into place. */
+export async function writeManifest(dir: string, file: string, pod: Record<string, unknown>): Promise<void> {
+  const temp = join(dir, `.${file}.tmp`)
+  await writeFile(temp, stringify(pod))
+  await rename(temp, join(dir, file))
+}
+
+export async function readSnapshot(rootDir: string): Promise<PodSnapshot | undefined> {
+  try {
+    return JSON.parse(await readFile(join(rootDir, 'pods.json'), 'utf8')) as PodSnapshot
+  } catch {
+    return undefined
+  }
+}
+
+/** Containers edged made for pod `name` (as the runtime lists them). */
+export async function containersOf(runtime: ContainerRuntime, podName: string, state?: Container['state']): Promise<Container[]> {
+  const all = await runtime.listContainers({ labelSelector: { [POD_NAME]: podName }, ...(state === undefined ? {} : { state }) })
+  return all.sort((a, b) => (a.labels[CONTAINER_NAME] ?? '').localeCompare(b.labels[CONTAINER_NAME] ?? '') || Number(BigInt(a.createdAt) - BigInt(b.createdAt)))
+}
+
+export async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined && value !== false) return value
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${(last as Error).message}`}`)
+    await new Promise((r) => setTimeout(r, 150))
+  }
+}

@@ -159,6 +159,10 @@ export interface Image {
   repoDigests: string[]
   /** Bytes, as a decimal string (uint64). */
   size: string
+  /** The image's numeric user (int64 as a decimal string), when its config names one. */
+  uid?: { value: string } | null
+  /** The image's user by name, when it is not numeric ('' when none). */
+  username?: string
 }
 
 export interface SandboxFilter {

@@ -11,17 +11,20 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { Backoff } from '../../edged/backoff.js'
 import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
 import type { ContainerRuntime } from '../../edged/cri/runtime.js'
 import { containerConfig } from '../../edged/kuberuntime/container-config.js'
 import { sandboxConfig, type PodContext } from '../../edged/kuberuntime/sandbox-config.js'
+import { ImageManager } from '../../edged/images.js'
 import { containerLogPath, podLogDir } from '../../edged/labels.js'
 import { validatePod } from '../../edged/pod/validate.js'
 import { VolumeManager } from '../../edged/volumes.js'
 import { mountPoints, systemMounter } from '../../edged/volumes/mounter.js'
+import { realClock } from '../../mappers/runtime/clock.js'
 import { TernError } from '../../schemas/errors.js'
 import type { Pod } from '../../schemas/pod.js'
-import { BUSYBOX_IMAGE, startContainerd, type Containerd } from '../support/containerd.js'
+import { BUSYBOX_IMAGE, BUSYBOX_NOBODY_IMAGE, startContainerd, type Containerd } from '../support/containerd.js'
 import { freePort, scratchDir } from '../support/resources.js'
 
 const execFileAsync = promisify(execFile)
@@ -57,6 +60,7 @@ describe('edged runtime configs on a real containerd', function () {
   let root: { path: string; remove(): Promise<void> }
   let volumes: VolumeManager
   let ctx: PodContext
+  let images: ImageManager
 
   before(async () => {
     containerd = await startContainerd()
@@ -65,6 +69,7 @@ describe('edged runtime configs on a real containerd', function () {
     ctx = { nodeName: 'edge-1', hostIP: '10.189.0.1', rootDir: root.path }
     // containerd runs in its own mount namespace: tmpfs volumes must be mounted there for its containers to see them.
     volumes = new VolumeManager({ rootDir: root.path, mounter: systemMounter({ namespacePid: containerd.pid }) })
+    images = new ImageManager({ runtime: rt, clock: realClock, backoff: new Backoff({ clock: realClock }) })
   })
   after(async () => {
     rt?.close()
@@ -80,7 +85,8 @@ describe('edged runtime configs on a real containerd', function () {
     const podIP = (await rt.podSandboxStatus(sandboxId)).network?.ip ?? ''
     const ids = new Map<string, string>()
     for (const c of pod.spec.containers) {
-      const config = await containerConfig(pod, c, { ...ctx, restartCount: 0, podIP, volumes: paths, imageUser: { uid: 0 } })
+      const imageRef = await images.ensure(pod, c)
+      const config = await containerConfig(pod, c, { ...ctx, restartCount: 0, podIP, volumes: paths, imageRef, imageUser: await images.user(imageRef) })
       const id = await rt.createContainer(sandboxId, config, sandbox)
       await rt.startContainer(id)
       ids.set(c.name, id)
@@ -290,6 +296,22 @@ describe('edged runtime configs on a real containerd', function () {
     } finally {
       await p.remove()
     }
+  })
+
+  it('runAsNonRoot: an image whose config names a non-root user runs as it; an image running as root is refused before the container exists', async () => {
+    const p = await runPod({ securityContext: { runAsNonRoot: true }, containers: [{ name: 'who', image: BUSYBOX_NOBODY_IMAGE, command: ['id', '-u'] }] })
+    try {
+      await p.waitExited('who')
+      assert.deepEqual(await p.log('who'), ['65534'])
+    } finally {
+      await p.remove()
+    }
+    const before = (await rt.listContainers()).length
+    await assert.rejects(
+      runPod({ securityContext: { runAsNonRoot: true }, containers: [sh('root', 'id -u')] }, { name: 'rooted' }),
+      (e: unknown) => e instanceof TernError && e.code === 'EDGED_CONTAINER_CONFIG_ERROR' && /image will run as root/.test(e.message),
+    )
+    assert.equal((await rt.listContainers()).length, before)
   })
 
   it('env: values, $(VAR) expansion in env and args, fieldRefs of the pod and node, resourceFieldRef', async () => {

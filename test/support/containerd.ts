@@ -26,6 +26,8 @@ const K8S_NAMESPACE = 'k8s.io'
 
 export const BUSYBOX_IMAGE = 'localhost/busybox:1'
 export const PAUSE_IMAGE = 'localhost/pause:1'
+/** busybox whose image config runs it as nobody (65534), as an image built with `USER 65534`. */
+export const BUSYBOX_NOBODY_IMAGE = 'localhost/busybox-nobody:1'
 
 export interface Containerd {
   readonly pid: number
@@ -284,14 +286,15 @@ async function buildImageArchive(dir: string): Promise<string> {
   }
   const architecture = { x64: 'amd64', arm64: 'arm64', arm: 'arm' }[process.arch as string] ?? process.arch
   const manifests = []
-  for (const [name, cmd] of [
-    [BUSYBOX_IMAGE, ['/bin/sh']],
-    [PAUSE_IMAGE, ['/bin/sleep', '2147483647']],
+  for (const [name, cmd, user] of [
+    [BUSYBOX_IMAGE, ['/bin/sh'], ''],
+    [PAUSE_IMAGE, ['/bin/sleep', '2147483647'], ''],
+    [BUSYBOX_NOBODY_IMAGE, ['/bin/sh'], '65534'],
   ] as const) {
     const config = await blob('application/vnd.oci.image.config.v1+json', {
       architecture,
       os: 'linux',
-      config: { Cmd: cmd, Env: ['PATH=/bin:/sbin'], WorkingDir: '/' },
+      config: { Cmd: cmd, Env: ['PATH=/bin:/sbin'], WorkingDir: '/', ...(user === '' ? {} : { User: user }) },
       rootfs: { type: 'layers', diff_ids: [`sha256:${layerDigest}`] },
     })
     const manifest = await blob('application/vnd.oci.image.manifest.v1+json', {

@@ -4,32 +4,29 @@
  * HTTP server counted), and each way a hook fails rejects with EDGED_HOOK_FAILED.
  */
 import assert from 'node:assert/strict'
-import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
 import type { ContainerRuntime } from '../../edged/cri/runtime.js'
 import { runHandler, type HandlerTarget } from '../../edged/hooks.js'
 import type { Container } from '../../schemas/pod.js'
 import { TernError } from '../../schemas/errors.js'
 import { healthServer } from '../support/busybox-scripts.js'
-import { BUSYBOX_IMAGE, startContainerd, type Containerd } from '../support/containerd.js'
-import { startTestPod, type TestPod } from '../support/cri-pod.js'
-import { scratchDir } from '../support/resources.js'
+import { BUSYBOX_IMAGE, type Containerd } from '../support/containerd.js'
+import { startCriFixture, startTestPod, type CriFixture, type TestPod } from '../support/cri-pod.js'
 
 const isCode = (code: string) => (e: unknown) => e instanceof TernError && e.code === code
 const text = (b: Buffer): string => b.toString('utf8')
 
 describe('edged ExecSync and lifecycle hooks (real containerd)', function () {
   this.timeout(180_000)
+  let fixture: CriFixture | undefined
   let containerd: Containerd | undefined
   let runtime: ContainerRuntime | undefined
   let pod: TestPod | undefined
-  let logs: { path: string; remove(): Promise<void> } | undefined
   let target: HandlerTarget
 
   before(async () => {
-    containerd = await startContainerd()
-    runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 90_000 })
-    logs = await scratchDir('tern-hooks-logs-')
-    pod = await startTestPod(runtime, { name: 'hooks', uid: 'uid-hooks', logDirectory: logs.path })
+    fixture = await startCriFixture('tern-hooks-logs-')
+    ;({ containerd, runtime } = fixture)
+    pod = await startTestPod(runtime, { name: 'hooks', uid: 'uid-hooks', logDirectory: fixture.logDir })
     const containerId = await pod.run('web', healthServer(8080))
     const container: Container = { name: 'web', image: BUSYBOX_IMAGE, ports: [{ name: 'http', containerPort: 8080 }] }
     target = { containerId, podIP: pod.podIP, container }
@@ -42,9 +39,7 @@ describe('edged ExecSync and lifecycle hooks (real containerd)', function () {
   })
   after(async () => {
     await pod?.remove().catch(() => undefined)
-    runtime?.close()
-    await containerd?.stop()
-    await logs?.remove()
+    await fixture?.stop()
   })
 
   it('ExecSync returns stdout, stderr and the exit code; a non-zero exit is a result, not an error', async () => {

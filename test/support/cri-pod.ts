@@ -3,9 +3,11 @@
  * of what runs beside containers: probes, hooks, logs. Containers run `sh -c SCRIPT` and trap
  * SIGTERM so they stop at once.
  */
+import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
 import type { ContainerConfig, ContainerRuntime, PodSandboxConfig } from '../../edged/cri/runtime.js'
 import { containerLabels, containerLogPath, sandboxLabels } from '../../edged/labels.js'
-import { BUSYBOX_IMAGE } from './containerd.js'
+import { BUSYBOX_IMAGE, startContainerd, type Containerd } from './containerd.js'
+import { scratchDir } from './resources.js'
 
 export interface TestPod {
   readonly sandboxId: string
@@ -58,6 +60,31 @@ export async function startTestPod(runtime: ContainerRuntime, pod: { name: strin
       }
       await runtime.stopPodSandbox(sandboxId)
       await runtime.removePodSandbox(sandboxId)
+    },
+  }
+}
+
+/** A private containerd, a CRI client on it and a scratch directory for pod logs: what a test file of edged's needs in before(). */
+export interface CriFixture {
+  readonly containerd: Containerd
+  readonly runtime: ContainerRuntime
+  /** For sandboxes' logDirectory. */
+  readonly logDir: string
+  stop(): Promise<void>
+}
+
+export async function startCriFixture(prefix: string): Promise<CriFixture> {
+  const containerd = await startContainerd()
+  const runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 90_000 })
+  const logs = await scratchDir(prefix)
+  return {
+    containerd,
+    runtime,
+    logDir: logs.path,
+    stop: async () => {
+      runtime.close()
+      await containerd.stop()
+      await logs.remove()
     },
   }
 }

@@ -239,7 +239,7 @@ export class Edged {
       // gone from the runtime: the next relist shows nothing and forgets the pod
       return
     }
-    if (pod !== undefined) await this.#syncer.tearDown(pod)
+    await this.#syncer.tearDown(uid)
     this.#terminating.delete(uid)
     this.#lastSync.delete(uid)
     await this.#statuses.remove(uid)

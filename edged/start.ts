@@ -8,11 +8,27 @@ import type { Logger } from 'pino'
 import type { EdgedConfig } from '../schemas/config.js'
 import type { AnyLevel } from '../twin/store.js'
 import { connectGrpcRuntime } from './cri/grpc-runtime.js'
-import { Edged } from './edged.js'
-import { basicConfigs, basicImages, noVolumes } from './kuberuntime/basic-parts.js'
-import { checkPodShape } from './sources/pod-shape.js'
+import type { ContainerRuntime } from './cri/runtime.js'
+import { Edged, type EdgedParts } from './edged.js'
+import { runHandler } from './hooks.js'
+import { basicImages } from './kuberuntime/basic-parts.js'
+import { containerConfig } from './kuberuntime/container-config.js'
+import { sandboxConfig } from './kuberuntime/sandbox-config.js'
+import { validatePod } from './pod/validate.js'
+import { dialTcp, type Dial } from './pod-network.js'
 import { StaticPodDir } from './sources/static-dir.js'
 import type { PodSource } from './sources/source.js'
+import { VolumeManager } from './volumes.js'
+
+/** The real parts: the kubelet's CRI configs, volumes under `rootDir`, hooks reaching pods through `dial`. */
+export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp): EdgedParts {
+  return {
+    configs: { sandbox: sandboxConfig, container: containerConfig },
+    images: basicImages(runtime),
+    volumes: new VolumeManager({ rootDir }),
+    runHook: (target, handler, timeoutSeconds) => runHandler(runtime, target, handler, timeoutSeconds, { dial }),
+  }
+}
 
 export async function startEdged(options: { config: EdgedConfig; dataDir: string; nodeName: string; db: AnyLevel; log: Logger }): Promise<Edged> {
   const { config, nodeName, log } = options
@@ -20,7 +36,7 @@ export async function startEdged(options: { config: EdgedConfig; dataDir: string
   const runtime = await connectGrpcRuntime({ endpoint: config.runtimeEndpoint, callTimeoutMs: config.runtimeRequestTimeoutSeconds * 1000 })
   const sources: PodSource[] = []
   if (config.podManifestsDir !== undefined) {
-    sources.push(new StaticPodDir({ dir: resolve(config.podManifestsDir), nodeName, validate: checkPodShape, log: log.child({ part: 'edged', source: 'file' }) }))
+    sources.push(new StaticPodDir({ dir: resolve(config.podManifestsDir), nodeName, validate: validatePod, log: log.child({ part: 'edged', source: 'file' }) }))
   }
   const edged = new Edged({
     config: { ...config, rootDir },
@@ -28,7 +44,7 @@ export async function startEdged(options: { config: EdgedConfig; dataDir: string
     db: options.db,
     runtime,
     sources,
-    parts: { configs: basicConfigs, images: basicImages(runtime), volumes: noVolumes },
+    parts: edgedParts(runtime, rootDir),
     log: log.child({ part: 'edged' }),
   })
   try {

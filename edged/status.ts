@@ -58,7 +58,7 @@ function containerStatus(input: StatusInput, spec: Container, inCurrent: readonl
   const base = { name: spec.name, image: spec.image, imageID: inst?.imageRef ?? '', ready: false, started: false, restartCount: inst?.restartCount ?? 0 }
   if (inst === undefined) return { ...base, state: { waiting: issue ?? { reason: notYet } }, lastState: {} }
   const previousRun = mine.find((c) => c.id !== inst.id && c.state === 'CONTAINER_EXITED')
-  const lastState: ContainerState = previousRun === undefined ? {} : { terminated: terminated(previousRun) }
+  const lastState: ContainerState = previousRun === undefined ? lastStateBefore(input, spec.name, inst.id) : { terminated: terminated(previousRun) }
   const withId = { ...base, containerID: CONTAINER_ID_PREFIX + inst.id }
   switch (inst.state) {
     case 'CONTAINER_RUNNING': {
@@ -74,6 +74,18 @@ function containerStatus(input: StatusInput, spec: Container, inCurrent: readonl
     case 'CONTAINER_UNKNOWN':
       return { ...withId, state: { waiting: issue ?? { reason: 'ContainerCreating' } }, lastState }
   }
+}
+
+/**
+ * The last state once the previous instance is gone from the runtime (removed as an older dead
+ * instance): as the kubelet, from the status reported before.
+ */
+function lastStateBefore(input: StatusInput, name: string, currentId: string): ContainerState {
+  const before = [...(input.previous?.initContainerStatuses ?? []), ...(input.previous?.containerStatuses ?? [])].find((s) => s.name === name)
+  if (before === undefined) return {}
+  if (before.containerID === CONTAINER_ID_PREFIX + currentId) return before.lastState
+  const ended = before.state.terminated ?? before.lastState.terminated
+  return ended === undefined ? {} : { terminated: ended }
 }
 
 function terminated(c: ObservedContainer): NonNullable<ContainerState['terminated']> {
@@ -120,15 +132,17 @@ export function podPhase(pod: Pod, init: readonly ContainerStatus[], app: readon
 function conditions(input: StatusInput, phase: PodStatus['phase'], init: readonly ContainerStatus[], app: readonly ContainerStatus[]): PodCondition[] {
   const notInit = init.filter((s) => s.state.terminated?.exitCode !== 0).map((s) => s.name)
   const notReady = app.filter((s) => !s.ready).map((s) => s.name)
-  const done = phase === 'Succeeded' || phase === 'Failed'
-  const ready: Omit<PodCondition, 'type' | 'lastTransitionTime'> =
-    notReady.length === 0 && !done
+  // the kubelet (status/generate.go): a Succeeded pod is "PodCompleted", not "not ready"
+  const succeeded = phase === 'Succeeded'
+  const ready: Omit<PodCondition, 'type' | 'lastTransitionTime'> = succeeded
+    ? { status: 'False', reason: 'PodCompleted' }
+    : notReady.length === 0
       ? { status: 'True' }
-      : done
-        ? { status: 'False', reason: 'PodCompleted' }
-        : { status: 'False', reason: 'ContainersNotReady', message: `containers with unready status: [${notReady.join(' ')}]` }
+      : { status: 'False', reason: 'ContainersNotReady', message: `containers with unready status: [${notReady.join(' ')}]` }
   const initialized: Omit<PodCondition, 'type' | 'lastTransitionTime'> =
-    notInit.length === 0 || done ? { status: 'True', ...(done && notInit.length > 0 ? { reason: 'PodCompleted' } : {}) } : { status: 'False', reason: 'ContainersNotInitialized', message: `containers with incomplete status: [${notInit.join(' ')}]` }
+    notInit.length > 0
+      ? { status: 'False', reason: 'ContainersNotInitialized', message: `containers with incomplete status: [${notInit.join(' ')}]` }
+      : { status: 'True', ...(succeeded && init.length > 0 ? { reason: 'PodCompleted' } : {}) }
   const make = (type: PodConditionType, c: Omit<PodCondition, 'type' | 'lastTransitionTime'>): PodCondition => {
     const before = input.previous?.conditions.find((p) => p.type === type)
     return { type, ...c, lastProbeTime: null, lastTransitionTime: before !== undefined && before.status === c.status ? before.lastTransitionTime : input.now }

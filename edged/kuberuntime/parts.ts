@@ -1,23 +1,14 @@
 /**
  * The parts the sync loop drives, as interfaces: how a pod becomes CRI configs, how its images
- * are made present, how its volumes are set up, how a preStop hook runs. The real ones live
- * beside (sandbox-config, container-config, images, volumes, hooks); tests may give others.
+ * are made present, how its volumes are set up, how a lifecycle hook runs. The real ones live
+ * beside (sandbox-config, container-config, images, ../volumes, ../hooks); tests may give others.
  */
 import type { Container, LifecycleHandler, Pod } from '../../schemas/pod.js'
 import type { ContainerConfig, PodSandboxConfig } from '../cri/runtime.js'
+import type { ContainerContext } from './container-config.js'
+import type { PodContext } from './sandbox-config.js'
 
-export interface PodContext {
-  nodeName: string
-  hostIP: string
-  rootDir: string
-}
-
-export interface ContainerContext extends PodContext {
-  restartCount: number
-  podIP: string
-  /** volume name → host path */
-  volumes: ReadonlyMap<string, string>
-}
+export type { ContainerContext, PodContext }
 
 export interface RuntimeConfigs {
   sandbox(pod: Pod, ctx: PodContext, attempt: number): PodSandboxConfig
@@ -31,8 +22,9 @@ export interface Images {
 
 export interface Volumes {
   setUp(pod: Pod): Promise<Map<string, string>>
-  tearDown(pod: Pod): Promise<void>
+  /** Releases what setUp made for the pod of this uid (works from the uid alone, after a restart). */
+  tearDownUid(uid: string): Promise<void>
 }
 
-/** Runs a lifecycle handler (preStop) against a running container; rejects when it fails. */
+/** Runs a lifecycle handler (postStart, preStop) against a running container; rejects when it fails. */
 export type HookRunner = (target: { containerId: string; podIP: string; container: Container }, handler: LifecycleHandler, timeoutSeconds: number) => Promise<void>

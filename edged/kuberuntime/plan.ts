@@ -13,7 +13,8 @@
  *   is killed and started again whatever the policy; one whose liveness probe failed is killed and
  *   restarted as the policy says.
  * - Containers of names the spec no longer has, and older instances, are killed and removed; the
- *   newest exited instance of each name stays (its logs are `tern logs --previous`).
+ *   newest exited instance of each name stays (its status is the last state, its log
+ *   `tern logs --previous`).
  * - Nothing running or to start: the sandbox is stopped (the pod has finished).
  */
 import type { Container, Pod } from '../../schemas/pod.js'
@@ -210,12 +211,14 @@ function collectGarbage(
   currentId: string | undefined,
   specs: ReadonlyMap<string, Container>,
 ): void {
-  const latest = latestByName(containers)
   const killed = new Set(actions.kill.map((k) => k.container.id))
+  // the kubelet's MaxPerPodContainer = 1: the newest exited instance of each name stays
+  const newestExited = latestByName(containers.filter((c) => c.state === 'CONTAINER_EXITED'))
+  const latest = latestByName(containers)
   for (const c of containers) {
     if (c.state === 'CONTAINER_RUNNING' || killed.has(c.id)) continue
-    const replaced = actions.start.some((s) => s.container.name === c.name) && c.state !== 'CONTAINER_EXITED'
-    if (latest.get(c.name)?.id !== c.id || replaced || !specs.has(c.name)) actions.removeContainers.push(c.id)
+    const keep = specs.has(c.name) && (c.state === 'CONTAINER_EXITED' ? newestExited.get(c.name)?.id === c.id : latest.get(c.name)?.id === c.id && !actions.start.some((s) => s.container.name === c.name))
+    if (!keep) actions.removeContainers.push(c.id)
   }
   const keepSandbox = currentId ?? sandboxes[0]?.id
   const removed = new Set(actions.removeContainers)

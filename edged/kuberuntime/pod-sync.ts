@@ -121,14 +121,13 @@ export class PodSyncer {
     for (const s of observed.sandboxes) await ignoreNotFound(runtime.stopPodSandbox(s.id))
     for (const c of observed.containers) await ignoreNotFound(runtime.removeContainer(c.id))
     for (const s of observed.sandboxes) await ignoreNotFound(runtime.removePodSandbox(s.id))
-    if (pod !== undefined) await this.tearDown(pod)
+    await this.tearDown(observed.ref.uid)
   }
 
   /** Releases the pod's volumes (after its containers are gone). */
-  async tearDown(pod: Pod): Promise<void> {
-    const uid = pod.metadata.uid ?? ''
+  async tearDown(uid: string): Promise<void> {
     this.#volumes.delete(uid)
-    await this.#o.volumes.tearDown(pod)
+    await this.#o.volumes.tearDownUid(uid)
   }
 
   /** preStop hook (within the grace period), then the runtime's SIGTERM and, after what is left of the grace period, SIGKILL. */
@@ -189,6 +188,18 @@ export class PodSyncer {
       await runtime.startContainer(id)
     } catch (err) {
       return issue(err, 'RunContainerError')
+    }
+    const postStart = spec.lifecycle?.postStart
+    if (postStart !== undefined && this.#o.runHook !== undefined) {
+      // the kubelet: a failed postStart hook kills the container, which then restarts as its policy says
+      try {
+        await this.#o.runHook({ containerId: id, podIP, container: spec }, postStart, podGraceSeconds(pod))
+      } catch (err) {
+        rethrowUnavailable(err)
+        log.warn({ pod: podName(pod), container: spec.name, code: (err as TernError).code }, `postStart hook failed (FailedPostStartHook): ${(err as Error).message}`)
+        await ignoreNotFound(runtime.stopContainer(id, MIN_GRACE_SECONDS))
+        return { reason: 'PostStartHookError', message: (err as Error).message }
+      }
     }
     log.info({ pod: podName(pod), container: spec.name, id, restartCount: start.restartCount, init: start.init }, 'container started')
     return undefined

@@ -8,27 +8,15 @@ import assert from 'node:assert/strict'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { podLogDir } from '../../edged/labels.js'
-import { containerdAvailable, startContainerd, type Containerd } from '../support/containerd.js'
-import { busyboxPod, containersOf, eventually, NODE, readSnapshot, SLEEP_FOREVER, startEdgedHarness, writeManifest } from '../support/edged.js'
+import { busyboxPod, containersOf, eventually, NODE, edgedSuite, readSnapshot, SLEEP_FOREVER, writeManifest } from '../support/edged.js'
 
 describe('edged static pods (real containerd)', function () {
   this.timeout(180_000)
-  let containerd: Containerd | undefined
-  let harness: Awaited<ReturnType<typeof startEdgedHarness>> | undefined
+  const suite = edgedSuite()
 
-  before(async function () {
-    if (!(await containerdAvailable())) this.skip()
-    containerd = await startContainerd()
-    harness = await startEdgedHarness(containerd)
-  })
-  after(async () => {
-    await harness?.stop()
-    await containerd?.stop()
-    await harness?.removeDir()
-  })
 
   it('a manifest written runs its containers; the snapshot says Running with the pod IP; an edit replaces the pod; removal stops and removes it', async () => {
-    const h = harness!
+    const h = suite().harness
     const name = `web-${NODE}`
     await writeManifest(h.manifests, 'web.yaml', busyboxPod('web', { app: `echo "hello v1"; ${SLEEP_FOREVER}`, side: SLEEP_FOREVER }))
     const running = await eventually(async () => {
@@ -75,7 +63,7 @@ describe('edged static pods (real containerd)', function () {
   })
 
   it('a broken manifest is refused with EDGED_POD_INVALID naming the file and field, and the other pods run; a half-saved edit keeps the last good pod', async () => {
-    const h = harness!
+    const h = suite().harness
     await writeManifest(h.manifests, 'ok.yaml', busyboxPod('ok', { app: SLEEP_FOREVER }))
     await writeFile(join(h.manifests, 'bad.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n  - name: app\n')
     await eventually(async () => (await containersOf(h.runtime, `ok-${NODE}`, 'CONTAINER_RUNNING')).length === 1, 60_000, 'the good pod running')

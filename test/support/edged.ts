@@ -11,13 +11,13 @@ import { stringify } from 'yaml'
 import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
 import type { Container, ContainerRuntime } from '../../edged/cri/runtime.js'
 import { Edged, type EdgedOptions } from '../../edged/edged.js'
-import { basicConfigs, basicImages, noVolumes } from '../../edged/kuberuntime/basic-parts.js'
-import { checkPodShape } from '../../edged/sources/pod-shape.js'
+import { validatePod } from '../../edged/pod/validate.js'
+import { edgedParts } from '../../edged/start.js'
 import { StaticPodDir } from '../../edged/sources/static-dir.js'
 import { CONTAINER_NAME, POD_NAME } from '../../edged/labels.js'
 import type { PodSnapshot } from '../../edged/status-manager.js'
 import type { AnyLevel } from '../../twin/store.js'
-import { BUSYBOX_IMAGE, type Containerd } from './containerd.js'
+import { BUSYBOX_IMAGE, containerdAvailable, startContainerd, type Containerd } from './containerd.js'
 import { scratchDir } from './resources.js'
 
 export const NODE = 'edge-test'
@@ -46,8 +46,8 @@ export async function startEdgedHarness(containerd: Containerd, options: Partial
     nodeName: NODE,
     db,
     runtime,
-    sources: [new StaticPodDir({ dir: manifests, nodeName: NODE, validate: checkPodShape, log })],
-    parts: { configs: basicConfigs, images: basicImages(runtime), volumes: noVolumes },
+    sources: [new StaticPodDir({ dir: manifests, nodeName: NODE, validate: validatePod, log })],
+    parts: edgedParts(runtime, rootDir, containerd.dial),
     log,
     ...options,
   })
@@ -116,5 +116,28 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false>,
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${(last as Error).message}`}`)
     await new Promise((r) => setTimeout(r, 150))
+  }
+}
+
+/**
+ * Call inside a `describe`: one private containerd and one Edged for the file (skipped when
+ * containerd is not installed), stopped and removed after it. Returns the running pair.
+ */
+export function edgedSuite(options: Parameters<typeof startEdgedHarness>[1] = {}): () => { containerd: Containerd; harness: Awaited<ReturnType<typeof startEdgedHarness>> } {
+  let containerd: Containerd | undefined
+  let harness: Awaited<ReturnType<typeof startEdgedHarness>> | undefined
+  before(async function () {
+    if (!(await containerdAvailable())) this.skip()
+    containerd = await startContainerd()
+    harness = await startEdgedHarness(containerd, options)
+  })
+  after(async () => {
+    await harness?.stop()
+    await containerd?.stop()
+    await harness?.removeDir()
+  })
+  return () => {
+    if (containerd === undefined || harness === undefined) throw new Error('edgedSuite: used outside its describe')
+    return { containerd, harness }
   }
 }

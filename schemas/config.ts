@@ -5,6 +5,7 @@
  * present; `Type.Optional` marks what may stay absent.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import { TWIN_LIMIT_DEFAULTS } from './twin-limits.js'
 import { StringEnum } from './typebox.js'
 
 const strict = { additionalProperties: false } as const
@@ -136,9 +137,6 @@ export const LogConfig = Type.Object(
   },
   strict,
 )
-
-/** Defaults of the twin's request limits (also the DeviceTwin's own defaults). */
-export const TWIN_LIMIT_DEFAULTS = { maxRequestBytes: 65_536, maxKeysPerDevice: 1000 } as const
 
 export const TwinConfig = Type.Object(
   {

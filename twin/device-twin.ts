@@ -8,9 +8,10 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Bus } from '../broker/bus.js'
-import * as checks from '../schemas/generated/validators.js'
+import { StoredDevice as storedDeviceCheck } from '../schemas/generated/validators/StoredDevice.js'
+import { TwinRecord as twinRecordCheck } from '../schemas/generated/validators/TwinRecord.js'
 import { validator } from '../schemas/validate.js'
-import { TWIN_LIMIT_DEFAULTS } from '../schemas/config.js'
+import { TWIN_LIMIT_DEFAULTS } from '../schemas/twin-limits.js'
 import type { EdgeDevice } from '../schemas/device.js'
 import { deviceIdOf, deviceRef, deviceTopic, deviceTopicFilters, nodeTopic, nodeTopicFilter, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../schemas/topics.js'
 import type { MemberDevice } from '../schemas/twin.js'
@@ -63,8 +64,8 @@ export interface TwinChanges {
 const QOS = 1 // as KubeEdge publishes to an external broker (kubeedge-compat.md §1.1)
 /** other nodes' names whose `membership/get` was logged once; past this many, no more are logged */
 const OTHER_NODES_LOGGED = 100
-const validateStored = validator(checks.StoredDevice)
-const validateTwin = validator(checks.TwinRecord)
+const validateStored = validator(storedDeviceCheck)
+const validateTwin = validator(twinRecordCheck)
 
 export class DeviceTwin {
   readonly #o: Required<Omit<DeviceTwinOptions, 'changes'>> & Pick<DeviceTwinOptions, 'changes'>

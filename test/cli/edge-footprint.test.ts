@@ -1,0 +1,64 @@
+/**
+ * What `tern edge` loads (DESIGN.md §8: a gateway's memory and start-up time). Every module a node
+ * loads stays in its heap, source text included, so a node loads the code of what it serves and no
+ * more: no schema builder (validators are compiled at build time, schemas/validated.ts). Checked
+ * on the built command, through the source maps of the bundle chunks the process actually loaded.
+ */
+import { strict as assert } from 'node:assert'
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { fanDevice } from '../support/cloud.js'
+import { scratchWithDevices } from '../support/manifests.js'
+import { FAN_MODEL } from '../support/modbus.js'
+import { freePort, startChild } from '../support/resources.js'
+import { startTernEdge, TERN_BIN } from '../support/tern.js'
+
+/** Module hooks for the child process: every file it loads as an ES module, one line each on stderr. */
+const HOOKS = `import { writeSync } from 'node:fs'
+export async function load(url, context, next) {
+  if (url.startsWith('file:')) writeSync(2, 'tern-test-loaded ' + url + '\\n')
+  return next(url, context)
+}`
+const TRACE = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)})`)}`
+
+/** The source files (paths as the source maps give them) bundled in the dist chunks a process loaded. */
+async function loadedSources(output: string): Promise<string[]> {
+  const dist = dirname(TERN_BIN)
+  const chunks = output
+    .split('\n')
+    .filter((l) => l.startsWith('tern-test-loaded '))
+    .map((l) => fileURLToPath(l.slice('tern-test-loaded '.length)))
+    .filter((path) => path.startsWith(`${resolve(dist, '..')}/`))
+  assert.ok(chunks.includes(TERN_BIN), `the trace names the files tern loaded; it has: ${chunks.join(', ')}`)
+  const sources = await Promise.all(chunks.map(async (chunk) => (JSON.parse(await readFile(`${chunk}.map`, 'utf8')) as { sources: string[] }).sources))
+  return [...new Set(sources.flat())]
+}
+
+describe('cli: what tern edge loads', function () {
+  this.timeout(60_000)
+  const undo: Array<() => Promise<void>> = []
+  let sources: string[]
+  before(async () => {
+    // a Modbus device on a port where nothing listens: the mapper and its driver load, the device stays offline
+    const { dir, devices } = await scratchWithDevices(`${FAN_MODEL}---\n${fanDevice('fan-1', 'edge-1', await freePort(), '0')}`, undo)
+    const node = await startTernEdge(
+      dir,
+      { node: { name: 'edge-1' }, twin: { manifestsDir: devices }, mqtt: { listeners: [{ port: 0 }] }, mappers: { enabled: ['modbus'] } },
+      [],
+      (command, args) => startChild(command, ['--import', TRACE, ...args]),
+    )
+    await node.stop()
+    sources = await loadedSources(node.output())
+  })
+  after(async () => {
+    for (const step of undo.reverse()) await step()
+  })
+
+  it('loads no schema builder: TypeBox declares the schemas the build compiles, and is no part of a running node', () => {
+    assert.deepEqual(
+      sources.filter((s) => s.includes('node_modules/@sinclair/typebox/')),
+      [],
+    )
+  })
+})

@@ -4,11 +4,10 @@ import { parse } from 'yaml'
 import type { CloudConfig } from '../schemas/cloud-config.js'
 import type { EdgeConfig } from '../schemas/config.js'
 import { TernError, type ErrorCode } from '../schemas/errors.js'
-import * as checks from '../schemas/generated/validators.js'
+import { EdgeConfig as edgeConfigCheck } from '../schemas/generated/validators/EdgeConfig.js'
 import { validator, formatProblems, type Validator } from '../schemas/validate.js'
 
-const validateEdgeConfig = validator(checks.EdgeConfig)
-const validateCloudConfig = validator(checks.CloudConfig)
+const validateEdgeConfig = validator(edgeConfigCheck)
 
 export function parseEdgeConfig(doc: unknown, source: string): EdgeConfig {
   return checked(validateEdgeConfig, doc, source, 'edge')
@@ -34,7 +33,9 @@ export function edgeConfigResult(doc: unknown, source: string): { ok: true; valu
 }
 
 export async function loadCloudConfig(path: string | undefined): Promise<CloudConfig> {
-  return checked(validateCloudConfig, path === undefined ? {} : await readYaml(path), path ?? 'the embedded defaults', 'cloud')
+  // loaded here, not with this module: `tern edge` reads its config through this module too
+  const { CloudConfig: cloudConfigCheck } = await import('../schemas/generated/validators/CloudConfig.js')
+  return checked(validator(cloudConfigCheck), path === undefined ? {} : await readYaml(path), path ?? 'the embedded defaults', 'cloud')
 }
 
 function checked<T>(validate: Validator<T>, doc: unknown, source: string, what: string): T {

@@ -10,7 +10,7 @@ import { protocolFactory, protocolNames } from '../mappers/protocols.js'
 import { realClock } from '../mappers/runtime/clock.js'
 import { Mapper } from '../mappers/runtime/mapper.js'
 import { TernError } from '../schemas/errors.js'
-import * as checks from '../schemas/generated/validators.js'
+import { MappersConfig as mappersConfigCheck } from '../schemas/generated/validators/MappersConfig.js'
 import { validator, formatProblems } from '../schemas/validate.js'
 import { readFirstLine } from './config.js'
 import { createLogger } from './log.js'
@@ -50,7 +50,7 @@ export async function startMapperProcess(o: MapperProcessOptions): Promise<Mappe
   if (factory === undefined) throw new TernError('MAPPER_PROTOCOL_UNKNOWN', `no protocol ${o.protocol}; known protocols: ${protocolNames().join(', ') || 'none'}`)
   const layout = o.layout ?? 'name'
   if (layout !== 'name' && layout !== 'namespace/name') throw new TernError('USAGE', `--layout must be name or namespace/name, got ${layout}`)
-  const tuning = validator(checks.MappersConfig)(o.heartbeatMs === undefined ? {} : { heartbeatMs: Number(o.heartbeatMs) })
+  const tuning = validator(mappersConfigCheck)(o.heartbeatMs === undefined ? {} : { heartbeatMs: Number(o.heartbeatMs) })
   if (!tuning.ok) throw new TernError('USAGE', `invalid mapper option:\n${formatProblems(tuning.problems)}`)
   const level = LEVELS.find((l) => l === (o.logLevel ?? 'info'))
   if (level === undefined) throw new TernError('USAGE', `--log-level ${o.logLevel ?? ''} is not a pino level`)

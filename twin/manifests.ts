@@ -5,11 +5,12 @@
  */
 import { Composer, Parser, parseAllDocuments, type Document } from 'yaml'
 import type { Device, DeviceModel, DeviceProperty, EdgeDevice, EdgeProperty, ModelProperty } from '../schemas/device.js'
-import * as checks from '../schemas/generated/validators.js'
+import { Device as deviceCheck } from '../schemas/generated/validators/Device.js'
+import { DeviceModel as deviceModelCheck } from '../schemas/generated/validators/DeviceModel.js'
 import { validator, type Problem } from '../schemas/validate.js'
 
-const validateDevice = validator(checks.Device)
-const validateModel = validator(checks.DeviceModel)
+const validateDevice = validator(deviceCheck)
+const validateModel = validator(deviceModelCheck)
 
 export type Manifest = { kind: 'Device'; doc: Device } | { kind: 'DeviceModel'; doc: DeviceModel }
 

@@ -8,7 +8,10 @@
  * entry (`"metadata": null`, `"expected": null`) is a wrong JSON type and a 400 — KubeEdge
  * dereferences such entries and crashes (§8.14).
  */
-import * as checks from '../schemas/generated/validators.js'
+import { DeviceStateUpdate as deviceStateUpdateCheck } from '../schemas/generated/validators/DeviceStateUpdate.js'
+import { GetRequest as getRequestCheck } from '../schemas/generated/validators/GetRequest.js'
+import { MsgTwin as msgTwinCheck } from '../schemas/generated/validators/MsgTwin.js'
+import { TwinUpdateEnvelope as twinUpdateEnvelopeCheck } from '../schemas/generated/validators/TwinUpdateEnvelope.js'
 import { validator, type Problem } from '../schemas/validate.js'
 import type { MsgTwin, TwinProblem } from '../schemas/twin.js'
 import { checkKey } from './values.js'
@@ -21,10 +24,10 @@ export interface TwinUpdateRequest {
   readonly entries: ReadonlyArray<readonly [key: string, entry: MsgTwin | null]>
 }
 
-const checkEnvelope = validator(checks.TwinUpdateEnvelope)
-const checkEntry = validator(checks.MsgTwin)
-const checkGet = validator(checks.GetRequest)
-const checkState = validator(checks.DeviceStateUpdate)
+const checkEnvelope = validator(twinUpdateEnvelopeCheck)
+const checkEntry = validator(msgTwinCheck)
+const checkGet = validator(getRequestCheck)
+const checkState = validator(deviceStateUpdateCheck)
 
 /**
  * A request's payload while it waits for its turn: the bytes, or, for a payload over the size limit,

@@ -5,7 +5,8 @@
  */
 import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/device.js'
 import type { BleDataType } from '../../schemas/bluetooth.js'
-import * as checks from '../../schemas/generated/validators.js'
+import { BluetoothProtocolConfig as bluetoothProtocolConfigCheck } from '../../schemas/generated/validators/BluetoothProtocolConfig.js'
+import { BluetoothVisitor as bluetoothVisitorCheck } from '../../schemas/generated/validators/BluetoothVisitor.js'
 import { validator, type Problem } from '../../schemas/validate.js'
 import { MAX_JOIN_BYTES, normalizeUuid, parseOperation, typeWidth, type Operation, type ValueFormat } from './codec.js'
 import { PROTOCOL_CONFIG_PATH, checkConfigData, visitorConfigPath } from '../config-data.js'
@@ -32,8 +33,8 @@ export interface Point {
 
 export type ResolvedDevice = { ok: true; settings: BluetoothSettings; points: ReadonlyMap<string, Point> } | { ok: false; problems: Problem[] }
 
-const checkProtocol = validator(checks.BluetoothProtocolConfig)
-const checkVisitor = validator(checks.BluetoothVisitor)
+const checkProtocol = validator(bluetoothProtocolConfigCheck)
+const checkVisitor = validator(bluetoothVisitorCheck)
 
 /** Which property types each decoding can produce. */
 function fits(dataType: BleDataType | 'join', type: PropertyType): boolean {

@@ -6,7 +6,8 @@
  */
 import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/device.js'
 import type { ModbusRegister } from '../../schemas/modbus.js'
-import * as checks from '../../schemas/generated/validators.js'
+import { ModbusProtocolConfig as modbusProtocolConfigCheck } from '../../schemas/generated/validators/ModbusProtocolConfig.js'
+import { ModbusVisitor as modbusVisitorCheck } from '../../schemas/generated/validators/ModbusVisitor.js'
 import { validator, type Problem } from '../../schemas/validate.js'
 import { resolveType, type RegisterFormat } from './codec.js'
 import type { Table } from './plan.js'
@@ -44,8 +45,8 @@ export interface Point {
 
 export type ResolvedDevice = { ok: true; settings: ModbusSettings; points: ReadonlyMap<string, Point> } | { ok: false; problems: Problem[] }
 
-const checkProtocol = validator(checks.ModbusProtocolConfig)
-const checkVisitor = validator(checks.ModbusVisitor)
+const checkProtocol = validator(modbusProtocolConfigCheck)
+const checkVisitor = validator(modbusVisitorCheck)
 
 const TABLES: Readonly<Record<ModbusRegister, Table>> = {
   CoilRegister: 'coil',

@@ -6,7 +6,8 @@
  */
 import type { EdgeDevice, EdgeProperty, PropertyType } from '../../schemas/device.js'
 import type { OpcuaSecurityMode, OpcuaSecurityPolicy } from '../../schemas/opcua.js'
-import * as checks from '../../schemas/generated/validators.js'
+import { OpcuaProtocolConfig as opcuaProtocolConfigCheck } from '../../schemas/generated/validators/OpcuaProtocolConfig.js'
+import { OpcuaVisitor as opcuaVisitorCheck } from '../../schemas/generated/validators/OpcuaVisitor.js'
 import { validator, type Problem } from '../../schemas/validate.js'
 import { browsePathText, normalizeNodeId, parseBrowsePath, type BrowseStep } from './codec.js'
 import { PROTOCOL_CONFIG_PATH, checkConfigData, visitorConfigPath } from '../config-data.js'
@@ -40,8 +41,8 @@ export interface Point {
 
 export type ResolvedDevice = { ok: true; settings: OpcuaSettings; points: ReadonlyMap<string, Point> } | { ok: false; problems: Problem[] }
 
-const checkProtocol = validator(checks.OpcuaProtocolConfig)
-const checkVisitor = validator(checks.OpcuaVisitor)
+const checkProtocol = validator(opcuaProtocolConfigCheck)
+const checkVisitor = validator(opcuaVisitorCheck)
 const DEFAULT_CYCLE_MS = 1000
 const MIN_PUBLISHING_MS = 50
 /** a session keep-alive at least this often, and never more often than the floor */

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import type { Bus } from '../../broker/bus.js'
 import type { EdgeDevice } from '../../schemas/device.js'
 import { deviceRef, deviceTopic, deviceTopicFilters, mapperMetricsTopic, nodeTopic, parseTopic, type DeviceRef, type DeviceTopicLayout } from '../../schemas/topics.js'
-import * as checks from '../../schemas/generated/validators.js'
+import { DeviceTwinDelta as deviceTwinDeltaCheck } from '../../schemas/generated/validators/DeviceTwinDelta.js'
 import { validator, formatProblems } from '../../schemas/validate.js'
 import type { Protocol } from '../driver.js'
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
@@ -51,7 +51,7 @@ export interface MapperOptions {
 const QOS = 1
 /** how long `stop()` waits for reports still in flight (a broker that is down must not block shutdown) */
 const STOP_FLUSH_MS = 2000
-const validateDelta = validator(checks.DeviceTwinDelta)
+const validateDelta = validator(deviceTwinDeltaCheck)
 
 export class Mapper {
   readonly #o: MapperOptions

@@ -6,13 +6,16 @@
  * twins, which change all the time and are no reason to restart a device.
  */
 import type { EdgeDevice } from '../../schemas/device.js'
-import * as checks from '../../schemas/generated/validators.js'
+import { DeviceTwinResult as deviceTwinResultCheck } from '../../schemas/generated/validators/DeviceTwinResult.js'
+import { EdgeDevice as edgeDeviceCheck } from '../../schemas/generated/validators/EdgeDevice.js'
+import { MembershipGetResult as membershipGetResultCheck } from '../../schemas/generated/validators/MembershipGetResult.js'
+import { MembershipUpdated as membershipUpdatedCheck } from '../../schemas/generated/validators/MembershipUpdated.js'
 import { validator, type Problem } from '../../schemas/validate.js'
 
-const validateDevice = validator(checks.EdgeDevice)
-const validateGetResult = validator(checks.MembershipGetResult)
-const validateUpdated = validator(checks.MembershipUpdated)
-const validateTwinResult = validator(checks.DeviceTwinResult)
+const validateDevice = validator(edgeDeviceCheck)
+const validateGetResult = validator(membershipGetResultCheck)
+const validateUpdated = validator(membershipUpdatedCheck)
+const validateTwinResult = validator(deviceTwinResultCheck)
 
 /** A member device, by `<namespace>/<name>`; `device` is absent when it does not validate. */
 export type Member = { key: string; name: string; protocolName: string | undefined } & ({ device: EdgeDevice } | { problems: Problem[] })

@@ -1,8 +1,9 @@
 /**
  * What `tern edge` loads (DESIGN.md §8: a gateway's memory and start-up time). Every module a node
  * loads stays in its heap, source text included, so a node loads the code of what it serves and no
- * more: no schema builder (validators are compiled at build time, schemas/validated.ts). Checked
- * on the built command, through the source maps of the bundle chunks the process actually loaded.
+ * more: no schema builder (validators are compiled at build time, schemas/validated.ts) and no
+ * validator of documents only another process reads. Checked on the built command, through the
+ * source maps of the bundle chunks the process actually loaded.
  */
 import { strict as assert } from 'node:assert'
 import { readFile } from 'node:fs/promises'
@@ -58,6 +59,15 @@ describe('cli: what tern edge loads', function () {
   it('loads no schema builder: TypeBox declares the schemas the build compiles, and is no part of a running node', () => {
     assert.deepEqual(
       sources.filter((s) => s.includes('node_modules/@sinclair/typebox/')),
+      [],
+    )
+  })
+
+  it('loads the validators of the documents it reads, one module each, and none of those only the cloud side reads', () => {
+    const validators = sources.filter((s) => s.includes('schemas/generated/validators'))
+    assert.ok(validators.some((s) => s.endsWith('schemas/generated/validators/EdgeConfig.js')), `the edge config is validated: ${validators.join(', ')}`)
+    assert.deepEqual(
+      validators.filter((s) => s.endsWith('schemas/generated/validators.js') || /\/(CloudConfig|Envelope|NodeDeviceSet|NodeObject|SecretObject|IssuedCertificate|RenewRequest|TwinReport)\.js$/.test(s)),
       [],
     )
   })

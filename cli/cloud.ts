@@ -1,12 +1,14 @@
 /**
  * The cloud side's composition root (`tern cloud`): one validated config in; the Device/DeviceModel
- * controllers (informers, downstream, upstream) start first and sync, then node identity (the fleet
- * CA, node records, the serving certificate), then CloudHub opens for edge nodes; stop runs in
- * reverse.
+ * controllers (informers, downstream, upstream) start first and sync, then the Nodes of edge nodes
+ * (status, Leases, NotReady after silence), then node identity (the fleet CA, node records, the
+ * serving certificate), then CloudHub opens for edge nodes; stop runs in reverse.
  */
 import type { Logger } from 'pino'
 import { CloudController } from '../cloud-sync/cloud/controller.js'
 import { loadKubeConfig } from '../cloud-sync/cloud/kube-api.js'
+import { ClientNodeNodeApi } from '../cloud-sync/cloud/node-api.js'
+import { NodeLifecycle } from '../cloud-sync/cloud/node-lifecycle.js'
 import { bootstrapHandler } from '../cloud-sync/identity/bootstrap.js'
 import { NodeIdentities } from '../cloud-sync/identity/node-identities.js'
 import { serveRenewals } from '../cloud-sync/identity/renewal.js'
@@ -22,6 +24,7 @@ import { stopSteps } from './stops.js'
 export interface CloudSide {
   readonly hub: CloudHub
   readonly controller: CloudController
+  readonly nodes: NodeLifecycle
   readonly identities: NodeIdentities | undefined
   readonly port: number
   stop(): Promise<void>
@@ -47,6 +50,16 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     })
     stops.push(() => controller.stop())
     await controller.start()
+    const nodes = new NodeLifecycle({
+      api: new ClientNodeNodeApi(kube),
+      log: log.child({ part: 'cloud', controller: 'nodes' }),
+      leaseDurationSeconds: config.nodes.leaseDurationSeconds,
+      leaseRenewMs: config.nodes.leaseRenewSeconds * 1000,
+      gracePeriodMs: config.nodes.gracePeriodSeconds * 1000,
+      monitorPeriodMs: config.nodes.monitorPeriodSeconds * 1000,
+    })
+    stops.push(() => nodes.stop())
+    await nodes.start()
 
     let tls: CloudHubOptions['tls']
     let authenticate: Authenticator
@@ -85,6 +98,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
       log,
       onSession: (session: Session) => {
         controller.attach(session)
+        nodes.attach(session)
         if (identities !== undefined) serveRenewals(session, identities)
       },
     })
@@ -100,9 +114,9 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     }
 
     const counts = { devices: controller.informers.devices.list().length, models: controller.informers.models.list().length }
-    const nodes = identities?.expiries().length
-    log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, auth: config.auth.mode, ...(pin === undefined ? {} : { caPin: pin, nodes }), ...counts, startMs: Date.now() - started }, 'cloud ready')
-    return { hub, controller, identities, port: address.port, stop }
+    const joined = identities?.expiries().length
+    log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, auth: config.auth.mode, ...(pin === undefined ? {} : { caPin: pin, nodes: joined }), ...counts, startMs: Date.now() - started }, 'cloud ready')
+    return { hub, controller, nodes, identities, port: address.port, stop }
   } catch (err) {
     await stop()
     throw err

@@ -23,6 +23,7 @@ import { ManifestDir, type ManifestCacheSpaces } from '../twin/manifest-dir.js'
 import { LevelStore } from '../twin/store.js'
 import type { TwinSpaces } from '../twin/stored-device.js'
 import { readNamedFile, readSecret } from './config.js'
+import { ternVersion } from './package.js'
 import { stopSteps } from './stops.js'
 
 export interface EdgeNode {
@@ -75,6 +76,9 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         ...(await linkCredentials(link, log)),
         ...(link.ca === undefined ? {} : { ca: await readNamedFile(link.ca, 'cloud.ca', 'CLOUD_CONFIG_INVALID') }),
         nodeName: config.node.name,
+        nodeStatus: config.node.status,
+        dataDir,
+        ternVersion: ternVersion(),
         layout: config.twin.topicLayout,
         fsync: config.twin.fsync,
         log: log.child({ part: 'cloud' }),

@@ -13,8 +13,17 @@ export function packageRoot(from: string = import.meta.dirname): string {
   }
 }
 
+function packageJson(): { name?: string; version?: string } {
+  return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { name?: string; version?: string }
+}
+
 /** `<name> <version>` of the package, as `tern --version` prints it. */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { name?: string; version?: string }
+  const pkg = packageJson()
   return `${pkg.name ?? 'tern'} ${pkg.version ?? 'unknown'}`
+}
+
+/** tern's version alone (`0.1.0`), as the node reports it in its Node's kubeletVersion. */
+export function ternVersion(): string {
+  return packageJson().version ?? '0.0.0'
 }

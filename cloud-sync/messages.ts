@@ -16,22 +16,26 @@
  * - `update` of `device/<ns>/<name>/twin/edge_updated`, content {@link TwinReport}: the current
  *   twins of the properties that changed (coalesced: one message per device in flight).
  * - `update` of `device/<ns>/<name>/state/update`, content {@link StateReport}.
+ * - `update` of `default/nodestatus/<node>` (KubeEdge edged's resource), content
+ *   {@link NodeStatusReport}: the node's own status, acknowledged once written to its `Node`.
  *
  * Not acknowledged: responses themselves (`operation: response`, `parent_msg_id` = the message
  * answered, content `"OK"`, or `operation: error` with a {@link ErrorContent}) and keepalives.
  */
 import { randomUUID } from 'node:crypto'
 import type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, StateReport, TwinReport } from '../schemas/cloud-link.js'
+import type { NodeStatusReport } from '../schemas/node-status.js'
 import * as checks from '../schemas/generated/validators.js'
 import { validator } from '../schemas/validate.js'
 
-export type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, StateReport, TwinReport }
+export type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, NodeStatusReport, StateReport, TwinReport }
 
 export const validateEnvelope = validator(checks.Envelope)
 export const validateNodeDeviceSet = validator(checks.NodeDeviceSet)
 export const validateDeletedObject = validator(checks.DeletedObject)
 export const validateTwinReport = validator(checks.TwinReport)
 export const validateStateReport = validator(checks.StateReport)
+export const validateNodeStatusReport = validator(checks.NodeStatusReport)
 
 export const Operations = {
   resync: 'resync',
@@ -71,6 +75,20 @@ export function parseReportResource(resource: string): { kind: 'twin' | 'state';
   if (match === null) return undefined
   return { kind: match[3] === 'state/update' ? 'state' : 'twin', namespace: match[1] as string, name: match[2] as string }
 }
+
+/** `default/nodestatus/<node>`: KubeEdge edged's node status resource (MetaManager's `<ns>/<type>/<name>`). */
+export function nodeStatusResource(node: string): string {
+  return `default/nodestatus/${node}`
+}
+
+/** The node a `default/nodestatus/<node>` resource names, or undefined for another resource. */
+export function parseNodeStatusResource(resource: string): string | undefined {
+  const match = /^default\/nodestatus\/([^/]+)$/.exec(resource)
+  return match === null ? undefined : match[1]
+}
+
+/** Group and source of node status reports (KubeEdge: edged reports through MetaManager, group `meta`). */
+export const NODE_STATUS_ROUTE = { source: 'edged', group: 'meta' } as const
 
 /** `node/<node>/<resource>` on the cloud side (CloudHub adds and strips the prefix). */
 export function cloudResource(node: string, resource: string): string {

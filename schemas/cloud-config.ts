@@ -84,6 +84,15 @@ export const CloudConfig = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    nodes: Type.Object(
+      {
+        leaseDurationSeconds: Type.Integer({ minimum: 1, default: 40, description: "a node's Lease in kube-node-lease: leaseDurationSeconds (kubelet: 40)" }),
+        leaseRenewSeconds: Type.Number({ minimum: 0.1, default: 10, description: 'renew the Lease of a connected node this often, s (kubelet: a quarter of the duration)' }),
+        gracePeriodSeconds: Type.Number({ minimum: 0.1, default: 40, description: 'mark a node Ready=Unknown when nothing was heard from it (and no replica renewed its Lease) for this long, s (kube-controller-manager node-monitor-grace-period: 40 s)' }),
+        monitorPeriodSeconds: Type.Number({ minimum: 0.1, default: 5, description: 'check silent nodes this often, s (node-monitor-period: 5 s)' }),
+      },
+      { ...strict, default: {}, description: 'the Nodes of edge nodes: their status, Leases and NotReady after silence' },
+    ),
     log: Type.Object(LogConfig.properties, { ...strict, default: {} }),
   },
   { ...strict, title: 'tern cloud configuration' },

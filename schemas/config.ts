@@ -261,6 +261,26 @@ export const EdgedConfig = Type.Object(
   strict,
 )
 
+/**
+ * The node status the edge reports (schemas/node-status.ts) and the kubelet's rules it follows:
+ * measured every `updateSeconds` (the kubelet's nodeStatusUpdateFrequency), sent when it changed or
+ * every `reportSeconds` (nodeStatusReportFrequency); pressure conditions from hard thresholds as
+ * the kubelet's eviction manager computes them.
+ */
+export const NodeStatusConfig = Type.Object(
+  {
+    updateSeconds: Type.Number({ minimum: 0.1, default: 10, description: 'measure the node this often, s (kubelet nodeStatusUpdateFrequency: 10 s)' }),
+    reportSeconds: Type.Number({ minimum: 1, default: 300, description: 'report an unchanged status this often, s (kubelet nodeStatusReportFrequency: 5 min)' }),
+    maxPods: Type.Integer({ minimum: 0, maximum: 10_000, default: 110, description: 'capacity and allocatable `pods` (kubelet maxPods: 110)' }),
+    internalIP: Type.Optional(Type.String({ minLength: 1, maxLength: 45, description: 'InternalIP address to report; default: the first non-loopback IPv4 address, else IPv6' })),
+    memoryAvailableMiB: Type.Number({ minimum: 0, default: 100, description: 'MemoryPressure when MemAvailable falls below this, MiB; also subtracted from allocatable memory (kubelet evictionHard memory.available<100Mi)' }),
+    diskAvailablePercent: Type.Number({ minimum: 0, maximum: 100, default: 10, description: 'DiskPressure when the data directory’s filesystem has less free space than this, % (kubelet nodefs.available<10%)' }),
+    inodesFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 5, description: 'DiskPressure when it has fewer free inodes than this, % (kubelet nodefs.inodesFree<5%)' }),
+    pidsAvailablePercent: Type.Number({ minimum: 0, maximum: 100, default: 5, description: 'PIDPressure when fewer than this share of pid_max are free, % (the kubelet sets no default pid.available)' }),
+  },
+  strict,
+)
+
 export const EdgeConfig = Type.Object(
   {
     node: Type.Object(
@@ -271,6 +291,7 @@ export const EdgeConfig = Type.Object(
           maxLength: 253,
           description: 'the edge node name (a Kubernetes node name)',
         }),
+        status: Type.Object(NodeStatusConfig.properties, { ...strict, default: {}, description: 'what the node reports to the cloud as its Kubernetes Node status (with a `cloud` link)' }),
       },
       { ...strict, default: {} },
     ),
@@ -294,3 +315,4 @@ export type ExternalBrokerConfig = Static<typeof ExternalBroker>
 export type MappersConfig = EdgeConfig['mappers']
 export type CloudLinkConfig = Static<typeof CloudLinkConfig>
 export type EdgedConfig = Static<typeof EdgedConfig>
+export type NodeStatusConfig = Static<typeof NodeStatusConfig>

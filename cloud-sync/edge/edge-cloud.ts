@@ -1,7 +1,8 @@
 /**
  * The edge's cloud link, composed: EdgeHub dials CloudHub; each session is handed to EdgeSync
- * (downstream: the cloud's device set → the twin's membership) and to the Outbox (upstream: twin
- * and state changes → Device status). Two phases, because the outbox marks are a hook of the twin
+ * (downstream: the cloud's device set → the twin's membership), to the Outbox (upstream: twin
+ * and state changes → Device status) and to the report queue the NodeReporter fills (the node's
+ * own status → its Node). Two phases, because the outbox marks are a hook of the twin
  * and must be loaded before it: construct and `prepare()` before `twin.start()`, then `start(twin)`.
  */
 import type { Logger } from 'pino'
@@ -10,11 +11,15 @@ import { LevelStore } from '../../twin/store.js'
 import type { DeviceTwin } from '../../twin/device-twin.js'
 import type { TwinSpaces } from '../../twin/stored-device.js'
 import type { DeviceTopicLayout } from '../../schemas/topics.js'
-import type { CloudLinkConfig } from '../../schemas/config.js'
+import type { CloudLinkConfig, NodeStatusConfig } from '../../schemas/config.js'
 import type { Renewer } from '../identity/renewer.js'
 import { EdgeHub } from '../link/edge-hub.js'
 import type { CloudObjectSpaces } from './cloud-objects.js'
 import { EdgeSync } from './edge-sync.js'
+import { measureNode } from './node-probe.js'
+import { NodeReporter } from './node-reporter.js'
+import type { RuntimeState } from './node-status.js'
+import { ReportQueue, type ReportSpaces } from './report-queue.js'
 import { Outbox } from './outbox.js'
 import { OutboxMarks } from './outbox-marks.js'
 
@@ -30,6 +35,12 @@ export interface EdgeCloudOptions {
   /** PEM of `link.ca`, read by the caller */
   ca?: Buffer
   nodeName: string
+  nodeStatus: NodeStatusConfig
+  /** the node's data directory: its filesystem is the node's disk in the status */
+  dataDir: string
+  ternVersion: string
+  /** the container runtime's state for the node status, once edged runs */
+  runtime?: () => RuntimeState | undefined
   layout: DeviceTopicLayout
   fsync: boolean
   log: Logger
@@ -42,6 +53,8 @@ export class EdgeCloud {
   #sync: EdgeSync | undefined
   #outbox: Outbox | undefined
   #hub: EdgeHub | undefined
+  #reports: ReportQueue | undefined
+  #reporter: NodeReporter | undefined
   #renewer: Renewer | undefined
 
   constructor(options: EdgeCloudOptions) {
@@ -68,6 +81,20 @@ export class EdgeCloud {
     if (held !== undefined) await twin.setMembers(held)
     this.#outbox = new Outbox({ marks: this.marks, twin, log, retryMs: link.resendMs })
     this.#outbox.start()
+    const reports = new ReportQueue({ store: new LevelStore<ReportSpaces>(db, ['reports'], { prefix: 'cloud-', sync: this.#o.fsync }), log, retryMs: link.resendMs })
+    this.#reports = reports
+    await reports.start()
+    const reporter = new NodeReporter({
+      node: this.#o.nodeName,
+      config: this.#o.nodeStatus,
+      ternVersion: this.#o.ternVersion,
+      queue: reports,
+      measure: () => measureNode(this.#o.dataDir),
+      ...(this.#o.runtime === undefined ? {} : { runtime: this.#o.runtime }),
+      log: log.child({ part: 'node-status' }),
+    })
+    this.#reporter = reporter
+    reporter.start()
     const sync = this.#sync
     const outbox = this.#outbox
     this.#hub = new EdgeHub({
@@ -84,6 +111,8 @@ export class EdgeCloud {
       onSession: (session) => {
         sync.attach(session)
         outbox.attach(session)
+        reports.attach(session)
+        reporter.attach(session)
       },
     })
     await this.#hub.start()
@@ -102,7 +131,9 @@ export class EdgeCloud {
 
   async stop(): Promise<void> {
     this.#renewer?.stop()
+    await this.#reporter?.stop()
     await this.#hub?.stop()
+    await this.#reports?.stop()
     await this.#outbox?.stop()
     await this.#sync?.stop()
   }

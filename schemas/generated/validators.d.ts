@@ -27,6 +27,7 @@ export declare const ModbusVisitor: Precompiled<Static<typeof S.ModbusVisitor>>
 export declare const MsgTwin: Precompiled<Static<typeof S.MsgTwin>>
 export declare const NodeDeviceSet: Precompiled<Static<typeof S.NodeDeviceSet>>
 export declare const NodeObject: Precompiled<Static<typeof S.NodeObject>>
+export declare const NodeStatusReport: Precompiled<Static<typeof S.NodeStatusReport>>
 export declare const OpcuaProtocolConfig: Precompiled<Static<typeof S.OpcuaProtocolConfig>>
 export declare const OpcuaVisitor: Precompiled<Static<typeof S.OpcuaVisitor>>
 export declare const Pod: Precompiled<Static<typeof S.Pod>>

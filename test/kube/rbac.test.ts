@@ -50,6 +50,10 @@ describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/
       const caPem = await pki.read(pki.ca)
       assert.equal(await patch('/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/d/status'), 200)
       assert.equal(await patch('/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/d'), 403)
+      // an edge node's Node: its status as a kubelet patches it, and its Lease
+      assert.equal((await admin.run(['apply', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata: { name: n1 }\n')).code, 0)
+      assert.equal(await patch('/api/v1/nodes/n1/status'), 200)
+      assert.equal((await cloud(['get', 'lease', 'n1', '-n', 'kube-node-lease'])).stderr.includes('NotFound'), true, 'get of a Lease is allowed (404, not 403)')
 
       for (const args of [
         ['patch', 'device', 'd', '--type', 'merge', '-p', '{"spec":{"nodeName":"n2"}}'],
@@ -57,6 +61,9 @@ describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/
         ['apply', '-f', join(root, 'examples/modbus/devices/fan.yaml')],
         ['get', 'namespaces'],
         ['get', 'crds'],
+        ['get', 'pods', '-A'],
+        ['get', 'leases', '-n', 'kube-node-lease'],
+        ['delete', 'lease', 'n1', '-n', 'kube-node-lease'],
       ]) {
         const refused = await cloud(args)
         assert.notEqual(refused.code, 0, `kubectl ${args.join(' ')} must be refused`)

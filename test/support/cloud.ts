@@ -67,7 +67,7 @@ export interface CloudWorld {
  */
 export async function startCloudWorld(
   undo: Array<() => Promise<void>>,
-  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string } = {},
+  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string; nodes?: Record<string, number> } = {},
 ): Promise<CloudWorld> {
   const dir = await scratchDir()
   undo.push(() => dir.remove())
@@ -99,6 +99,7 @@ export async function startCloudWorld(
     auth: { mode: 'shared-secret', secretFile },
     kube: { kubeconfig: cloudKubeconfig },
     status: { qps: options.qps ?? 200, burst: 50 },
+    ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
     log: { level: 'debug' },
   }
   const cloud = await startTernCloud(dir.path, cloudConfig)
@@ -120,7 +121,7 @@ export async function startCloudWorld(
 }
 
 /** `tern edge` with the Modbus mapper, linked to `hubUrl`; the same `dir` restarts the same node (its LevelDB). */
-export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: string, options: { spawn?: Spawner; dir?: string } = {}): Promise<TernEdgeProcess> {
+export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: string, options: { spawn?: Spawner; dir?: string; nodeStatus?: Record<string, unknown> } = {}): Promise<TernEdgeProcess> {
   let dir = options.dir
   if (dir === undefined) {
     const scratch = await scratchDir()
@@ -130,7 +131,7 @@ export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: st
   const edge = await startTernEdge(
     dir,
     {
-      node: { name: node },
+      node: { name: node, ...(options.nodeStatus === undefined ? {} : { status: options.nodeStatus }) },
       mqtt: { listeners: [{ port: 0 }] },
       mappers: { enabled: ['modbus'], heartbeatMs: 0, backoff: { initialMs: 100, maxMs: 800 } },
       cloud: { url: hubUrl, ca: world.pki.ca, secretFile: world.secretFile, heartbeatMs: 500, keepaliveTimeoutMs: 2000, resendMs: 500, backoff: { initialMs: 100, maxMs: 1000 } },

@@ -1,0 +1,80 @@
+/**
+ * The Kubernetes seam of the node controller (STYLE: an interface at every external seam): Nodes,
+ * their status, and their Leases in kube-node-lease. {@link ClientNodeNodeApi} is the real one over
+ * @kubernetes/client-node. Bodies go out as plain JSON (a Lease's renewTime is already a
+ * MicroTime string: the API server parses exactly six fractional digits).
+ */
+import * as k8s from '@kubernetes/client-node'
+import { wrap, type KubeRequestError } from './kube-api.js'
+
+export const LEASE_NAMESPACE = 'kube-node-lease'
+
+export interface NodeApi {
+  /** The Node, or undefined on 404. */
+  getNode(name: string): Promise<unknown>
+  /** Creates; KubeRequestError 409 when it exists. */
+  createNode(node: object): Promise<unknown>
+  /** JSON merge patch of the Node (labels). */
+  patchNode(name: string, patch: object): Promise<unknown>
+  /** Strategic merge patch of `nodes/<name>/status` (conditions merge by type, as the kubelet's). */
+  patchNodeStatus(name: string, patch: object): Promise<unknown>
+  /** Names of the Nodes labelled `selector`. */
+  listNodes(selector: string): Promise<unknown[]>
+  /** The Lease in kube-node-lease, or undefined on 404. */
+  getLease(name: string): Promise<unknown>
+  createLease(lease: object): Promise<unknown>
+  /** Replaces; the body's metadata.resourceVersion is a precondition (409 when stale). */
+  replaceLease(name: string, lease: object): Promise<unknown>
+}
+
+async function orUndefined(call: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await wrap(call)
+  } catch (err) {
+    if ((err as KubeRequestError).status === 404) return undefined
+    throw err
+  }
+}
+
+export class ClientNodeNodeApi implements NodeApi {
+  readonly #core: k8s.CoreV1Api
+  readonly #coordination: k8s.CoordinationV1Api
+
+  constructor(kc: k8s.KubeConfig) {
+    this.#core = kc.makeApiClient(k8s.CoreV1Api)
+    this.#coordination = kc.makeApiClient(k8s.CoordinationV1Api)
+  }
+
+  getNode(name: string): Promise<unknown> {
+    return orUndefined(() => this.#core.readNode({ name }))
+  }
+
+  createNode(node: object): Promise<unknown> {
+    return wrap(() => this.#core.createNode({ body: node }))
+  }
+
+  patchNode(name: string, patch: object): Promise<unknown> {
+    return wrap(() => this.#core.patchNode({ name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)))
+  }
+
+  patchNodeStatus(name: string, patch: object): Promise<unknown> {
+    return wrap(() => this.#core.patchNodeStatus({ name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch)))
+  }
+
+  async listNodes(selector: string): Promise<unknown[]> {
+    const list = await wrap(() => this.#core.listNode({ labelSelector: selector }))
+    return list.items
+  }
+
+  getLease(name: string): Promise<unknown> {
+    return orUndefined(() => this.#coordination.readNamespacedLease({ name, namespace: LEASE_NAMESPACE }))
+  }
+
+  createLease(lease: object): Promise<unknown> {
+    return wrap(() => this.#coordination.createNamespacedLease({ namespace: LEASE_NAMESPACE, body: lease }))
+  }
+
+  replaceLease(name: string, lease: object): Promise<unknown> {
+    return wrap(() => this.#coordination.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: lease }))
+  }
+}

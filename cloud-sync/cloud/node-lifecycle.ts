@@ -1,0 +1,281 @@
+/**
+ * The Nodes of edge nodes (DESIGN.md §7: "the Node object and its Lease are kept by tern cloud from
+ * what the edge reports"), doing for them what a kubelet and the node lifecycle controller do:
+ *
+ * - The first status report of a session creates the node's `Node` when it has none (labels
+ *   node-role.kubernetes.io/edge, kubernetes.io/hostname, kubernetes.io/arch, kubernetes.io/os)
+ *   or sets those labels on the existing one; every report is written with one strategic merge
+ *   patch of `nodes/<name>/status` and acknowledged after it. A later report finding the Node
+ *   gone does not create it again (deleting the Node revokes the node). A report about another
+ *   node is refused with CLOUD_NOT_OWNER (logged), a malformed one with CLOUD_MESSAGE_INVALID, a
+ *   status the API server refuses (400/422) with CLOUD_STATUS_WRITE_FAILED; other failures answer
+ *   CLOUD_KUBE_UNAVAILABLE and the edge retries.
+ * - While a node's session is open and it was heard from within the lease duration, its Lease
+ *   `kube-node-lease/<node>` is renewed every `leaseRenewMs` (holder = the node, owned by its Node).
+ * - Every `monitorPeriodMs`, a node not heard from for `gracePeriodMs` — and whose Lease no
+ *   replica renewed within that time — gets Ready and the pressure conditions Unknown
+ *   (NodeStatusUnknown), so `kubectl get nodes` shows NotReady. At start every Node labelled
+ *   node-role.kubernetes.io/edge is watched this way from the start time (a node that was connected
+ *   before a restart of tern cloud is not left Ready for ever).
+ */
+import type { Logger } from 'pino'
+import { realClock, type Clock, type TimerHandle } from '../../mappers/runtime/clock.js'
+import type { ErrorCode } from '../../schemas/errors.js'
+import { errorResponse, parseNodeStatusResource, response, Sources, validateNodeStatusReport, type Envelope, type NodeStatusReport } from '../messages.js'
+import type { Session } from '../session.js'
+import { KubeRequestError } from './kube-api.js'
+import type { NodeApi } from './node-api.js'
+import { EDGE_ROLE_LABEL, labelPatch, leaseBody, newNode, nodeLabels, renewTimeOf, resourceVersionOf, statusPatch, unknownPatch, viewOf, type NodeView } from './node-object.js'
+
+export interface NodeLifecycleOptions {
+  api: NodeApi
+  log: Logger
+  clock?: Clock
+  leaseDurationSeconds?: number
+  leaseRenewMs?: number
+  gracePeriodMs?: number
+  monitorPeriodMs?: number
+}
+
+interface NodeState {
+  session: Session | undefined
+  /** the Node as last read or written this session (undefined: read it first) */
+  view: NodeView | undefined
+  /** the Node was created or found this session: a 404 now means it was deleted */
+  ensured: boolean
+  lastHeard: number
+  unknown: boolean
+  lease: { resourceVersion: string | undefined } | undefined
+  renewing: boolean
+  renewal: TimerHandle | undefined
+  /** reports of this node are written one at a time */
+  chain: Promise<void>
+}
+
+export interface NodeLifecycleMetrics {
+  reports: number
+  refused: number
+  statusPatches: number
+  leaseWrites: number
+  markedUnknown: number
+}
+
+export class NodeLifecycle {
+  readonly #o: Required<Omit<NodeLifecycleOptions, 'clock'>> & { clock: Clock }
+  readonly #nodes = new Map<string, NodeState>()
+  readonly #metrics: NodeLifecycleMetrics = { reports: 0, refused: 0, statusPatches: 0, leaseWrites: 0, markedUnknown: 0 }
+  #monitor: TimerHandle | undefined
+  #running = false
+
+  constructor(options: NodeLifecycleOptions) {
+    this.#o = { leaseDurationSeconds: 40, leaseRenewMs: 10_000, gracePeriodMs: 40_000, monitorPeriodMs: 5000, ...options, clock: options.clock ?? realClock }
+  }
+
+  metrics(): NodeLifecycleMetrics {
+    return { ...this.#metrics }
+  }
+
+  /** Starts the monitor; edge Nodes that exist already are watched from now on. */
+  async start(): Promise<void> {
+    if (this.#running) return
+    this.#running = true
+    try {
+      for (const node of await this.#o.api.listNodes(EDGE_ROLE_LABEL)) {
+        const name = (node as { metadata?: { name?: unknown } }).metadata?.name
+        if (typeof name === 'string' && !this.#nodes.has(name)) this.#state(name).view = viewOf(node)
+      }
+    } catch (err) {
+      this.#o.log.warn({ code: 'CLOUD_KUBE_UNAVAILABLE', err: (err as Error).message }, 'cannot list edge Nodes; only nodes that connect are monitored')
+    }
+    this.#schedule()
+  }
+
+  stop(): Promise<void> {
+    this.#running = false
+    if (this.#monitor !== undefined) this.#o.clock.clearTimeout(this.#monitor)
+    for (const state of this.#nodes.values()) this.#stopRenewing(state)
+    return Promise.all([...this.#nodes.values()].map((s) => s.chain)).then(() => undefined)
+  }
+
+  attach(session: Session): void {
+    if (!this.#running) return
+    const state = this.#state(session.node)
+    state.session = session
+    state.view = undefined
+    state.ensured = false
+    state.lease = undefined
+    state.lastHeard = this.#o.clock.now()
+    session.onMessage((message) => {
+      if (parseNodeStatusResource(message.route.resource) !== undefined) this.#receive(session, message)
+    })
+    session.onClose(() => {
+      if (state.session !== session) return
+      state.lastHeard = Math.max(state.lastHeard, session.lastReceivedAt)
+      state.session = undefined
+      this.#stopRenewing(state)
+    })
+  }
+
+  #state(node: string): NodeState {
+    let state = this.#nodes.get(node)
+    if (state === undefined) {
+      state = { session: undefined, view: undefined, ensured: false, lastHeard: this.#o.clock.now(), unknown: false, lease: undefined, renewing: false, renewal: undefined, chain: Promise.resolve() }
+      this.#nodes.set(node, state)
+    }
+    return state
+  }
+
+  #receive(session: Session, message: Envelope): void {
+    this.#metrics.reports++
+    const named = parseNodeStatusResource(message.route.resource) ?? ''
+    const log = this.#o.log.child({ node: session.node })
+    if (named !== session.node) {
+      log.warn({ code: 'CLOUD_NOT_OWNER', reported: named }, 'status report about another node; refused')
+      return this.#refuse(session, message, 'CLOUD_NOT_OWNER', `node ${session.node} cannot report the status of node ${named}`)
+    }
+    const checked = validateNodeStatusReport(message.content)
+    if (message.route.operation !== 'update' || !checked.ok) {
+      const reason = checked.ok ? `operation ${message.route.operation} is not update` : checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')
+      log.warn({ code: 'CLOUD_MESSAGE_INVALID', reason }, 'invalid node status report; refused')
+      return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', reason)
+    }
+    const state = this.#state(session.node)
+    state.chain = state.chain.then(() => this.#write(session, state, message, checked.value)).catch((err: unknown) => log.error({ err }, 'node status write failed'))
+  }
+
+  async #write(session: Session, state: NodeState, message: Envelope, report: NodeStatusReport): Promise<void> {
+    if (!this.#running || state.session !== session) return // unanswered: the edge re-sends on its next session
+    const node = session.node
+    const log = this.#o.log.child({ node })
+    try {
+      if (!state.ensured) {
+        await this.#ensureNode(node, state, report)
+        state.ensured = true
+      }
+      const written = await this.#o.api.patchNodeStatus(node, statusPatch(report, state.view?.conditions ?? [], this.#o.clock.now()))
+      this.#metrics.statusPatches++
+      state.view = viewOf(written)
+      state.lastHeard = this.#o.clock.now()
+      state.unknown = false
+      session.send(response(message, Sources.cloud))
+      this.#startRenewing(node, state)
+    } catch (err) {
+      const status = err instanceof KubeRequestError ? err.status : undefined
+      if (status === 404) {
+        log.warn({ code: 'CLOUD_NOT_OWNER' }, 'the Node was deleted; not created again for this session')
+        return this.#refuse(session, message, 'CLOUD_NOT_OWNER', `the Node ${node} does not exist`)
+      }
+      if (status === 400 || status === 422) {
+        log.warn({ code: 'CLOUD_STATUS_WRITE_FAILED', status, err: (err as Error).message }, 'the API server refused the node status; dropped')
+        return this.#refuse(session, message, 'CLOUD_STATUS_WRITE_FAILED', (err as Error).message)
+      }
+      log.warn({ code: 'CLOUD_KUBE_UNAVAILABLE', status, err: (err as Error).message }, 'cannot write the node status; the edge retries')
+      return this.#refuse(session, message, 'CLOUD_KUBE_UNAVAILABLE', (err as Error).message)
+    }
+  }
+
+  /** Creates the Node when absent, else sets tern's labels on it; leaves its view in `state`. */
+  async #ensureNode(node: string, state: NodeState, report: NodeStatusReport): Promise<void> {
+    const wanted = nodeLabels(node, report)
+    let current = await this.#o.api.getNode(node)
+    if (current === undefined) {
+      try {
+        current = await this.#o.api.createNode(newNode(node, wanted))
+        this.#o.log.info({ node }, 'created the Node')
+      } catch (err) {
+        if (!(err instanceof KubeRequestError && err.status === 409)) throw err
+        current = await this.#o.api.getNode(node)
+      }
+    }
+    const patch = labelPatch(viewOf(current).labels, wanted)
+    if (patch !== undefined) current = await this.#o.api.patchNode(node, patch)
+    state.view = viewOf(current)
+  }
+
+  #refuse(session: Session, message: Envelope, code: ErrorCode, reason: string): void {
+    this.#metrics.refused++
+    session.send(errorResponse(message, Sources.cloud, { code, reason }))
+  }
+
+  #startRenewing(node: string, state: NodeState): void {
+    if (state.renewing || !this.#running) return
+    state.renewing = true
+    const round = async (): Promise<void> => {
+      const session = state.session
+      if (!this.#running || session === undefined) return
+      // a node that fell silent (its session not closed yet) is not vouched for
+      if (this.#o.clock.now() - Math.max(state.lastHeard, session.lastReceivedAt) <= this.#o.leaseDurationSeconds * 1000) await this.#renewLease(node, state)
+    }
+    const next = (): void => {
+      if (state.renewing) state.renewal = this.#o.clock.setTimeout(() => void round().finally(next), this.#o.leaseRenewMs)
+    }
+    void round().finally(next)
+  }
+
+  #stopRenewing(state: NodeState): void {
+    state.renewing = false
+    if (state.renewal !== undefined) this.#o.clock.clearTimeout(state.renewal)
+    state.renewal = undefined
+  }
+
+  async #renewLease(node: string, state: NodeState): Promise<void> {
+    const { api, leaseDurationSeconds } = this.#o
+    try {
+      if (state.lease === undefined) {
+        const existing = await api.getLease(node)
+        if (existing === undefined) {
+          state.lease = { resourceVersion: resourceVersionOf(await api.createLease(leaseBody(node, state.view?.uid, leaseDurationSeconds, this.#o.clock.now()))) }
+          this.#metrics.leaseWrites++
+          return
+        }
+        state.lease = { resourceVersion: resourceVersionOf(existing) }
+      }
+      const renewed = await api.replaceLease(node, leaseBody(node, state.view?.uid, leaseDurationSeconds, this.#o.clock.now(), state.lease.resourceVersion))
+      this.#metrics.leaseWrites++
+      state.lease = { resourceVersion: resourceVersionOf(renewed) }
+    } catch (err) {
+      state.lease = undefined // read it again next time (409: someone else wrote it; 404: deleted)
+      const status = err instanceof KubeRequestError ? err.status : undefined
+      if (status !== 409) this.#o.log.warn({ node, code: 'CLOUD_KUBE_UNAVAILABLE', status, err: (err as Error).message }, 'cannot renew the node Lease')
+    }
+  }
+
+  #schedule(): void {
+    if (!this.#running) return
+    this.#monitor = this.#o.clock.setTimeout(() => {
+      void this.#check().finally(() => this.#schedule())
+    }, this.#o.monitorPeriodMs)
+  }
+
+  /** Marks the nodes silent past the grace period Unknown (unless another replica renewed their Lease). */
+  async #check(): Promise<void> {
+    const now = this.#o.clock.now()
+    for (const [node, state] of this.#nodes) {
+      if (!this.#running) return
+      if (state.unknown) continue
+      const heard = state.session === undefined ? state.lastHeard : Math.max(state.lastHeard, state.session.lastReceivedAt)
+      if (now - heard <= this.#o.gracePeriodMs) continue
+      try {
+        const renewed = renewTimeOf(await this.#o.api.getLease(node))
+        if (renewed !== undefined && now - renewed <= this.#o.gracePeriodMs) {
+          state.lastHeard = Math.max(state.lastHeard, renewed)
+          continue
+        }
+        const current = await this.#o.api.getNode(node)
+        if (current === undefined) {
+          if (state.session === undefined) this.#nodes.delete(node) // deleted: nothing to mark
+          continue
+        }
+        const patch = unknownPatch(viewOf(current).conditions, now)
+        state.unknown = true
+        if (patch === undefined) continue
+        await this.#o.api.patchNodeStatus(node, patch)
+        this.#metrics.markedUnknown++
+        this.#o.log.info({ node, silentMs: now - heard }, 'node stopped posting status: Ready=Unknown')
+      } catch (err) {
+        state.unknown = false
+        this.#o.log.warn({ node, code: 'CLOUD_KUBE_UNAVAILABLE', err: (err as Error).message }, 'cannot mark the silent node Unknown; retrying')
+      }
+    }
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * An edge node is a Kubernetes Node, end to end with real processes (DESIGN.md §7; Kubernetes
+ * "Nodes": node status, heartbeats through Leases in kube-node-lease, node-monitor-grace-period):
+ * the API emulator with tern cloud's RBAC from deploy/cloud, `tern cloud`, `tern edge` and the
+ * real kubectl. Grace and renew periods are shortened in the cloud's config so the test does not
+ * wait 40 s; bounds are generous for a loaded machine.
+ */
+import { strict as assert } from 'node:assert'
+import { readFile } from 'node:fs/promises'
+import { availableParallelism, release } from 'node:os'
+import pino from 'pino'
+import { parse } from 'yaml'
+import { message, nodeStatusResource, NODE_STATUS_ROUTE, Operations, type Envelope } from '../../cloud-sync/messages.js'
+import { EdgeHub } from '../../cloud-sync/link/edge-hub.js'
+import type { Session } from '../../cloud-sync/session.js'
+import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
+
+interface NodeDoc {
+  metadata: { name: string; uid: string; labels: Record<string, string> }
+  status: {
+    capacity: Record<string, string>
+    allocatable: Record<string, string>
+    conditions: Array<{ type: string; status: string; reason: string; lastHeartbeatTime: string; lastTransitionTime: string }>
+    addresses: Array<{ type: string; address: string }>
+    nodeInfo: Record<string, string>
+  }
+}
+
+interface LeaseDoc {
+  metadata: { ownerReferences?: Array<{ kind: string; name: string; uid: string }> }
+  spec: { holderIdentity: string; leaseDurationSeconds: number; renewTime: string }
+}
+
+async function getYaml<T>(world: CloudWorld, args: string[]): Promise<T | undefined> {
+  const r = await world.kubectl.run(['get', ...args, '-o', 'yaml'])
+  return r.code === 0 ? (parse(r.stdout) as T) : undefined
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, test: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: T | undefined
+  while (Date.now() < deadline) {
+    last = await probe()
+    if (last !== undefined && test(last)) return last
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
+}
+
+const nodesTable = async (world: CloudWorld): Promise<string> => (await world.kubectl.run(['get', 'nodes'])).stdout
+
+describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silence (real processes)', function () {
+  this.timeout(180_000)
+  const undo: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const fn of undo.splice(0).reverse()) await fn()
+  })
+
+  it('connect → Node created with labels, Ready with its version; Lease renewed; edge stopped → NotReady; back → Ready', async () => {
+    const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 0.5, gracePeriodSeconds: 4, monitorPeriodSeconds: 0.5 } })
+    const url = `wss://127.0.0.1:${world.cloud.hubPort}`
+    const edge = await startCloudEdge(world, 'edge-1', url, { nodeStatus: { updateSeconds: 1 } })
+
+    const table = await until('edge-1 Ready in kubectl get nodes', () => nodesTable(world), (t) => /edge-1\s+Ready\s+edge\s/.test(t))
+    assert.match(table, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\n/)
+    assert.match(table, /edge-1\s+Ready\s+edge\s+\S+\s+v1\.32\.0-tern-v\d+\.\d+\.\d+/)
+    const node = (await getYaml<NodeDoc>(world, ['node', 'edge-1'])) as NodeDoc
+    const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm' }[process.arch as string] ?? process.arch
+    assert.deepEqual(node.metadata.labels, { 'node-role.kubernetes.io/edge': '', 'kubernetes.io/hostname': 'edge-1', 'kubernetes.io/arch': arch, 'kubernetes.io/os': 'linux' })
+    assert.equal(node.status.capacity.cpu, String(availableParallelism()))
+    assert.equal(node.status.capacity.pods, '110')
+    assert.match(node.status.capacity.memory ?? '', /^\d+Ki$/)
+    assert.ok(Number.parseInt(node.status.allocatable.memory ?? '', 10) < Number.parseInt(node.status.capacity.memory ?? '', 10), 'allocatable memory is capacity minus the eviction threshold')
+    assert.equal(node.status.nodeInfo.kernelVersion, release())
+    assert.equal(node.status.nodeInfo.architecture, arch)
+    assert.equal(node.status.nodeInfo.operatingSystem, 'linux')
+    assert.match(node.status.nodeInfo.osImage ?? '', /\S/)
+    assert.equal(node.status.nodeInfo.containerRuntimeVersion, '', 'no edged: no runtime')
+    assert.deepEqual(node.status.conditions.map((c) => [c.type, c.status, c.reason]), [
+      ['Ready', 'True', 'KubeletReady'],
+      ['MemoryPressure', 'False', 'KubeletHasSufficientMemory'],
+      ['DiskPressure', 'False', 'KubeletHasNoDiskPressure'],
+      ['PIDPressure', 'False', 'KubeletHasSufficientPID'],
+    ])
+    assert.ok(node.status.addresses.some((a) => a.type === 'Hostname'))
+
+    // the Lease: held by the node, owned by its Node, renewed while it is connected
+    const first = await until('the Lease', () => getYaml<LeaseDoc>(world, ['lease', 'edge-1', '-n', 'kube-node-lease']), () => true)
+    assert.equal(first.spec.holderIdentity, 'edge-1')
+    assert.equal(first.spec.leaseDurationSeconds, 40)
+    assert.match(first.spec.renewTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'MicroTime')
+    assert.deepEqual(first.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]), [['Node', 'edge-1', node.metadata.uid]])
+    await until('the Lease renewed', () => getYaml<LeaseDoc>(world, ['lease', 'edge-1', '-n', 'kube-node-lease']), (l) => Date.parse(l.spec.renewTime) > Date.parse(first.spec.renewTime))
+
+    // the edge stops: after the grace period the node is NotReady, every condition Unknown
+    const transition = node.status.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime
+    await edge.stop()
+    const stoppedAt = Date.now()
+    await until('edge-1 NotReady', () => nodesTable(world), (t) => /edge-1\s+NotReady\s+edge/.test(t), 60_000)
+    assert.ok(Date.now() - stoppedAt >= 3000, `NotReady only after the grace period (after ${Date.now() - stoppedAt} ms)`)
+    const silent = (await getYaml<NodeDoc>(world, ['node', 'edge-1'])) as NodeDoc
+    assert.deepEqual(silent.status.conditions.map((c) => [c.type, c.status, c.reason]), [
+      ['Ready', 'Unknown', 'NodeStatusUnknown'],
+      ['MemoryPressure', 'Unknown', 'NodeStatusUnknown'],
+      ['DiskPressure', 'Unknown', 'NodeStatusUnknown'],
+      ['PIDPressure', 'Unknown', 'NodeStatusUnknown'],
+    ])
+    const line = await world.cloud.waitForLine((l) => l.includes('Ready=Unknown'), 5000)
+    assert.match(line, /"node":"edge-1"/)
+
+    // it comes back: Ready again, with a new transition time
+    await startCloudEdge(world, 'edge-1', url, { nodeStatus: { updateSeconds: 1 } })
+    await until('edge-1 Ready again', () => nodesTable(world), (t) => /edge-1\s+Ready\s+edge/.test(t))
+    const back = (await getYaml<NodeDoc>(world, ['node', 'edge-1'])) as NodeDoc
+    assert.notEqual(back.status.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime, transition)
+  })
+
+  it('a node may only report its own Node: a report about another node is refused with CLOUD_NOT_OWNER and changes nothing', async () => {
+    const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
+    const url = `wss://127.0.0.1:${world.cloud.hubPort}`
+    await startCloudEdge(world, 'edge-a', url)
+    const before = await until('edge-a Ready', () => getYaml<NodeDoc>(world, ['node', 'edge-a']), (n) => n.status?.conditions?.[0]?.status === 'True')
+
+    // edge-b, a node of the fleet (the shared secret here), speaks the link protocol itself
+    const secret = (await readFile(world.secretFile, 'utf8')).trim()
+    const sessions: Session[] = []
+    const hub = new EdgeHub({ url, node: 'edge-b', secret, ca: await readFile(world.pki.ca), log: pino({ level: 'silent' }), onSession: (s) => sessions.push(s) })
+    await hub.start()
+    undo.push(() => hub.stop())
+    const session = await until('edge-b connected', () => Promise.resolve(sessions[0]), (s) => s.open)
+    const forged = { ...NODE_STATUS_ROUTE, operation: Operations.update, resource: nodeStatusResource('edge-a') }
+    const content = { capacity: { cpu: '64', memory: '1Ki', pods: '1' }, allocatable: { cpu: '64', memory: '1Ki', pods: '1' }, conditions: [{ type: 'Ready', status: 'False', reason: 'Forged', message: 'forged' }], addresses: [], nodeInfo: { machineID: '', systemUUID: '', bootID: '', kernelVersion: 'x', osImage: 'x', containerRuntimeVersion: '', kubeletVersion: 'x', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64' } }
+    const answer: Envelope = await session.request(message(forged, content))
+    assert.equal(answer.route.operation, Operations.error)
+    assert.equal((answer.content as { code: string }).code, 'CLOUD_NOT_OWNER')
+    const line = await world.cloud.waitForLine((l) => l.includes('CLOUD_NOT_OWNER') && l.includes('edge-b'), 5000)
+    assert.match(line, /"reported":"edge-a"/)
+    const after = (await getYaml<NodeDoc>(world, ['node', 'edge-a'])) as NodeDoc
+    assert.equal(after.status.capacity.cpu, before.status.capacity.cpu)
+    assert.equal(after.status.conditions[0]?.status, 'True')
+    assert.equal(await getYaml(world, ['node', 'edge-b']), undefined, 'no Node for a node that reported nothing of its own')
+  })
+})

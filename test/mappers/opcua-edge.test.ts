@@ -41,7 +41,9 @@ describe('opcua mapper in tern edge', function () {
     delete process.env.BOILER_OPCUA_PASSWORD
     undo.push(() => node.stop())
 
-    const { client, inbox } = await pool.connect(`mqtt://127.0.0.1:${node.listeners[0]?.port}`)
+    // The node is still starting its OPC-UA mapper (loading node-opcua, making its client certificate),
+    // which delayed the CONNACK past the pool's 5 s on a 2-core machine at load 15-20.
+    const { client, inbox } = await pool.connect(`mqtt://127.0.0.1:${node.listeners[0]?.port}`, { connectTimeout: 30_000 })
     await client.subscribeAsync('$hw/events/device/boiler-1/#', { qos: 1 })
     const deadline = Date.now() + 30_000
     let twin: Record<string, TwinEntry> = {}

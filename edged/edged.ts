@@ -21,6 +21,8 @@ import type { HookRunner, Images, RuntimeConfigs, Volumes } from './kuberuntime/
 import { podName, PodSyncer, type SyncResult } from './kuberuntime/pod-sync.js'
 import { PodStore, uidOf } from './pod-store.js'
 import { PodWorkers } from './pod-workers.js'
+import { ProbeManager } from './prober/manager.js'
+import type { Dial } from './pod-network.js'
 import type { PodSource } from './sources/source.js'
 import { podStatus } from './status.js'
 import { StatusManager } from './status-manager.js'
@@ -33,6 +35,8 @@ export interface EdgedParts {
   images: Images
   volumes: Volumes
   runHook?: HookRunner
+  /** how probes reach the pod network (default: a TCP connect from this process) */
+  dial?: Dial
 }
 
 export interface EdgedOptions {
@@ -64,13 +68,14 @@ export class Edged {
   readonly #backoff: Backoff
   readonly #workers: PodWorkers<ObservedPod | undefined>
   readonly #alarm: Alarm
+  readonly #probes: ProbeManager
   readonly #hostIP: string
   /** uid → the pod and the source it came from */
   readonly #desired = new Map<string, Desired>()
   /** pods gone from their source whose runtime objects are still being stopped */
   readonly #terminating = new Map<string, Pod>()
   readonly #lastSync = new Map<string, SyncResult>()
-  /** running containers a liveness probe found unhealthy: pod uid → container id → message */
+  /** containers a liveness or startup probe found unhealthy: pod uid → container name → message */
   readonly #unhealthy = new Map<string, Map<string, string>>()
   #relistSeq = 0
   #runtimeReady: boolean | undefined
@@ -99,6 +104,14 @@ export class Edged {
       () => this.#relistSeq,
     )
     this.#alarm = new Alarm(this.#clock)
+    this.#probes = new ProbeManager({
+      runtime: options.runtime,
+      log: options.log.child({ part: 'prober' }),
+      clock: this.#clock,
+      ...(options.parts.dial === undefined ? {} : { dial: options.parts.dial }),
+      onLivenessFailure: (uid, name, message) => this.containerUnhealthy(uid, name, message),
+      onChange: () => this.#alarm.wake(),
+    })
   }
 
   /** True once the runtime answered, false while it cannot be reached, undefined before the first try. */
@@ -135,6 +148,7 @@ export class Edged {
     this.#alarm.wake()
     await Promise.all(this.#o.sources.map((s) => s.stop()))
     await this.#loop
+    this.#probes.stop()
     await this.#workers.idle()
     await this.#statuses.flush()
     await this.#store.close()
@@ -142,10 +156,10 @@ export class Edged {
   }
 
   /** Marks a running container unhealthy (a failed liveness probe): the next sync kills and, as the policy says, restarts it. */
-  containerUnhealthy(podUid: string, containerId: string, message: string): void {
+  containerUnhealthy(podUid: string, containerName: string, message: string): void {
     let pod = this.#unhealthy.get(podUid)
     if (pod === undefined) this.#unhealthy.set(podUid, (pod = new Map<string, string>()))
-    pod.set(containerId, message)
+    pod.set(containerName, message)
     this.#alarm.wake()
   }
 
@@ -155,6 +169,7 @@ export class Edged {
       if (d.source !== source || now.has(uid)) continue
       this.#desired.delete(uid)
       this.#terminating.set(uid, d.pod)
+      this.#probes.removePod(uid)
       this.#log.info({ pod: podName(d.pod), uid }, 'pod removed from its source: stopping it')
       const status = this.#statuses.previous(uid)
       if (status !== undefined) await this.#statuses.set(d.pod, status, true)
@@ -218,16 +233,28 @@ export class Edged {
     this.#unhealthy.delete(uid)
     const result = await this.#syncer.sync(pod, observed, unhealthy)
     this.#lastSync.set(uid, result)
+    this.#trackProbes(pod, observed)
     const status = podStatus({
       pod,
       observed,
       sync: result,
-      probe: () => ({ ready: true, started: true }),
+      probe: (name) => this.#probes.state(uid, name),
       previous: this.#statuses.previous(uid),
       hostIP: this.#hostIP,
       now: new Date(this.#clock.now()).toISOString(),
     })
     await this.#statuses.set(pod, status, false)
+  }
+
+  /** Probes run for the app containers running in the pod's current sandbox, and stop with them. */
+  #trackProbes(pod: Pod, observed: ObservedPod | undefined): void {
+    const uid = uidOf(pod)
+    const sandbox = observed?.sandboxes.filter((s) => s.state === 'SANDBOX_READY').sort((a, b) => b.createdAt - a.createdAt)[0]
+    for (const spec of pod.spec.containers) {
+      const running = observed?.containers.find((c) => c.name === spec.name && c.sandboxId === sandbox?.id && c.state === 'CONTAINER_RUNNING')
+      if (running === undefined) this.#probes.removeContainer(uid, spec.name)
+      else this.#probes.addContainer(pod, spec, running.id, pod.spec.hostNetwork === true ? this.#hostIP : (sandbox?.ip ?? ''), running.startedAt || undefined)
+    }
   }
 
   /** A pod no source has any more, or runtime objects no pod owns: stopped and removed, then forgotten. */
@@ -242,6 +269,7 @@ export class Edged {
     await this.#syncer.tearDown(uid)
     this.#terminating.delete(uid)
     this.#lastSync.delete(uid)
+    this.#probes.removePod(uid)
     await this.#statuses.remove(uid)
     this.#workers.forget(uid)
   }

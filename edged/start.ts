@@ -5,13 +5,15 @@
  */
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
+import { realClock } from '../mappers/runtime/clock.js'
 import type { EdgedConfig } from '../schemas/config.js'
 import type { AnyLevel } from '../twin/store.js'
 import { connectGrpcRuntime } from './cri/grpc-runtime.js'
 import type { ContainerRuntime } from './cri/runtime.js'
 import { Edged, type EdgedParts } from './edged.js'
 import { runHandler } from './hooks.js'
-import { basicImages } from './kuberuntime/basic-parts.js'
+import { Backoff } from './backoff.js'
+import { ImageManager } from './images.js'
 import { containerConfig } from './kuberuntime/container-config.js'
 import { sandboxConfig } from './kuberuntime/sandbox-config.js'
 import { validatePod } from './pod/validate.js'
@@ -24,9 +26,10 @@ import { VolumeManager } from './volumes.js'
 export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp): EdgedParts {
   return {
     configs: { sandbox: sandboxConfig, container: containerConfig },
-    images: basicImages(runtime),
+    images: new ImageManager({ runtime, backoff: new Backoff({ clock: realClock }), clock: realClock }),
     volumes: new VolumeManager({ rootDir }),
     runHook: (target, handler, timeoutSeconds) => runHandler(runtime, target, handler, timeoutSeconds, { dial }),
+    dial,
   }
 }
 

@@ -7,6 +7,7 @@ import type { Container, LifecycleHandler, Pod } from '../../schemas/pod.js'
 import type { ContainerConfig, PodSandboxConfig } from '../cri/runtime.js'
 import type { ContainerContext } from './container-config.js'
 import type { PodContext } from './sandbox-config.js'
+import type { ImageUser } from './security-context.js'
 
 export type { ContainerContext, PodContext }
 
@@ -18,6 +19,8 @@ export interface RuntimeConfigs {
 export interface Images {
   /** The image reference to create the container from, pulling it as the pull policy says. */
   ensure(pod: Pod, container: Container): Promise<string>
+  /** Who the image runs as when the pod does not say (checked against runAsNonRoot). */
+  user?(imageRef: string): Promise<ImageUser>
 }
 
 export interface Volumes {

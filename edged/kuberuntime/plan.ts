@@ -26,7 +26,7 @@ export type RestartPolicy = 'Always' | 'OnFailure' | 'Never'
 export interface PlanInput {
   pod: Pod
   observed: ObservedPod | undefined
-  /** running containers whose liveness (or startup) probe failed: container id → message */
+  /** containers whose liveness (or startup) probe failed while running: container name → message */
   unhealthy: ReadonlyMap<string, string>
   /** true while a restart of `container` must wait after an instance that finished at `finishedAt` (ms) */
   inBackoff(container: Container, finishedAt: number): boolean
@@ -147,7 +147,7 @@ function planStarts(input: PlanInput, policy: RestartPolicy, actions: PodActions
         actions.start.push({ container: spec, init: false, restartCount: inst.restartCount + 1 })
         continue
       }
-      const unhealthy = input.unhealthy.get(inst.id)
+      const unhealthy = input.unhealthy.get(spec.name)
       if (unhealthy !== undefined) {
         actions.kill.push({ container: inst, reason: 'Unhealthy', message: unhealthy, spec })
         if (policy !== 'Never') actions.start.push({ container: spec, init: false, restartCount: inst.restartCount + 1 })

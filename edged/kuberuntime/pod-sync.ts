@@ -160,7 +160,8 @@ export class PodSyncer {
     let config: ContainerConfig
     try {
       const volumes = await this.#setUpVolumes(pod)
-      config = await configs.container(pod, spec, { ...this.#o.context, restartCount: start.restartCount, podIP, volumes })
+      const imageUser = await images.user?.(image)
+      config = await configs.container(pod, spec, { ...this.#o.context, restartCount: start.restartCount, podIP, volumes, imageRef: image, ...(imageUser === undefined ? {} : { imageUser }) })
     } catch (err) {
       return issue(err, 'CreateContainerConfigError')
     }

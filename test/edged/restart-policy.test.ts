@@ -121,4 +121,26 @@ describe('edged restart policies, crash back-off, init containers (real containe
     assert.deepEqual(failed.status.containerStatuses.map((s) => s.state.waiting?.reason), ['PodInitializing'])
     assert.deepEqual((await containersOf(h.runtime, `initfail-${NODE}`)).map((c) => c.labels['io.kubernetes.container.name']), ['broken'])
   })
+
+  it('probes in the loop: a failing exec liveness probe restarts the container (restartCount grows; it ended by SIGTERM, which its trap turns into exit 0); a failing readiness probe keeps the pod not Ready', async () => {
+    const h = suite().harness
+    const pod = busyboxPod('probed', { app: 'touch /tmp/healthy; sleep 2; rm /tmp/healthy; while true; do sleep 0.2; done', shy: 'while true; do sleep 0.2; done' })
+    const [app, shy] = (pod.spec as { containers: Array<Record<string, unknown>> }).containers
+    app!.livenessProbe = { exec: { command: ['cat', '/tmp/healthy'] }, periodSeconds: 1, failureThreshold: 1 }
+    shy!.readinessProbe = { exec: { command: ['test', '-f', '/tmp/ready'] }, periodSeconds: 1 }
+    await writeManifest(h.manifests, 'probed.yaml', pod)
+    const restarted = await eventually(async () => {
+      const p = await podIn('probed')
+      const c = p?.status.containerStatuses.find((s) => s.name === 'app')
+      return (c?.restartCount ?? 0) >= 1 && c?.lastState.terminated !== undefined && p
+    }, 60_000, 'app restarted by its liveness probe')
+    const app1 = restarted.status.containerStatuses.find((s) => s.name === 'app')!
+    assert.equal(app1.lastState.terminated?.exitCode, 0, JSON.stringify(app1.lastState))
+    assert.equal(h.logLines.some((l) => l.includes('Unhealthy') || l.includes('liveness')), true)
+    const shy1 = restarted.status.containerStatuses.find((s) => s.name === 'shy')!
+    assert.equal(shy1.ready, false)
+    assert.equal(shy1.restartCount, 0, 'a readiness failure never restarts')
+    assert.equal(restarted.status.conditions.find((c) => c.type === 'Ready')?.status, 'False')
+    assert.equal(restarted.status.phase, 'Running')
+  })
 })

@@ -81,6 +81,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         ternVersion: ternVersion(),
         layout: config.twin.topicLayout,
         fsync: config.twin.fsync,
+        bus,
         log: log.child({ part: 'cloud' }),
       })
       await cloud.prepare()
@@ -120,8 +121,9 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       stops.push(() => running.stop())
     }
 
+    const certificate = cloud?.certificate
     log.info(
-      { node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, mappers: config.mappers.enabled, edged: edged !== undefined, startMs: Date.now() - started },
+      { node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, mappers: config.mappers.enabled, edged: edged !== undefined, ...(certificate === undefined ? {} : { certificate }), startMs: Date.now() - started },
       'edge node ready',
     )
     return { bus, twin, mappers, listeners, edged, stop }
@@ -136,8 +138,12 @@ async function linkCredentials(link: CloudLinkConfig, log: Logger): Promise<{ id
   if (link.cert !== undefined || link.key !== undefined) {
     if (link.cert === undefined || link.key === undefined) throw new TernError('CLOUD_CONFIG_INVALID', 'cloud.cert and cloud.key go together')
     if (link.ca === undefined) throw new TernError('CLOUD_CONFIG_INVALID', 'cloud.cert needs cloud.ca, the fleet CA (tern join writes all three)')
+    const { pairMatches, recoverNodeFiles } = await import('../cloud-sync/identity/node-files.js')
+    await recoverNodeFiles({ cert: link.cert, key: link.key }, log.child({ part: 'cloud' }))
     const read = async (path: string, what: string): Promise<string> => (await readNamedFile(path, what, 'CLOUD_CONFIG_INVALID')).toString('utf8')
-    return { identity: { cert: await read(link.cert, 'cloud.cert'), key: await read(link.key, 'cloud.key') } }
+    const identity = { cert: await read(link.cert, 'cloud.cert'), key: await read(link.key, 'cloud.key') }
+    if (!pairMatches(identity.key, identity.cert)) throw new TernError('CLOUD_CONFIG_INVALID', `${link.key} is not the key of the certificate in ${link.cert} (files from different joins?); join the node again (tern reset, tern join)`)
+    return { identity }
   }
   const secret = await readSecret(link.secretFile, 'TERN_CLOUD_SECRET')
   log.warn({ code: 'CLOUD_CONFIG_INVALID' }, 'the cloud link uses a shared secret, not a node certificate: for development only (join the node with tern join)')

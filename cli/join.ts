@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline/promises'
 import { Document, parseDocument } from 'yaml'
 import { CA_PATH, NODE_CERT_PATH } from '../cloud-sync/identity/bootstrap.js'
 import { validateIssued } from '../cloud-sync/identity/renewal.js'
-import { writePrivate } from '../cloud-sync/identity/renewer.js'
+import { writeNodeFiles, writePrivate } from '../cloud-sync/identity/node-files.js'
 import { parsePinnedToken } from '../cloud-sync/identity/tokens.js'
 import { caPin, newKey, nodeCsr, nodeOfSubject } from '../cloud-sync/identity/x509.js'
 import { isNodeName } from '../cloud-sync/link/protocol.js'
@@ -81,8 +81,7 @@ export async function joinNode(args: JoinArgs): Promise<string> {
   }
 
   await mkdir(pkiDir, { recursive: true, mode: 0o700 })
-  await writePrivate(files.key, key.key)
-  await writePrivate(files.cert, cert.toString())
+  await writeNodeFiles(files, { key: key.key, cert: cert.toString() })
   await writePrivate(files.ca, ca.toString())
   doc.setIn(['node', 'name'], node)
   const previous = doc.getIn(['cloud']) as { toJSON?: () => unknown } | undefined

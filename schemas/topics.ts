@@ -143,6 +143,15 @@ export function mapperMetricsTopic(node: string, protocol: string): string {
   return `$tern/mappers/${node}/${protocol}/metrics`
 }
 
+/**
+ * Where the edge publishes the state of its cloud link (retained): `$tern/nodes/<node>/cloud`,
+ * connected or not and, with a node certificate, when it expires. tern's own topic.
+ */
+export function cloudLinkStatusTopic(node: string): string {
+  checkSegment(node, 'node name')
+  return `$tern/nodes/${node}/cloud`
+}
+
 /** MQTT filter matching `suffix` for every node. */
 export function nodeTopicFilter(suffix: NodeTopicSuffix): string {
   return `${HW_NODE_PREFIX}+/${suffix}`

@@ -11,11 +11,13 @@ import { LevelStore } from '../../twin/store.js'
 import type { DeviceTwin } from '../../twin/device-twin.js'
 import type { TwinSpaces } from '../../twin/stored-device.js'
 import type { DeviceTopicLayout } from '../../schemas/topics.js'
+import type { Bus } from '../../broker/bus.js'
 import type { CloudLinkConfig, NodeStatusConfig } from '../../schemas/config.js'
-import type { Renewer } from '../identity/renewer.js'
+import type { CertificateInfo, Renewer } from '../identity/renewer.js'
 import { EdgeHub } from '../link/edge-hub.js'
 import type { CloudObjectSpaces } from './cloud-objects.js'
 import { EdgeSync } from './edge-sync.js'
+import { LinkStatus } from './link-status.js'
 import { measureNode } from './node-probe.js'
 import { NodeReporter } from './node-reporter.js'
 import type { RuntimeState } from './node-status.js'
@@ -43,6 +45,8 @@ export interface EdgeCloudOptions {
   runtime?: () => RuntimeState | undefined
   layout: DeviceTopicLayout
   fsync: boolean
+  /** the node's bus, where the link's state is published (retained) */
+  bus: Pick<Bus, 'publish'>
   log: Logger
 }
 
@@ -97,6 +101,7 @@ export class EdgeCloud {
     reporter.start()
     const sync = this.#sync
     const outbox = this.#outbox
+    const status = new LinkStatus({ bus: this.#o.bus, node: this.#o.nodeName, log })
     this.#hub = new EdgeHub({
       url: link.url,
       node: this.#o.nodeName,
@@ -113,16 +118,29 @@ export class EdgeCloud {
         outbox.attach(session)
         reports.attach(session)
         reporter.attach(session)
+        status.linked(true)
+        session.onClose(() => status.linked(false))
       },
     })
+    this.#renewer = await this.#makeRenewer(this.#hub, (info) => status.certificate(info))
+    if (this.#renewer === undefined) status.publish()
+    else status.certificate(this.#renewer.info)
     await this.#hub.start()
-    const { identity, ca } = this.#o
-    if (identity !== undefined && ca !== undefined && link.cert !== undefined && link.key !== undefined) {
-      const { Renewer } = await import('../identity/renewer.js')
-      const { X509Certificate } = await import('node:crypto')
-      this.#renewer = new Renewer({ hub: this.#hub, node: this.#o.nodeName, certPath: link.cert, keyPath: link.key, ca: new X509Certificate(ca), renewAt: link.renewAt, log }, new X509Certificate(identity.cert))
-      this.#renewer.start()
-    }
+    this.#renewer?.start()
+  }
+
+  /** With a node certificate: its renewer (loaded only then). */
+  async #makeRenewer(hub: EdgeHub, onRenewed: (info: CertificateInfo) => void): Promise<Renewer | undefined> {
+    const { identity, ca, link } = this.#o
+    if (identity === undefined || ca === undefined || link.cert === undefined || link.key === undefined) return undefined
+    const [{ Renewer }, { X509Certificate }] = await Promise.all([import('../identity/renewer.js'), import('node:crypto')])
+    const files = { cert: link.cert, key: link.key }
+    return new Renewer({ hub, node: this.#o.nodeName, files, ca: new X509Certificate(ca), renewAt: link.renewAt, log: this.#o.log, onRenewed }, new X509Certificate(identity.cert))
+  }
+
+  /** The node certificate in use (undefined in shared-secret mode). */
+  get certificate(): CertificateInfo | undefined {
+    return this.#renewer?.info
   }
 
   get connected(): boolean {

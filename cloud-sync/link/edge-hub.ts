@@ -7,7 +7,9 @@
  *
  * Failures are logged once per streak at error level (CLOUD_CONNECT_FAILED, or CLOUD_AUTH_FAILED
  * for a 401/403, after which it retries at the back-off cap: a wrong secret does not fix itself
- * quickly); every further attempt of the streak is logged at debug.
+ * quickly, with the code and reason CloudHub gave); every further attempt of the streak is logged
+ * at debug. A 403 NODE_REVOKED is final until the node joins again: logged as such, and redialled
+ * only every `revokedRetryMs`.
  */
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
@@ -43,6 +45,8 @@ export interface EdgeHubOptions {
   handshakeTimeoutMs?: number
   /** redial back-off (default 1 s doubling to 60 s, full jitter above the floor) */
   backoff?: Partial<BackoffOptions>
+  /** redial this long after CloudHub said the node is revoked (default 10 minutes) */
+  revokedRetryMs?: number
   /** re-send an unanswered request after this long (default: Session's, 5000 ms) */
   resendMs?: number
   /** largest frame accepted, bytes (default 16 MiB) */
@@ -62,7 +66,7 @@ interface Waiter {
 }
 
 export class EdgeHub {
-  readonly #o: EdgeHubOptions & Required<Pick<EdgeHubOptions, 'projectId' | 'heartbeatMs' | 'handshakeTimeoutMs' | 'maxPayload' | 'closeGraceMs' | 'clock'>>
+  readonly #o: EdgeHubOptions & Required<Pick<EdgeHubOptions, 'projectId' | 'heartbeatMs' | 'handshakeTimeoutMs' | 'maxPayload' | 'closeGraceMs' | 'revokedRetryMs' | 'clock'>>
   readonly #log: Logger
   readonly #backoffOptions: BackoffOptions
   readonly #backoff: Backoff
@@ -79,7 +83,7 @@ export class EdgeHub {
   #redialNow = false
 
   constructor(options: EdgeHubOptions) {
-    this.#o = { projectId: DEFAULT_PROJECT_ID, heartbeatMs: 15_000, handshakeTimeoutMs: 10_000, maxPayload: DEFAULT_MAX_PAYLOAD, closeGraceMs: 2000, clock: realClock, ...options }
+    this.#o = { projectId: DEFAULT_PROJECT_ID, heartbeatMs: 15_000, handshakeTimeoutMs: 10_000, maxPayload: DEFAULT_MAX_PAYLOAD, closeGraceMs: 2000, revokedRetryMs: 600_000, clock: realClock, ...options }
     this.#log = options.log.child({ part: 'edgehub', node: options.node })
     this.#backoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff }
     this.#backoff = new Backoff(this.#backoffOptions, options.random)
@@ -180,10 +184,33 @@ export class EdgeHub {
     let status: number | undefined
     let error: Error | undefined
     let session: Session | undefined
+    let refusal: Refusal | undefined
     socket.on('unexpected-response', (_request, response) => {
       status = response.statusCode
-      response.resume()
-      socket.terminate()
+      // CloudHub says why in a small JSON body ({code, reason}); read a little of it, then cut.
+      const chunks: Buffer[] = []
+      let size = 0
+      let read = false
+      const done = (): void => {
+        if (read) return
+        read = true
+        refusal = parseRefusal(Buffer.concat(chunks).toString('utf8'))
+        socket.terminate()
+      }
+      const timer = this.#o.clock.setTimeout(done, REFUSAL_READ_MS)
+      response.on('data', (chunk: Buffer) => {
+        if (size >= REFUSAL_MAX_BYTES) return
+        chunks.push(chunk)
+        size += chunk.length
+      })
+      response.once('end', () => {
+        this.#o.clock.clearTimeout(timer)
+        done()
+      })
+      response.once('error', () => {
+        this.#o.clock.clearTimeout(timer)
+        done()
+      })
     })
     socket.on('error', (err) => {
       error ??= err
@@ -195,7 +222,7 @@ export class EdgeHub {
       if (this.#socket === socket) this.#socket = undefined
       if (this.#stopping !== undefined) return
       if (session !== undefined) this.#lost(code, reason.toString('utf8'))
-      else this.#failed(status, error)
+      else this.#failed(status, error, refusal)
     })
   }
 
@@ -239,12 +266,23 @@ export class EdgeHub {
     this.#schedule(delayMs)
   }
 
-  #failed(status: number | undefined, error: Error | undefined): void {
+  #failed(status: number | undefined, error: Error | undefined, refusal: Refusal | undefined): void {
+    if (status === 403 && refusal?.code === 'NODE_REVOKED') {
+      // Final until the operator joins the node again (a new key, a new process): knocking on at full speed helps nobody.
+      const delayMs = this.#o.revokedRetryMs
+      const detail = { code: 'NODE_REVOKED' satisfies ErrorCode, status, reason: refusal.reason, delayMs }
+      if (this.#failing !== 'NODE_REVOKED') this.#log.error(detail, 'CloudHub says this node is revoked and refuses its certificate; join it again with a new token (tern reset, tern gettoken, tern join); retrying only every few minutes meanwhile')
+      else this.#log.debug(detail, 'connect attempt failed')
+      this.#failing = 'NODE_REVOKED'
+      this.#schedule(delayMs)
+      return
+    }
     const auth = status === 401 || status === 403
     const code: ErrorCode = auth ? 'CLOUD_AUTH_FAILED' : 'CLOUD_CONNECT_FAILED'
     const next = this.#backoff.next(this.#o.clock.now())
     const delayMs = auth ? this.#backoffOptions.maxMs : next
-    const detail = { code, status, err: status === undefined ? error : undefined, attempt: this.#backoff.attempt, delayMs }
+    const said = refusal === undefined ? {} : { cloudCode: refusal.code, reason: refusal.reason }
+    const detail = { code, status, ...said, err: status === undefined ? error : undefined, attempt: this.#backoff.attempt, delayMs }
     if (this.#failing !== code) this.#log.error(detail, auth ? 'CloudHub refused the credentials; retrying at the back-off cap' : 'cannot connect to CloudHub; retrying with back-off')
     else this.#log.debug(detail, 'connect attempt failed')
     this.#failing = code
@@ -255,6 +293,28 @@ export class EdgeHub {
     if (this.#stopping !== undefined) return
     this.#retry = this.#o.clock.setTimeout(() => this.#dial(), delayMs)
   }
+}
+
+/** What CloudHub said when it refused the upgrade (its JSON body), when it said anything readable. */
+interface Refusal {
+  code: string | undefined
+  reason: string | undefined
+}
+
+/** How much of a refusal's body is read, and for how long. */
+const REFUSAL_MAX_BYTES = 4096
+const REFUSAL_READ_MS = 2000
+
+function parseRefusal(body: string): Refusal | undefined {
+  let doc: unknown
+  try {
+    doc = JSON.parse(body)
+  } catch {
+    return undefined
+  }
+  if (typeof doc !== 'object' || doc === null) return undefined
+  const { code, reason } = doc as { code?: unknown; reason?: unknown }
+  return { code: typeof code === 'string' ? code.slice(0, 64) : undefined, reason: typeof reason === 'string' ? reason.slice(0, 512) : undefined }
 }
 
 function stopped(node: string): TernError {

@@ -5,13 +5,11 @@
  * oversized requests.
  */
 import { strict as assert } from 'node:assert'
-import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { request } from 'node:https'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import WebSocket from 'ws'
-import { issueCertificate, newKey } from '../../cloud-sync/identity/x509.js'
 import { keepalive, message, Operations, reportResource, Sources, type Envelope } from '../../cloud-sync/messages.js'
 import { eventsPath, DEFAULT_PROJECT_ID } from '../../cloud-sync/link/protocol.js'
 import { fanDevice, MODEL } from '../support/cloud.js'
@@ -112,13 +110,8 @@ describe('node identity on the link: handshake refusals, ownership, revocation, 
     assert.match(none.body ?? '', /CLOUD_AUTH_FAILED/)
     const stranger = { cert: await readFile(fleet.pki.strangerClient.cert, 'utf8'), key: await readFile(fleet.pki.strangerClient.key, 'utf8') }
     assert.equal((await dial(fleet, ca, 'node-a', stranger)).status, 401)
-    // an expired certificate of the fleet CA for node-a (signed with the CA key from its Secret)
-    const secret = fleet.kube.api.get(fleet.kube.api.findType('', 'v1', 'secrets') as never, 'tern-system', 'tern-ca') as unknown as { data: Record<string, string> }
-    const caCert = new X509Certificate(Buffer.from(secret.data['tls.crt'] as string, 'base64'))
-    const caKey = createPrivateKey(Buffer.from(secret.data['tls.key'] as string, 'base64'))
-    const key = newKey()
-    const expired = issueCertificate({ issuer: { cert: caCert, key: caKey }, signingKey: caKey, subject: { cn: 'system:node:node-a', o: 'system:nodes' }, publicKey: key.publicKey, notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000), kind: 'client' })
-    const old = await dial(fleet, ca, 'node-a', { cert: expired.toString(), key: key.key })
+    // an expired certificate of the fleet CA for node-a
+    const old = await dial(fleet, ca, 'node-a', fleet.issue('node-a', { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) }))
     assert.equal(old.status, 401)
     assert.match(old.body ?? '', /expired/i)
     const crossed = await dial(fleet, ca, 'node-b', a)

@@ -14,7 +14,8 @@ import { NodeIdentities, RECORD_SELECTOR, recordName } from '../../cloud-sync/id
 import { renewalRequest, serveRenewals } from '../../cloud-sync/identity/renewal.js'
 import { Operations, Sources, type Envelope } from '../../cloud-sync/messages.js'
 import { Session, wirePair } from '../../cloud-sync/session.js'
-import { NAMESPACES, SECRETS } from '../support/kube/registry.js'
+import { NAMESPACES } from '../support/kube/registry.js'
+import { createNodeRecord } from '../support/node-record.js'
 import { startKubeEmulator, type KubeEmulator } from '../support/kube/server.js'
 import { scratchDir } from '../support/resources.js'
 
@@ -49,12 +50,7 @@ describe('node identity: renewal requests on the link (cloud side)', function ()
     const key = newKey()
     const cert = issueCertificate({ issuer: { cert: ca.cert, key: ca.key }, signingKey: ca.key, subject: { cn: `system:node:${node}`, o: 'system:nodes' }, publicKey: key.publicKey, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3600_000), kind: 'client' })
     const serial = serialOf(new X509Certificate(cert.toString()))
-    kube.api.create(SECRETS, NS, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: recordName(node), labels: { 'tern.io/role': 'node-identity' } },
-      data: { node: Buffer.from(node).toString('base64'), serials: Buffer.from(serial).toString('base64') },
-    })
+    createNodeRecord(kube, NS, node, serial)
     return serial
   }
 

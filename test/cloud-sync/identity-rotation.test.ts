@@ -66,5 +66,11 @@ describe('node identity: rotation while twin reports stream (real processes)', f
     const serials = Buffer.from(await record('.data.serials'), 'base64').toString('utf8').split(',')
     assert.equal(serials[0]?.toUpperCase(), current.serialNumber.toUpperCase(), 'the record\'s current serial is the certificate on disk')
     assert.equal(await record(".metadata.annotations.tern\\.io/certificate-not-after"), new Date(current.validTo).toISOString(), 'the record says when the current certificate expires')
+    // local apps see the certificate in use on the retained link status
+    await app.client.subscribeAsync('$tern/nodes/edge-r/cloud', { qos: 1 })
+    const status = await app.inbox.waitFor((m) => m.topic === '$tern/nodes/edge-r/cloud', 'the retained link status')
+    const told = JSON.parse(status.payload) as { connected: boolean; certificate: { serial: string; notAfter: string } }
+    assert.equal(told.certificate.serial, current.serialNumber.toUpperCase())
+    assert.equal(told.certificate.notAfter, new Date(current.validTo).toISOString())
   })
 })

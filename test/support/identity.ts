@@ -5,9 +5,11 @@
  * `tern edge` as real processes.
  */
 import { strict as assert } from 'node:assert'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parse } from 'yaml'
+import { issueCertificate, newKey } from '../../cloud-sync/identity/x509.js'
 import { kubectlFor, type Kubectl } from './kube/kubectl.js'
 import { ternCloudRules } from './kube/rbac.js'
 import { startKubeEmulator, type KubeEmulator } from './kube/server.js'
@@ -28,6 +30,11 @@ export interface Fleet {
   token(flags?: string[]): Promise<string>
   /** `tern join` into a fresh directory (or `dir`); resolves with the exit code, output and the directory */
   join(node: string, token: string, options?: { dir?: string; extra?: string[] }): Promise<{ code: number | null; output: string; dir: string }>
+  /**
+   * A node certificate and key issued by the fleet CA (read from its Secret) but not recorded:
+   * what the CA signed at another time (an expired one, one of another join).
+   */
+  issue(node: string, validity: { notBefore: Date; notAfter: Date }): { cert: string; key: string }
   /** `tern edge` on the config `tern join` wrote in `dir`, with test timings (`cloud` overrides keys of its `cloud:` section) */
   startEdge(dir: string, options?: { mappers?: string[]; cloud?: Record<string, unknown> }): Promise<TernEdgeProcess>
 }
@@ -84,6 +91,14 @@ export async function startFleet(undo: Array<() => Promise<void>>, options: { no
       }
       const got = await runTern(['join', '--cloud', hubUrl, '--token', token, '--node', node, '--config', join(target, 'tern.yaml'), ...(joinOptions.extra ?? [])])
       return { ...got, dir: target }
+    },
+    issue: (node, validity) => {
+      const secret = kube.api.get(kube.api.findType('', 'v1', 'secrets') as never, 'tern-system', 'tern-ca') as unknown as { data: Record<string, string> }
+      const caCert = new X509Certificate(Buffer.from(secret.data['tls.crt'] as string, 'base64'))
+      const caKey = createPrivateKey(Buffer.from(secret.data['tls.key'] as string, 'base64'))
+      const key = newKey()
+      const cert = issueCertificate({ issuer: { cert: caCert, key: caKey }, signingKey: caKey, subject: { cn: `system:node:${node}`, o: 'system:nodes' }, publicKey: key.publicKey, ...validity, kind: 'client' })
+      return { cert: cert.toString(), key: key.key }
     },
     startEdge: async (nodeDir, edgeOptions = {}) => {
       const written = parse(await readFile(join(nodeDir, 'tern.yaml'), 'utf8')) as { node: { name: string }; cloud: Record<string, unknown> }

@@ -57,6 +57,11 @@
  *   --cloud-latency-runs 30    kubectl patch → register repetitions (0 skips that part)
  *   --cloud-skip-scale         only the latency part
  *   results also go to bench/results/cloud-latest.json
+ * identity (node connects with mutual TLS vs the shared secret, bench/identity.ts; about 2 minutes
+ * with the defaults):
+ *   --identity-nodes 1000      nodes that connect at once after CloudHub starts, and again after it restarts
+ *   --identity-connects 200    connects measured one at a time (latency, CPU per connect)
+ *   results also go to bench/results/identity-latest.json
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -69,9 +74,10 @@ import { MODBUS_DEFAULTS, modbusEstimateSeconds, runModbusBench } from './modbus
 import { OPCUA_DEFAULTS, opcuaEstimateSeconds, runOpcuaBench } from './opcua.js'
 import { CLOUD_DEFAULTS, cloudEstimateSeconds, runCloudBench, type CloudBenchOptions } from './cloud.js'
 import { TWIN_BENCH_MAPPERS, TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchMapper, type TwinBenchOptions } from './twin.js'
+import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './identity.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity'] as const
 
 const { values } = parseArgs({
   options: {
@@ -110,6 +116,8 @@ const { values } = parseArgs({
     'cloud-plain-ws': { type: 'boolean' },
     'cloud-latency-runs': { type: 'string' },
     'cloud-skip-scale': { type: 'boolean' },
+    'identity-nodes': { type: 'string' },
+    'identity-connects': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -214,6 +222,12 @@ async function main(): Promise<void> {
     const result = await withWatchdog('cloud', cloudEstimateSeconds(options), () => runCloudBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/cloud-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
+  }
+  if (only.includes('identity')) {
+    const options = { nodes: num('identity-nodes', IDENTITY_DEFAULTS.nodes, 1), connects: num('identity-connects', IDENTITY_DEFAULTS.connects, 1) }
+    const result = await withWatchdog('identity', identityEstimateSeconds(options), () => runIdentityBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/identity-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
   }
 }
 

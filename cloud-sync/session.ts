@@ -8,7 +8,7 @@
  * that is not an envelope is logged and answered with an error; it never ends the session.
  */
 import type { Logger } from 'pino'
-import { MSG_ID_MAX_LENGTH } from '../schemas/cloud-link.js'
+import { MSG_ID_MAX_LENGTH } from '../schemas/cloud-link-limits.js'
 import { TernError } from '../schemas/errors.js'
 import { errorResponse, isAnswer, Operations, validateEnvelope, type Envelope } from './messages.js'
 

@@ -5,9 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Device, DeviceModel } from './device.js'
 import { MsgTwin } from './twin.js'
-
-/** The longest `msg_id` / `parent_msg_id` accepted (KubeEdge's are UUIDs, 36 characters). */
-export const MSG_ID_MAX_LENGTH = 128
+import { MSG_ID_MAX_LENGTH } from './cloud-link-limits.js'
 
 export const Header = Type.Object({
   msg_id: Type.String({ minLength: 1, maxLength: MSG_ID_MAX_LENGTH }),

@@ -5,7 +5,7 @@
  */
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
-import { realClock } from '../mappers/runtime/clock.js'
+import { realClock, type Clock } from '../mappers/runtime/clock.js'
 import type { EdgedConfig } from '../schemas/config.js'
 import type { AnyLevel } from '../twin/store.js'
 import { connectGrpcRuntime } from './cri/grpc-runtime.js'
@@ -21,13 +21,19 @@ import { dialTcp, type Dial } from './pod-network.js'
 import { StaticPodDir } from './sources/static-dir.js'
 import type { PodSource } from './sources/source.js'
 import { VolumeManager } from './volumes.js'
+import type { Mounter } from './volumes/mounter.js'
 
-/** The real parts: the kubelet's CRI configs, volumes under `rootDir`, hooks reaching pods through `dial`. */
-export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp): EdgedParts {
+/**
+ * The real parts: the kubelet's CRI configs, images by pull policy, volumes under `rootDir` (tmpfs
+ * ones mounted by `mounter`: by default in this process's mount namespace, which containerd shares
+ * on a node), hooks reaching pods through `dial`.
+ */
+export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp, options: { clock?: Clock; mounter?: Mounter } = {}): EdgedParts {
+  const clock = options.clock ?? realClock
   return {
     configs: { sandbox: sandboxConfig, container: containerConfig },
-    images: new ImageManager({ runtime, backoff: new Backoff({ clock: realClock }), clock: realClock }),
-    volumes: new VolumeManager({ rootDir }),
+    images: new ImageManager({ runtime, backoff: new Backoff({ clock }), clock }),
+    volumes: new VolumeManager({ rootDir, ...(options.mounter === undefined ? {} : { mounter: options.mounter }) }),
     runHook: (target, handler, timeoutSeconds) => runHandler(runtime, target, handler, timeoutSeconds, { dial }),
     dial,
   }

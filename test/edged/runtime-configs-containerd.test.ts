@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Backoff } from '../../edged/backoff.js'
@@ -25,6 +25,7 @@ import { realClock } from '../../mappers/runtime/clock.js'
 import { TernError } from '../../schemas/errors.js'
 import type { Pod } from '../../schemas/pod.js'
 import { BUSYBOX_IMAGE, BUSYBOX_NOBODY_IMAGE, startContainerd, type Containerd } from '../support/containerd.js'
+import { processCgroups, readCgroupFile } from '../support/cgroups.js'
 import { freePort, scratchDir } from '../support/resources.js'
 
 const execFileAsync = promisify(execFile)
@@ -133,7 +134,7 @@ describe('edged runtime configs on a real containerd', function () {
     try {
       const containerId = p.ids.get('app') ?? ''
       const cgroups = await eventually(() => processCgroups(containerId), 30_000, 'the container process')
-      const read = (controller: string, file: string): Promise<string> => readFile(join('/sys/fs/cgroup', controller, cgroups.get(controller) ?? assert.fail(controller), file), 'utf8').then((t) => t.trim())
+      const read = (controller: string, file: string): Promise<string> => readCgroupFile(cgroups, controller, file)
       assert.equal(await read('memory', 'memory.limit_in_bytes'), String(64 * 1024 * 1024))
       assert.equal(await read('cpu', 'cpu.cfs_quota_us'), '25000')
       assert.equal(await read('cpu', 'cpu.cfs_period_us'), '100000')
@@ -353,18 +354,3 @@ describe('edged runtime configs on a real containerd', function () {
     }
   })
 })
-
-/** controller → cgroup path of the process whose cgroup names the container, read from the host's /proc. */
-async function processCgroups(containerId: string): Promise<Map<string, string> | undefined> {
-  for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
-    const text = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '')
-    if (!text.includes(containerId)) continue
-    const map = new Map<string, string>()
-    for (const line of text.split('\n')) {
-      const [, controllers, path] = line.split(':')
-      for (const c of (controllers ?? '').split(',')) if (c !== '' && path !== undefined) map.set(c, path)
-    }
-    return map
-  }
-  return undefined
-}

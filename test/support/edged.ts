@@ -14,6 +14,8 @@ import { Edged, type EdgedOptions } from '../../edged/edged.js'
 import { validatePod } from '../../edged/pod/validate.js'
 import { edgedParts } from '../../edged/start.js'
 import { StaticPodDir } from '../../edged/sources/static-dir.js'
+import { systemMounter } from '../../edged/volumes/mounter.js'
+import { realClock } from '../../mappers/runtime/clock.js'
 import { CONTAINER_NAME, POD_NAME } from '../../edged/labels.js'
 import type { PodSnapshot } from '../../edged/status-manager.js'
 import type { AnyLevel } from '../../twin/store.js'
@@ -47,7 +49,8 @@ export async function startEdgedHarness(containerd: Containerd, options: Partial
     db,
     runtime,
     sources: [new StaticPodDir({ dir: manifests, nodeName: NODE, validate: validatePod, log })],
-    parts: edgedParts(runtime, rootDir, containerd.dial),
+    // tmpfs volumes go where containerd's containers see them: its own mount namespace
+    parts: edgedParts(runtime, rootDir, containerd.dial, { clock: options.clock ?? realClock, mounter: systemMounter({ namespacePid: containerd.pid }) }),
     log,
     ...options,
   })

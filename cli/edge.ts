@@ -67,8 +67,10 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
     const store = new LevelStore<TwinSpaces>(db, link === undefined ? ['device', 'twin'] : ['device', 'twin', 'outbox'], { sync: config.twin.fsync })
     // Parts a node may not use are loaded only when configured: their modules cost memory (DESIGN §8).
     let cloud: EdgeCloud | undefined
+    let edged: Edged | undefined
     if (link !== undefined) {
       const { EdgeCloud } = await import('../cloud-sync/edge/edge-cloud.js')
+      const { edgedRuntimeState } = await import('../cloud-sync/edge/node-status.js')
       cloud = new EdgeCloud({
         db,
         store,
@@ -77,6 +79,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         ...(link.ca === undefined ? {} : { ca: await readNamedFile(link.ca, 'cloud.ca', 'CLOUD_CONFIG_INVALID') }),
         nodeName: config.node.name,
         nodeStatus: config.node.status,
+        runtime: () => edgedRuntimeState(config.edged !== undefined, edged, config.edged?.runtimeEndpoint),
         dataDir,
         ternVersion: ternVersion(),
         layout: config.twin.topicLayout,
@@ -112,7 +115,6 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       await cloud.start(twin)
     }
 
-    let edged: Edged | undefined
     if (config.edged !== undefined) {
       // a node without the edged: section loads nothing of edged or gRPC
       const { startEdged } = await import('../edged/start.js')

@@ -79,6 +79,8 @@ export class Edged {
   readonly #unhealthy = new Map<string, Map<string, string>>()
   #relistSeq = 0
   #runtimeReady: boolean | undefined
+  /** `<runtimeName>://<runtimeVersion>` once the runtime answered (the node status's containerRuntimeVersion) */
+  #runtimeVersion: string | undefined
   #loop: Promise<void> | undefined
   #stopped = false
 
@@ -117,6 +119,11 @@ export class Edged {
   /** True once the runtime answered, false while it cannot be reached, undefined before the first try. */
   get runtimeReady(): boolean | undefined {
     return this.#runtimeReady
+  }
+
+  /** `containerd://1.6.20` once the runtime answered, as the kubelet reports containerRuntimeVersion. */
+  get runtimeVersion(): string | undefined {
+    return this.#runtimeVersion
   }
 
   get hostIP(): string {
@@ -192,6 +199,7 @@ export class Edged {
         if (this.#runtimeReady !== true) {
           const version = await this.#o.runtime.version()
           this.#runtimeReady = true
+          this.#runtimeVersion = `${version.runtimeName}://${version.runtimeVersion}`
           retryMs = RUNTIME_RETRY_MS.initial
           this.#log.info({ runtime: version.runtimeName, version: version.runtimeVersion, api: version.runtimeApiVersion }, 'container runtime ready')
         }

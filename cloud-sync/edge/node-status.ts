@@ -41,6 +41,18 @@ export interface RuntimeState {
   message?: string
 }
 
+/**
+ * The runtime state of a node whose config has an `edged:` section: not ready until edged started
+ * and reached the runtime (the kubelet's "container runtime is down"); undefined without edged
+ * (nothing to wait for).
+ */
+export function edgedRuntimeState(configured: boolean, edged: { runtimeReady: boolean | undefined; runtimeVersion: string | undefined } | undefined, endpoint = ''): RuntimeState | undefined {
+  if (!configured) return undefined
+  const version = edged?.runtimeVersion ?? ''
+  if (edged?.runtimeReady === true) return { ready: true, version }
+  return { ready: false, version, message: edged === undefined ? 'container runtime status check may not have completed yet: edged is starting' : `container runtime is down: edged cannot reach ${endpoint}` }
+}
+
 export interface NodeStatusContext {
   config: NodeStatusConfig
   /** tern's version, e.g. `0.1.0` */

@@ -7,6 +7,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { availableParallelism, release } from 'node:os'
 import pino from 'pino'
 import { parse } from 'yaml'
@@ -14,6 +15,7 @@ import { message, nodeStatusResource, NODE_STATUS_ROUTE, Operations, type Envelo
 import { EdgeHub } from '../../cloud-sync/link/edge-hub.js'
 import type { Session } from '../../cloud-sync/session.js'
 import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
+import { containerdAvailable, startContainerd } from '../support/containerd.js'
 
 interface NodeDoc {
   metadata: { name: string; uid: string; labels: Record<string, string> }
@@ -113,6 +115,26 @@ describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silen
     await until('edge-1 Ready again', () => nodesTable(world), (t) => /edge-1\s+Ready\s+edge/.test(t))
     const back = (await getYaml<NodeDoc>(world, ['node', 'edge-1'])) as NodeDoc
     assert.notEqual(back.status.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime, transition)
+  })
+
+  it('with edged: NotReady (KubeletNotReady) while containerd cannot be reached; Ready with containerRuntimeVersion once it can', async function () {
+    if (!(await containerdAvailable())) this.skip()
+    const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
+    const url = `wss://127.0.0.1:${world.cloud.hubPort}`
+    const down = await startCloudEdge(world, 'edge-down', url, { nodeStatus: { updateSeconds: 0.5 }, edged: { runtimeEndpoint: `unix://${join(world.dir, 'no-containerd.sock')}` } })
+    const notReady = await until('edge-down Ready=False', () => getYaml<NodeDoc>(world, ['node', 'edge-down']), (n) => n.status?.conditions?.[0]?.status === 'False')
+    const ready = notReady.status.conditions[0] as NodeDoc['status']['conditions'][number] & { message?: string }
+    assert.equal(ready.reason, 'KubeletNotReady')
+    assert.match(ready.message ?? '', /container runtime is down: edged cannot reach unix:\/\/.*no-containerd\.sock/)
+    assert.match(await nodesTable(world), /edge-down\s+NotReady\s+edge/)
+    await down.stop()
+
+    const containerd = await startContainerd()
+    undo.push(() => containerd.stop())
+    await startCloudEdge(world, 'edge-ctr', url, { nodeStatus: { updateSeconds: 0.5 }, edged: { runtimeEndpoint: containerd.endpoint } })
+    const up = await until('edge-ctr Ready with its runtime', () => getYaml<NodeDoc>(world, ['node', 'edge-ctr']), (n) => n.status?.conditions?.[0]?.status === 'True' && n.status.nodeInfo.containerRuntimeVersion !== '')
+    assert.match(up.status.nodeInfo.containerRuntimeVersion ?? '', /^containerd:\/\/1\.\d+\.\d+/)
+    assert.match((await world.kubectl.run(['get', 'nodes', '-o', 'wide'])).stdout, /edge-ctr\s+Ready\s+edge\s.*containerd:\/\/1\./)
   })
 
   it('a node may only report its own Node: a report about another node is refused with CLOUD_NOT_OWNER and changes nothing', async () => {

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
 import { pino } from 'pino'
-import { kubeletVersion, nodeStatusReport, pressures, type NodeMeasurements } from '../../cloud-sync/edge/node-status.js'
+import { edgedRuntimeState, kubeletVersion, nodeStatusReport, pressures, type NodeMeasurements } from '../../cloud-sync/edge/node-status.js'
 import { ReportQueue, type ReportSpaces } from '../../cloud-sync/edge/report-queue.js'
 import { statusPatch, unknownPatch, time } from '../../cloud-sync/cloud/node-object.js'
 import { errorResponse, response, Sources, type Envelope } from '../../cloud-sync/messages.js'
@@ -72,6 +72,14 @@ describe('node status: the kubelet’s rules, the cloud’s times, the report qu
     const down = nodeStatusReport(measured(), { config, ternVersion: '0.1.0', runtime: { ready: false, version: 'containerd://1.6.20', message: 'container runtime is down' } })
     assert.deepEqual([down.conditions[0]?.status, down.conditions[0]?.reason, down.conditions[0]?.message], ['False', 'KubeletNotReady', 'container runtime is down'])
     assert.equal(down.nodeInfo.containerRuntimeVersion, 'containerd://1.6.20')
+  })
+
+  it('the runtime hook with edged: not ready until edged reached its runtime; without edged nothing to wait for', () => {
+    assert.equal(edgedRuntimeState(false, undefined), undefined)
+    assert.deepEqual(edgedRuntimeState(true, undefined)?.ready, false, 'edged configured, not started yet')
+    const down = edgedRuntimeState(true, { runtimeReady: false, runtimeVersion: undefined }, 'unix:///run/containerd/containerd.sock')
+    assert.match(down?.message ?? '', /container runtime is down: .*containerd\.sock/)
+    assert.deepEqual(edgedRuntimeState(true, { runtimeReady: true, runtimeVersion: 'containerd://1.6.20~ds1' }), { ready: true, version: 'containerd://1.6.20~ds1' })
   })
 
   it('the cloud keeps lastTransitionTime until a status changes; Unknown marks every condition once', () => {

@@ -121,7 +121,7 @@ export async function startCloudWorld(
 }
 
 /** `tern edge` with the Modbus mapper, linked to `hubUrl`; the same `dir` restarts the same node (its LevelDB). */
-export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: string, options: { spawn?: Spawner; dir?: string; nodeStatus?: Record<string, unknown> } = {}): Promise<TernEdgeProcess> {
+export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: string, options: { spawn?: Spawner; dir?: string; nodeStatus?: Record<string, unknown>; edged?: Record<string, unknown> } = {}): Promise<TernEdgeProcess> {
   let dir = options.dir
   if (dir === undefined) {
     const scratch = await scratchDir()
@@ -135,6 +135,7 @@ export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: st
       mqtt: { listeners: [{ port: 0 }] },
       mappers: { enabled: ['modbus'], heartbeatMs: 0, backoff: { initialMs: 100, maxMs: 800 } },
       cloud: { url: hubUrl, ca: world.pki.ca, secretFile: world.secretFile, heartbeatMs: 500, keepaliveTimeoutMs: 2000, resendMs: 500, backoff: { initialMs: 100, maxMs: 1000 } },
+      ...(options.edged === undefined ? {} : { edged: options.edged }),
       log: { level: 'debug' },
     },
     [],

@@ -10,6 +10,9 @@ import type { ContainerRuntime, Image } from './runtime.js'
 
 export const DEFAULT_RUNTIME_ENDPOINT = 'unix:///run/containerd/containerd.sock'
 
+/** Reconnect delays of the gRPC channel after containerd went away, ms. */
+export const RECONNECT_BACKOFF_MS = { initial: 500, max: 3_000 }
+
 export interface GrpcRuntimeOptions {
   /** `unix:///path/to/containerd.sock` (the default is containerd's). */
   endpoint?: string
@@ -32,11 +35,14 @@ export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Prom
   const descriptor = CRI_V1_DESCRIPTOR as unknown as Parameters<typeof protoLoader.fromJSON>[0]
   const definition = protoLoader.fromJSON(descriptor, { longs: String, enums: String, defaults: true, oneofs: true })
   const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-    runtime: { v1: Record<'RuntimeService' | 'ImageService', new (address: string, credentials: GrpcJs.ChannelCredentials) => ServiceClient> }
+    runtime: { v1: Record<'RuntimeService' | 'ImageService', new (address: string, credentials: GrpcJs.ChannelCredentials, options?: GrpcJs.ChannelOptions) => ServiceClient> }
   }
   const credentials = grpc.credentials.createInsecure()
-  const runtimeService = new pkg.runtime.v1.RuntimeService(endpoint, credentials)
-  const imageService = new pkg.runtime.v1.ImageService(endpoint, credentials)
+  // gRPC's reconnect back-off grows to 2 minutes while containerd is down; a local socket is
+  // cheap to retry, and a restarted containerd should be seen within seconds, not minutes.
+  const channel: GrpcJs.ChannelOptions = { 'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_MS.initial, 'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MS.max }
+  const runtimeService = new pkg.runtime.v1.RuntimeService(endpoint, credentials, channel)
+  const imageService = new pkg.runtime.v1.ImageService(endpoint, credentials, channel)
 
   // extraMs: a call that waits for something with its own timeout (ExecSync) gets that on top, as
   // the kubelet gives it, so the runtime reports the timeout instead of the deadline cutting it off

@@ -71,7 +71,7 @@ export async function startContainerd(): Promise<Containerd> {
   // (nsenter execs it, so the PID we hold is containerd's own) and can be killed and started again
   // there while its shims, sockets under /run and the CNI state stay. The tmpfs on /var/lib takes
   // the CNI result cache (/var/lib/cni), which containerd 1.6 does not let us move.
-  const holder: Child = startChild('unshare', ['--mount', '--net', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && echo namespaces-ready && exec sleep 2147483647'])
+  const holder: Child = startChild('unshare', ['--mount', '--net', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && ip link set lo up && echo namespaces-ready && exec sleep 2147483647'])
   let child: Child | undefined
   let alive = false
   const boot = async (): Promise<void> => {

@@ -48,6 +48,16 @@ const HELP: Record<string, string> = {
     --pki-dir DIR    where key and certificates go (default: pki/ beside the config)`,
   revoke: `tern revoke NAME [--config FILE] [--kubeconfig FILE]
     revoke a node: its session is closed, its certificates refused, its Node deleted (where tern cloud's config is).`,
+  pods: `tern pods [--config FILE] [--data-dir DIR] [-o wide|json]
+    list this node's pods as kubectl get pods does (NAMESPACE NAME READY STATUS RESTARTS AGE; -o wide
+    adds IP and NODE, -o json prints edged's snapshot). Works with tern edge stopped.`,
+  logs: `tern logs POD [-n NAMESPACE] [-c CONTAINER] [-f] [--tail N] [--previous] [--config FILE] [--data-dir DIR]
+    print a pod's container log from the files on this node (works with tern edge stopped).
+    -n NAMESPACE     the pod's namespace (default: default)
+    -c CONTAINER     the container (default: the pod's first)
+    -f, --follow     keep printing new lines, on into the next container when it restarts
+    --tail N         only the last N lines
+    --previous       the log of the container before the last restart`,
   reset: `tern reset [--config FILE] [--yes]
     remove this gateway's key, certificates and cloud: section; with --yes (or when answered yes) also its data directory.`,
 }
@@ -231,7 +241,52 @@ async function reset(args: string[]): Promise<void> {
   console.log(await resetNode(values))
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { edge, cloud, mapper, demo, passwd, gettoken, join, revoke, reset }
+async function pods(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, output: { type: 'string', short: 'o' } }, strict: true })
+  const { listPods } = await import('./pods.js')
+  print(await listPods({ config: values.config, dataDir: values['data-dir'], output: values.output }))
+}
+
+async function logs(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      namespace: { type: 'string', short: 'n' },
+      container: { type: 'string', short: 'c' },
+      follow: { type: 'boolean', short: 'f' },
+      tail: { type: 'string' },
+      previous: { type: 'boolean', short: 'p' },
+      config: { type: 'string' },
+      'data-dir': { type: 'string' },
+    },
+    strict: true,
+  })
+  const [pod, ...extra] = positionals
+  if (pod === undefined || extra.length > 0) throw new TernError('USAGE', 'tern logs takes exactly one pod name')
+  const tail = values.tail === undefined ? undefined : Number(values.tail)
+  // kubectl's --tail=-1 means all lines
+  if (tail !== undefined && (!Number.isInteger(tail) || tail < -1)) throw new TernError('USAGE', `--tail takes a number of lines, not ${values.tail}`)
+  const { podLogs } = await import('./pods.js')
+  const stop = new AbortController()
+  process.once('SIGINT', () => stop.abort())
+  process.once('SIGTERM', () => stop.abort())
+  await podLogs({
+    pod,
+    namespace: values.namespace,
+    container: values.container,
+    follow: values.follow,
+    tail: tail === -1 ? undefined : tail,
+    previous: values.previous,
+    config: values.config,
+    dataDir: values['data-dir'],
+    write: (text) => void process.stdout.write(text),
+    note: say,
+    signal: stop.signal,
+  })
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { edge, cloud, mapper, demo, passwd, gettoken, join, revoke, reset, pods, logs }
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv

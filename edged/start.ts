@@ -3,7 +3,7 @@
  * `runtimeEndpoint`, the static pod directory, the runtime parts. Loaded by cli/edge.ts only when
  * the section is there, so a device-only gateway loads nothing of edged or gRPC.
  */
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { realClock, type Clock } from '../mappers/runtime/clock.js'
 import type { EdgedConfig } from '../schemas/config.js'
@@ -18,6 +18,7 @@ import { containerConfig } from './kuberuntime/container-config.js'
 import { sandboxConfig } from './kuberuntime/sandbox-config.js'
 import { validatePod } from './pod/validate.js'
 import { dialTcp, type Dial } from './pod-network.js'
+import { edgedRootDir } from './root-dir.js'
 import { StaticPodDir } from './sources/static-dir.js'
 import type { PodSource } from './sources/source.js'
 import { VolumeManager } from './volumes.js'
@@ -41,7 +42,7 @@ export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dia
 
 export async function startEdged(options: { config: EdgedConfig; dataDir: string; nodeName: string; db: AnyLevel; log: Logger }): Promise<Edged> {
   const { config, nodeName, log } = options
-  const rootDir = resolve(config.rootDir ?? join(options.dataDir, 'edged'))
+  const rootDir = edgedRootDir(config.rootDir, options.dataDir)
   const runtime = await connectGrpcRuntime({ endpoint: config.runtimeEndpoint, callTimeoutMs: config.runtimeRequestTimeoutSeconds * 1000 })
   const sources: PodSource[] = []
   if (config.podManifestsDir !== undefined) {

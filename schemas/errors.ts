@@ -136,6 +136,8 @@ export const ErrorCodes = {
   EDGED_IMAGE_PULL_BACKOFF: "a container's image failed to pull recently and edged waits before trying again (10 s doubling to 5 min); status reason ImagePullBackOff",
   EDGED_POD_INVALID: 'a pod spec breaks the schema or a Kubernetes API-server rule, or uses a field edged does not run; the pod is refused whole and the message names each field',
   EDGED_HOOK_FAILED: 'a postStart or preStop hook failed (exec exited non-zero or timed out, httpGet got no answer, sleep cut short, tcpSocket given); a failed postStart kills the container',
+  EDGED_POD_NOT_FOUND: 'tern logs names a pod that has no logs on this node (namespace and name as in tern pods)',
+  EDGED_LOG_NOT_FOUND: "tern logs names a container that has no log file yet, or asks --previous of a container that has not restarted",
   EDGED_EXEC_TIMEOUT: 'a command run in a container (exec probe or hook) was still running after its timeout and was killed',
 } as const
 

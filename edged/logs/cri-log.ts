@@ -1,0 +1,42 @@
+/**
+ * The CRI container log format containerd writes (the kubelet's pkg/kubelet/kuberuntime/logs):
+ * one record per line, `<RFC3339Nano time> <stdout|stderr> <P|F> <text>`, where P marks a partial
+ * line the runtime split (a long line, or one without its newline yet) and F the record that ends it.
+ */
+
+export interface LogLine {
+  time: string
+  stream: 'stdout' | 'stderr'
+  /** The whole line, partial records joined, without its newline. */
+  text: string
+}
+
+const RECORD = /^(\S+) (stdout|stderr) ([PF])(?: (.*))?$/
+
+/**
+ * Joins records into lines. `pending` carries a partial line from one chunk of a file to the next
+ * (follow); records that do not parse are skipped, as the kubelet skips them.
+ */
+export function parseRecords(records: string[], pending: Map<string, LogLine> = new Map()): LogLine[] {
+  const lines: LogLine[] = []
+  for (const record of records) {
+    const m = RECORD.exec(record)
+    if (m === null) continue
+    const [, time, stream, tag, text = ''] = m as unknown as [string, string, 'stdout' | 'stderr', 'P' | 'F', string | undefined]
+    const open = pending.get(stream)
+    const line = open === undefined ? { time, stream, text } : { ...open, text: open.text + text }
+    if (tag === 'P') pending.set(stream, line)
+    else {
+      pending.delete(stream)
+      lines.push(line)
+    }
+  }
+  return lines
+}
+
+/** Splits a chunk of a log file into complete records; the unterminated rest is returned to prepend to the next chunk. */
+export function splitRecords(chunk: string): { records: string[]; rest: string } {
+  const parts = chunk.split('\n')
+  const rest = parts.pop() ?? ''
+  return { records: parts, rest }
+}

@@ -1,0 +1,76 @@
+/**
+ * `tern logs`: a container's log lines, the last N of them, and follow — which, unlike `kubectl
+ * logs -f`, goes on into the next container's file when the container restarts (`<n+1>.log`
+ * appears), so one command watches a crash-looping container.
+ */
+import { open, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseRecords, splitRecords, type LogLine } from './cri-log.js'
+import { logAttempts } from './files.js'
+
+/** All complete lines of a log file; with `tail`, only the last `tail`. */
+export async function readLogLines(path: string, tail?: number): Promise<{ lines: LogLine[]; offset: number; rest: string; pending: Map<string, LogLine> }> {
+  const handle = await open(path, 'r')
+  try {
+    const text = (await handle.readFile()).toString('utf8')
+    const { records, rest } = splitRecords(text)
+    const pending = new Map<string, LogLine>()
+    const lines = parseRecords(records, pending)
+    return { lines: tail === undefined ? lines : tail <= 0 ? [] : lines.slice(-tail), offset: Buffer.byteLength(text), rest, pending }
+  } finally {
+    await handle.close()
+  }
+}
+
+export interface FollowOptions {
+  containerDir: string
+  attempt: number
+  /** Where the first file was read to, and what was left unfinished there. */
+  offset: number
+  rest: string
+  pending: Map<string, LogLine>
+  onLine(line: LogLine): void
+  /** Polling interval (files on a gateway's SD card: no inotify assumptions). */
+  intervalMs?: number
+  signal: AbortSignal
+}
+
+/** Prints new lines as they are written, moving to the next restart's file once it exists and this one is read to its end. */
+export async function followLog(o: FollowOptions): Promise<void> {
+  let { attempt, offset, rest } = o
+  let pending = o.pending
+  const interval = o.intervalMs ?? 250
+  while (!o.signal.aborted) {
+    const path = join(o.containerDir, `${attempt}.log`)
+    const size = (await stat(path).catch(() => undefined))?.size ?? 0
+    if (size > offset) {
+      const handle = await open(path, 'r')
+      try {
+        const buffer = Buffer.alloc(size - offset)
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
+        offset += bytesRead
+        const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('utf8'))
+        rest = split.rest
+        for (const line of parseRecords(split.records, pending)) o.onLine(line)
+      } finally {
+        await handle.close()
+      }
+      continue
+    }
+    const next = (await logAttempts(o.containerDir)).find((a) => a > attempt)
+    if (next !== undefined) {
+      attempt = next
+      offset = 0
+      rest = ''
+      pending = new Map()
+      continue
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, interval)
+      o.signal.addEventListener('abort', () => {
+        clearTimeout(timer)
+        resolve()
+      }, { once: true })
+    })
+  }
+}

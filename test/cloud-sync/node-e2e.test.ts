@@ -122,7 +122,11 @@ describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silen
     const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
     const url = `wss://127.0.0.1:${world.cloud.hubPort}`
     const down = await startCloudEdge(world, 'edge-down', url, { nodeStatus: { updateSeconds: 0.5 }, edged: { runtimeEndpoint: `unix://${join(world.dir, 'no-containerd.sock')}` } })
-    const notReady = await until('edge-down Ready=False', () => getYaml<NodeDoc>(world, ['node', 'edge-down']), (n) => n.status?.conditions?.[0]?.status === 'False')
+    // first NotReady with 'edged is starting', then, once edged has tried the endpoint, 'container runtime is down'
+    const notReady = await until('edge-down Ready=False, runtime down', () => getYaml<NodeDoc>(world, ['node', 'edge-down']), (n) => {
+      const condition = n.status?.conditions?.[0] as { status?: string; message?: string } | undefined
+      return condition?.status === 'False' && (condition.message ?? '').includes('container runtime is down')
+    })
     const ready = notReady.status.conditions[0] as NodeDoc['status']['conditions'][number] & { message?: string }
     assert.equal(ready.reason, 'KubeletNotReady')
     assert.match(ready.message ?? '', /container runtime is down: edged cannot reach unix:\/\/.*no-containerd\.sock/)

@@ -3,13 +3,13 @@
  * or validate keeps its last good contents (an editor's half-saved file never removes devices);
  * problems are logged with file, document and path.
  */
-import { watch, type FSWatcher } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { EdgeDevice } from '../schemas/device.js'
 import { parseManifests, resolveDevices, type Manifest, type ManifestProblem, type TopicLayout } from './manifests.js'
 import type { LevelStore } from './store.js'
+import { WatchedDir } from './watched-dir.js'
 
 /** A parsed file, keyed by name in the cache: reused while the file's mtime and size are unchanged. */
 export interface CachedManifests {
@@ -56,41 +56,28 @@ export class ManifestDir {
   readonly #files = new Map<string, FileState>()
   /** devices bound to another node that were already logged (`source NUL nodeName`) */
   readonly #elsewhereLogged = new Set<string>()
-  #watcher: FSWatcher | undefined
-  #timer: NodeJS.Timeout | undefined
-  #running: Promise<void> = Promise.resolve()
-  #stopped = false
+  readonly #watched: WatchedDir
 
   constructor(options: ManifestDirOptions) {
     this.#options = options
+    this.#watched = new WatchedDir({
+      dir: options.dir,
+      debounceMs: DEBOUNCE_MS,
+      reload: async () => options.onChange(await this.#reload()),
+      failure: 'applying manifest changes failed',
+      log: options.log,
+    })
   }
 
   /** Loads the directory once (the node's initial device set) and starts watching it. */
   async start(): Promise<EdgeDevice[]> {
     const devices = await this.#reload()
-    this.#watcher = watch(this.#options.dir, () => this.#schedule())
-    this.#watcher.on('error', (err) => this.#options.log.error({ err, dir: this.#options.dir }, 'manifest directory watch failed'))
+    this.#watched.start()
     return devices
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true
-    clearTimeout(this.#timer)
-    this.#watcher?.close()
-    await this.#running
-  }
-
-  #schedule(): void {
-    clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => {
-      // Reloads run one after another, never overlapping.
-      this.#running = this.#running
-        .then(async () => {
-          if (this.#stopped) return
-          await this.#options.onChange(await this.#reload())
-        })
-        .catch((err: unknown) => this.#options.log.error({ err }, 'applying manifest changes failed'))
-    }, DEBOUNCE_MS)
+    await this.#watched.stop()
   }
 
   async #reload(): Promise<EdgeDevice[]> {

@@ -5,13 +5,13 @@
  * its last good pod (an editor's half-saved file never stops a pod); the problem is logged with the
  * file and field. Dot-files are ignored, as editors' swap files are.
  */
-import { watch, type FSWatcher } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { parse } from 'yaml'
 import { TernError } from '../../schemas/errors.js'
 import type { Pod } from '../../schemas/pod.js'
+import { WatchedDir } from '../../twin/watched-dir.js'
 import type { PodSource, PodValidator } from './source.js'
 import { staticPod } from './static-pod.js'
 
@@ -29,52 +29,42 @@ export interface StaticPodDirOptions {
 export class StaticPodDir implements PodSource {
   readonly name = 'file'
   readonly #options: StaticPodDirOptions
+  readonly #watched: WatchedDir
   /** file name → its last good pod */
   readonly #good = new Map<string, Pod>()
   /** file name → the text last refused, so a broken file is logged once, not at every rescan */
   readonly #refused = new Map<string, string>()
-  #watcher: FSWatcher | undefined
-  #debounce: NodeJS.Timeout | undefined
-  #rescan: NodeJS.Timeout | undefined
-  #running: Promise<void> = Promise.resolve()
   #onChange: (pods: Pod[]) => void = () => {}
   #last = ''
-  #stopped = false
 
   constructor(options: StaticPodDirOptions) {
     this.#options = options
+    this.#watched = new WatchedDir({
+      dir: options.dir,
+      debounceMs: DEBOUNCE_MS,
+      rescanMs: RESCAN_MS,
+      reload: async () => {
+        const pods = await this.#reload()
+        const key = pods.map((p) => p.metadata.uid).join(',')
+        if (key === this.#last) return
+        this.#last = key
+        this.#onChange(pods)
+      },
+      failure: 'reading the static pod directory failed',
+      log: options.log,
+    })
   }
 
   async start(onChange: (pods: Pod[]) => void): Promise<Pod[]> {
     this.#onChange = onChange
     const pods = await this.#reload()
     this.#last = pods.map((p) => p.metadata.uid).join(',')
-    this.#rescan = setInterval(() => this.#schedule(), RESCAN_MS)
+    this.#watched.start()
     return pods
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true
-    clearTimeout(this.#debounce)
-    clearInterval(this.#rescan)
-    this.#watcher?.close()
-    await this.#running
-  }
-
-  #schedule(): void {
-    clearTimeout(this.#debounce)
-    this.#debounce = setTimeout(() => {
-      this.#running = this.#running
-        .then(async () => {
-          if (this.#stopped) return
-          const pods = await this.#reload()
-          const key = pods.map((p) => p.metadata.uid).join(',')
-          if (key === this.#last) return
-          this.#last = key
-          this.#onChange(pods)
-        })
-        .catch((err: unknown) => this.#options.log.error({ err }, 'reading the static pod directory failed'))
-    }, DEBOUNCE_MS)
+    await this.#watched.stop()
   }
 
   /** The directory's pods, in file name order; a second pod of the same name is refused. */
@@ -83,14 +73,12 @@ export class StaticPodDir implements PodSource {
     let names: string[]
     try {
       names = (await readdir(dir)).filter((n) => MANIFEST_FILE.test(n)).sort()
-      this.#watch()
     } catch (err) {
       // Absent or unreadable: no static pods until it can be read (the kubelet logs and keeps looking).
       if (!this.#refused.has('')) log.warn({ code: 'EDGED_POD_INVALID', dir, err }, 'the static pod directory cannot be read')
       this.#refused.set('', 'unreadable')
       this.#good.clear()
-      this.#watcher?.close()
-      this.#watcher = undefined
+      this.#watched.unwatch()
       return []
     }
     this.#refused.delete('')
@@ -127,20 +115,6 @@ export class StaticPodDir implements PodSource {
       pods.push(pod)
     }
     return pods
-  }
-
-  #watch(): void {
-    if (this.#watcher !== undefined) return
-    try {
-      this.#watcher = watch(this.#options.dir, () => this.#schedule())
-      this.#watcher.on('error', () => {
-        // the directory went away: the rescan notices and watches it again when it is back
-        this.#watcher?.close()
-        this.#watcher = undefined
-      })
-    } catch {
-      this.#watcher = undefined
-    }
   }
 }
 

@@ -13,6 +13,7 @@ import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Dial } from '../../edged/pod-network.js'
+import { killLeftovers } from './containerd-leftovers.js'
 import { scratchDir, startChild, type Child } from './resources.js'
 
 const execFileAsync = promisify(execFile)
@@ -47,7 +48,11 @@ export interface Containerd {
   readonly kill9: () => Promise<void>
   /** Starts containerd again (after kill9) in the same namespaces and directories; resolves when it has booted. */
   readonly restart: () => Promise<void>
-  /** Kills every task it runs, stops containerd by its PID and removes the scratch directory. */
+  /**
+   * Kills every task it runs, stops containerd by its PID and removes the scratch directory. When
+   * containerd cannot be started again to kill its tasks, the shims it started and their containers
+   * are killed by PID all the same (leftovers.ts), so nothing is left running.
+   */
   readonly stop: () => Promise<void>
 }
 
@@ -124,9 +129,10 @@ export async function startContainerd(): Promise<Containerd> {
           await ctr('tasks', 'delete', '-f', id).catch(() => undefined)
         }
       } catch {
-        // containerd already gone: its shims exit with their tasks' namespace
+        // containerd cannot answer: the sweep below kills its tasks by PID
       }
       await child?.stop(10_000)
+      await killLeftovers(dir, socket)
       await holder.stop(5_000)
       await scratch.remove()
     },

@@ -19,6 +19,7 @@ import type { ContainerRuntime } from './cri/runtime.js'
 import { RuntimeObserver, type ObservedPod } from './kuberuntime/observe.js'
 import type { HookRunner, Images, RuntimeConfigs, Volumes } from './kuberuntime/parts.js'
 import { podName, PodSyncer, type SyncResult } from './kuberuntime/pod-sync.js'
+import type { Unhealthy } from './kuberuntime/plan.js'
 import { PodStore, uidOf } from './pod-store.js'
 import { PodWorkers } from './pod-workers.js'
 import { ProbeManager } from './prober/manager.js'
@@ -75,8 +76,8 @@ export class Edged {
   /** pods gone from their source whose runtime objects are still being stopped */
   readonly #terminating = new Map<string, Pod>()
   readonly #lastSync = new Map<string, SyncResult>()
-  /** containers a liveness or startup probe found unhealthy: pod uid → container name → message */
-  readonly #unhealthy = new Map<string, Map<string, string>>()
+  /** containers a liveness or startup probe found unhealthy: pod uid → container name → why */
+  readonly #unhealthy = new Map<string, Map<string, Unhealthy>>()
   #relistSeq = 0
   #runtimeReady: boolean | undefined
   /** `<runtimeName>://<runtimeVersion>` once the runtime answered (the node status's containerRuntimeVersion) */
@@ -111,7 +112,7 @@ export class Edged {
       log: options.log.child({ part: 'prober' }),
       clock: this.#clock,
       ...(options.parts.dial === undefined ? {} : { dial: options.parts.dial }),
-      onLivenessFailure: (uid, name, message) => this.containerUnhealthy(uid, name, message),
+      onLivenessFailure: (uid, name, message, graceSeconds) => this.containerUnhealthy(uid, name, message, graceSeconds),
       onChange: () => this.#alarm.wake(),
     })
   }
@@ -162,11 +163,14 @@ export class Edged {
     this.#o.runtime.close()
   }
 
-  /** Marks a running container unhealthy (a failed liveness probe): the next sync kills and, as the policy says, restarts it. */
-  containerUnhealthy(podUid: string, containerName: string, message: string): void {
+  /**
+   * Marks a running container unhealthy (a failed liveness or startup probe): the next sync kills
+   * it, within the probe's `graceSeconds` when it sets one, and restarts it as the policy says.
+   */
+  containerUnhealthy(podUid: string, containerName: string, message: string, graceSeconds?: number): void {
     let pod = this.#unhealthy.get(podUid)
-    if (pod === undefined) this.#unhealthy.set(podUid, (pod = new Map<string, string>()))
-    pod.set(containerName, message)
+    if (pod === undefined) this.#unhealthy.set(podUid, (pod = new Map<string, Unhealthy>()))
+    pod.set(containerName, graceSeconds === undefined ? { message } : { message, graceSeconds })
     this.#alarm.wake()
   }
 
@@ -237,14 +241,16 @@ export class Edged {
     const desired = this.#desired.get(uid)
     if (desired === undefined) return this.#syncGone(uid, observed)
     const { pod } = desired
-    const unhealthy = this.#unhealthy.get(uid) ?? new Map<string, string>()
+    const unhealthy = this.#unhealthy.get(uid) ?? new Map<string, Unhealthy>()
     this.#unhealthy.delete(uid)
     const result = await this.#syncer.sync(pod, observed, unhealthy)
     this.#lastSync.set(uid, result)
-    this.#trackProbes(pod, observed)
+    // the status says what this sync made (a started container is Running now, not a sync period later)
+    const now = result.acted ? await this.#observer.relistPod(uid) : observed
+    this.#trackProbes(pod, now)
     const status = podStatus({
       pod,
-      observed,
+      observed: now,
       sync: result,
       probe: (name) => this.#probes.state(uid, name),
       previous: this.#statuses.previous(uid),

@@ -5,7 +5,7 @@
  * and each ready sandbox's IP.
  */
 import type { ContainerRuntime, ContainerState, PodSandboxState } from '../cri/runtime.js'
-import { CONTAINER_HASH, CONTAINER_NAME, CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, MANAGED_BY, MANAGED_BY_EDGED, podOf, type PodRef } from '../labels.js'
+import { CONTAINER_HASH, CONTAINER_NAME, CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, MANAGED_BY, MANAGED_BY_EDGED, POD_UID, podOf, type PodRef } from '../labels.js'
 
 export interface ObservedSandbox {
   id: string
@@ -60,28 +60,42 @@ export class RuntimeObserver {
 
   /** One consistent-enough view: containers are listed after sandboxes, so a new container's sandbox is known. */
   async relist(): Promise<Map<string, ObservedPod>> {
-    const selector = { labelSelector: { [MANAGED_BY]: MANAGED_BY_EDGED } }
-    const sandboxes = await this.#runtime.listPodSandbox(selector)
-    const containers = await this.#runtime.listContainers(selector)
+    const { pods, sandboxIds, containerIds } = await this.#list({ [MANAGED_BY]: MANAGED_BY_EDGED })
+    for (const id of this.#statuses.keys()) if (!containerIds.has(id)) this.#statuses.delete(id)
+    for (const id of this.#ips.keys()) if (!sandboxIds.has(id)) this.#ips.delete(id)
+    return pods
+  }
+
+  /**
+   * One pod as the runtime holds it now: after a sync acted, its status is computed from what the
+   * sync made (the kubelet's status after SyncPod), not from the relist before it.
+   */
+  async relistPod(uid: string): Promise<ObservedPod | undefined> {
+    return (await this.#list({ [MANAGED_BY]: MANAGED_BY_EDGED, [POD_UID]: uid })).pods.get(uid)
+  }
+
+  async #list(labelSelector: Record<string, string>): Promise<{ pods: Map<string, ObservedPod>; sandboxIds: Set<string>; containerIds: Set<string> }> {
+    const sandboxes = await this.#runtime.listPodSandbox({ labelSelector })
+    const containers = await this.#runtime.listContainers({ labelSelector })
     const pods = new Map<string, ObservedPod>()
     const podFor = (ref: PodRef): ObservedPod => {
       let pod = pods.get(ref.uid)
       if (pod === undefined) pods.set(ref.uid, (pod = { ref, sandboxes: [], containers: [] }))
       return pod
     }
-    const seenSandboxes = new Set<string>()
+    const sandboxIds = new Set<string>()
     for (const s of sandboxes) {
       const ref = podOf(s.labels)
       if (ref === undefined) continue
-      seenSandboxes.add(s.id)
+      sandboxIds.add(s.id)
       podFor(ref).sandboxes.push({ id: s.id, attempt: s.metadata.attempt ?? 0, state: s.state, createdAt: nsToMs(s.createdAt), ...(await this.#ip(s.id, s.state)) })
     }
-    const seenContainers = new Set<string>()
+    const containerIds = new Set<string>()
     for (const c of containers) {
       const ref = podOf(c.labels)
       const name = c.labels[CONTAINER_NAME]
       if (ref === undefined || name === undefined) continue
-      seenContainers.add(c.id)
+      containerIds.add(c.id)
       let status = this.#statuses.get(c.id)
       if (status === undefined || status.state !== c.state) {
         status = await this.#status(c.id, name, c.podSandboxId)
@@ -90,9 +104,7 @@ export class RuntimeObserver {
       }
       podFor(ref).containers.push(status)
     }
-    for (const id of this.#statuses.keys()) if (!seenContainers.has(id)) this.#statuses.delete(id)
-    for (const id of this.#ips.keys()) if (!seenSandboxes.has(id)) this.#ips.delete(id)
-    return pods
+    return { pods, sandboxIds, containerIds }
   }
 
   /** Forgets what was read of a container (its state is about to change by edged's own hand). */

@@ -26,10 +26,16 @@ export type RestartPolicy = 'Always' | 'OnFailure' | 'Never'
 export interface PlanInput {
   pod: Pod
   observed: ObservedPod | undefined
-  /** containers whose liveness (or startup) probe failed while running: container name → message */
-  unhealthy: ReadonlyMap<string, string>
+  /** containers whose liveness (or startup) probe failed while running, by name */
+  unhealthy: ReadonlyMap<string, Unhealthy>
   /** true while a restart of `container` must wait after an instance that finished at `finishedAt` (ms) */
   inBackoff(container: Container, finishedAt: number): boolean
+}
+
+export interface Unhealthy {
+  message: string
+  /** the failed probe's terminationGracePeriodSeconds, which the kill uses instead of the pod's */
+  graceSeconds?: number
 }
 
 export interface ContainerStart {
@@ -47,6 +53,8 @@ export interface ContainerKill {
   message: string
   /** the spec of the container when the pod still has it (for its preStop hook and grace period) */
   spec?: Container
+  /** the grace period when not the pod's (a failed probe's own) */
+  graceSeconds?: number
 }
 
 export interface PodActions {
@@ -149,7 +157,7 @@ function planStarts(input: PlanInput, policy: RestartPolicy, actions: PodActions
       }
       const unhealthy = input.unhealthy.get(spec.name)
       if (unhealthy !== undefined) {
-        actions.kill.push({ container: inst, reason: 'Unhealthy', message: unhealthy, spec })
+        actions.kill.push({ container: inst, reason: 'Unhealthy', message: unhealthy.message, spec, ...(unhealthy.graceSeconds === undefined ? {} : { graceSeconds: unhealthy.graceSeconds }) })
         if (policy !== 'Never') actions.start.push({ container: spec, init: false, restartCount: inst.restartCount + 1 })
       }
       continue

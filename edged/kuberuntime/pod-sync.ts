@@ -16,7 +16,7 @@ import { CONTAINER_HASH, CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, P
 import { containerHash } from './hash.js'
 import type { ObservedContainer, ObservedPod } from './observe.js'
 import type { HookRunner, Images, PodContext, RuntimeConfigs, Volumes } from './parts.js'
-import { planPod, type ContainerStart } from './plan.js'
+import { planPod, type ContainerStart, type Unhealthy } from './plan.js'
 
 /** The kubelet's floor for a stop's grace period after the preStop hook, seconds. */
 const MIN_GRACE_SECONDS = 2
@@ -45,6 +45,8 @@ export interface SyncResult {
   sandboxError?: string
   /** restartPolicy Never and an init container failed */
   initFailed: boolean
+  /** the sync asked the runtime to change something: what it holds now differs from what the sync started from */
+  acted: boolean
 }
 
 /** Waiting reasons of the errors the image and config parts throw, by code (others: the stage's own reason). */
@@ -68,12 +70,13 @@ export class PodSyncer {
     this.#o = options
   }
 
-  async sync(pod: Pod, observed: ObservedPod | undefined, unhealthy: ReadonlyMap<string, string>): Promise<SyncResult> {
+  async sync(pod: Pod, observed: ObservedPod | undefined, unhealthy: ReadonlyMap<string, Unhealthy>): Promise<SyncResult> {
     const { runtime, backoff } = this.#o
     const actions = planPod({ pod, observed, unhealthy, inBackoff: (c, finishedAt) => backoff.isInBackOffSince(backoffKey(pod, c), finishedAt) })
-    const result: SyncResult = { waiting: new Map(), initFailed: actions.initFailed }
+    const acted = actions.kill.length + actions.stopSandboxes.length + actions.removeContainers.length + actions.removeSandboxes.length + actions.start.length > 0 || actions.createSandbox !== undefined
+    const result: SyncResult = { waiting: new Map(), initFailed: actions.initFailed, acted }
     const ipOf = (id: string | undefined): string => observed?.sandboxes.find((s) => s.id === id)?.ip ?? ''
-    await Promise.all(actions.kill.map((k) => this.killContainer(k.container, pod, k.spec, ipOf(k.container.sandboxId), k.message)))
+    await Promise.all(actions.kill.map((k) => this.killContainer(k.container, pod, k.spec, ipOf(k.container.sandboxId), k.message, k.graceSeconds)))
     for (const id of actions.stopSandboxes) await ignoreNotFound(runtime.stopPodSandbox(id))
 
     let sandboxId = actions.sandboxId
@@ -130,9 +133,14 @@ export class PodSyncer {
     await this.#o.volumes.tearDownUid(uid)
   }
 
-  /** preStop hook (within the grace period), then the runtime's SIGTERM and, after what is left of the grace period, SIGKILL. */
-  async killContainer(c: ObservedContainer, pod: Pod | undefined, spec: Container | undefined, podIP: string, why: string): Promise<void> {
-    const grace = pod === undefined ? (c.graceSeconds ?? DEFAULT_GRACE_SECONDS) : podGraceSeconds(pod)
+  /**
+   * preStop hook (within the grace period), then the runtime's SIGTERM and, after what is left of
+   * the grace period, SIGKILL. The grace period is the kubelet's setTerminationGracePeriod: the
+   * pod's deletion grace, else `probeGrace` (a failed liveness or startup probe's own
+   * terminationGracePeriodSeconds), else the pod's.
+   */
+  async killContainer(c: ObservedContainer, pod: Pod | undefined, spec: Container | undefined, podIP: string, why: string, probeGrace?: number): Promise<void> {
+    const grace = pod === undefined ? (c.graceSeconds ?? DEFAULT_GRACE_SECONDS) : (pod.metadata.deletionGracePeriodSeconds ?? probeGrace ?? podGraceSeconds(pod))
     const started = Date.now()
     const preStop = spec?.lifecycle?.preStop
     if (preStop !== undefined && spec !== undefined && this.#o.runHook !== undefined) {

@@ -33,7 +33,10 @@ export interface EdgedHarness {
   stop(): Promise<void>
 }
 
-export async function startEdgedHarness(containerd: Containerd, options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock'>> & { db?: AnyLevel; dir?: string } = {}): Promise<EdgedHarness & { dir: string; removeDir(): Promise<void> }> {
+export async function startEdgedHarness(
+  containerd: Containerd,
+  options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock'>> & { db?: AnyLevel; dir?: string; syncPeriodSeconds?: number } = {},
+): Promise<EdgedHarness & { dir: string; removeDir(): Promise<void> }> {
   const scratch = options.dir === undefined ? await scratchDir('tern-edged-') : { path: options.dir, remove: () => Promise.resolve() }
   const manifests = join(scratch.path, 'manifests')
   const rootDir = join(scratch.path, 'root')
@@ -44,7 +47,7 @@ export async function startEdgedHarness(containerd: Containerd, options: Partial
   const runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 60_000 })
   const db = options.db ?? (new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel)
   const edged = new Edged({
-    config: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: 0.3, runtimeRequestTimeoutSeconds: 60, rootDir, nodeIP: '10.1.2.3' },
+    config: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: options.syncPeriodSeconds ?? 0.3, runtimeRequestTimeoutSeconds: 60, rootDir, nodeIP: '10.1.2.3' },
     nodeName: NODE,
     db,
     runtime,

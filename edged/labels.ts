@@ -20,6 +20,8 @@ export const CONTAINER_HASH = 'io.kubernetes.container.hash'
 export const CONTAINER_RESTART_COUNT = 'io.kubernetes.container.restartCount'
 export const POD_TERMINATION_GRACE = 'io.kubernetes.pod.terminationGracePeriod'
 export const CONTAINER_TERMINATION_GRACE = 'io.kubernetes.container.terminationGracePeriod'
+export const TERMINATION_MESSAGE_PATH = 'io.kubernetes.container.terminationMessagePath'
+export const TERMINATION_MESSAGE_POLICY = 'io.kubernetes.container.terminationMessagePolicy'
 
 export interface PodRef {
   name: string

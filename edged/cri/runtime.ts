@@ -143,6 +143,8 @@ export interface ContainerStatus {
   message: string
   labels: Labels
   annotations: Labels
+  /** Where the container's mounts come from on the node (a termination message file among them). */
+  mounts?: Mount[]
   logPath: string
 }
 

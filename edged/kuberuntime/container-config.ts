@@ -2,7 +2,7 @@
  * A container's CRI config as the kubelet generates it (kuberuntime_container.go
  * generateContainerConfig): command and args with `$(VAR)` expanded against the container's
  * environment, the environment itself (env.ts), working directory, the volumes mounted where the
- * spec says, the log path of this restart, the kubelet's labels and annotations, and the Linux
+ * spec says, the termination message file (termination-message.ts), the log path of this restart, the kubelet's labels and annotations, and the Linux
  * resources and security context (resources.ts, security-context.ts).
  */
 import { mkdir, realpath } from 'node:fs/promises'
@@ -16,6 +16,7 @@ import { containerEnv, expandCommand, type EnvResolver } from './env.js'
 import { linuxResources } from './resources.js'
 import { podRef, type PodContext } from './sandbox-config.js'
 import { containerSecurity, type ImageUser } from './security-context.js'
+import { prepareTerminationMessage, terminationAnnotations, terminationMessageMount } from './termination-message.js'
 
 export type { EnvResolver } from './env.js'
 
@@ -40,6 +41,9 @@ export async function containerConfig(pod: Pod, container: Container, ctx: Conta
   const command = expandCommand(container.command, vars)
   const args = expandCommand(container.args, vars)
   const grace = String(pod.spec.terminationGracePeriodSeconds ?? 30)
+  // made here, as the kubelet's makeMounts makes it: a bind mount needs its source
+  await prepareTerminationMessage(ctx.rootDir, pod.metadata.uid ?? '', container, ctx.restartCount)
+  const termination = terminationMessageMount(ctx.rootDir, pod.metadata.uid ?? '', container, ctx.restartCount)
   return {
     metadata: { name: container.name, attempt: ctx.restartCount },
     image: { image: ctx.imageRef ?? container.image },
@@ -47,12 +51,13 @@ export async function containerConfig(pod: Pod, container: Container, ctx: Conta
     ...(args === undefined ? {} : { args }),
     ...(container.workingDir === undefined || container.workingDir === '' ? {} : { workingDir: container.workingDir }),
     envs: [...vars].map(([key, value]) => ({ key, value })),
-    mounts: await mounts(container, ctx.volumes),
+    mounts: [...(await mounts(container, ctx.volumes)), ...(termination === undefined ? [] : [termination])],
     labels: containerLabels(podRef(pod), container.name),
     annotations: {
       [CONTAINER_RESTART_COUNT]: String(ctx.restartCount),
       [POD_TERMINATION_GRACE]: grace,
       [CONTAINER_TERMINATION_GRACE]: grace,
+      ...terminationAnnotations(container),
     },
     logPath: containerLogPath(container.name, ctx.restartCount),
     stdin: container.stdin === true,

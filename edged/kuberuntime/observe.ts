@@ -5,6 +5,7 @@
  * and each ready sandbox's IP.
  */
 import type { ContainerRuntime, ContainerState, PodSandboxState } from '../cri/runtime.js'
+import { terminationMessage } from './termination-message.js'
 import { CONTAINER_HASH, CONTAINER_NAME, CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, MANAGED_BY, MANAGED_BY_EDGED, POD_UID, podOf, type PodRef } from '../labels.js'
 
 export interface ObservedSandbox {
@@ -30,6 +31,7 @@ export interface ObservedContainer {
   exitCode: number
   /** the runtime's reason once exited: Completed, Error, OOMKilled */
   reason: string
+  /** the runtime's message, and once exited the container's termination message after it (termination-message.ts) */
   message: string
   image: string
   imageRef: string
@@ -43,6 +45,8 @@ export interface ObservedPod {
   containers: ObservedContainer[]
 }
 
+/** The kubelet's getContainerStatuses: the termination message enriches the runtime's, after ': '. */
+const joinMessage = (runtime: string, termination: string): string => (termination === '' ? runtime : runtime === '' ? termination : `${runtime}: ${termination}`)
 const nsToMs = (ns: string | number | undefined): number => (ns === undefined || ns === '' ? 0 : Number(BigInt(ns) / 1_000_000n))
 const intOf = (text: string | undefined): number | undefined => {
   const n = text === undefined ? NaN : Number(text)
@@ -144,7 +148,7 @@ export class RuntimeObserver {
       finishedAt: nsToMs(s.finishedAt),
       exitCode: s.exitCode,
       reason: s.reason,
-      message: s.message,
+      message: s.state === 'CONTAINER_EXITED' ? joinMessage(s.message, await terminationMessage(s)) : s.message,
       image: s.image.image,
       imageRef: s.imageRef,
       graceSeconds: intOf(s.annotations[CONTAINER_TERMINATION_GRACE]),

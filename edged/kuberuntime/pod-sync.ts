@@ -17,6 +17,7 @@ import { containerHash } from './hash.js'
 import type { ObservedContainer, ObservedPod } from './observe.js'
 import type { HookRunner, Images, PodContext, RuntimeConfigs, Volumes } from './parts.js'
 import { planPod, type ContainerStart, type Unhealthy } from './plan.js'
+import { removeTerminationMessages } from './termination-message.js'
 
 /** The kubelet's floor for a stop's grace period after the preStop hook, seconds. */
 const MIN_GRACE_SECONDS = 2
@@ -127,10 +128,11 @@ export class PodSyncer {
     await this.tearDown(observed.ref.uid)
   }
 
-  /** Releases the pod's volumes (after its containers are gone). */
+  /** Releases the pod's volumes and termination message files (after its containers are gone). */
   async tearDown(uid: string): Promise<void> {
     this.#volumes.delete(uid)
     await this.#o.volumes.tearDownUid(uid)
+    await removeTerminationMessages(this.#o.context.rootDir, uid)
   }
 
   /**

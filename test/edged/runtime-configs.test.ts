@@ -4,7 +4,7 @@
  * The same configs run real containers in runtime-configs-containerd.test.ts.
  */
 import assert from 'node:assert/strict'
-import { mkdir, symlink } from 'node:fs/promises'
+import { mkdir, stat, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { containerConfig, type ContainerContext } from '../../edged/kuberuntime/container-config.js'
 import { expand, mappingFor } from '../../edged/kuberuntime/expansion.js'
@@ -22,11 +22,22 @@ const GiB = 1024 ** 3
 function pod(spec: Json, metadata: Json = {}): Pod {
   return validatePod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'ns1', uid: 'uid-1', ...metadata }, spec }, 'test')
 }
-const ctx = (extra: Partial<ContainerContext> = {}): ContainerContext => ({ nodeName: 'edge-1', hostIP: '10.0.0.5', rootDir: '/var/lib/tern/edged', restartCount: 0, podIP: '10.189.0.7', volumes: new Map(), memoryCapacity: 4 * GiB, ...extra })
+/** edged's root for the suite: containerConfig makes each container's termination message file under it */
+let rootDir = ''
+const ctx = (extra: Partial<ContainerContext> = {}): ContainerContext => ({ nodeName: 'edge-1', hostIP: '10.0.0.5', rootDir, restartCount: 0, podIP: '10.189.0.7', volumes: new Map(), memoryCapacity: 4 * GiB, ...extra })
 const first = (p: Pod) => p.spec.containers[0]!
 const isConfigError = (e: unknown) => e instanceof TernError && e.code === 'EDGED_CONTAINER_CONFIG_ERROR'
 
 describe('edged runtime configs', () => {
+  let root: Awaited<ReturnType<typeof scratchDir>> | undefined
+  before(async () => {
+    root = await scratchDir('tern-configs-root-')
+    rootDir = root.path
+  })
+  after(async () => {
+    await root?.remove()
+  })
+
   it('cpu shares and CFS quota as cm.MilliCPUToShares / milliCPUToQuota', () => {
     assert.deepEqual([0n, 1n, 2n, 250n, 1000n, 300_000n].map(milliCpuToShares), [2, 2, 2, 256, 1024, 262_144])
     assert.deepEqual([0n, 1n, 5n, 10n, 250n, 1500n].map((m) => milliCpuToQuota(m, 100_000)), [0, 1000, 1000, 1000, 25_000, 150_000])
@@ -66,7 +77,7 @@ describe('edged runtime configs', () => {
     const config = sandboxConfig(p, ctx(), 2)
     assert.deepEqual(config.metadata, { name: 'web', namespace: 'ns1', uid: 'uid-1', attempt: 2 })
     assert.equal(config.hostname, 'web')
-    assert.equal(config.logDirectory, '/var/lib/tern/edged/pods/ns1_web_uid-1')
+    assert.equal(config.logDirectory, join(rootDir, 'pods/ns1_web_uid-1'))
     assert.equal(config.labels?.app, 'web')
     assert.equal(config.labels?.[POD_UID], 'uid-1')
     assert.equal(config.labels?.[MANAGED_BY], 'tern-edged')
@@ -223,10 +234,17 @@ describe('edged runtime configs', () => {
       assert.equal(config.labels?.[POD_UID], 'uid-1')
       assert.equal(config.annotations?.['io.kubernetes.container.restartCount'], '3')
       assert.equal(config.annotations?.['io.kubernetes.pod.terminationGracePeriod'], '30')
+      const terminationLog = join(rootDir, 'containers', 'uid-1', 'a', 'termination-log-3')
       assert.deepEqual(config.mounts, [
         { containerPath: '/data', hostPath: data, readonly: true, propagation: 'PROPAGATION_PRIVATE' },
         { containerPath: '/logs', hostPath: join(data, 'logs', 'a'), readonly: false, propagation: 'PROPAGATION_PRIVATE' },
+        // the kubelet's makeMounts: an empty file, any user of the container may write
+        { containerPath: '/dev/termination-log', hostPath: terminationLog, readonly: false, propagation: 'PROPAGATION_PRIVATE' },
       ])
+      assert.equal((await stat(terminationLog)).mode & 0o777, 0o666)
+      assert.equal((await stat(terminationLog)).size, 0)
+      assert.equal(config.annotations?.['io.kubernetes.container.terminationMessagePath'], '/dev/termination-log')
+      assert.equal(config.annotations?.['io.kubernetes.container.terminationMessagePolicy'], 'File')
       const escaping = pod({ volumes: [{ name: 'data', emptyDir: {} }], containers: [{ name: 'a', image: 'x:1', volumeMounts: [{ name: 'data', mountPath: '/e', subPath: 'escape' }] }] })
       await assert.rejects(containerConfig(escaping, first(escaping), ctx({ volumes: new Map([['data', data]]) })), (e: unknown) => isConfigError(e) && /leads out of volume data/.test((e as Error).message))
       await assert.rejects(containerConfig(escaping, first(escaping), ctx()), (e: unknown) => isConfigError(e) && /not set up/.test((e as Error).message))

@@ -2,7 +2,8 @@
  * A pod's volumes on the node, as the kubelet's volume manager sets them up: emptyDir as a
  * directory under `<rootDir>/volumes/<pod uid>/<name>` (or a tmpfs there with `medium: Memory`,
  * sized as the kubelet sizes it), hostPath with its type checks, configMap and secret written as
- * files from a resolver (a secret on a tmpfs, so it never reaches the disk). tearDown unmounts
+ * files from a resolver (a secret on a tmpfs, so it never reaches the disk); with the pod's fsGroup
+ * owning emptyDir, configMap and secret volumes (volumes/ownership.ts). tearDown unmounts
  * everything mounted under the pod's directory, whatever its spec says now, and removes the
  * directory only when nothing is mounted there any more, so a tmpfs is never left behind and a
  * mount is never emptied by the removal.
@@ -16,6 +17,7 @@ import type { EnvResolver } from './kuberuntime/env.js'
 import { compareQuantities, quantityValue } from './pod/quantity.js'
 import { checkHostPath } from './volumes/host-path.js'
 import { systemMounter, type Mounter } from './volumes/mounter.js'
+import { setVolumeOwnership } from './volumes/ownership.js'
 
 export interface VolumeManagerOptions {
   /** edged's root directory; volumes live in `<rootDir>/volumes/<pod uid>/`. */
@@ -82,6 +84,7 @@ export class VolumeManager {
     const dir = join(this.#podDir(podUid(pod)), volume.name)
     if (volume.emptyDir !== undefined) {
       await this.#makeDir(dir, volume.emptyDir.medium === 'Memory' ? memorySize(pod, volume, this.#o.allocatableMemory ?? BigInt(totalmem())) : undefined)
+      await this.#own(pod, dir, false)
       return dir
     }
     const source = volume.configMap ?? volume.secret
@@ -93,10 +96,22 @@ export class VolumeManager {
       // A secret stays in memory, as on a kubelet (a Memory emptyDir under it, sized the same way).
       await this.#makeDir(dir, kind === 'secret' ? memorySize(pod, volume, this.#o.allocatableMemory ?? BigInt(totalmem())) : undefined)
       await writeKeys(this.#mounter.reach(dir), volume.name, data ?? {}, source.items, source.defaultMode ?? DEFAULT_FILE_MODE)
+      await this.#own(pod, dir, true)
       return dir
     }
     // validatePod refuses every other source.
     throw new TernError('EDGED_VOLUME_SETUP_FAILED', `volume ${volume.name}: no source edged can set up`)
+  }
+
+  /** The pod's fsGroup owns the volume (emptyDir read-write; configMap and secret read-only); nothing without one. */
+  async #own(pod: Pod, dir: string, readonly: boolean): Promise<void> {
+    const fsGroup = pod.spec.securityContext?.fsGroup
+    if (fsGroup === undefined) return
+    try {
+      await setVolumeOwnership(this.#mounter.reach(dir), fsGroup, readonly)
+    } catch (err) {
+      throw new TernError('EDGED_VOLUME_SETUP_FAILED', `cannot give ${dir} to fsGroup ${fsGroup}: ${(err as Error).message}`, { cause: err })
+    }
   }
 
   /** The directory, 0777, with a tmpfs on it when `tmpfsBytes` is given (mounted once: setUp runs again on every sync). */

@@ -139,6 +139,16 @@ export const ErrorCodes = {
   EDGED_POD_NOT_FOUND: 'tern logs names a pod that has no logs on this node (namespace and name as in tern pods)',
   EDGED_LOG_NOT_FOUND: "tern logs names a container that has no log file yet, or asks --previous of a container that has not restarted",
   EDGED_EXEC_TIMEOUT: 'a command run in a container (exec probe or hook) was still running after its timeout and was killed',
+  // web view of tern edge (web/, `http.ui`)
+  WEB_LOGIN_REQUIRED: 'a web view request has no live session and the listener is not on loopback (where anonymous viewers are admitted); HTTP 401',
+  WEB_LOGIN_FAILED: 'a web view login named an unknown user or gave a wrong password (the users and hashes of mqtt.users); HTTP 401',
+  WEB_LOGIN_RATE_LIMITED: 'five web view logins failed within a minute from one address or for one username; further attempts are refused unchecked until the minute has passed; HTTP 429 with Retry-After',
+  WEB_CSRF_REJECTED: "a web view write came without the session's CSRF token header or from another origin; HTTP 403",
+  WEB_NOT_ALLOWED: "the user's ACL does not let it read the device or publish its twin/update, or the property is read-only or cloud-owned (its Device spec has a desired value); HTTP 403",
+  WEB_BAD_REQUEST: 'a web view request body is not JSON of its schema, or is larger than 8 KiB; HTTP 400 with every problem',
+  WEB_NOT_FOUND: 'a web view request names a path, device or property that does not exist; HTTP 404',
+  WEB_TWIN_TIMEOUT: 'the twin did not answer a web view write within 5 s; HTTP 504 (the value may still be applied)',
+  WEB_TOO_MANY_VIEWERS: 'the web view already streams to 32 pages; HTTP 503',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

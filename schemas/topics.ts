@@ -143,6 +143,12 @@ export function mapperMetricsTopic(node: string, protocol: string): string {
   return `$tern/mappers/${node}/${protocol}/metrics`
 }
 
+/** MQTT filter matching every mapper's metrics topic of a node. */
+export function mapperMetricsFilter(node: string): string {
+  checkSegment(node, 'node name')
+  return `$tern/mappers/${node}/+/metrics`
+}
+
 /**
  * Where the edge publishes the state of its cloud link (retained): `$tern/nodes/<node>/cloud`,
  * connected or not and, with a node certificate, when it expires. tern's own topic.

@@ -15,6 +15,7 @@ export { Device, DeviceModel, EdgeDevice } from './device.js'
 export { ModbusProtocolConfig, ModbusVisitor } from './modbus.js'
 export { OpcuaProtocolConfig, OpcuaVisitor } from './opcua.js'
 export { StoredDevice, TwinRecord } from './stored.js'
+export { CloudLinkMessage, MapperMetricsMessage, WebLogin, WebSetExpected } from './web.js'
 export {
   DeviceStateResult,
   DeviceStateUpdate,

@@ -19,6 +19,8 @@ command -v runc >/dev/null || need+=(runc)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 # the Modbus test peer runs on Debian's interpreter (another python3 may come first on PATH); its
 # server module imports pyserial, which python3-pymodbus only recommends (not installed here)
+# the web view's browser tests drive Debian's headless Chromium with playwright-core
+[ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need+=(python3-pymodbus)
 /usr/bin/python3 -c 'import serial, serial_asyncio' 2>/dev/null || need+=(python3-serial python3-serial-asyncio)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -5,6 +5,7 @@ import type * as S from '../validated.js'
 export declare const BluetoothProtocolConfig: Precompiled<Static<typeof S.BluetoothProtocolConfig>>
 export declare const BluetoothVisitor: Precompiled<Static<typeof S.BluetoothVisitor>>
 export declare const CloudConfig: Precompiled<Static<typeof S.CloudConfig>>
+export declare const CloudLinkMessage: Precompiled<Static<typeof S.CloudLinkMessage>>
 export declare const DeletedObject: Precompiled<Static<typeof S.DeletedObject>>
 export declare const Device: Precompiled<Static<typeof S.Device>>
 export declare const DeviceModel: Precompiled<Static<typeof S.DeviceModel>>
@@ -19,6 +20,7 @@ export declare const Envelope: Precompiled<Static<typeof S.Envelope>>
 export declare const ErrorResult: Precompiled<Static<typeof S.ErrorResult>>
 export declare const GetRequest: Precompiled<Static<typeof S.GetRequest>>
 export declare const IssuedCertificate: Precompiled<Static<typeof S.IssuedCertificate>>
+export declare const MapperMetricsMessage: Precompiled<Static<typeof S.MapperMetricsMessage>>
 export declare const MappersConfig: Precompiled<Static<typeof S.MappersConfig>>
 export declare const MembershipGetResult: Precompiled<Static<typeof S.MembershipGetResult>>
 export declare const MembershipUpdated: Precompiled<Static<typeof S.MembershipUpdated>>
@@ -38,3 +40,5 @@ export declare const StoredDevice: Precompiled<Static<typeof S.StoredDevice>>
 export declare const TwinRecord: Precompiled<Static<typeof S.TwinRecord>>
 export declare const TwinReport: Precompiled<Static<typeof S.TwinReport>>
 export declare const TwinUpdateEnvelope: Precompiled<Static<typeof S.TwinUpdateEnvelope>>
+export declare const WebLogin: Precompiled<Static<typeof S.WebLogin>>
+export declare const WebSetExpected: Precompiled<Static<typeof S.WebSetExpected>>

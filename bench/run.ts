@@ -62,6 +62,12 @@
  *   --identity-nodes 1000      nodes that connect at once after CloudHub starts, and again after it restarts
  *   --identity-connects 200    connects measured one at a time (latency, CPU per connect)
  *   results also go to bench/results/identity-latest.json
+ * edged (static pods on a private containerd through the built tern edge, bench/edged.ts; about 8
+ * minutes with the defaults; root, containerd and runc installed):
+ *   --edged-pods 20            pods written one at a time (manifest → running), and made through the CRI alone
+ *   --edged-scale-pods 50      pods on the node for the all-at-once, restart and memory parts
+ *   --edged-containers 2       containers per pod
+ *   results also go to bench/results/edged-latest.json
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -75,9 +81,10 @@ import { OPCUA_DEFAULTS, opcuaEstimateSeconds, runOpcuaBench } from './opcua.js'
 import { CLOUD_DEFAULTS, cloudEstimateSeconds, runCloudBench, type CloudBenchOptions } from './cloud.js'
 import { TWIN_BENCH_MAPPERS, TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchMapper, type TwinBenchOptions } from './twin.js'
 import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './identity.js'
+import { EDGED_DEFAULTS, edgedEstimateSeconds, runEdgedBench } from './edged.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity', 'edged'] as const
 
 const { values } = parseArgs({
   options: {
@@ -118,6 +125,9 @@ const { values } = parseArgs({
     'cloud-skip-scale': { type: 'boolean' },
     'identity-nodes': { type: 'string' },
     'identity-connects': { type: 'string' },
+    'edged-pods': { type: 'string' },
+    'edged-scale-pods': { type: 'string' },
+    'edged-containers': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -181,7 +191,7 @@ function ensureBuilt(): void {
       return 0
     }
   })()
-  const sources = Math.max(...['broker', 'cli', 'cloud-sync', 'schemas', 'types', 'twin', 'mappers'].map((d) => newestSource(resolve(ROOT, d))))
+  const sources = Math.max(...['broker', 'cli', 'cloud-sync', 'edged', 'schemas', 'types', 'twin', 'mappers'].map((d) => newestSource(resolve(ROOT, d))))
   if (built >= sources) return
   log('dist/ is older than the sources: building (npm run build)')
   const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] })
@@ -228,6 +238,16 @@ async function main(): Promise<void> {
     const result = await withWatchdog('identity', identityEstimateSeconds(options), () => runIdentityBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/identity-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
+  }
+  if (only.includes('edged')) {
+    const options = {
+      pods: num('edged-pods', EDGED_DEFAULTS.pods, 1),
+      scalePods: num('edged-scale-pods', EDGED_DEFAULTS.scalePods, 1),
+      containers: num('edged-containers', EDGED_DEFAULTS.containers, 1),
+    }
+    const result = await withWatchdog('edged', edgedEstimateSeconds(options), () => runEdgedBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/edged-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
 }
 

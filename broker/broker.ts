@@ -21,6 +21,7 @@ import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
 import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
 import { ConnectionLimit, limitCounters, type LimitCounters } from './limits.js'
 import { OutgoingQueue } from './outgoing.js'
+import { trafficCounters, type TrafficCounters } from './traffic.js'
 import { limitPacketSize } from './packet-size.js'
 import type { OfflineQueueStats } from './offline-queue.js'
 import { SESSION_MARKER, sessionPersistence, type SessionStore } from './persistence.js'
@@ -68,6 +69,7 @@ export class EdgeBroker {
   readonly #persistent = new WeakSet<Client>()
   #sessions: SessionStore | undefined
   readonly #counters = limitCounters()
+  readonly #traffic = trafficCounters()
   readonly #connections: ConnectionLimit
   #stopped = false
 
@@ -80,6 +82,16 @@ export class EdgeBroker {
   /** How often each limit has bitten since start (README, MQTT bus limits); live, read-only. */
   get limits(): Readonly<LimitCounters> {
     return this.#counters
+  }
+
+  /** Messages received and sent by QoS since start; live, read-only. */
+  get traffic(): Readonly<TrafficCounters> {
+    return this.#traffic
+  }
+
+  /** Connections open over every listener (before and after CONNECT). */
+  get connections(): number {
+    return this.#connections.open
   }
 
   /** The aedes instance, for in-process parts (available after start). */
@@ -117,7 +129,7 @@ export class EdgeBroker {
       drainTimeout: this.#options.stallTimeout ?? STALL_TIMEOUT,
       connectTimeout: this.#options.connectTimeout ?? CONNECT_TIMEOUT,
       preConnect: (client, packet, done) => {
-        new OutgoingQueue(client, queueLimits, this.#counters, this.#log).attach()
+        new OutgoingQueue(client, queueLimits, this.#counters, this.#log, this.#traffic.sent).attach()
         deliverAtHighestGrant(client) // before the session's subscriptions are restored
         connackFirst(client)
         // A persistent session needs a name: CONNACK 2 [MQTT-3.1.3-8] (answered in authenticate,
@@ -163,7 +175,10 @@ export class EdgeBroker {
     type PublishFn = (packet: PublishPacket, client: Client | null | Done, done?: Done) => void
     const publish = (aedes.publish as unknown as PublishFn).bind(aedes)
     const guarded: PublishFn = (packet, client, done) => {
-      if (!this.#denied.has(packet)) return publish(packet, client, done)
+      if (!this.#denied.has(packet)) {
+        this.#traffic.received[packet.qos]++
+        return publish(packet, client, done)
+      }
       const callback = typeof client === 'function' ? client : done
       callback?.()
     }

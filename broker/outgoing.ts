@@ -29,6 +29,7 @@ import type { AedesPublishPacket, Client } from 'aedes'
 import type { Logger } from 'pino'
 import type { LimitCounters } from './limits.js'
 import type { QueueLimits } from './offline-queue.js'
+import type { TrafficCounters } from './traffic.js'
 
 type Done = () => void
 type Deliver = (packet: AedesPublishPacket, done: Done) => void
@@ -67,12 +68,15 @@ export class OutgoingQueue {
   #queue: Waiting[] = []
   #queuedBytes = 0
   #episode: Episode | undefined
+  /** messages handed to the connection, by QoS (broker/traffic.ts) */
+  readonly #sent: TrafficCounters['sent']
 
-  constructor(client: Client, limits: QueueLimits, counters: LimitCounters, log: Logger) {
+  constructor(client: Client, limits: QueueLimits, counters: LimitCounters, log: Logger, sent: TrafficCounters['sent'] = [0, 0, 0]) {
     this.#client = client
     this.#limits = limits
     this.#counters = counters
     this.#log = log
+    this.#sent = sent
   }
 
   /** Puts the queue in front of the client's deliveries; call in preConnect, before any subscription. */
@@ -105,7 +109,11 @@ export class OutgoingQueue {
 
   #offer(packet: AedesPublishPacket, deliver: Deliver, done: Done, acknowledged: boolean): void {
     // aedes' own sends (retained on SUBSCRIBE: no broker id) and a hand-over already decided here
-    if (this.#handing || packet.brokerId == null) return deliver(packet, done)
+    if (this.#handing) return deliver(packet, done)
+    if (packet.brokerId == null) {
+      this.#sent[packet.qos]++
+      return deliver(packet, done)
+    }
     if (!this.#blocked && this.#queue.length === 0) return this.#handOver(packet, deliver, done)
     if (!acknowledged) {
       this.#counters.qos0Dropped++
@@ -140,6 +148,7 @@ export class OutgoingQueue {
       done()
     }
     this.#pending.add(release)
+    this.#sent[packet.qos]++
     this.#handing = true
     try {
       deliver(packet, release)

@@ -16,9 +16,12 @@ import { sharedSecretAuthenticator, type Authenticator } from '../cloud-sync/lin
 import { CloudHub, type CloudHubOptions } from '../cloud-sync/link/cloud-hub.js'
 import { CloseCodes } from '../cloud-sync/link/protocol.js'
 import type { Session } from '../cloud-sync/session.js'
+import type { CloudObservability } from '../metrics/cloud-observability.js'
 import type { CloudConfig } from '../schemas/cloud-config.js'
+import { resolveHttp } from '../schemas/http-listener.js'
 import { openIdentityStore, servingTls } from './cloud-identity.js'
 import { readNamedFile, readSecret } from './config.js'
+import { ternVersion } from './package.js'
 import { stopSteps } from './stops.js'
 
 export interface CloudSide {
@@ -27,6 +30,8 @@ export interface CloudSide {
   readonly nodes: NodeLifecycle
   readonly identities: NodeIdentities | undefined
   readonly port: number
+  /** the metrics and health listener (absent with `http: false`) */
+  readonly http: CloudObservability | undefined
   stop(): Promise<void>
 }
 
@@ -35,6 +40,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
   const stops = stopSteps(log)
   const stop = stops.stop
   try {
+    const http = await startHttp(config, log, stops.push)
     // shared-secret mode: the secret and TLS files are checked before anything connects
     const secret = config.auth.mode === 'shared-secret' ? await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET') : undefined
     const readTls = (path: string): Promise<Buffer> => readNamedFile(path, 'the CloudHub TLS file', 'CLOUD_CONFIG_INVALID')
@@ -50,6 +56,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     })
     stops.push(() => controller.stop())
     await controller.start()
+    http?.controller(controller)
     const nodes = new NodeLifecycle({
       api: new ClientNodeNodeApi(kube),
       log: log.child({ part: 'cloud', controller: 'nodes' }),
@@ -60,6 +67,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     })
     stops.push(() => nodes.stop())
     await nodes.start()
+    http?.nodes(nodes)
 
     let tls: CloudHubOptions['tls']
     let authenticate: Authenticator
@@ -104,6 +112,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     })
     stops.push(() => hub.stop())
     const address = await hub.start()
+    http?.hub(hub)
     identities?.onRevoked((node, reason) => {
       log.info({ node, code: 'NODE_REVOKED', reason }, 'node revoked')
       hub.closeNode(node, CloseCodes.revoked, 'revoked')
@@ -113,14 +122,27 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
       stops.push(renewServing(config, ids, hub, renewAt, log))
     }
 
+    if (http !== undefined) stops.push(() => Promise.resolve(http.stopping()))
+
     const counts = { devices: controller.informers.devices.list().length, models: controller.informers.models.list().length }
     const joined = identities?.expiries().length
-    log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, auth: config.auth.mode, ...(pin === undefined ? {} : { caPin: pin, nodes: joined }), ...counts, startMs: Date.now() - started }, 'cloud ready')
-    return { hub, controller, nodes, identities, port: address.port, stop }
+    log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, ...(http === undefined ? {} : { http: http.server.address }), auth: config.auth.mode, ...(pin === undefined ? {} : { caPin: pin, nodes: joined }), ...counts, startMs: Date.now() - started }, 'cloud ready')
+    return { hub, controller, nodes, identities, port: address.port, http, stop }
   } catch (err) {
     await stop()
     throw err
   }
+}
+
+/** The metrics and health listener, unless `http: false`; up before the informers sync, so /readyz says what is awaited. */
+async function startHttp(config: CloudConfig, log: Logger, onStop: (step: () => Promise<void>) => void): Promise<CloudObservability | undefined> {
+  const listener = resolveHttp(config.http)
+  if (listener === undefined) return undefined
+  const { CloudObservability } = await import('../metrics/cloud-observability.js')
+  const http = new CloudObservability({ listener, version: ternVersion(), log })
+  onStop(() => http.stop())
+  await http.start()
+  return http
 }
 
 /** Renews CloudHub's serving certificate at ~70 % of its lifetime; returns the stop step. */

@@ -139,6 +139,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port: options.mqttPort }] },
         twin: { manifestsDir: manifests },
         mappers: { enabled: ['modbus'], heartbeatMs: 10_000 },
+        http: false, // the demo shows the MQTT side; a second demo beside a node must not clash on 9464
       },
       'the demo configuration',
     )

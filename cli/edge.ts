@@ -17,6 +17,8 @@ import { protocolFactory, protocolNames } from '../mappers/protocols.js'
 import { realClock } from '../mappers/runtime/clock.js'
 import type { Mapper } from '../mappers/runtime/mapper.js'
 import type { EdgeCloud } from '../cloud-sync/edge/edge-cloud.js'
+import type { EdgeObservability } from '../metrics/edge-observability.js'
+import { resolveHttp } from '../schemas/http-listener.js'
 import type { Edged } from '../edged/edged.js'
 import { DeviceTwin } from '../twin/device-twin.js'
 import { ManifestDir, type ManifestCacheSpaces } from '../twin/manifest-dir.js'
@@ -32,6 +34,8 @@ export interface EdgeNode {
   readonly mappers: readonly Mapper[]
   readonly listeners: BoundListener[]
   readonly edged: Edged | undefined
+  /** the metrics and health listener (absent with `http: false`) */
+  readonly http: EdgeObservability | undefined
   stop(): Promise<void>
 }
 
@@ -43,6 +47,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
   try {
     const db = await openStore(dataDir)
     stops.push(() => db.close())
+    const http = await startHttp(config, log, stops.push)
 
     let bus: Bus
     let listeners: BoundListener[] = []
@@ -51,6 +56,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       stops.push(() => broker.stop())
       await broker.start()
       listeners = broker.listeners
+      http?.broker(broker)
       bus = aedesBus(broker.aedes, log.child({ part: 'bus' }))
     } else {
       const external = config.mqtt.external
@@ -59,12 +65,13 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       log.info({ url: external.url }, 'connected to the external MQTT broker')
     }
     stops.push(() => bus.stop())
+    http?.readiness.met('bus')
 
     const link = config.cloud
     if (link !== undefined && config.twin.manifestsDir !== undefined) {
       throw new TernError('CONFIG_INVALID', 'twin.manifestsDir and cloud are both set: a node takes its devices from one of them')
     }
-    const store = new LevelStore<TwinSpaces>(db, link === undefined ? ['device', 'twin'] : ['device', 'twin', 'outbox'], { sync: config.twin.fsync })
+    const store = new LevelStore<TwinSpaces>(db, link === undefined ? ['device', 'twin'] : ['device', 'twin', 'outbox'], { sync: config.twin.fsync, ...(http === undefined ? {} : { onWrite: http.twin.storeWrite }) })
     // Parts a node may not use are loaded only when configured: their modules cost memory (DESIGN §8).
     let cloud: EdgeCloud | undefined
     let edged: Edged | undefined
@@ -89,12 +96,14 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       })
       await cloud.prepare()
     }
-    const twin = new DeviceTwin({ bus, store, nodeName: config.node.name, layout: config.twin.topicLayout, limits: config.twin, log, ...(cloud === undefined ? {} : { changes: cloud.marks }) })
+    const observer = http === undefined ? {} : { observer: http.twin.observer }
+    const twin = new DeviceTwin({ bus, store, nodeName: config.node.name, layout: config.twin.topicLayout, limits: config.twin, log, ...observer, ...(cloud === undefined ? {} : { changes: cloud.marks }) })
     stops.push(() => store.close())
     stops.push(() => twin.stop())
     await twin.start()
 
     const mappers = await startMappers(config, bus, dataDir, log, stops.push)
+    http?.mappers(mappers)
 
     const manifestsDir = config.twin.manifestsDir
     if (manifestsDir !== undefined) {
@@ -110,9 +119,12 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       await twin.setMembers(await manifests.start())
     }
 
+    http?.devices(twin)
+
     if (cloud !== undefined) {
       stops.push(() => cloud.stop())
       await cloud.start(twin)
+      http?.cloud(cloud)
     }
 
     if (config.edged !== undefined) {
@@ -121,18 +133,31 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       edged = await startEdged({ config: config.edged, dataDir, nodeName: config.node.name, db, log })
       const running = edged
       stops.push(() => running.stop())
+      http?.edged(edged)
     }
+    if (http !== undefined) stops.push(() => Promise.resolve(http.stopping()))
 
     const certificate = cloud?.certificate
     log.info(
-      { node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, devices: twin.devices.size, mappers: config.mappers.enabled, edged: edged !== undefined, ...(certificate === undefined ? {} : { certificate }), startMs: Date.now() - started },
+      { node: config.node.name, dataDir, mode: config.mqtt.mode, listeners, ...(http === undefined ? {} : { http: http.server.address }), devices: twin.devices.size, mappers: config.mappers.enabled, edged: edged !== undefined, ...(certificate === undefined ? {} : { certificate }), startMs: Date.now() - started },
       'edge node ready',
     )
-    return { bus, twin, mappers, listeners, edged, stop }
+    return { bus, twin, mappers, listeners, edged, http, stop }
   } catch (err) {
     await stop()
     throw err
   }
+}
+
+/** The metrics and health listener, unless `http: false` (then nothing of it, nor prom-client, is loaded). */
+async function startHttp(config: EdgeConfig, log: Logger, onStop: (step: () => Promise<void>) => void): Promise<EdgeObservability | undefined> {
+  const listener = resolveHttp(config.http)
+  if (listener === undefined) return undefined
+  const { EdgeObservability } = await import('../metrics/edge-observability.js')
+  const http = new EdgeObservability({ listener, version: ternVersion(), log })
+  onStop(() => http.stop())
+  await http.start()
+  return http
 }
 
 /** The node's certificate and key (`tern join`), or, for development, the shared secret (warned about at every start). */

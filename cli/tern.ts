@@ -3,6 +3,8 @@
 import '../broker/quiet-debug.js' // first: before aedes loads mqtt-packet
 import { parseArgs } from 'node:util'
 import { TernError } from '../schemas/errors.js'
+import type { HttpConfig } from '../schemas/http-config.js'
+import { LISTEN_PATTERN } from '../schemas/http-listener.js'
 import { createLogger } from './log.js'
 import { routeConsoleToLog } from './console-log.js'
 import { SetupProblems } from './problems.js'
@@ -16,12 +18,13 @@ const say = (text: unknown): void => void process.stderr.write(`${typeof text ==
 
 /** Each command's synopsis and what it does, printed by `tern <command> --help` and, all together, by `tern help`. */
 const HELP: Record<string, string> = {
-  edge: `tern edge [--config FILE] [--data-dir DIR] [--mqtt-port N]
+  edge: `tern edge [--config FILE] [--data-dir DIR] [--mqtt-port N] [--http-listen HOST:PORT]
     start an edge node: the MQTT bus, the device twin and the enabled mappers.
     --config FILE    the node's YAML configuration (default: none, embedded defaults)
     --data-dir DIR   overrides dataDir of the config
-    --mqtt-port N    overrides the port of the first mqtt listener`,
-  cloud: `tern cloud [--config FILE] [--kubeconfig FILE] [--hub-port N]
+    --mqtt-port N    overrides the port of the first mqtt listener
+    --http-listen A  overrides http.listen, the metrics and health listener (default 127.0.0.1:9464)`,
+  cloud: `tern cloud [--config FILE] [--kubeconfig FILE] [--hub-port N] [--http-listen HOST:PORT]
     the cloud side: Device/DeviceModel controllers on a Kubernetes cluster and CloudHub for edge nodes
     (needs the package @kubernetes/client-node).`,
   mapper: `tern mapper PROTOCOL --broker URL --node NAME [--username U --password-file F] [--data-dir DIR]
@@ -72,7 +75,7 @@ ${Object.values(HELP)
 async function edge(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, 'mqtt-port': { type: 'string' } },
+    options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, 'mqtt-port': { type: 'string' }, 'http-listen': { type: 'string' } },
     strict: true,
   })
   const { holdYoungGeneration, startHeapPolicy } = await import('./heap.js')
@@ -84,12 +87,19 @@ async function edge(args: string[]): Promise<void> {
     if (first === undefined) throw new TernError('USAGE', '--mqtt-port needs a plain mqtt listener in the config')
     first.port = parsePort(values['mqtt-port'])
   }
+  if (values['http-listen'] !== undefined) config.http = httpListen(config.http, values['http-listen'])
   const log = createLogger(config.log.level)
   routeConsoleToLog(log)
   const { startEdge } = await import('./edge.js')
   const node = await startEdge(config, log)
   startHeapPolicy()
   onSignals(log, () => node.stop())
+}
+
+/** `http` with its listen address replaced (`--http-listen`), which turns it on if it was off. */
+function httpListen(http: HttpConfig, listen: string): HttpConfig {
+  if (!new RegExp(LISTEN_PATTERN).test(listen)) throw new TernError('USAGE', `--http-listen ${listen} is not HOST:PORT or [IPV6]:PORT`)
+  return { ...(http === false ? {} : http), listen }
 }
 
 function parsePort(text: string): number {
@@ -101,7 +111,7 @@ function parsePort(text: string): number {
 async function cloud(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, kubeconfig: { type: 'string' }, 'hub-port': { type: 'string' } },
+    options: { config: { type: 'string', short: 'c' }, kubeconfig: { type: 'string' }, 'hub-port': { type: 'string' }, 'http-listen': { type: 'string' } },
     strict: true,
   })
   const { dependencyProblem } = await import('./optional-deps.js')
@@ -111,6 +121,7 @@ async function cloud(args: string[]): Promise<void> {
   const config = await loadCloudConfig(values.config)
   if (values.kubeconfig !== undefined) config.kube.kubeconfig = values.kubeconfig
   if (values['hub-port'] !== undefined) config.hub.port = parsePort(values['hub-port'])
+  if (values['http-listen'] !== undefined) config.http = httpListen(config.http, values['http-listen'])
   const log = createLogger(config.log.level)
   routeConsoleToLog(log)
   const { startCloud } = await import('./cloud.js')

@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { LogConfig } from './config.js'
+import { HttpConfig } from './http-config.js'
 import { StringEnum } from './typebox.js'
 
 const strict = { additionalProperties: false } as const
@@ -94,6 +95,7 @@ export const CloudConfig = Type.Object(
       { ...strict, default: {}, description: 'the Nodes of edge nodes: their status, Leases and NotReady after silence' },
     ),
     log: Type.Object(LogConfig.properties, { ...strict, default: {} }),
+    http: HttpConfig,
   },
   { ...strict, title: 'tern cloud configuration' },
 )

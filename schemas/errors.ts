@@ -6,6 +6,7 @@ export const ErrorCodes = {
   CONFIG_UNREADABLE: 'the configuration file cannot be read or parsed',
   CONFIG_INVALID: 'the configuration does not match its schema',
   BROKER_LISTEN_FAILED: 'a broker listener could not bind its address',
+  HTTP_LISTEN_FAILED: 'the metrics and health listener (http.listen) could not bind its address (in use, not permitted, or no such interface)',
   BROKER_TLS_FILE_UNREADABLE: 'a TLS certificate, key or CA file cannot be read or used',
   BROKER_EXTERNAL_UNREACHABLE: 'the external MQTT broker did not accept a connection',
   STORE_OPEN_FAILED: 'the node LevelDB could not be opened (locked by another process?)',

@@ -40,6 +40,16 @@ export interface DeviceTwinOptions {
   changes?: TwinChanges
   /** what one request may be and add (config `twin.maxRequestBytes`, `twin.maxKeysPerDevice`) */
   limits?: TwinLimits
+  /** told of every request answered (metrics); optional */
+  observer?: TwinObserver
+}
+
+/** The request topics the twin answers. */
+export type TwinRequestTopic = 'twin/update' | 'twin/get' | 'state/update' | 'membership/get'
+
+export interface TwinObserver {
+  /** `topic`'s request, received at `startedMs` (performance.now()), was answered with `code` (200, 400, 404, 500) */
+  answered(topic: TwinRequestTopic, code: number, startedMs: number): void
 }
 
 export interface TwinLimits {
@@ -68,7 +78,7 @@ const validateStored = validator(storedDeviceCheck)
 const validateTwin = validator(twinRecordCheck)
 
 export class DeviceTwin {
-  readonly #o: Required<Omit<DeviceTwinOptions, 'changes'>> & Pick<DeviceTwinOptions, 'changes'>
+  readonly #o: Required<Omit<DeviceTwinOptions, 'changes' | 'observer'>> & Pick<DeviceTwinOptions, 'changes' | 'observer'>
   readonly #log: Logger
   /** by `<namespace>/<name>` */
   readonly #devices = new Map<string, DeviceRecord>()
@@ -162,25 +172,32 @@ export class DeviceTwin {
       if (parsed.suffix !== 'membership/get') return
       if (parsed.node !== this.#o.nodeName) return this.#otherNode(parsed.node)
       const bytes = admitRequest(payload, this.#o.limits.maxRequestBytes)
-      void this.#queues.run('$membership', () => this.#membershipGet(bytes))
-      return
+      return this.#run('$membership', 'membership/get', () => this.#membershipGet(bytes))
     }
     const key = this.#resolve(parsed.device)
     const queueKey = key ?? `?${topic}`
     const bytes = admitRequest(payload, this.#o.limits.maxRequestBytes)
     switch (parsed.suffix) {
       case 'twin/update':
-        void this.#queues.run(queueKey, () => this.#twinUpdate(parsed.device, key, bytes))
-        return
+        return this.#run(queueKey, 'twin/update', () => this.#twinUpdate(parsed.device, key, bytes))
       case 'twin/get':
-        void this.#queues.run(queueKey, () => this.#twinGet(parsed.device, key, bytes))
-        return
+        return this.#run(queueKey, 'twin/get', () => this.#twinGet(parsed.device, key, bytes))
       case 'state/update':
-        void this.#queues.run(queueKey, () => this.#stateUpdate(parsed.device, key, bytes))
-        return
+        return this.#run(queueKey, 'state/update', () => this.#stateUpdate(parsed.device, key, bytes))
       default:
         return // our own outputs, echoed back by the subscription
     }
+  }
+
+  /** Queues a request; with an observer, tells it the answer's code and when the request came in. */
+  #run(queueKey: string, topic: TwinRequestTopic, answer: () => Promise<number>): void {
+    const observer = this.#o.observer
+    if (observer === undefined) {
+      void this.#queues.run(queueKey, async () => void (await answer()))
+      return
+    }
+    const started = performance.now()
+    void this.#queues.run(queueKey, async () => observer.answered(topic, await answer(), started))
   }
 
   /**
@@ -194,7 +211,7 @@ export class DeviceTwin {
     this.#log.warn({ node, thisNode: this.#o.nodeName }, 'membership/get for another node: not answered')
   }
 
-  async #twinUpdate(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<void> {
+  async #twinUpdate(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<number> {
     const now = this.#o.now()
     const reply = deviceTopic(ref, 'twin/update/result')
     // Parsed before the device is looked up: malformed JSON is a 400 for any device, as in KubeEdge.
@@ -211,15 +228,16 @@ export class DeviceTwin {
       model: modelOf(device.spec),
       maxKeys: this.#o.limits.maxKeysPerDevice,
     })
-    if (!out.ok) return this.#publish(reply, out.result)
+    if (!out.ok) return this.#answer(reply, out.result)
     const deviceKey = keyOf(device.spec.namespace, device.spec.name)
     const ops = [...twinOps(deviceKey, out.twins, out.changed), ...(this.#o.changes?.changed(deviceKey, { twins: out.changed, state: false }) ?? [])]
-    if (out.changed.length > 0 && !(await this.#persist({ ...device, twins: out.twins }, ops, reply, out.result?.event_id ?? ''))) return
+    if (out.changed.length > 0 && !(await this.#persist({ ...device, twins: out.twins }, ops, reply, out.result?.event_id ?? ''))) return 500
     await this.#publish(reply, out.result)
     await this.#publishOutputs(device, out)
+    return 200
   }
 
-  async #twinGet(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<void> {
+  async #twinGet(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<number> {
     const now = this.#o.now()
     const reply = deviceTopic(ref, 'twin/get/result')
     const body = decodeRequest(bytes)
@@ -227,10 +245,10 @@ export class DeviceTwin {
     const device = key === undefined ? undefined : this.#devices.get(key)
     if (device === undefined) return this.#notFound(reply, body.value, now, `Device ${deviceIdOf(ref)} not found while getting twin`)
     const out = answerTwinGet({ twins: device.twins, request: body.value, now })
-    await this.#publish(reply, out.result)
+    return this.#answer(reply, out.result)
   }
 
-  async #stateUpdate(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<void> {
+  async #stateUpdate(ref: DeviceRef, key: string | undefined, bytes: RequestBytes): Promise<number> {
     const now = this.#o.now()
     const reply = deviceTopic(ref, 'state/update/result')
     const body = decodeRequest(bytes)
@@ -246,17 +264,17 @@ export class DeviceTwin {
       now,
       newEventId: this.#o.newEventId,
     })
-    if (!out.ok) return this.#publish(reply, out.result)
+    if (!out.ok) return this.#answer(reply, out.result)
     if (out.changed) {
       const next: DeviceRecord = { ...device, state: out.status.state, ...(out.status.lastOnline === undefined ? {} : { lastOnline: out.status.lastOnline }) }
       const deviceKey = keyOf(next.spec.namespace, next.spec.name)
       const ops = [deviceOp(deviceKey, next), ...(this.#o.changes?.changed(deviceKey, { twins: [], state: true }) ?? [])]
-      if (!(await this.#persist(next, ops, reply, out.result.event_id))) return
+      if (!(await this.#persist(next, ops, reply, out.result.event_id))) return 500
     }
-    await this.#publish(reply, out.result)
+    return this.#answer(reply, out.result)
   }
 
-  async #membershipGet(bytes: RequestBytes): Promise<void> {
+  async #membershipGet(bytes: RequestBytes): Promise<number> {
     const now = this.#o.now()
     const reply = nodeTopic(this.#o.nodeName, 'membership/get/result')
     const body = decodeRequest(bytes)
@@ -264,11 +282,11 @@ export class DeviceTwin {
     const request = parseGetRequest(body.value)
     if (!request.ok) {
       const reason = summaryReason('membership get rejected', request.problems)
-      return this.#publish(reply, errorResult({ eventId: request.eventId, now, code: 400, errorCode: 'TWIN_BAD_REQUEST', reason, problems: request.problems }))
+      return this.#answer(reply, errorResult({ eventId: request.eventId, now, code: 400, errorCode: 'TWIN_BAD_REQUEST', reason, problems: request.problems }))
     }
     const result = membershipGetResult({ eventId: request.value.eventId, now }, [])
     result.devices = [...this.#devices.values()].map((d) => withSpec(memberDevice(memberInfo(d)), d.spec))
-    await this.#publish(reply, result)
+    return this.#answer(reply, result)
   }
 
   async #upsertMember(key: string, spec: EdgeDevice): Promise<void> {
@@ -345,13 +363,19 @@ export class DeviceTwin {
    * Malformed JSON, an empty or an oversized payload is answered with a 400 on the device's own
    * result topic (DESIGN §4.4); no event_id can be read from it.
    */
-  async #badRequest(reply: string, body: Extract<DecodedRequest, { ok: false }>, now: number): Promise<void> {
+  async #badRequest(reply: string, body: Extract<DecodedRequest, { ok: false }>, now: number): Promise<number> {
     const { errorCode, reason } = body
-    await this.#publish(reply, errorResult({ eventId: '', now, code: 400, errorCode, reason, problems: [{ path: '/', errorCode, reason }] }))
+    return this.#answer(reply, errorResult({ eventId: '', now, code: 400, errorCode, reason, problems: [{ path: '/', errorCode, reason }] }))
   }
 
-  async #notFound(reply: string, body: unknown, now: number, reason: string): Promise<void> {
-    await this.#publish(reply, errorResult({ eventId: eventIdOf(body), now, code: 404, errorCode: 'TWIN_DEVICE_NOT_FOUND', reason }))
+  async #notFound(reply: string, body: unknown, now: number, reason: string): Promise<number> {
+    return this.#answer(reply, errorResult({ eventId: eventIdOf(body), now, code: 404, errorCode: 'TWIN_DEVICE_NOT_FOUND', reason }))
+  }
+
+  /** Publishes a request's result; its code: an error result's own, else 200. */
+  async #answer(reply: string, result: object): Promise<number> {
+    await this.#publish(reply, result)
+    return 'code' in result && typeof result.code === 'number' ? result.code : 200
   }
 
   async #publish(topic: string, payload: unknown): Promise<void> {

@@ -41,13 +41,15 @@ export class LevelStore<S extends Record<string, unknown>> {
   #committing = false
   #idle: Promise<void> = Promise.resolve()
   #markIdle: () => void = () => {}
+  readonly #onWrite: ((ms: number) => void) | undefined
 
   /**
    * @param db the node database (root or a sublevel)
    * @param spaces names of the key spaces; each becomes the sublevel `<prefix><name>`
    * @param options.sync fsync every batch (survives power loss, not only a process crash)
+   * @param options.onWrite told how long each batch write took, ms (metrics)
    */
-  constructor(db: AnyLevel, spaces: ReadonlyArray<keyof S & string>, options: { prefix?: string; sync?: boolean } = {}) {
+  constructor(db: AnyLevel, spaces: ReadonlyArray<keyof S & string>, options: { prefix?: string; sync?: boolean; onWrite?: (ms: number) => void } = {}) {
     let root = db
     for (const name of spaces) {
       const space = db.sublevel<string, unknown>(`${options.prefix ?? 'twin-'}${name}`, { valueEncoding: 'json' })
@@ -58,6 +60,7 @@ export class LevelStore<S extends Record<string, unknown>> {
     this.#root = root
     this.#utf8Native = root.keyEncoding('utf8').format === 'utf8' && root.valueEncoding('utf8').format === 'utf8'
     this.#sync = options.sync ?? false
+    this.#onWrite = options.onWrite
   }
 
   /** Every record of a space, in key order; with `prefix`, only keys starting with it. */
@@ -105,8 +108,10 @@ export class LevelStore<S extends Record<string, unknown>> {
         this.#markIdle()
         return
       }
+      const started = this.#onWrite === undefined ? 0 : performance.now()
       this.#writeGroup(group).then(
         () => {
+          this.#onWrite?.(performance.now() - started)
           for (const p of group) p.resolve()
           next()
         },

@@ -54,6 +54,15 @@ export class TokenBucket {
     this.#at = options.clock.now()
   }
 
+  /** Tokens there are now (at most `burst`); one is taken per request. */
+  get available(): number {
+    return Math.min(this.#burst, this.#tokens + ((this.#clock.now() - this.#at) * this.#qps) / 1000)
+  }
+
+  get burst(): number {
+    return this.#burst
+  }
+
   take(): number {
     const now = this.#clock.now()
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#at) * this.#qps) / 1000)

@@ -58,6 +58,10 @@ export interface UpstreamMetrics {
   patchFailures: number
   /** reports acknowledged after their patch */
   acked: number
+  /** devices whose status is being written */
+  writing: number
+  /** the status write budget (qps/burst): tokens left now, and the most there can be */
+  budget: { available: number; burst: number }
   /** devices with a status waiting to be written (gauge) */
   pending: number
 }
@@ -88,7 +92,7 @@ export class Upstream {
   readonly #writes = new Set<Promise<void>>()
   /** device key → status we wrote and its resourceVersion, until the informer has caught up */
   readonly #written = new Map<string, { resourceVersion: string; status: Device['status'] }>()
-  readonly #metrics: Omit<UpstreamMetrics, 'pending'> = { reportsReceived: 0, reportsRefused: 0, coalesced: 0, patchesWritten: 0, patchFailures: 0, acked: 0 }
+  readonly #metrics: Omit<UpstreamMetrics, 'pending' | 'writing' | 'budget'> = { reportsReceived: 0, reportsRefused: 0, coalesced: 0, patchesWritten: 0, patchFailures: 0, acked: 0 }
   /** ids of reports acknowledged lately: a re-send crossing the answer is answered again, not re-applied */
   readonly #acked = new Set<string>()
   #timer: { handle: TimerHandle; at: number } | undefined
@@ -101,7 +105,7 @@ export class Upstream {
   }
 
   metrics(): UpstreamMetrics {
-    return { ...this.#metrics, pending: this.#pending.size }
+    return { ...this.#metrics, pending: this.#pending.size, writing: this.#writing.size, budget: { available: this.#bucket.available, burst: this.#bucket.burst } }
   }
 
   start(): void {

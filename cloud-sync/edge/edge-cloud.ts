@@ -147,6 +147,11 @@ export class EdgeCloud {
     return this.#hub?.connected === true
   }
 
+  /** What waits for the cloud: twin and state changes (outbox marks) and node and pod reports not yet acknowledged. */
+  get outbox(): { changes: number; reports: number } {
+    return { changes: this.marks.size, reports: this.#reports?.size ?? 0 }
+  }
+
   async stop(): Promise<void> {
     this.#renewer?.stop()
     await this.#reporter?.stop()

@@ -116,6 +116,16 @@ export class Mapper {
     this.#log.info({ node: nodeName, devices: this.#supervisors.size }, 'mapper ready')
   }
 
+  /** The protocol's name (`modbus`, `opcua`, …). */
+  get protocol(): string {
+    return this.#o.protocol.name
+  }
+
+  /** The protocol's counters per device id (requests, `ok`, error codes), for metrics; empty when it keeps none. */
+  counters(): Record<string, Record<string, number>> {
+    return this.#o.protocol.metrics?.() ?? {}
+  }
+
   /** Publishes the protocol's counters every `metricsMs`, retained, so a late subscriber sees the last ones. */
   #scheduleMetrics(): void {
     const { metricsMs } = this.#tuning

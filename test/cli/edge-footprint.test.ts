@@ -40,6 +40,8 @@ describe('cli: what tern edge loads', function () {
   this.timeout(60_000)
   const undo: Array<() => Promise<void>> = []
   let sources: string[]
+  /** what a node with `http: false` loaded */
+  let withoutHttp: string[]
   before(async () => {
     // a Modbus device on a port where nothing listens: the mapper and its driver load, the device stays offline
     const { dir, devices } = await scratchWithDevices(`${FAN_MODEL}---\n${fanDevice('fan-1', 'edge-1', await freePort(), '0')}`, undo)
@@ -51,6 +53,10 @@ describe('cli: what tern edge loads', function () {
     )
     await node.stop()
     sources = await loadedSources(node.output())
+    const { dir: quietDir } = await scratchWithDevices(`${FAN_MODEL}---\n${fanDevice('fan-1', 'edge-1', await freePort(), '0')}`, undo)
+    const quiet = await startTernEdge(quietDir, { node: { name: 'edge-1' }, mqtt: { listeners: [{ port: 0 }] }, http: false }, [], (command, args) => startChild(command, ['--import', TRACE, ...args]))
+    await quiet.stop()
+    withoutHttp = await loadedSources(quiet.output())
   })
   after(async () => {
     for (const step of undo.reverse()) await step()
@@ -63,7 +69,20 @@ describe('cli: what tern edge loads', function () {
     )
   })
 
-  it('loads the validators of the documents it reads, one module each, and none of those only the cloud side reads', () => {
+  it('loads of prom-client only the registry and its metric types, and with http: false nothing of it or of the metrics', () => {
+    const prom = sources.filter((s) => s.includes('node_modules/prom-client/'))
+    assert.ok(prom.some((s) => s.endsWith('prom-client/lib/registry.js')), `the metrics listener is on by default: ${prom.join(', ')}`)
+    assert.deepEqual(
+      prom.filter((s) => /prom-client\/(index\.js|lib\/(cluster|pushgateway|defaultMetrics|summary)\.js)/.test(s)),
+      [],
+    )
+    assert.deepEqual(
+      withoutHttp.filter((s) => s.includes('node_modules/prom-client/') || /(^|\/)metrics\//.test(s)),
+      [],
+    )
+  })
+
+    it('loads the validators of the documents it reads, one module each, and none of those only the cloud side reads', () => {
     const validators = sources.filter((s) => s.includes('schemas/generated/validators'))
     assert.ok(validators.some((s) => s.endsWith('schemas/generated/validators/EdgeConfig.js')), `the edge config is validated: ${validators.join(', ')}`)
     assert.deepEqual(

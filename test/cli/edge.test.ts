@@ -89,7 +89,7 @@ describe('cli: tern edge', function () {
 
   it('serves MQTT on embedded defaults overridden by --mqtt-port, and stops cleanly on SIGTERM', async () => {
     const port = await freePort()
-    const node = startChild(process.execPath, [TERN_BIN, 'edge', '--data-dir', join(dir, 'data'), '--mqtt-port', String(port)])
+    const node = startChild(process.execPath, [TERN_BIN, 'edge', '--data-dir', join(dir, 'data'), '--mqtt-port', String(port), '--http-listen', '127.0.0.1:0'])
     after(() => node.stop())
     await node.waitForLine((l) => l.includes('edge node ready'))
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4 })
@@ -99,7 +99,7 @@ describe('cli: tern edge', function () {
     const exit = await node.exited()
     assert.equal(exit.code, 0, node.output())
     // The database was closed (lock released) and the retained message persisted.
-    const again = startChild(process.execPath, [TERN_BIN, 'edge', '--data-dir', join(dir, 'data'), '--mqtt-port', String(port)])
+    const again = startChild(process.execPath, [TERN_BIN, 'edge', '--data-dir', join(dir, 'data'), '--mqtt-port', String(port), '--http-listen', '127.0.0.1:0'])
     after(() => again.stop())
     await again.waitForLine((l) => l.includes('edge node ready'))
     const reader = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4 })

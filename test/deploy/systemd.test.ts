@@ -97,7 +97,7 @@ describe('deploy: systemd units', function () {
       await chown(state, NOBODY.uid, NOBODY.gid)
       await chmod(state, 0o750)
       config = join(scratch.path, 'edge.yaml')
-      await writeFile(config, 'node: { name: sandboxed }\nmqtt: { listeners: [{ protocol: mqtt, host: 127.0.0.1, port: 0 }] }\n')
+      await writeFile(config, "node: { name: sandboxed }\nmqtt: { listeners: [{ protocol: mqtt, host: 127.0.0.1, port: 0 }] }\nhttp: { listen: '127.0.0.1:0' }\n")
     })
     afterEach(async () => {
       await child?.stop()

@@ -1,0 +1,109 @@
+/**
+ * The HTTP listener of `tern edge` and `tern cloud` (config `http`): `/metrics` in Prometheus' text
+ * format, `/healthz` (the process answers) and `/readyz` (200, or 503 with one reason per line).
+ * Other routes can be added with {@link MetricsServer.route} before start. Lifecycle as every
+ * part: the constructor stores options, `start()` binds, `stop()` is idempotent.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import type { HttpListener } from '../schemas/http-listener.js'
+import { TernError } from '../schemas/errors.js'
+import type { Registry } from './prom.js'
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+export interface MetricsServerOptions {
+  listener: HttpListener
+  registry: Registry
+  /** why the process is not ready; empty when it is */
+  notReady: () => readonly string[]
+  log: Logger
+}
+
+export class MetricsServer {
+  readonly #o: MetricsServerOptions
+  readonly #routes = new Map<string, RouteHandler>()
+  #server: Server | undefined
+  #stopped = false
+
+  constructor(options: MetricsServerOptions) {
+    this.#o = options
+    this.#routes.set('/metrics', (req, res) => void this.#metrics(req, res))
+    this.#routes.set('/healthz', (req, res) => text(req, res, 200, 'ok\n'))
+    this.#routes.set('/readyz', (req, res) => {
+      const reasons = this.#o.notReady()
+      text(req, res, reasons.length === 0 ? 200 : 503, reasons.length === 0 ? 'ok\n' : reasons.map((r) => `not ready: ${r}\n`).join(''))
+    })
+  }
+
+  /** Serves `path` (exact match, GET and HEAD) with `handler`. */
+  route(path: string, handler: RouteHandler): void {
+    this.#routes.set(path, handler)
+  }
+
+  /** The bound address (after start). */
+  get address(): AddressInfo {
+    const address = this.#server?.address()
+    if (address === null || address === undefined || typeof address === 'string') throw new Error('the HTTP listener is not started')
+    return address
+  }
+
+  async start(): Promise<AddressInfo> {
+    const { host, port } = this.#o.listener
+    const server = createServer((req, res) => this.#handle(req, res))
+    // a scrape that stalls must not hold a socket forever
+    server.requestTimeout = 30_000
+    server.headersTimeout = 10_000
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        const why = err.code === 'EADDRINUSE' ? 'the address is in use (another tern or exporter on it?)' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' ? 'no interface has this address' : err.message
+        reject(new TernError('HTTP_LISTEN_FAILED', `http.listen ${host}:${port}: ${why}; choose another http.listen, or set http: false`, { cause: err }))
+      })
+      server.listen(port, host, () => resolve())
+    })
+    server.on('error', (err) => this.#o.log.error({ err }, 'HTTP listener failed'))
+    this.#server = server
+    this.#o.log.info({ host, port: this.address.port }, 'HTTP listener (metrics, health) ready')
+    return this.address
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    const server = this.#server
+    if (server === undefined) return
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+    const handler = this.#routes.get(path)
+    if (handler === undefined) return text(req, res, 404, `not found: ${path}; try /metrics, /healthz or /readyz\n`)
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD')
+      return text(req, res, 405, 'method not allowed\n')
+    }
+    handler(req, res)
+  }
+
+  async #metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const registry = this.#o.registry
+    try {
+      const body = await registry.metrics()
+      res.writeHead(200, { 'content-type': registry.contentType })
+      res.end(req.method === 'HEAD' ? undefined : body)
+    } catch (err) {
+      this.#o.log.error({ err }, 'collecting metrics failed')
+      text(req, res, 500, 'collecting metrics failed\n')
+    }
+  }
+}
+
+function text(req: IncomingMessage, res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+  res.end(req.method === 'HEAD' ? undefined : body)
+}

@@ -28,8 +28,12 @@ import type { PodSource } from './sources/source.js'
 import { podStatus } from './status.js'
 import { StatusManager } from './status-manager.js'
 
-/** Retry delays while the runtime cannot be reached, ms: doubling from the first to the cap. */
-const RUNTIME_RETRY_MS = { initial: 1_000, max: 30_000 }
+/**
+ * Retry delays while the runtime cannot be reached, ms, doubling from the first to the cap: the
+ * kubelet's sync loop (100 ms to 5 s). A cap of half a minute left a node waiting that long after
+ * a long containerd outage ended; a failed call on a local socket costs next to nothing.
+ */
+const RUNTIME_RETRY_MS = { initial: 100, max: 5_000 }
 
 export interface EdgedParts {
   configs: RuntimeConfigs

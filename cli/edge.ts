@@ -130,7 +130,8 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
     if (config.edged !== undefined) {
       // a node without the edged: section loads nothing of edged or gRPC
       const { startEdged } = await import('../edged/start.js')
-      edged = await startEdged({ config: config.edged, dataDir, nodeName: config.node.name, db, log })
+      const workloads = cloud?.workloads
+      edged = await startEdged({ config: config.edged, dataDir, nodeName: config.node.name, db, log, ...(workloads === undefined ? {} : { cloud: workloads }) })
       const running = edged
       stops.push(() => running.stop())
       http?.edged(edged)

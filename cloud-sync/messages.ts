@@ -11,6 +11,9 @@
  * - `update` / `delete` of `<ns>/device/<name>` and `<ns>/devicemodel/<name>`: incremental watch
  *   changes after the resync; content is the whole object (update) or its metadata (delete),
  *   `header.resourceversion` its resourceVersion.
+ * - `resync` resource `pods`, content {@link NodeWorkloadSet}: the pods bound to the node and the
+ *   ConfigMaps and Secrets they reference, after the devices' resync was answered; then `update` /
+ *   `delete` of `<ns>/pod/<name>`, `<ns>/configmap/<name>`, `<ns>/secret/<name>` as for devices.
  *
  * Upstream (edge → cloud), each acknowledged by the cloud once written to `Device.status`:
  * - `update` of `device/<ns>/<name>/twin/edge_updated`, content {@link TwinReport}: the current
@@ -18,6 +21,8 @@
  * - `update` of `device/<ns>/<name>/state/update`, content {@link StateReport}.
  * - `update` of `default/nodestatus/<node>` (KubeEdge edged's resource), content
  *   {@link NodeStatusReport}: the node's own status, acknowledged once written to its `Node`.
+ * - `delete` of `<ns>/pod/<name>`, content {@link PodDeleted}: the edge finished the graceful
+ *   termination of a pod being deleted; the cloud deletes it with grace 0 (the kubelet's final delete).
  *
  * Not acknowledged: responses themselves (`operation: response`, `parent_msg_id` = the message
  * answered, content `"OK"`, or `operation: error` with a {@link ErrorContent}) and keepalives.
@@ -25,10 +30,11 @@
 import { randomUUID } from 'node:crypto'
 import type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, StateReport, TwinReport } from '../schemas/cloud-link.js'
 import type { NodeStatusReport } from '../schemas/node-status.js'
+import type { NodeWorkloadSet, PodDeleted } from '../schemas/workloads.js'
 import * as checks from '../schemas/generated/validators.js'
 import { validator } from '../schemas/validate.js'
 
-export type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, NodeStatusReport, StateReport, TwinReport }
+export type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, NodeStatusReport, NodeWorkloadSet, PodDeleted, StateReport, TwinReport }
 
 export const validateEnvelope = validator(checks.Envelope)
 export const validateNodeDeviceSet = validator(checks.NodeDeviceSet)
@@ -36,6 +42,8 @@ export const validateDeletedObject = validator(checks.DeletedObject)
 export const validateTwinReport = validator(checks.TwinReport)
 export const validateStateReport = validator(checks.StateReport)
 export const validateNodeStatusReport = validator(checks.NodeStatusReport)
+export const validateNodeWorkloadSet = validator(checks.NodeWorkloadSet)
+export const validatePodDeleted = validator(checks.PodDeleted)
 
 export const Operations = {
   resync: 'resync',
@@ -55,15 +63,35 @@ export function objectResource(kind: ObjectKind, namespace: string, name: string
   return `${namespace}/${kind}/${name}`
 }
 
-export function parseObjectResource(resource: string): { kind: ObjectKind; namespace: string; name: string } | undefined {
+/** `<ns>/<kind>/<name>` with one of `kinds`, or undefined. */
+function parseResource<K extends string>(resource: string, kinds: readonly K[]): { kind: K; namespace: string; name: string } | undefined {
   const parts = resource.split('/')
   if (parts.length !== 3) return undefined
-  const [namespace, kind, name] = parts as [string, string, string]
-  if ((kind !== 'device' && kind !== 'devicemodel') || namespace === '' || name === '') return undefined
+  const [namespace, kind, name] = parts as [string, K, string]
+  if (!kinds.includes(kind) || namespace === '' || name === '') return undefined
   return { kind, namespace, name }
 }
 
+export function parseObjectResource(resource: string): { kind: ObjectKind; namespace: string; name: string } | undefined {
+  return parseResource<ObjectKind>(resource, ['device', 'devicemodel'])
+}
+
 export const RESYNC_RESOURCE = 'devices'
+
+/** The workload objects sent down after the devices: pods bound to the node and what they reference. */
+export type WorkloadKind = 'pod' | 'configmap' | 'secret'
+
+/** `route.resource` of the workload resync (content {@link NodeWorkloadSet}). */
+export const WORKLOAD_RESYNC_RESOURCE = 'pods'
+
+/** `<ns>/pod/<name>`, `<ns>/configmap/<name>` or `<ns>/secret/<name>` (MetaManager's layout). */
+export function workloadResource(kind: WorkloadKind, namespace: string, name: string): string {
+  return `${namespace}/${kind}/${name}`
+}
+
+export function parseWorkloadResource(resource: string): { kind: WorkloadKind; namespace: string; name: string } | undefined {
+  return parseResource<WorkloadKind>(resource, ['pod', 'configmap', 'secret'])
+}
 
 /** `device/<ns>/<name>/twin/edge_updated` or `device/<ns>/<name>/state/update`. */
 export function reportResource(kind: 'twin' | 'state', namespace: string, name: string): string {

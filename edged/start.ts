@@ -14,33 +14,39 @@ import { Edged, type EdgedParts } from './edged.js'
 import { runHandler } from './hooks.js'
 import { Backoff } from './backoff.js'
 import { ImageManager } from './images.js'
-import { containerConfig } from './kuberuntime/container-config.js'
+import { containerConfig, type EnvResolver } from './kuberuntime/container-config.js'
 import { sandboxConfig } from './kuberuntime/sandbox-config.js'
 import { validatePod } from './pod/validate.js'
 import { dialTcp, type Dial } from './pod-network.js'
 import { edgedRootDir } from './root-dir.js'
+import { CloudPodSource, type CloudPods } from './sources/cloud.js'
 import { StaticPodDir } from './sources/static-dir.js'
 import type { PodSource } from './sources/source.js'
 import { VolumeManager } from './volumes.js'
 import type { Mounter } from './volumes/mounter.js'
 
+/** What the cloud gave the node: its pods (the `api` source) and the ConfigMaps and Secrets they use. */
+export interface CloudWorkloads extends CloudPods, EnvResolver {}
+
 /**
  * The real parts: the kubelet's CRI configs, images by pull policy, volumes under `rootDir` (tmpfs
  * ones mounted by `mounter`: by default in this process's mount namespace, which containerd shares
- * on a node), hooks reaching pods through `dial`.
+ * on a node), hooks reaching pods through `dial`; ConfigMaps and Secrets for env and volumes from
+ * `resolve` (the cloud's, when the node has a cloud link).
  */
-export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp, options: { clock?: Clock; mounter?: Mounter } = {}): EdgedParts {
+export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp, options: { clock?: Clock; mounter?: Mounter; resolve?: EnvResolver } = {}): EdgedParts {
   const clock = options.clock ?? realClock
+  const resolve = options.resolve
   return {
-    configs: { sandbox: sandboxConfig, container: containerConfig },
+    configs: { sandbox: sandboxConfig, container: resolve === undefined ? containerConfig : (pod, container, ctx) => containerConfig(pod, container, { ...ctx, resolve }) },
     images: new ImageManager({ runtime, backoff: new Backoff({ clock }), clock }),
-    volumes: new VolumeManager({ rootDir, ...(options.mounter === undefined ? {} : { mounter: options.mounter }) }),
+    volumes: new VolumeManager({ rootDir, ...(options.mounter === undefined ? {} : { mounter: options.mounter }), ...(resolve === undefined ? {} : { resolve }) }),
     runHook: (target, handler, timeoutSeconds) => runHandler(runtime, target, handler, timeoutSeconds, { dial }),
     dial,
   }
 }
 
-export async function startEdged(options: { config: EdgedConfig; dataDir: string; nodeName: string; db: AnyLevel; log: Logger }): Promise<Edged> {
+export async function startEdged(options: { config: EdgedConfig; dataDir: string; nodeName: string; db: AnyLevel; log: Logger; cloud?: CloudWorkloads }): Promise<Edged> {
   const { config, nodeName, log } = options
   const rootDir = edgedRootDir(config.rootDir, options.dataDir)
   const runtime = await connectGrpcRuntime({ endpoint: config.runtimeEndpoint, callTimeoutMs: config.runtimeRequestTimeoutSeconds * 1000 })
@@ -48,13 +54,15 @@ export async function startEdged(options: { config: EdgedConfig; dataDir: string
   if (config.podManifestsDir !== undefined) {
     sources.push(new StaticPodDir({ dir: resolve(config.podManifestsDir), nodeName, validate: validatePod, log: log.child({ part: 'edged', source: 'file' }) }))
   }
+  const cloud = options.cloud
+  if (cloud !== undefined) sources.push(new CloudPodSource({ store: cloud, validate: validatePod, log: log.child({ part: 'edged', source: 'api' }) }))
   const edged = new Edged({
     config: { ...config, rootDir },
     nodeName,
     db: options.db,
     runtime,
     sources,
-    parts: edgedParts(runtime, rootDir),
+    parts: edgedParts(runtime, rootDir, dialTcp, cloud === undefined ? {} : { resolve: cloud }),
     log: log.child({ part: 'edged' }),
   })
   try {

@@ -13,6 +13,8 @@
  * - `qps` 50, `burst` 100: the status-write rate limit; `workers` 4: patches in flight.
  * - `syncTimeoutMs` 0: when > 0, `start()` waits at most this long for the first lists and
  *   rejects with CLOUD_KUBE_UNAVAILABLE (the informers keep retrying); 0 = do not wait.
+ * - `workloadApi`: pods, ConfigMaps and Secrets (built from `kube` when not given; without
+ *   either, no workloads go down).
  */
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
@@ -24,6 +26,8 @@ import { DeviceInformers } from './informers.js'
 import { ClientNodeKubeApi, type KubeApi } from './kube-api.js'
 import type { BackoffOptions } from './timing.js'
 import { Upstream, type UpstreamMetrics } from './upstream.js'
+import { ClientNodeWorkloadApi, type WorkloadApi } from './workload-api.js'
+import { Workloads } from './workloads.js'
 
 export interface CloudControllerOptions {
   log: Logger
@@ -31,6 +35,8 @@ export interface CloudControllerOptions {
   kube?: KubeConfig
   /** … or the API seam itself */
   api?: KubeApi
+  /** the pods/ConfigMaps/Secrets seam (default: built from `kube`) */
+  workloadApi?: WorkloadApi
   clock?: Clock
   qps?: number
   burst?: number
@@ -46,6 +52,8 @@ export interface CloudControllerOptions {
 
 export interface CloudMetrics {
   downstream: DownstreamMetrics
+  /** the workload downlink (absent without a workload API) */
+  workloads?: DownstreamMetrics
   upstream: UpstreamMetrics
   /** lists done by the informers (the first ones plus relists after 410 Gone) */
   lists: { devices: number; devicemodels: number }
@@ -53,6 +61,8 @@ export interface CloudMetrics {
 
 export class CloudController {
   readonly informers: DeviceInformers
+  /** pods, ConfigMaps and Secrets down to the nodes (undefined without a workload API) */
+  readonly workloads: Workloads | undefined
   readonly #downstream: Downstream
   readonly #upstream: Upstream
   readonly #o: CloudControllerOptions
@@ -70,6 +80,17 @@ export class CloudController {
       clock: options.clock,
       ...(options.resyncRetryMs === undefined ? {} : { resyncRetryMs: options.resyncRetryMs }),
     })
+    const workloadApi = options.workloadApi ?? (options.kube === undefined ? undefined : new ClientNodeWorkloadApi(options.kube))
+    this.workloads =
+      workloadApi === undefined
+        ? undefined
+        : new Workloads({
+            api: workloadApi,
+            log,
+            clock: options.clock,
+            ...(options.informerBackoff === undefined ? {} : { backoff: options.informerBackoff }),
+            ...(options.resyncRetryMs === undefined ? {} : { resyncRetryMs: options.resyncRetryMs }),
+          })
     const limits = { qps: options.qps, burst: options.burst, workers: options.workers, retry: options.retry }
     const defined = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined))
     this.#upstream = new Upstream({ informers: this.informers, api, log: log.child({ controller: 'upstream' }), clock: options.clock, ...defined })
@@ -81,14 +102,15 @@ export class CloudController {
     this.#downstream.start()
     this.#upstream.start()
     this.informers.start()
+    this.workloads?.start()
     const timeout = this.#o.syncTimeoutMs ?? 0
     if (timeout <= 0) return
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TernError('CLOUD_KUBE_UNAVAILABLE', `no Device/DeviceModel list from the API server within ${timeout} ms`)), timeout)
+      timer = setTimeout(() => reject(new TernError('CLOUD_KUBE_UNAVAILABLE', `no Device/DeviceModel/Pod/ConfigMap/Secret list from the API server within ${timeout} ms`)), timeout)
     })
     try {
-      await Promise.race([this.informers.whenSynced(), expired])
+      await Promise.race([Promise.all([this.informers.whenSynced(), this.workloads?.whenSynced()]), expired])
     } finally {
       clearTimeout(timer)
     }
@@ -99,20 +121,23 @@ export class CloudController {
     if (this.#state !== 'started') return
     this.#state = 'stopped'
     this.#downstream.stop()
+    await this.workloads?.stop()
     await this.#upstream.stop()
     await this.informers.stop()
   }
 
-  /** Serves one connected edge node: resync + changes down, reports up. */
+  /** Serves one connected edge node: resyncs (devices, then workloads) + changes down, reports up. */
   attach(session: Session): void {
     if (this.#state !== 'started') return
     this.#upstream.attach(session)
-    void this.#downstream.attach(session)
+    const workloads = this.workloads
+    void this.#downstream.attach(session).then(() => (workloads === undefined || !session.open ? undefined : workloads.attach(session)))
   }
 
   metrics(): CloudMetrics {
     return {
       downstream: this.#downstream.metrics(),
+      ...(this.workloads === undefined ? {} : { workloads: this.workloads.metrics() }),
       upstream: this.#upstream.metrics(),
       lists: { devices: this.informers.devices.lists, devicemodels: this.informers.models.lists },
     }

@@ -40,6 +40,11 @@ export interface InformerOptions<T, R extends string = KubeResource> {
   clock?: Clock
   /** back-off after a failed list or watch; default 500 ms doubling to 30 s */
   backoff?: BackoffOptions
+  /**
+   * Applied to every valid object before it is cached (client-go's SetTransform): drops what no
+   * handler reads, to keep the cache small; undefined leaves the object out, as absent (not invalid).
+   */
+  transform?: (object: T) => T | undefined
 }
 
 export function objectKey(namespace: string, name: string): string {
@@ -210,7 +215,7 @@ export class Informer<T extends Named, R extends string = KubeResource> {
     const checked = this.#o.validate(object)
     if (checked.ok) {
       this.#invalid.delete(key)
-      return checked.value
+      return this.#o.transform === undefined ? checked.value : this.#o.transform(checked.value)
     }
     const rv = resourceVersionOf(object) ?? ''
     if (this.#invalid.get(key) !== rv) {

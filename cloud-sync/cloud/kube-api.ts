@@ -85,18 +85,7 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 
   async watch(resource: KubeResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {
-    const query = {
-      resourceVersion,
-      allowWatchBookmarks: true,
-      timeoutSeconds: this.#timeout + Math.floor(Math.random() * this.#timeout),
-    }
-    const onLine = (type: string, object: unknown): void => {
-      if (type === 'ERROR') handlers.event({ type, status: (object ?? {}) })
-      else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED' || type === 'BOOKMARK') handlers.event({ type, object })
-    }
-    const onDone = (err: unknown): void => handlers.done(err === null || err === undefined ? undefined : toRequestError(err))
-    const controller = await this.#watch.watch(`/apis/${GROUP}/${VERSION}/${resource}`, query, onLine, onDone)
-    return { stop: () => controller.abort() }
+    return watchPath(this.#watch, `/apis/${GROUP}/${VERSION}/${resource}`, resourceVersion, handlers, { timeoutSeconds: this.#timeout })
   }
 
   async patchDeviceStatus(namespace: string, name: string, patch: object): Promise<unknown> {
@@ -114,12 +103,39 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 }
 
+/**
+ * A watch of `path` from `resourceVersion` with bookmarks, its server-side timeout randomised
+ * between `timeoutSeconds` (default 300) and twice that, as client-go does, so a half-dead
+ * connection is replaced eventually; `query` adds selectors.
+ */
+export async function watchPath(watch: k8s.Watch, path: string, resourceVersion: string, handlers: WatchHandlers, options: { timeoutSeconds?: number; query?: Record<string, string> } = {}): Promise<WatchHandle> {
+  const timeout = options.timeoutSeconds ?? 300
+  const query = { ...options.query, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: timeout + Math.floor(Math.random() * timeout) }
+  const onLine = (type: string, object: unknown): void => {
+    if (type === 'ERROR') handlers.event({ type, status: (object ?? {}) })
+    else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED' || type === 'BOOKMARK') handlers.event({ type, object })
+  }
+  const onDone = (err: unknown): void => handlers.done(err === null || err === undefined ? undefined : toRequestError(err))
+  const controller = await watch.watch(path, query, onLine, onDone)
+  return { stop: () => controller.abort() }
+}
+
 /** Runs a client-node call, turning its failures into KubeRequestErrors. */
 export async function wrap<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call()
   } catch (err) {
     throw toRequestError(err)
+  }
+}
+
+/** Runs a client-node call; undefined when the object is not there (404). */
+export async function orUndefined<T>(call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await wrap(call)
+  } catch (err) {
+    if ((err as KubeRequestError).status === 404) return undefined
+    throw err
   }
 }
 

@@ -5,7 +5,7 @@
  * MicroTime string: the API server parses exactly six fractional digits).
  */
 import * as k8s from '@kubernetes/client-node'
-import { wrap, type KubeRequestError } from './kube-api.js'
+import { orUndefined, wrap } from './kube-api.js'
 
 export const LEASE_NAMESPACE = 'kube-node-lease'
 
@@ -25,15 +25,6 @@ export interface NodeApi {
   createLease(lease: object): Promise<unknown>
   /** Replaces; the body's metadata.resourceVersion is a precondition (409 when stale). */
   replaceLease(name: string, lease: object): Promise<unknown>
-}
-
-async function orUndefined(call: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await wrap(call)
-  } catch (err) {
-    if ((err as KubeRequestError).status === 404) return undefined
-    throw err
-  }
 }
 
 export class ClientNodeNodeApi implements NodeApi {

@@ -3,7 +3,8 @@
  * DeviceModels they use), the object as sent to the edge, and the order changes go out in.
  */
 import type { Device, DeviceModel } from '../../schemas/device.js'
-import { objectResource, type NodeDeviceSet, type ObjectKind } from '../messages.js'
+import { objectResource, parseObjectResource, type NodeDeviceSet } from '../messages.js'
+import type { Change as DownlinkChange } from './downlink.js'
 
 export type KubeObject = Device | DeviceModel
 
@@ -38,15 +39,19 @@ export function nodeDeviceSet(devices: Iterable<Device>, model: (namespace: stri
   return { devices: sorted.map(forEdge), models: [...models.entries()].sort(([a], [b]) => cmp(a, b)).map(([, m]) => m) }
 }
 
-export type Change = { op: 'update'; kind: ObjectKind; resource: string; object: KubeObject } | { op: 'delete'; kind: ObjectKind; resource: string }
+export type Change = DownlinkChange<KubeObject>
 
 /**
  * The order changes go out in, so the edge never holds a device whose model it lacks: model
  * updates, device updates, device deletes, model deletes.
  */
+export function rankChange(c: Change): number {
+  const model = parseObjectResource(c.resource)?.kind === 'devicemodel'
+  return c.op === 'update' ? (model ? 0 : 1) : model ? 3 : 2
+}
+
 export function orderChanges(changes: Change[]): Change[] {
-  const rank = (c: Change): number => (c.op === 'update' ? (c.kind === 'devicemodel' ? 0 : 1) : c.kind === 'device' ? 2 : 3)
-  return [...changes].sort((a, b) => rank(a) - rank(b) || cmp(a.resource, b.resource))
+  return [...changes].sort((a, b) => rankChange(a) - rankChange(b) || cmp(a.resource, b.resource))
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)

@@ -1,8 +1,10 @@
 /**
- * The node's set of cloud objects (Devices and the DeviceModels they use) and how a downstream
- * message changes it. Pure: each function takes the held set and returns the store operations and
- * the next set; nothing is changed in place. Keys are the edge resources `<ns>/device/<name>` and
- * `<ns>/devicemodel/<name>` (MetaManager's layout, kubeedge-compat.md §5.5).
+ * A node's set of cloud objects and how a downstream message changes it. Pure: each function takes
+ * the held set and returns the store operations and the next set; nothing is changed in place.
+ * Keys are the edge resources (MetaManager's `<ns>/<type>/<name>`, kubeedge-compat.md §5.5):
+ * Devices and the DeviceModels they use in the `meta` space, and (workload-sync.ts) pods and the
+ * ConfigMaps and Secrets they use in the `workloads` space. The generic functions work on any
+ * space; the device ones below are them applied to Manifests.
  */
 import type { StoreOp } from '../../twin/store.js'
 import type { Manifest } from '../../twin/manifests.js'
@@ -16,9 +18,40 @@ export interface CloudObjectSpaces extends Record<string, unknown> {
 export type MetaOp = StoreOp<CloudObjectSpaces>
 export type CloudObjects = ReadonlyMap<string, Manifest>
 
-export interface Change {
-  readonly ops: MetaOp[]
-  readonly next: CloudObjects
+/** Store operations on one space holding values of type V. */
+export type SpaceOp<K extends string, V> = { space: K; type: 'put'; key: string; value: V } | { space: K; type: 'del'; key: string }
+
+export interface SetChange<K extends string, V> {
+  readonly ops: Array<SpaceOp<K, V>>
+  readonly next: ReadonlyMap<string, V>
+}
+
+export type Change = SetChange<'meta', Manifest>
+
+/** A resync replaces the whole set; only objects that differ are written. */
+export function replaceAll<K extends string, V>(space: K, held: ReadonlyMap<string, V>, next: ReadonlyMap<string, V>): SetChange<K, V> {
+  const ops: Array<SpaceOp<K, V>> = []
+  for (const key of held.keys()) if (!next.has(key)) ops.push({ space, type: 'del', key })
+  for (const [key, object] of next) if (!same(held.get(key), object)) ops.push({ space, type: 'put', key, value: object })
+  return { ops, next }
+}
+
+/**
+ * An incremental update of `key`; `undefined` when the held copy is newer (both resourceVersions
+ * integers and the incoming one smaller: a late re-send of an older watch event).
+ */
+export function putOne<K extends string, V>(space: K, held: ReadonlyMap<string, V>, key: string, object: V, version: (object: V) => string | undefined, headerVersion?: string): SetChange<K, V> | undefined {
+  const current = held.get(key)
+  if (current !== undefined && isOlder(version(object) ?? headerVersion, version(current))) return undefined
+  if (same(current, object)) return { ops: [], next: held }
+  return { ops: [{ space, type: 'put', key, value: object }], next: new Map(held).set(key, object) }
+}
+
+export function deleteOne<K extends string, V>(space: K, held: ReadonlyMap<string, V>, key: string): SetChange<K, V> {
+  if (!held.has(key)) return { ops: [], next: held }
+  const next = new Map(held)
+  next.delete(key)
+  return { ops: [{ space, type: 'del', key }], next }
 }
 
 export function keyOfObject(object: Manifest): string {
@@ -26,34 +59,19 @@ export function keyOfObject(object: Manifest): string {
   return objectResource(kind, object.doc.metadata.namespace, object.doc.metadata.name)
 }
 
-/** A resync replaces the whole set; only objects that differ are written. */
 export function applyResync(held: CloudObjects, set: NodeDeviceSet): Change {
   const next = new Map<string, Manifest>()
   for (const doc of set.models) next.set(keyOfObject({ kind: 'DeviceModel', doc }), { kind: 'DeviceModel', doc })
   for (const doc of set.devices) next.set(keyOfObject({ kind: 'Device', doc }), { kind: 'Device', doc })
-  const ops: MetaOp[] = []
-  for (const key of held.keys()) if (!next.has(key)) ops.push({ space: 'meta', type: 'del', key })
-  for (const [key, object] of next) if (!sameObject(held.get(key), object)) ops.push({ space: 'meta', type: 'put', key, value: object })
-  return { ops, next }
+  return replaceAll('meta', held, next)
 }
 
-/**
- * An incremental update; `undefined` when the held copy is newer (both resourceVersions integers
- * and the incoming one smaller: a late re-send of an older watch event).
- */
 export function applyUpdate(held: CloudObjects, object: Manifest, headerVersion?: string): Change | undefined {
-  const key = keyOfObject(object)
-  const current = held.get(key)
-  if (current !== undefined && isOlder(object.doc.metadata.resourceVersion ?? headerVersion, current.doc.metadata.resourceVersion)) return undefined
-  if (sameObject(current, object)) return { ops: [], next: held }
-  return { ops: [{ space: 'meta', type: 'put', key, value: object }], next: new Map(held).set(key, object) }
+  return putOne('meta', held, keyOfObject(object), object, (m) => m.doc.metadata.resourceVersion, headerVersion)
 }
 
 export function applyDelete(held: CloudObjects, key: string): Change {
-  if (!held.has(key)) return { ops: [], next: held }
-  const next = new Map(held)
-  next.delete(key)
-  return { ops: [{ space: 'meta', type: 'del', key }], next }
+  return deleteOne('meta', held, key)
 }
 
 /** Whether resourceVersion `incoming` is numerically older than `held` (only when both are integers). */
@@ -62,6 +80,6 @@ export function isOlder(incoming: string | undefined, held: string | undefined):
   return BigInt(incoming) < BigInt(held)
 }
 
-function sameObject(a: Manifest | undefined, b: Manifest): boolean {
+function same<V>(a: V | undefined, b: V): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b)
 }

@@ -1,6 +1,7 @@
 /**
  * The edge's cloud link, composed: EdgeHub dials CloudHub; each session is handed to EdgeSync
- * (downstream: the cloud's device set → the twin's membership), to the Outbox (upstream: twin
+ * (downstream: the cloud's device set → the twin's membership), to WorkloadSync (downstream: the
+ * node's pods, ConfigMaps and Secrets → the store edged's cloud source reads), to the Outbox (upstream: twin
  * and state changes → Device status) and to the report queue the NodeReporter fills (the node's
  * own status → its Node). Two phases, because the outbox marks are a hook of the twin
  * and must be loaded before it: construct and `prepare()` before `twin.start()`, then `start(twin)`.
@@ -23,6 +24,7 @@ import { NodeReporter } from './node-reporter.js'
 import type { RuntimeState } from './node-status.js'
 import { ReportQueue, type ReportSpaces } from './report-queue.js'
 import { Outbox } from './outbox.js'
+import { WorkloadSync } from './workload-sync.js'
 import { OutboxMarks } from './outbox-marks.js'
 
 export interface EdgeCloudOptions {
@@ -55,6 +57,7 @@ export class EdgeCloud {
   readonly marks: OutboxMarks
   readonly #o: EdgeCloudOptions
   #sync: EdgeSync | undefined
+  #workloads: WorkloadSync | undefined
   #outbox: Outbox | undefined
   #hub: EdgeHub | undefined
   #reports: ReportQueue | undefined
@@ -83,6 +86,9 @@ export class EdgeCloud {
     })
     const held = await this.#sync.start()
     if (held !== undefined) await twin.setMembers(held)
+    const workloads = new WorkloadSync({ db, nodeName: this.#o.nodeName, fsync: this.#o.fsync, log })
+    this.#workloads = workloads
+    await workloads.start()
     this.#outbox = new Outbox({ marks: this.marks, twin, log, retryMs: link.resendMs })
     this.#outbox.start()
     const reports = new ReportQueue({ store: new LevelStore<ReportSpaces>(db, ['reports'], { prefix: 'cloud-', sync: this.#o.fsync }), log, retryMs: link.resendMs })
@@ -115,6 +121,7 @@ export class EdgeCloud {
       log,
       onSession: (session) => {
         sync.attach(session)
+        workloads.attach(session)
         outbox.attach(session)
         reports.attach(session)
         reporter.attach(session)
@@ -138,6 +145,11 @@ export class EdgeCloud {
     return new Renewer({ hub, node: this.#o.nodeName, files, ca: new X509Certificate(ca), renewAt: link.renewAt, log: this.#o.log, onRenewed }, new X509Certificate(identity.cert))
   }
 
+  /** The cloud's pods, ConfigMaps and Secrets for this node, once started (edged's cloud source). */
+  get workloads(): WorkloadSync | undefined {
+    return this.#workloads
+  }
+
   /** The node certificate in use (undefined in shared-secret mode). */
   get certificate(): CertificateInfo | undefined {
     return this.#renewer?.info
@@ -158,6 +170,7 @@ export class EdgeCloud {
     await this.#hub?.stop()
     await this.#reports?.stop()
     await this.#outbox?.stop()
+    await this.#workloads?.stop()
     await this.#sync?.stop()
   }
 }

@@ -10,8 +10,8 @@
  *   DeviceTwin's `setMembers`); the message is acknowledged only after that resolved, so an ack
  *   means "written". Bad content is answered with CLOUD_MESSAGE_INVALID and changes nothing.
  *
- * Messages are applied one at a time, in arrival order, whichever session they came on. Messages
- * for other parts (other resources) are left alone.
+ * Messages are applied one at a time, in arrival order, whichever session they came on
+ * (downlink-receiver.ts). Messages for other parts (other resources) are left alone.
  */
 import type { Logger } from 'pino'
 import type { EdgeDevice } from '../../schemas/device.js'
@@ -19,8 +19,9 @@ import * as checks from '../../schemas/generated/validators.js'
 import { validator, type Problem } from '../../schemas/validate.js'
 import { resolveDevices, type Manifest, type TopicLayout } from '../../twin/manifests.js'
 import type { LevelStore } from '../../twin/store.js'
-import { errorResponse, Operations, parseObjectResource, response, RESYNC_RESOURCE, Sources, validateNodeDeviceSet, type Envelope } from '../messages.js'
+import { Operations, parseObjectResource, RESYNC_RESOURCE, Sources, validateNodeDeviceSet, type Envelope } from '../messages.js'
 import type { Session } from '../session.js'
+import { contentProblems as prefixed, DownlinkReceiver, type Applied } from './downlink-receiver.js'
 import { applyDelete, applyResync, applyUpdate, keyOfObject, type Change, type CloudObjects, type CloudObjectSpaces } from './cloud-objects.js'
 
 const validateDevice = validator(checks.Device)
@@ -46,12 +47,12 @@ export class EdgeSync {
   #objects: CloudObjects = new Map()
   /** whether `onChange` has taken the current set (false after it failed: the next message retries) */
   #applied = true
-  #chain: Promise<void> = Promise.resolve()
-  #stopped = false
+  readonly #receiver: DownlinkReceiver
 
   constructor(options: EdgeSyncOptions) {
     this.#o = { source: Sources.edge, ...options }
     this.#log = options.log.child({ part: 'cloud-sync' })
+    this.#receiver = new DownlinkReceiver({ log: this.#log, source: this.#o.source, claims: isMine, apply: (message) => this.#handle(message) })
   }
 
   /**
@@ -77,10 +78,7 @@ export class EdgeSync {
 
   /** Applies the downstream messages of `session` from now on. */
   attach(session: Session): void {
-    session.onMessage((message) => {
-      if (!isMine(message)) return
-      this.#chain = this.#chain.then(() => this.#handle(session, message)).catch((err: unknown) => this.#log.error({ err, resource: message.route.resource }, 'applying a cloud message failed'))
-    })
+    this.#receiver.attach(session)
   }
 
   /** The held cloud objects, by edge resource (for tests and the CLI). */
@@ -90,19 +88,12 @@ export class EdgeSync {
 
   /** Waits for the message being applied; later messages are dropped unanswered (the cloud re-sends). */
   async stop(): Promise<void> {
-    this.#stopped = true
-    await this.#chain
+    await this.#receiver.stop()
   }
 
-  async #handle(session: Session, message: Envelope): Promise<void> {
-    if (this.#stopped) return
+  async #handle(message: Envelope): Promise<Applied> {
     const outcome = this.#apply(message)
-    if (!outcome.ok) {
-      const reason = outcome.problems.map((p) => `${p.path}: ${p.message}`).join('; ')
-      this.#log.warn({ code: 'CLOUD_MESSAGE_INVALID', operation: message.route.operation, resource: message.route.resource, problems: outcome.problems }, 'cloud message refused')
-      session.send(errorResponse(message, this.#o.source, { code: 'CLOUD_MESSAGE_INVALID', reason }))
-      return
-    }
+    if (!outcome.ok) return { ok: false, code: 'CLOUD_MESSAGE_INVALID', problems: outcome.problems }
     const change = outcome.change
     const always = message.route.operation === Operations.resync // the cloud re-asserts desired values on every resync
     if (change !== undefined) {
@@ -114,7 +105,7 @@ export class EdgeSync {
       await this.#o.onChange(this.#resolve())
       this.#applied = true
     }
-    session.send(response(message, this.#o.source))
+    return { ok: true }
   }
 
   /** The change a message asks for (undefined: an outdated update, nothing to do), or why it is refused. */
@@ -156,8 +147,4 @@ function toObject(kind: 'device' | 'devicemodel', content: unknown): { ok: true;
   }
   const checked = validateModel(content)
   return checked.ok ? { ok: true, value: { kind: 'DeviceModel', doc: checked.value } } : { ok: false, problems: prefixed(checked.problems) }
-}
-
-function prefixed(problems: readonly Problem[]): Problem[] {
-  return problems.map((p) => ({ ...p, path: `/content${p.path === '/' ? '' : p.path}` }))
 }

@@ -4,7 +4,7 @@
  * deletion: deleting a Node revokes it). {@link ClientNodeIdentityApi} is the real one.
  */
 import * as k8s from '@kubernetes/client-node'
-import { toRequestError as requestError, wrap, type KubeList, type KubeRequestError, type WatchHandle, type WatchHandlers } from '../cloud/kube-api.js'
+import { watchPath, wrap, type KubeList, type KubeRequestError, type WatchHandle, type WatchHandlers } from '../cloud/kube-api.js'
 
 export interface IdentityApi {
   /** The Secret, or undefined on 404. */
@@ -96,13 +96,6 @@ export class ClientNodeIdentityApi implements IdentityApi {
 
   async watch(resource: IdentityResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {
     const path = resource === 'nodes' ? '/api/v1/nodes' : `/api/v1/namespaces/${this.#namespace}/secrets`
-    const query = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300), ...(resource === 'nodes' ? {} : { labelSelector: this.#recordSelector }) }
-    const onLine = (type: string, object: unknown): void => {
-      if (type === 'ERROR') handlers.event({ type, status: (object ?? {}) })
-      else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED' || type === 'BOOKMARK') handlers.event({ type, object })
-    }
-    const onDone = (err: unknown): void => handlers.done(err === null || err === undefined ? undefined : requestError(err))
-    const controller = await this.#watch.watch(path, query, onLine, onDone)
-    return { stop: () => controller.abort() }
+    return watchPath(this.#watch, path, resourceVersion, handlers, resource === 'nodes' ? {} : { query: { labelSelector: this.#recordSelector } })
   }
 }

@@ -6,6 +6,8 @@ export declare const BluetoothProtocolConfig: Precompiled<Static<typeof S.Blueto
 export declare const BluetoothVisitor: Precompiled<Static<typeof S.BluetoothVisitor>>
 export declare const CloudConfig: Precompiled<Static<typeof S.CloudConfig>>
 export declare const CloudLinkMessage: Precompiled<Static<typeof S.CloudLinkMessage>>
+export declare const CloudPod: Precompiled<Static<typeof S.CloudPod>>
+export declare const ConfigMap: Precompiled<Static<typeof S.ConfigMap>>
 export declare const DeletedObject: Precompiled<Static<typeof S.DeletedObject>>
 export declare const Device: Precompiled<Static<typeof S.Device>>
 export declare const DeviceModel: Precompiled<Static<typeof S.DeviceModel>>
@@ -30,10 +32,13 @@ export declare const MsgTwin: Precompiled<Static<typeof S.MsgTwin>>
 export declare const NodeDeviceSet: Precompiled<Static<typeof S.NodeDeviceSet>>
 export declare const NodeObject: Precompiled<Static<typeof S.NodeObject>>
 export declare const NodeStatusReport: Precompiled<Static<typeof S.NodeStatusReport>>
+export declare const NodeWorkloadSet: Precompiled<Static<typeof S.NodeWorkloadSet>>
 export declare const OpcuaProtocolConfig: Precompiled<Static<typeof S.OpcuaProtocolConfig>>
 export declare const OpcuaVisitor: Precompiled<Static<typeof S.OpcuaVisitor>>
 export declare const Pod: Precompiled<Static<typeof S.Pod>>
+export declare const PodDeleted: Precompiled<Static<typeof S.PodDeleted>>
 export declare const RenewRequest: Precompiled<Static<typeof S.RenewRequest>>
+export declare const Secret: Precompiled<Static<typeof S.Secret>>
 export declare const SecretObject: Precompiled<Static<typeof S.SecretObject>>
 export declare const StateReport: Precompiled<Static<typeof S.StateReport>>
 export declare const StoredDevice: Precompiled<Static<typeof S.StoredDevice>>

@@ -48,8 +48,8 @@ describe('cloud status patch (pure)', () => {
   })
 
   it('changes go out models first, then devices; deletes devices first, then models', () => {
-    const u = (kind: 'device' | 'devicemodel', name: string): Change => ({ op: 'update', kind, resource: `ns/${kind}/${name}`, object: {} as never })
-    const d = (kind: 'device' | 'devicemodel', name: string): Change => ({ op: 'delete', kind, resource: `ns/${kind}/${name}` })
+    const u = (kind: 'device' | 'devicemodel', name: string): Change => ({ op: 'update', resource: `ns/${kind}/${name}`, object: {} as never })
+    const d = (kind: 'device' | 'devicemodel', name: string): Change => ({ op: 'delete', resource: `ns/${kind}/${name}` })
     const order = orderChanges([d('devicemodel', 'a'), u('device', 'x'), d('device', 'y'), u('devicemodel', 'b')]).map((c) => `${c.op} ${c.resource}`)
     assert.deepEqual(order, ['update ns/devicemodel/b', 'update ns/device/x', 'delete ns/device/y', 'delete ns/devicemodel/a'])
   })

@@ -54,6 +54,9 @@ describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/
       assert.equal((await admin.run(['apply', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata: { name: n1 }\n')).code, 0)
       assert.equal(await patch('/api/v1/nodes/n1/status'), 200)
       assert.equal((await cloud(['get', 'lease', 'n1', '-n', 'kube-node-lease'])).stderr.includes('NotFound'), true, 'get of a Lease is allowed (404, not 403)')
+      // workloads: pods bound to edge nodes and the ConfigMaps they use are read; a terminated pod is deleted
+      for (const resource of ['pods', 'configmaps']) assert.equal((await cloud(['get', resource, '-A'])).code, 0, `list of ${resource}`)
+      assert.equal((await cloud(['delete', 'pod', 'gone'])).stderr.includes('NotFound'), true, 'delete of a pod is allowed (404, not 403)')
 
       for (const args of [
         ['patch', 'device', 'd', '--type', 'merge', '-p', '{"spec":{"nodeName":"n2"}}'],
@@ -61,7 +64,8 @@ describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/
         ['apply', '-f', join(root, 'examples/modbus/devices/fan.yaml')],
         ['get', 'namespaces'],
         ['get', 'crds'],
-        ['get', 'pods', '-A'],
+        ['create', 'configmap', 'c', '--from-literal=a=b'],
+        ['run', 'p', '--image', 'busybox'],
         ['get', 'leases', '-n', 'kube-node-lease'],
         ['delete', 'lease', 'n1', '-n', 'kube-node-lease'],
       ]) {

@@ -1,0 +1,61 @@
+/**
+ * The Kubernetes seam of the workload downlink (STYLE: an interface at every external seam):
+ * list and watch Pods, ConfigMaps and Secrets in all namespaces, and the kubelet's final delete
+ * of a pod. {@link ClientNodeWorkloadApi} is the real one over @kubernetes/client-node.
+ */
+import * as k8s from '@kubernetes/client-node'
+import { orUndefined, watchPath, wrap, type KubeList, type WatchHandle, type WatchHandlers } from './kube-api.js'
+
+export type WorkloadResource = 'pods' | 'configmaps' | 'secrets'
+
+export interface WorkloadApi {
+  list(resource: WorkloadResource): Promise<KubeList>
+  /** Watches `resource` in all namespaces from `resourceVersion` (exclusive). */
+  watch(resource: WorkloadResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
+  /**
+   * DELETE of the pod with gracePeriodSeconds 0 and preconditions.uid (the kubelet's final delete
+   * once its containers are gone): false when it is already gone (404); KubeRequestError 409 when
+   * the name now belongs to another pod.
+   */
+  deletePod(namespace: string, name: string, uid: string): Promise<boolean>
+}
+
+/**
+ * client-node's typed lists turn timestamps into Dates: back to the API server's JSON (RFC 3339,
+ * whole seconds), as a watch delivers the same objects.
+ */
+export function plainJson(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString().replace(/\.\d{3}Z$/, 'Z')
+  if (Array.isArray(value)) return value.map(plainJson)
+  if (value === null || typeof value !== 'object') return value
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = plainJson(v)
+  return out
+}
+
+export class ClientNodeWorkloadApi implements WorkloadApi {
+  readonly #core: k8s.CoreV1Api
+  readonly #watch: k8s.Watch
+
+  constructor(kc: k8s.KubeConfig) {
+    this.#core = kc.makeApiClient(k8s.CoreV1Api)
+    this.#watch = new k8s.Watch(kc)
+  }
+
+  async list(resource: WorkloadResource): Promise<KubeList> {
+    const list = await wrap<{ items: unknown[]; metadata?: { resourceVersion?: string } }>(() => {
+      if (resource === 'pods') return this.#core.listPodForAllNamespaces({})
+      if (resource === 'configmaps') return this.#core.listConfigMapForAllNamespaces({})
+      return this.#core.listSecretForAllNamespaces({})
+    })
+    return { items: list.items.map(plainJson), resourceVersion: list.metadata?.resourceVersion ?? '' }
+  }
+
+  async watch(resource: WorkloadResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {
+    return watchPath(this.#watch, `/api/v1/${resource}`, resourceVersion, handlers)
+  }
+
+  async deletePod(namespace: string, name: string, uid: string): Promise<boolean> {
+    return (await orUndefined(() => this.#core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } }))) !== undefined
+  }
+}

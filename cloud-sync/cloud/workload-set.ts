@@ -1,0 +1,105 @@
+/**
+ * Pure helpers of the workload downlink: which ConfigMaps and Secrets a pod references (the
+ * kubelet's podutil.VisitPodConfigmapNames / VisitPodSecretNames: volumes, env valueFrom,
+ * envFrom and imagePullSecrets, in every container and init container), what of each object the
+ * edge acts on, the object as sent, and the order changes go out in.
+ */
+import { parseWorkloadResource, workloadResource, type NodeWorkloadSet, type WorkloadKind } from '../messages.js'
+import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
+import type { Change } from './downlink.js'
+
+export type WorkloadObject = CloudPod | ConfigMap | Secret
+
+/** A pod's references as edge resources: `<ns>/configmap/<name>` and `<ns>/secret/<name>`. */
+export function podReferences(pod: CloudPod): Set<string> {
+  const ns = pod.metadata.namespace
+  const refs = new Set<string>()
+  const add = (kind: 'configmap' | 'secret', name: unknown): void => {
+    if (typeof name === 'string' && name !== '') refs.add(workloadResource(kind, ns, name))
+  }
+  const spec = pod.spec as {
+    volumes?: unknown
+    containers?: unknown
+    initContainers?: unknown
+    imagePullSecrets?: unknown
+  }
+  for (const v of records(spec.volumes)) {
+    add('configmap', record(v.configMap).name)
+    add('secret', record(v.secret).secretName)
+    for (const p of records(record(v.projected).sources)) {
+      add('configmap', record(p.configMap).name)
+      add('secret', record(p.secret).name)
+    }
+  }
+  for (const c of [...records(spec.containers), ...records(spec.initContainers)]) {
+    for (const from of records(c.envFrom)) {
+      add('configmap', record(from.configMapRef).name)
+      add('secret', record(from.secretRef).name)
+    }
+    for (const env of records(c.env)) {
+      const valueFrom = record(env.valueFrom)
+      add('configmap', record(valueFrom.configMapKeyRef).name)
+      add('secret', record(valueFrom.secretKeyRef).name)
+    }
+  }
+  for (const s of records(spec.imagePullSecrets)) add('secret', s.name)
+  return refs
+}
+
+/** What of an object the edge acts on: a change of anything else (status, managedFields) does not go out. */
+export function essence(resource: string, object: WorkloadObject): unknown {
+  const kind = parseWorkloadResource(resource)?.kind
+  if (kind === 'pod') {
+    const { labels, annotations, deletionTimestamp, deletionGracePeriodSeconds } = (object as CloudPod).metadata
+    return { labels, annotations, deletionTimestamp, deletionGracePeriodSeconds, spec: (object as CloudPod).spec }
+  }
+  if (kind === 'configmap') return { data: (object as ConfigMap).data, binaryData: (object as ConfigMap).binaryData }
+  return { data: (object as Secret).data, type: (object as Secret).type }
+}
+
+const KINDS: Record<WorkloadKind, string> = { pod: 'Pod', configmap: 'ConfigMap', secret: 'Secret' }
+
+/** The object as the edge gets it: apiVersion and kind set (list items lack them), without status and managedFields. */
+export function forEdge(kind: WorkloadKind, object: WorkloadObject): WorkloadObject {
+  const { managedFields: _managed, ...metadata } = object.metadata
+  const { status: _status, ...rest } = object as WorkloadObject & { status?: unknown }
+  return { ...rest, apiVersion: 'v1', kind: KINDS[kind], metadata }
+}
+
+/** What the pod informer caches: bound pods only, without status and managedFields (no handler reads them). */
+export function cachedPod(pod: CloudPod): CloudPod | undefined {
+  if ((pod.spec.nodeName ?? '') === '') return undefined
+  const { managedFields: _managed, ...metadata } = pod.metadata
+  const { status: _status, ...rest } = pod
+  return { ...rest, metadata }
+}
+
+/** The resync content: the node's pods and the objects they reference, each in resource order. */
+export function nodeWorkloadSet(objects: ReadonlyMap<string, WorkloadObject>): NodeWorkloadSet {
+  const set: NodeWorkloadSet = { pods: [], configmaps: [], secrets: [] }
+  for (const resource of [...objects.keys()].sort()) {
+    const kind = parseWorkloadResource(resource)?.kind
+    const object = objects.get(resource) as WorkloadObject
+    if (kind === 'pod') set.pods.push(forEdge(kind, object) as CloudPod)
+    else if (kind === 'configmap') set.configmaps.push(forEdge(kind, object))
+    else if (kind === 'secret') set.secrets.push(forEdge(kind, object))
+  }
+  return set
+}
+
+/**
+ * The order changes go out in, so the edge never holds a pod whose ConfigMaps and Secrets it
+ * lacks: their updates, pod updates, pod deletes, their deletes.
+ */
+export function rankWorkloadChange(c: Change<WorkloadObject>): number {
+  const pod = parseWorkloadResource(c.resource)?.kind === 'pod'
+  return c.op === 'update' ? (pod ? 1 : 0) : pod ? 2 : 3
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {}
+}
+
+function records(value: unknown): Array<Record<string, unknown>> {
+  return Array.isArray(value) ? value.map(record) : []
+}

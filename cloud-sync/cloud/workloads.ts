@@ -1,0 +1,181 @@
+/**
+ * Workloads down (DESIGN.md §7, kubeedge-compat.md §5.3): the pods bound to each connected edge
+ * node (`spec.nodeName`) and the ConfigMaps and Secrets those pods reference — no others — sent
+ * with the device downlink's acked, level-triggered protocol (downlink.ts): a `resync` of resource
+ * `pods` after the node answered its devices' resync, then `update`/`delete` of `<ns>/pod/<name>`,
+ * `<ns>/configmap/<name>` and `<ns>/secret/<name>`.
+ *
+ * One informer per resource for the whole cluster, not a watch per node: a node's pods are found
+ * in an index by `spec.nodeName`, and its ConfigMaps and Secrets by reference counts (resource →
+ * node → number of its pods referencing it), so a change reaches exactly the nodes that use the
+ * object, and an object no pod of a node references any more is deleted there. The pod cache
+ * keeps bound pods only, without status (the edge writes status; its patches must not echo down).
+ */
+import type { Logger } from 'pino'
+import type { Clock } from '../../mappers/runtime/clock.js'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator } from '../../schemas/validate.js'
+import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
+import { parseWorkloadResource, WORKLOAD_RESYNC_RESOURCE, workloadResource } from '../messages.js'
+import type { Session } from '../session.js'
+import { Downlink, type DownlinkMetrics } from './downlink.js'
+import { Informer } from './informers.js'
+import type { BackoffOptions } from './timing.js'
+import type { WorkloadApi, WorkloadResource } from './workload-api.js'
+import { cachedPod, essence, forEdge, nodeWorkloadSet, podReferences, rankWorkloadChange, type WorkloadObject } from './workload-set.js'
+
+export interface WorkloadsOptions {
+  api: WorkloadApi
+  log: Logger
+  clock?: Clock
+  /** informer list/watch back-off (default 500 ms doubling to 30 s) */
+  backoff?: BackoffOptions
+  resyncRetryMs?: number
+}
+
+export class Workloads {
+  readonly pods: Informer<CloudPod, WorkloadResource>
+  readonly configMaps: Informer<ConfigMap, WorkloadResource>
+  readonly secrets: Informer<Secret, WorkloadResource>
+  readonly #link: Downlink<WorkloadObject>
+  /** node → pod resource → pod */
+  readonly #byNode = new Map<string, Map<string, CloudPod>>()
+  /** ConfigMap or Secret resource → node → how many of its pods reference it */
+  readonly #refs = new Map<string, Map<string, number>>()
+  #subscribed = false
+
+  constructor(options: WorkloadsOptions) {
+    const common = { api: options.api, clock: options.clock, backoff: options.backoff }
+    const log = options.log
+    this.pods = new Informer<CloudPod, WorkloadResource>({ ...common, resource: 'pods', validate: validator(checks.CloudPod), transform: cachedPod, log: log.child({ informer: 'pods' }) })
+    this.configMaps = new Informer<ConfigMap, WorkloadResource>({ ...common, resource: 'configmaps', validate: validator(checks.ConfigMap), log: log.child({ informer: 'configmaps' }) })
+    this.secrets = new Informer<Secret, WorkloadResource>({ ...common, resource: 'secrets', validate: validator(checks.Secret), log: log.child({ informer: 'secrets' }) })
+    this.#link = new Downlink<WorkloadObject>({
+      spec: {
+        resyncResource: WORKLOAD_RESYNC_RESOURCE,
+        whenSynced: () => this.whenSynced(),
+        set: (node) => {
+          const objects = new Map<string, WorkloadObject>()
+          for (const [resource, pod] of this.#byNode.get(node) ?? []) {
+            objects.set(resource, pod)
+            for (const ref of podReferences(pod)) {
+              const object = this.#object(ref)
+              if (object !== undefined) objects.set(ref, object)
+            }
+          }
+          return { content: nodeWorkloadSet(objects), objects }
+        },
+        want: (node, resource) => this.#want(node, resource),
+        essence,
+        forEdge: (resource, object) => forEdge(parseWorkloadResource(resource)?.kind ?? 'pod', object),
+        rank: rankWorkloadChange,
+      },
+      log: log.child({ controller: 'workloads' }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.resyncRetryMs === undefined ? {} : { resyncRetryMs: options.resyncRetryMs }),
+    })
+  }
+
+  metrics(): DownlinkMetrics {
+    return this.#link.metrics()
+  }
+
+  async whenSynced(): Promise<void> {
+    await Promise.all([this.pods.whenSynced(), this.configMaps.whenSynced(), this.secrets.whenSynced()])
+  }
+
+  start(): void {
+    this.#link.start()
+    if (!this.#subscribed) {
+      this.#subscribed = true
+      this.pods.onChange((old, current) => this.#podChanged(old, current))
+      this.configMaps.onChange((old, current) => this.#referencedChanged(old ?? current, 'configmap'))
+      this.secrets.onChange((old, current) => this.#referencedChanged(old ?? current, 'secret'))
+    }
+    this.configMaps.start()
+    this.secrets.start()
+    this.pods.start()
+  }
+
+  async stop(): Promise<void> {
+    this.#link.stop()
+    await Promise.all([this.pods.stop(), this.configMaps.stop(), this.secrets.stop()])
+  }
+
+  /** Serves a connected node; call after its devices' resync was answered. */
+  attach(session: Session): Promise<void> {
+    return this.#link.attach(session)
+  }
+
+  /** The pod bound to `node` named so, if any (for reports about pods). */
+  boundPod(node: string, namespace: string, name: string): CloudPod | undefined {
+    return this.#byNode.get(node)?.get(workloadResource('pod', namespace, name))
+  }
+
+  #podChanged(old: CloudPod | undefined, current: CloudPod | undefined): void {
+    const touched = new Map<string, Set<string>>()
+    const touch = (pod: CloudPod): void => {
+      const node = pod.spec.nodeName ?? ''
+      const resources = touched.get(node) ?? new Set<string>()
+      touched.set(node, resources)
+      resources.add(podResource(pod))
+      for (const ref of podReferences(pod)) resources.add(ref)
+    }
+    if (old !== undefined) {
+      touch(old)
+      this.#index(old, -1)
+    }
+    if (current !== undefined) {
+      touch(current)
+      this.#index(current, +1)
+    }
+    for (const [node, resources] of touched) this.#link.touch(node, resources)
+  }
+
+  #referencedChanged(object: ConfigMap | Secret | undefined, kind: 'configmap' | 'secret'): void {
+    if (object === undefined) return
+    const resource = workloadResource(kind, object.metadata.namespace, object.metadata.name)
+    for (const node of this.#refs.get(resource)?.keys() ?? []) this.#link.touch(node, [resource])
+  }
+
+  /** Adds (+1) or removes (-1) a pod from the node index and its references from the counts. */
+  #index(pod: CloudPod, delta: 1 | -1): void {
+    const node = pod.spec.nodeName ?? ''
+    const resource = podResource(pod)
+    const pods = this.#byNode.get(node) ?? new Map<string, CloudPod>()
+    if (delta > 0) {
+      pods.set(resource, pod)
+      this.#byNode.set(node, pods)
+    } else {
+      pods.delete(resource)
+      if (pods.size === 0) this.#byNode.delete(node)
+    }
+    for (const ref of podReferences(pod)) {
+      const nodes = this.#refs.get(ref) ?? new Map<string, number>()
+      const count = (nodes.get(node) ?? 0) + delta
+      if (count > 0) nodes.set(node, count)
+      else nodes.delete(node)
+      if (nodes.size > 0) this.#refs.set(ref, nodes)
+      else this.#refs.delete(ref)
+    }
+  }
+
+  #want(node: string, resource: string): WorkloadObject | undefined {
+    const kind = parseWorkloadResource(resource)?.kind
+    if (kind === undefined) return undefined
+    if (kind === 'pod') return this.#byNode.get(node)?.get(resource)
+    return (this.#refs.get(resource)?.get(node) ?? 0) > 0 ? this.#object(resource) : undefined
+  }
+
+  #object(resource: string): ConfigMap | Secret | undefined {
+    const r = parseWorkloadResource(resource)
+    if (r === undefined) return undefined
+    if (r.kind === 'configmap') return this.configMaps.get(r.namespace, r.name)
+    if (r.kind === 'secret') return this.secrets.get(r.namespace, r.name)
+    return undefined
+  }
+}
+
+function podResource(pod: CloudPod): string {
+  return workloadResource('pod', pod.metadata.namespace, pod.metadata.name)
+}

@@ -1,0 +1,195 @@
+/**
+ * The edge's store of cloud workload objects (DESIGN.md §7): the pods bound to this node and the
+ * ConfigMaps and Secrets they reference, as the cloud sends them (`resync` of resource `pods`,
+ * then `update`/`delete` of `<ns>/pod/<name>`, `<ns>/configmap/<name>`, `<ns>/secret/<name>`),
+ * kept in the `workloads` space of the node database beside the devices' `meta`. A message is
+ * acknowledged only once written; a malformed one, or a pod bound to another node, is refused
+ * with CLOUD_MESSAGE_INVALID / CLOUD_NOT_OWNER and changes nothing. Whether edged can run a pod is
+ * edged's to say (its cloud source, edged/sources/cloud.ts), so one bad pod never blocks the set.
+ *
+ * It is edged's view of the cloud: `pods()`, `configMap()`, `secret()` (EnvResolver) and
+ * `onChange`. After a restart with the cloud unreachable it serves what the last run stored.
+ */
+import type { Logger } from 'pino'
+import * as checks from '../../schemas/generated/validators.js'
+import { validator, type Problem, type Validation } from '../../schemas/validate.js'
+import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
+import { LevelStore, type AnyLevel } from '../../twin/store.js'
+import { Operations, parseWorkloadResource, Sources, validateNodeWorkloadSet, WORKLOAD_RESYNC_RESOURCE, workloadResource, type Envelope, type NodeWorkloadSet, type WorkloadKind } from '../messages.js'
+import type { Session } from '../session.js'
+import { deleteOne, putOne, replaceAll, type SetChange } from './cloud-objects.js'
+import { contentProblems, DownlinkReceiver, type Applied } from './downlink-receiver.js'
+
+export type WorkloadObject = CloudPod | ConfigMap | Secret
+
+export interface WorkloadSpaces extends Record<string, unknown> {
+  workloads: WorkloadObject
+}
+
+const VALIDATORS: Record<WorkloadKind, (doc: unknown) => Validation<WorkloadObject>> = {
+  pod: validator(checks.CloudPod),
+  configmap: validator(checks.ConfigMap),
+  secret: validator(checks.Secret),
+}
+
+export interface WorkloadSyncOptions {
+  db: AnyLevel
+  nodeName: string
+  fsync: boolean
+  log: Logger
+}
+
+type Change = SetChange<'workloads', WorkloadObject>
+
+export class WorkloadSync {
+  readonly #o: WorkloadSyncOptions
+  readonly #log: Logger
+  readonly #store: LevelStore<WorkloadSpaces>
+  readonly #receiver: DownlinkReceiver
+  readonly #listeners: Array<() => void> = []
+  #objects: ReadonlyMap<string, WorkloadObject> = new Map()
+
+  constructor(options: WorkloadSyncOptions) {
+    this.#o = options
+    this.#log = options.log.child({ part: 'cloud-sync', objects: 'workloads' })
+    this.#store = new LevelStore<WorkloadSpaces>(options.db, ['workloads'], { prefix: 'cloud-', sync: options.fsync })
+    this.#receiver = new DownlinkReceiver({ log: this.#log, source: Sources.edge, claims: isMine, apply: (message) => this.#apply(message) })
+  }
+
+  /** Loads what earlier runs stored (a stored object that no longer checks is skipped and logged). */
+  async start(): Promise<void> {
+    const objects = new Map<string, WorkloadObject>()
+    for (const { key, value } of await this.#store.loadAll('workloads')) {
+      const kind = parseWorkloadResource(key)?.kind
+      const checked = kind === undefined ? undefined : VALIDATORS[kind](value)
+      if (checked?.ok !== true || resourceOf(kind as WorkloadKind, checked.value) !== key) {
+        this.#log.error({ code: 'CLOUD_OBJECT_INVALID', key, problems: checked?.ok === false ? checked.problems : undefined }, 'stored workload object is corrupt; skipped')
+        continue
+      }
+      objects.set(key, checked.value)
+    }
+    this.#objects = objects
+    this.#log.info({ objects: objects.size }, 'workload objects loaded')
+  }
+
+  attach(session: Session): void {
+    this.#receiver.attach(session)
+  }
+
+  async stop(): Promise<void> {
+    await this.#receiver.stop()
+  }
+
+  /** Called after every change of the held set (written already). */
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener)
+  }
+
+  /** The pods the cloud bound to this node, as stored (edged validates them). */
+  pods(): CloudPod[] {
+    const pods: CloudPod[] = []
+    for (const [key, object] of this.#objects) if (parseWorkloadResource(key)?.kind === 'pod') pods.push(object as CloudPod)
+    return pods
+  }
+
+  /** The held objects by edge resource (for tests and the CLI). */
+  get objects(): ReadonlyMap<string, WorkloadObject> {
+    return this.#objects
+  }
+
+  /** A ConfigMap's data (binaryData decoded as UTF-8), or undefined when the node does not hold it. */
+  configMap(namespace: string, name: string): Promise<Readonly<Record<string, string>> | undefined> {
+    const cm: ConfigMap | undefined = this.#held('configmap', namespace, name)
+    if (cm === undefined) return Promise.resolve(undefined)
+    return Promise.resolve({ ...decoded(cm.binaryData), ...cm.data })
+  }
+
+  /** A Secret's data, decoded, or undefined when the node does not hold it. */
+  secret(namespace: string, name: string): Promise<Readonly<Record<string, string>> | undefined> {
+    const secret: Secret | undefined = this.#held('secret', namespace, name)
+    return Promise.resolve(secret === undefined ? undefined : decoded(secret.data))
+  }
+
+  /** A Secret's type and data, decoded, for imagePullSecrets. */
+  secretOfType(namespace: string, name: string): { type: string; data: Record<string, string> } | undefined {
+    const secret: Secret | undefined = this.#held('secret', namespace, name)
+    return secret === undefined ? undefined : { type: secret.type ?? 'Opaque', data: decoded(secret.data) }
+  }
+
+  #held<T extends WorkloadObject>(kind: WorkloadKind, namespace: string, name: string): T | undefined {
+    return this.#objects.get(workloadResource(kind, namespace, name)) as T | undefined
+  }
+
+  async #apply(message: Envelope): Promise<Applied> {
+    const change = this.#change(message)
+    if ('code' in change) return change
+    if (change.ops.length === 0) return { ok: true }
+    await this.#store.write(change.ops)
+    this.#objects = change.next
+    for (const listener of this.#listeners) {
+      try {
+        listener()
+      } catch (err) {
+        this.#log.error({ err }, 'workload change listener threw')
+      }
+    }
+    return { ok: true }
+  }
+
+  #change(message: Envelope): Change | { ok: false; code: 'CLOUD_MESSAGE_INVALID' | 'CLOUD_NOT_OWNER'; problems: Problem[] } {
+    const { operation, resource } = message.route
+    const invalid = (problems: Problem[]): { ok: false; code: 'CLOUD_MESSAGE_INVALID'; problems: Problem[] } => ({ ok: false, code: 'CLOUD_MESSAGE_INVALID', problems })
+    if (operation === Operations.resync) {
+      const checked = validateNodeWorkloadSet(message.content)
+      if (!checked.ok) return invalid(contentProblems(checked.problems))
+      const foreign = this.#foreignPods(checked.value)
+      if (foreign.length > 0) return { ok: false, code: 'CLOUD_NOT_OWNER', problems: foreign }
+      return replaceAll('workloads', this.#objects, setOf(checked.value))
+    }
+    const target = parseWorkloadResource(resource) as { kind: WorkloadKind }
+    if (operation === Operations.delete) return deleteOne('workloads', this.#objects, resource)
+    const checked = VALIDATORS[target.kind](message.content)
+    if (!checked.ok) return invalid(contentProblems(checked.problems))
+    const named = resourceOf(target.kind, checked.value)
+    if (named !== resource) return invalid([{ path: '/content/metadata', message: `names ${named}, not ${resource}` }])
+    if (target.kind === 'pod') {
+      const foreign = this.#foreignPods({ pods: [checked.value as CloudPod], configmaps: [], secrets: [] })
+      if (foreign.length > 0) return { ok: false, code: 'CLOUD_NOT_OWNER', problems: foreign }
+    }
+    const change = putOne('workloads', this.#objects, resource, checked.value, (o) => o.metadata.resourceVersion, message.header.resourceversion)
+    if (change === undefined) this.#log.debug({ resource }, 'outdated update ignored')
+    return change ?? { ops: [], next: this.#objects }
+  }
+
+  #foreignPods(set: NodeWorkloadSet): Problem[] {
+    return set.pods
+      .map((pod, i) => ({ pod, i }))
+      .filter(({ pod }) => pod.spec.nodeName !== this.#o.nodeName)
+      .map(({ pod, i }) => ({ path: `/content/pods/${i}/spec/nodeName`, message: `pod ${pod.metadata.namespace}/${pod.metadata.name} is bound to ${JSON.stringify(pod.spec.nodeName ?? '')}, not ${this.#o.nodeName}` }))
+  }
+}
+
+function isMine(message: Envelope): boolean {
+  const { operation, resource } = message.route
+  if (operation === Operations.resync) return resource === WORKLOAD_RESYNC_RESOURCE
+  if (operation !== Operations.update && operation !== Operations.delete && operation !== 'insert') return false
+  return parseWorkloadResource(resource) !== undefined
+}
+
+function resourceOf(kind: WorkloadKind, object: WorkloadObject): string {
+  return workloadResource(kind, object.metadata.namespace, object.metadata.name)
+}
+
+function setOf(set: NodeWorkloadSet): Map<string, WorkloadObject> {
+  const next = new Map<string, WorkloadObject>()
+  for (const pod of set.pods) next.set(resourceOf('pod', pod), pod)
+  for (const cm of set.configmaps) next.set(resourceOf('configmap', cm), cm)
+  for (const secret of set.secrets) next.set(resourceOf('secret', secret), secret)
+  return next
+}
+
+function decoded(data: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(data ?? {})) out[key] = Buffer.from(value, 'base64').toString('utf8')
+  return out
+}

@@ -1,0 +1,78 @@
+/**
+ * Pods bound to the node in Kubernetes (the kubelet's `api` config source), from the edge's store
+ * of cloud workload objects (cloud-sync/edge/workload-sync.ts): `start()` returns what is stored,
+ * so after a restart with the cloud unreachable the node's pods start again, and every change the
+ * cloud sends gives edged the whole set again. Pods keep their API server uid. Each pod is
+ * validated as the kubelet would run it; one edged refuses is logged once per version
+ * (EDGED_POD_INVALID, naming the field) and left out, and the others run.
+ */
+import type { Logger } from 'pino'
+import { TernError } from '../../schemas/errors.js'
+import type { Pod } from '../../schemas/pod.js'
+import type { PodSource, PodValidator } from './source.js'
+
+/** The store's side edged reads. */
+export interface CloudPods {
+  /** The pods the cloud bound to this node, as stored. */
+  pods(): ReadonlyArray<{ metadata: { namespace: string; name: string; uid?: string; resourceVersion?: string } }>
+  onChange(listener: () => void): void
+}
+
+export interface CloudPodSourceOptions {
+  store: CloudPods
+  validate: PodValidator
+  log: Logger
+}
+
+export class CloudPodSource implements PodSource {
+  readonly name = 'api'
+  readonly #o: CloudPodSourceOptions
+  /** `<uid>@<resourceVersion>` → the validated pod, or undefined when refused (so each version is validated and logged once) */
+  #checked = new Map<string, Pod | undefined>()
+  #onChange: ((pods: Pod[]) => void) | undefined
+  #stopped = false
+
+  constructor(options: CloudPodSourceOptions) {
+    this.#o = options
+  }
+
+  start(onChange: (pods: Pod[]) => void): Promise<Pod[]> {
+    this.#onChange = onChange
+    this.#o.store.onChange(() => {
+      if (!this.#stopped) this.#onChange?.(this.#current())
+    })
+    return Promise.resolve(this.#current())
+  }
+
+  stop(): Promise<void> {
+    this.#stopped = true
+    return Promise.resolve()
+  }
+
+  #current(): Pod[] {
+    const checked = new Map<string, Pod | undefined>()
+    const pods: Pod[] = []
+    for (const stored of this.#o.store.pods()) {
+      const { namespace, name, uid, resourceVersion } = stored.metadata
+      const key = `${uid ?? ''}@${resourceVersion ?? ''}`
+      const pod = this.#checked.has(key) ? this.#checked.get(key) : this.#validate(stored, `${namespace}/${name}`)
+      checked.set(key, pod)
+      // Being deleted: left out, so edged stops it.
+      if (pod !== undefined && pod.metadata.deletionTimestamp === undefined) pods.push(pod)
+    }
+    this.#checked = checked
+    return pods
+  }
+
+  #validate(stored: unknown, name: string): Pod | undefined {
+    try {
+      const pod = this.#o.validate(stored, `pod ${name}`)
+      if (pod.metadata.uid === undefined || pod.metadata.uid === '') throw new TernError('EDGED_POD_INVALID', `pod ${name}: metadata.uid: the API server sets it, and it is missing`)
+      return pod
+    } catch (err) {
+      const code = err instanceof TernError ? err.code : 'EDGED_POD_INVALID'
+      this.#o.log.error({ code, pod: name }, `pod ${name} from the cloud refused (not run): ${(err as Error).message}`)
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The workload objects the cloud sends an edge node (kubeedge-compat.md §5, MetaManager's
+ * `<ns>/pod/<name>`, `<ns>/configmap/<name>`, `<ns>/secret/<name>`): core/v1 Pods bound to the node,
+ * and the ConfigMaps and Secrets they reference, as the API server holds them. Checked loosely at
+ * both ends of the link (names, the fields that key and route them); edged validates a pod's spec
+ * when it takes the pod (EDGED_POD_INVALID names the field), so one bad pod never blocks the set.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { ObjectMeta } from './device.js'
+import { PodMeta } from './pod.js'
+
+const Strings = Type.Record(Type.String(), Type.String())
+
+/** A Pod as the API server serves it; its spec is edged's to validate. */
+export const CloudPod = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String()),
+    kind: Type.Optional(Type.String()),
+    metadata: PodMeta,
+    spec: Type.Object({ nodeName: Type.Optional(Type.String()) }, { additionalProperties: true }),
+    status: Type.Optional(Type.Unknown()),
+  },
+  { additionalProperties: true },
+)
+export type CloudPod = Static<typeof CloudPod>
+
+export const ConfigMap = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String()),
+    kind: Type.Optional(Type.String()),
+    metadata: ObjectMeta,
+    data: Type.Optional(Strings),
+    /** values base64-encoded, as the API server serves them */
+    binaryData: Type.Optional(Strings),
+    immutable: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: true },
+)
+export type ConfigMap = Static<typeof ConfigMap>
+
+export const Secret = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String()),
+    kind: Type.Optional(Type.String()),
+    metadata: ObjectMeta,
+    /** values base64-encoded, as the API server serves them */
+    data: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$' }))),
+    type: Type.Optional(Type.String()),
+    immutable: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: true },
+)
+export type Secret = Static<typeof Secret>
+
+/** Content of the downstream `resync` of resource `pods`: the node's whole workload set. */
+export const NodeWorkloadSet = Type.Object({
+  pods: Type.Array(CloudPod),
+  configmaps: Type.Array(ConfigMap),
+  secrets: Type.Array(Secret),
+})
+export type NodeWorkloadSet = Static<typeof NodeWorkloadSet>
+
+/** Content of the upstream `delete` of `<ns>/pod/<name>`: the pod the edge finished terminating. */
+export const PodDeleted = Type.Object({ uid: Type.String({ minLength: 1, maxLength: 128 }) })
+export type PodDeleted = Static<typeof PodDeleted>

@@ -1,0 +1,139 @@
+/**
+ * Pods bound to an edge node run there, end to end with real processes (DESIGN.md §7; issue
+ * "Kubernetes runs workloads on tern nodes"): the API emulator with tern cloud's RBAC from
+ * deploy/cloud, `tern cloud`, `tern edge` with edged on a private containerd, and the real
+ * kubectl. What runs is checked from outside, through containerd's CRI. `tern edge` runs in
+ * containerd's mount namespace, as on a node, so the tmpfs of a secret volume is the one the
+ * container sees. Bounds are generous for a loaded machine.
+ */
+import { strict as assert } from 'node:assert'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
+import type { ContainerRuntime } from '../../edged/cri/runtime.js'
+import { POD_NAME, POD_UID } from '../../edged/labels.js'
+import type { PodSnapshot } from '../../edged/status-manager.js'
+import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
+import { BUSYBOX_IMAGE, containerdAvailable, startContainerd, type Containerd } from '../support/containerd.js'
+import { startChild } from '../support/resources.js'
+import type { Spawner, TernEdgeProcess } from '../support/tern.js'
+
+const NODE = 'edge-pods'
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, test: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: T | undefined
+  while (Date.now() < deadline) {
+    last = await probe().catch(() => undefined)
+    if (last !== undefined && test(last)) return last
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
+}
+
+/** A busybox pod bound to `node` running `script` (SIGTERM ends it at once). */
+export function podYaml(name: string, node: string, script: string, extra = ''): string {
+  return `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: default }
+spec:
+  nodeName: ${node}
+  terminationGracePeriodSeconds: 5
+  containers:
+    - name: app
+      image: ${BUSYBOX_IMAGE}
+      command: ["/bin/sh", "-c", ${JSON.stringify(`trap 'exit 0' TERM; ${script}`)}]
+${extra}`
+}
+
+export const SLEEPING = 'while true; do sleep 0.2; done'
+
+/** Runs `tern edge` inside containerd's mount namespace (nsenter execs it: the PID is tern's). */
+export function inMountNamespaceOf(containerd: Containerd): Spawner {
+  return (command, args) => startChild('nsenter', [`--target=${containerd.pid}`, '--mount', '--', command, ...args])
+}
+
+export async function running(runtime: ContainerRuntime, pod: string): Promise<Array<{ id: string; uid: string }>> {
+  const all = await runtime.listContainers({ labelSelector: { [POD_NAME]: pod }, state: 'CONTAINER_RUNNING' })
+  return all.map((c) => ({ id: c.id, uid: c.labels[POD_UID] ?? '' }))
+}
+
+export async function podUid(world: CloudWorld, name: string): Promise<string> {
+  const got = await world.kubectl.run(['get', 'pod', name, '-o', 'yaml'])
+  assert.equal(got.code, 0, got.stderr)
+  return (parse(got.stdout) as { metadata: { uid: string } }).metadata.uid
+}
+
+export interface PodsWorld {
+  world: CloudWorld
+  containerd: Containerd
+  runtime: ContainerRuntime
+  url: string
+  edgeDir: string
+  startEdge: () => Promise<TernEdgeProcess>
+}
+
+export async function startPodsWorld(undo: Array<() => Promise<void>>): Promise<PodsWorld> {
+  const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
+  const containerd = await startContainerd()
+  undo.push(() => containerd.stop())
+  const runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 60_000 })
+  undo.push(() => Promise.resolve(runtime.close()))
+  const url = `wss://127.0.0.1:${world.cloud.hubPort}`
+  const edgeDir = join(world.dir, 'edge')
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(edgeDir, { recursive: true })
+  const startEdge = (): Promise<TernEdgeProcess> => startCloudEdge(world, NODE, url, { dir: edgeDir, spawn: inMountNamespaceOf(containerd), edged: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: 0.5 } })
+  return { world, containerd, runtime, url, edgeDir, startEdge }
+}
+
+describe('pods bound to an edge node run there (real processes: emulator, tern cloud, tern edge, containerd)', function () {
+  this.timeout(300_000)
+  const undo: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const fn of undo.splice(0).reverse()) await fn()
+  })
+
+  before(async function () {
+    if (!(await containerdAvailable())) this.skip()
+  })
+
+  it('kubectl apply of a pod with nodeName → its container runs at the edge with the API uid; a pod edged refuses is reported and the others run; after a restart with no cloud the pods come from the store', async () => {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    const edge = await startEdge()
+
+    const applied = await world.kubectl.run(['apply', '-f', '-'], podYaml('web', NODE, SLEEPING))
+    assert.equal(applied.code, 0, applied.stderr)
+    const uid = await podUid(world, 'web')
+    const [first] = await until('web running at the edge', () => running(runtime, 'web'), (c) => c.length === 1)
+    assert.equal(first?.uid, uid, 'the container carries the pod uid from the API server')
+
+    // a pod edged cannot run (a volume source it does not support): reported, the others unaffected
+    const bad = podYaml('bad', NODE, SLEEPING, '  volumes:\n    - name: data\n      nfs: { server: 10.0.0.1, path: /x }\n')
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], bad)).code, 0)
+    const other = podYaml('other', NODE, SLEEPING)
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], other)).code, 0)
+    await until('other running at the edge', () => running(runtime, 'other'), (c) => c.length === 1)
+    const refused = await edge.waitForLine((l) => l.includes('EDGED_POD_INVALID') && l.includes('default/bad'), 30_000)
+    assert.match(refused, /nfs/)
+    assert.deepEqual(await running(runtime, 'bad'), [])
+    assert.equal((await running(runtime, 'web'))[0]?.id, first?.id, 'web untouched')
+
+    // a pod bound to another node does not reach this one
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], podYaml('elsewhere', 'edge-other', SLEEPING))).code, 0)
+
+    // tern edge restarted with the cloud gone: the pods come from the store (with nothing stored,
+    // edged would remove the containers as owned by no pod)
+    await edge.stop()
+    await world.cloud.stop()
+    const again = await startEdge()
+    await again.waitForLine((l) => l.includes('workload objects loaded') && l.includes('"objects":3'), 30_000)
+    await new Promise((r) => setTimeout(r, 3000)) // several sync periods
+    assert.equal((await running(runtime, 'web'))[0]?.id, first?.id, 'web still runs, same container')
+    assert.equal((await running(runtime, 'other')).length, 1)
+    assert.deepEqual(await running(runtime, 'elsewhere'), [])
+    const snapshot = JSON.parse(await readFile(join(world.dir, 'edge', 'data', 'edged', 'pods.json'), 'utf8')) as PodSnapshot
+    assert.deepEqual(snapshot.pods.map((p) => `${p.name} ${p.uid === uid}`).sort(), ['other false', 'web true'])
+  })
+})

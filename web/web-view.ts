@@ -256,13 +256,19 @@ export class WebView {
     const now = this.#now()
     for (const key of keys) {
       const record = this.#o.twin.devices.get(key)
-      if (record !== undefined) this.#viewers.send((s) => this.#framedView(s, key, record, now))
+      const ref = record === undefined ? undefined : parseDeviceId(record.spec.id)
+      if (record === undefined || ref === undefined) continue
+      // one event text per device and per settable-or-not, however many pages follow
+      const framed = new Map<boolean, string>()
+      const framedFor = (canSet: boolean): string => {
+        let text = framed.get(canSet)
+        if (text === undefined) framed.set(canSet, (text = frame('device', { time: now, device: deviceView(key, record, canSet) })))
+        return text
+      }
+      const document = deviceTopic(ref, 'twin/update/document')
+      const update = deviceTopic(ref, 'twin/update')
+      this.#viewers.send((s) => (s.access.canReceive(document) ? framedFor(s.access.canPublish(update)) : undefined))
     }
-  }
-
-  #framedView(session: Session, key: string, record: DeviceRecord, now: number): string | undefined {
-    const view = this.#viewFor(session, key, record)
-    return view === undefined ? undefined : frame('device', { time: now, device: view })
   }
 
   /** The device as this session may see it; undefined when its ACL does not let it read the device. */

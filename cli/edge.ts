@@ -102,6 +102,9 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
     stops.push(() => twin.stop())
     await twin.start()
 
+    // before the mappers: the web view hears their first counters
+    if (http !== undefined && config.http !== false && config.http.ui === true) await startWebView(http, { bus, twin, config, log }, stops.push)
+
     const mappers = await startMappers(config, bus, dataDir, log, stops.push)
     http?.mappers(mappers)
 
@@ -159,6 +162,16 @@ async function startHttp(config: EdgeConfig, log: Logger, onStop: (step: () => P
   onStop(() => http.stop())
   await http.start()
   return http
+}
+
+/** The web view on the HTTP listener (`http.ui`); its code is loaded only then. */
+async function startWebView(http: EdgeObservability, parts: { bus: Bus; twin: DeviceTwin; config: EdgeConfig; log: Logger }, onStop: (step: () => Promise<void>) => void): Promise<void> {
+  const { WebView } = await import('../web/web-view.js')
+  const { bus, twin, config, log } = parts
+  const view = new WebView({ bus, twin, nodeName: config.node.name, users: config.mqtt.users, acl: config.mqtt.acl, log })
+  onStop(() => view.stop())
+  await view.start()
+  http.server.mount((req, res) => view.handle(req, res))
 }
 
 /** The node's certificate and key (`tern join`), or, for development, the shared secret (warned about at every start). */

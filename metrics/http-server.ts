@@ -24,6 +24,7 @@ export interface MetricsServerOptions {
 export class MetricsServer {
   readonly #o: MetricsServerOptions
   readonly #routes = new Map<string, RouteHandler>()
+  readonly #mounted: Array<(req: IncomingMessage, res: ServerResponse) => boolean> = []
   #server: Server | undefined
   #stopped = false
 
@@ -40,6 +41,14 @@ export class MetricsServer {
   /** Serves `path` (exact match, GET and HEAD) with `handler`. */
   route(path: string, handler: RouteHandler): void {
     this.#routes.set(path, handler)
+  }
+
+  /**
+   * Hands every request, whatever its method, to `handler` before the routes; `handler` answers
+   * the paths it owns and returns true for them (the web view's /ui/...).
+   */
+  mount(handler: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+    this.#mounted.push(handler)
   }
 
   /** The bound address (after start). */
@@ -80,6 +89,7 @@ export class MetricsServer {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    for (const handler of this.#mounted) if (handler(req, res)) return
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
     const handler = this.#routes.get(path)
     if (handler === undefined) return text(req, res, 404, `not found: ${path}; try /metrics, /healthz or /readyz\n`)

@@ -5,7 +5,7 @@
  * present; `Type.Optional` marks what may stay absent.
  */
 import { Type, type Static } from '@sinclair/typebox'
-import { HttpConfig } from './http-config.js'
+import { EdgeHttpConfig } from './http-config.js'
 import { TWIN_LIMIT_DEFAULTS } from './twin-limits.js'
 import { StringEnum } from './typebox.js'
 
@@ -303,7 +303,7 @@ export const EdgeConfig = Type.Object(
     mappers: Type.Object(MappersConfig.properties, { ...strict, default: {} }),
     cloud: Type.Optional(CloudLinkConfig),
     edged: Type.Optional(EdgedConfig),
-    http: HttpConfig,
+    http: EdgeHttpConfig,
   },
   { ...strict, title: 'tern edge node configuration' },
 )

@@ -30,5 +30,23 @@ export const HttpConfig = Type.Union([Type.Literal(false), HttpListenerConfig], 
   description: 'the metrics and health HTTP listener (docs/observability.md); `false` = none',
 })
 
+/** `tern edge`'s listener may also serve the web view. */
+export const EdgeHttpConfig = Type.Union(
+  [
+    Type.Literal(false),
+    Type.Object(
+      {
+        ...HttpListenerConfig.properties,
+        ui: Type.Optional(
+          Type.Boolean({ description: 'serve the live web view of the node under /ui/ (docs/web-view.md); default false, and then nothing of it is loaded' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  { default: {}, description: 'the metrics and health HTTP listener (docs/observability.md), and the web view; `false` = none' },
+)
+
 export type HttpListenerConfig = Static<typeof HttpListenerConfig>
 export type HttpConfig = Static<typeof HttpConfig>
+export type EdgeHttpConfig = Static<typeof EdgeHttpConfig>

@@ -69,6 +69,13 @@ describe('cli: what tern edge loads', function () {
     )
   })
 
+  it('loads nothing of the web view while http.ui is off (the default)', () => {
+    assert.deepEqual(
+      sources.filter((s) => !s.includes('node_modules/') && /(^|\/)web\//.test(s)),
+      [],
+    )
+  })
+
   it('loads of prom-client only the registry and its metric types, and with http: false nothing of it or of the metrics', () => {
     const prom = sources.filter((s) => s.includes('node_modules/prom-client/'))
     assert.ok(prom.some((s) => s.endsWith('prom-client/lib/registry.js')), `the metrics listener is on by default: ${prom.join(', ')}`)

@@ -1,6 +1,7 @@
 /**
  * A node with its web view for browser tests: a real edge (cli/edge.ts: embedded broker, twin,
- * the Modbus mapper) in this process, the web view mounted on a plain HTTP server on 127.0.0.1:0,
+ * the Modbus mapper) in this process, the web view on a plain HTTP server on 127.0.0.1:0 (the
+ * mount on the node's own listener is tested with the built command, web-view-mounted.test.ts),
  * and Debian's Chromium driven by playwright-core with a throwaway HOME, so it writes nothing into
  * the real one (it writes ~/.config/chromium and ~/.cache/dconf even with a temp profile).
  */
@@ -69,6 +70,8 @@ export async function startWebNode(options: {
       twin: { manifestsDir: devices },
       mqtt: { listeners: [{ port: 0 }], users, ...(options.acl === undefined ? {} : { acl: options.acl }) },
       mappers: { enabled: ['modbus'], heartbeatMs: 0, metricsMs: 300, backoff: { initialMs: 100, maxMs: 500 } },
+      // the view is mounted on a server of the test's own (with options the config does not offer)
+      http: false,
     },
     'test',
   )

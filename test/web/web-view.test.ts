@@ -94,6 +94,29 @@ describe('web view over HTTP', function () {
       assert.deepEqual([js.status, js.headers['content-encoding']], [200, 'gzip'])
     })
 
+    it('streams to 32 pages at most and refuses the next with WEB_TOO_MANY_VIEWERS', async () => {
+      const session = await call(web.url, 'GET', '/ui/api/session')
+      const cookie = cookieOf(session)
+      const streams: Array<{ close(): void }> = []
+      try {
+        for (let i = 0; i < 32; i++) {
+          const opened = await new Promise<{ status: number; close(): void }>((resolve, reject) => {
+            const req = request(`${web.url}/ui/api/events`, { headers: { cookie } }, (res) => {
+              res.once('data', () => resolve({ status: res.statusCode ?? 0, close: () => req.destroy() }))
+            })
+            req.on('error', reject)
+            req.end()
+          })
+          streams.push(opened)
+          assert.equal(opened.status, 200)
+        }
+        const refused = await call(web.url, 'GET', '/ui/api/events', { headers: { cookie } })
+        assert.deepEqual([refused.status, refused.body.errorCode], [503, 'WEB_TOO_MANY_VIEWERS'])
+      } finally {
+        for (const s of streams) s.close()
+      }
+    })
+
     it('answers a path it does not know with WEB_NOT_FOUND and leaves other paths to the listener', async () => {
       assert.deepEqual([(await call(web.url, 'GET', '/ui/nothing')).body.errorCode], ['WEB_NOT_FOUND'])
       assert.equal((await call(web.url, 'GET', '/metrics')).status, 404)

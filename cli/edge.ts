@@ -134,7 +134,15 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       // a node without the edged: section loads nothing of edged or gRPC
       const { startEdged } = await import('../edged/start.js')
       const workloads = cloud?.workloads
-      edged = await startEdged({ config: config.edged, dataDir, nodeName: config.node.name, db, log, ...(workloads === undefined ? {} : { cloud: workloads }) })
+      const edgeCloud = cloud
+      edged = await startEdged({
+        config: config.edged,
+        dataDir,
+        nodeName: config.node.name,
+        db,
+        log,
+        ...(workloads === undefined || edgeCloud === undefined ? {} : { cloud: workloads, onPodTerminated: (pod) => edgeCloud.podTerminated(pod) }),
+      })
       const running = edged
       stops.push(() => running.stop())
       http?.edged(edged)

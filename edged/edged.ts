@@ -55,6 +55,8 @@ export interface EdgedOptions {
   clock?: Clock
   /** crash back-off (default: the kubelet's 10 s doubling to 5 min) */
   crashBackoff?: { initialMs: number; maxMs: number }
+  /** Called once a pod its source dropped has nothing left in the runtime (the cloud's final delete follows). */
+  onPodTerminated?: (pod: { namespace: string; name: string; uid: string }) => void
 }
 
 interface Desired {
@@ -278,14 +280,19 @@ export class Edged {
   /** A pod no source has any more, or runtime objects no pod owns: stopped and removed, then forgotten. */
   async #syncGone(uid: string, observed: ObservedPod | undefined): Promise<void> {
     const pod = this.#terminating.get(uid)
+    // what is being removed: a pod its source dropped, or (after a restart) runtime objects of one
+    const ref = pod === undefined ? observed?.ref : { namespace: pod.metadata.namespace, name: pod.metadata.name }
     if (observed !== undefined && (observed.sandboxes.length > 0 || observed.containers.length > 0)) {
       if (pod === undefined) this.#log.info({ pod: `${observed.ref.namespace}/${observed.ref.name}`, uid }, 'removing runtime objects no pod owns')
       await this.#syncer.killPod(observed, pod)
+      // an owner-less pod is not synced again once gone: this was its end
+      if (pod === undefined && ref !== undefined) this.#o.onPodTerminated?.({ namespace: ref.namespace, name: ref.name, uid })
       // gone from the runtime: the next relist shows nothing and forgets the pod
       return
     }
     await this.#syncer.tearDown(uid)
     this.#terminating.delete(uid)
+    if (ref !== undefined) this.#o.onPodTerminated?.({ namespace: ref.namespace, name: ref.name, uid })
     this.#lastSync.delete(uid)
     this.#probes.removePod(uid)
     await this.#statuses.remove(uid)

@@ -10,7 +10,7 @@ import type { EdgedConfig } from '../schemas/config.js'
 import type { AnyLevel } from '../twin/store.js'
 import { connectGrpcRuntime } from './cri/grpc-runtime.js'
 import type { ContainerRuntime } from './cri/runtime.js'
-import { Edged, type EdgedParts } from './edged.js'
+import { Edged, type EdgedOptions, type EdgedParts } from './edged.js'
 import { runHandler } from './hooks.js'
 import { Backoff } from './backoff.js'
 import { ImageManager } from './images.js'
@@ -46,7 +46,15 @@ export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dia
   }
 }
 
-export async function startEdged(options: { config: EdgedConfig; dataDir: string; nodeName: string; db: AnyLevel; log: Logger; cloud?: CloudWorkloads }): Promise<Edged> {
+export async function startEdged(options: {
+  config: EdgedConfig
+  dataDir: string
+  nodeName: string
+  db: AnyLevel
+  log: Logger
+  cloud?: CloudWorkloads
+  onPodTerminated?: EdgedOptions['onPodTerminated']
+}): Promise<Edged> {
   const { config, nodeName, log } = options
   const rootDir = edgedRootDir(config.rootDir, options.dataDir)
   const runtime = await connectGrpcRuntime({ endpoint: config.runtimeEndpoint, callTimeoutMs: config.runtimeRequestTimeoutSeconds * 1000 })
@@ -63,6 +71,7 @@ export async function startEdged(options: { config: EdgedConfig; dataDir: string
     runtime,
     sources,
     parts: edgedParts(runtime, rootDir, dialTcp, cloud === undefined ? {} : { resolve: cloud }),
+    ...(options.onPodTerminated === undefined ? {} : { onPodTerminated: options.onPodTerminated }),
     log: log.child({ part: 'edged' }),
   })
   try {

@@ -28,6 +28,7 @@ import type { BackoffOptions } from './timing.js'
 import { Upstream, type UpstreamMetrics } from './upstream.js'
 import { ClientNodeWorkloadApi, type WorkloadApi } from './workload-api.js'
 import { Workloads } from './workloads.js'
+import { servePodDeletes } from './pod-deletes.js'
 
 export interface CloudControllerOptions {
   log: Logger
@@ -66,6 +67,8 @@ export class CloudController {
   readonly #downstream: Downstream
   readonly #upstream: Upstream
   readonly #o: CloudControllerOptions
+  readonly #workloadApi: WorkloadApi | undefined
+  readonly #log: Logger
   #state: 'new' | 'started' | 'stopped' = 'new'
 
   constructor(options: CloudControllerOptions) {
@@ -81,6 +84,8 @@ export class CloudController {
       ...(options.resyncRetryMs === undefined ? {} : { resyncRetryMs: options.resyncRetryMs }),
     })
     const workloadApi = options.workloadApi ?? (options.kube === undefined ? undefined : new ClientNodeWorkloadApi(options.kube))
+    this.#workloadApi = workloadApi
+    this.#log = log
     this.workloads =
       workloadApi === undefined
         ? undefined
@@ -131,6 +136,7 @@ export class CloudController {
     if (this.#state !== 'started') return
     this.#upstream.attach(session)
     const workloads = this.workloads
+    if (workloads !== undefined && this.#workloadApi !== undefined) servePodDeletes(session, { workloads, api: this.#workloadApi, log: this.#log.child({ controller: 'pod-deletes' }) })
     void this.#downstream.attach(session).then(() => (workloads === undefined || !session.open ? undefined : workloads.attach(session)))
   }
 

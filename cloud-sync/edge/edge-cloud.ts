@@ -25,6 +25,7 @@ import type { RuntimeState } from './node-status.js'
 import { ReportQueue, type ReportSpaces } from './report-queue.js'
 import { Outbox } from './outbox.js'
 import { WorkloadSync } from './workload-sync.js'
+import { NODE_STATUS_ROUTE, Operations } from '../messages.js'
 import { OutboxMarks } from './outbox-marks.js'
 
 export interface EdgeCloudOptions {
@@ -148,6 +149,17 @@ export class EdgeCloud {
   /** The cloud's pods, ConfigMaps and Secrets for this node, once started (edged's cloud source). */
   get workloads(): WorkloadSync | undefined {
     return this.#workloads
+  }
+
+  /**
+   * Edged finished terminating a pod: when the cloud is deleting it, its final delete goes up
+   * through the report queue (persisted, re-sent until the cloud answers).
+   */
+  podTerminated(pod: { namespace: string; name: string; uid: string }): void {
+    const final = this.#workloads?.finalDelete(pod)
+    const reports = this.#reports
+    if (final === undefined || reports === undefined) return
+    reports.put(`pod-delete/${final.resource}`, { ...NODE_STATUS_ROUTE, operation: Operations.delete, ...final }).catch((err: unknown) => this.#o.log.error({ err, pod: final.resource }, 'cannot queue the final delete of a pod'))
   }
 
   /** The node certificate in use (undefined in shared-secret mode). */

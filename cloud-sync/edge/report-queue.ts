@@ -20,6 +20,8 @@ import type { Session } from '../session.js'
 export interface QueuedReport {
   source: string
   group: string
+  /** default `update` (a pod's final `delete` is a report too) */
+  operation?: string
   resource: string
   content: unknown
 }
@@ -101,7 +103,7 @@ export class ReportQueue {
     this.#flying.add(key)
     const { source, group, resource, content } = entry.report
     void session
-      .request(message({ source, group, operation: Operations.update, resource }, content))
+      .request(message({ source, group, operation: entry.report.operation ?? Operations.update, resource }, content))
       .then(
         (answer) => this.#answered(key, entry, answer),
         () => undefined, // link closed: sent again on the next session

@@ -13,7 +13,7 @@
 import type { Logger } from 'pino'
 import * as checks from '../../schemas/generated/validators.js'
 import { validator, type Problem, type Validation } from '../../schemas/validate.js'
-import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
+import type { CloudPod, ConfigMap, PodDeleted, Secret } from '../../schemas/workloads.js'
 import { LevelStore, type AnyLevel } from '../../twin/store.js'
 import { Operations, parseWorkloadResource, Sources, validateNodeWorkloadSet, WORKLOAD_RESYNC_RESOURCE, workloadResource, type Envelope, type NodeWorkloadSet, type WorkloadKind } from '../messages.js'
 import type { Session } from '../session.js'
@@ -114,6 +114,17 @@ export class WorkloadSync {
   secretOfType(namespace: string, name: string): { type: string; data: Record<string, string> } | undefined {
     const secret: Secret | undefined = this.#held('secret', namespace, name)
     return secret === undefined ? undefined : { type: secret.type ?? 'Opaque', data: decoded(secret.data) }
+  }
+
+  /**
+   * The pod's final delete, once edged has terminated it, when the cloud asked for it (the stored
+   * pod of that uid has a deletionTimestamp): `delete` of `<ns>/pod/<name>` with `{ uid }`;
+   * undefined for a pod the cloud did not delete (it moved, or a newer pod took the name).
+   */
+  finalDelete(pod: { namespace: string; name: string; uid: string }): { resource: string; content: PodDeleted } | undefined {
+    const stored: CloudPod | undefined = this.#held('pod', pod.namespace, pod.name)
+    if (stored?.metadata.uid !== pod.uid || stored.metadata.deletionTimestamp === undefined) return undefined
+    return { resource: workloadResource('pod', pod.namespace, pod.name), content: { uid: pod.uid } }
   }
 
   #held<T extends WorkloadObject>(kind: WorkloadKind, namespace: string, name: string): T | undefined {

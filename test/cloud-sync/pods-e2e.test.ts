@@ -136,4 +136,23 @@ describe('pods bound to an edge node run there (real processes: emulator, tern c
     const snapshot = JSON.parse(await readFile(join(world.dir, 'edge', 'data', 'edged', 'pods.json'), 'utf8')) as PodSnapshot
     assert.deepEqual(snapshot.pods.map((p) => `${p.name} ${p.uid === uid}`).sort(), ['other false', 'web true'])
   })
+
+  it('kubectl delete pod: SIGTERM reaches the container at the edge, then the final delete (grace 0, uid precondition) removes the object', async () => {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    await startEdge()
+    const out = join(world.dir, 'term-out')
+    const { mkdir } = await import('node:fs/promises')
+    await mkdir(out, { recursive: true })
+    const volume = `      volumeMounts: [{ name: out, mountPath: /out }]\n  volumes:\n    - name: out\n      hostPath: { path: ${out}, type: Directory }\n`
+    const pod = podYaml('term', NODE, SLEEPING, volume).replace("trap 'exit 0' TERM", "trap 'echo got-TERM > /out/marker; exit 0' TERM")
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], pod)).code, 0)
+    await until('term running at the edge', () => running(runtime, 'term'), (c) => c.length === 1)
+
+    const deleted = await world.kubectl.run(['delete', 'pod', 'term', '--wait=false'])
+    assert.equal(deleted.code, 0, deleted.stderr)
+    await until('the pod object gone', async () => (await world.kubectl.run(['get', 'pod', 'term'])).stderr, (err) => /NotFound/.test(err))
+    assert.equal((await readFile(join(out, 'marker'), 'utf8')).trim(), 'got-TERM', 'the container got SIGTERM')
+    assert.deepEqual(await running(runtime, 'term'), [])
+    await world.cloud.waitForLine((l) => l.includes('pod deleted after its termination at the edge') && l.includes('default/term'), 10_000)
+  })
 })

@@ -34,6 +34,25 @@ export const SESSION_MARKER = '$tern/session'
 
 type StoredSubscription = { topic: string; qos?: number }
 
+/**
+ * `write`, its calls finishing in the order they were made; the writes themselves still run at
+ * once, only their answers wait for the earlier ones. aedes goes on with a QoS 1/2 message when
+ * the store has written it, and LevelDB finishes concurrent writes in any order, so messages went
+ * out in another order than they were published [MQTT-4.6.0-6] (and, before outgoing.ts counted
+ * copies itself, aedes dropped the overtaken ones as copies).
+ */
+function inCallOrder<A extends unknown[], R>(write: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  let previous: Promise<unknown> = Promise.resolve()
+  return (...args) => {
+    const written = write(...args)
+    const answered = Promise.allSettled([previous, written]).then(() => written)
+    previous = answered.catch(noop)
+    return answered
+  }
+}
+
+function noop(): void {}
+
 /** The promise-style persistence calls aedes 1.x makes that are changed here. */
 interface SessionCalls {
   subscriptionsByClient(client: Client): Promise<StoredSubscription[]>
@@ -140,7 +159,8 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
   store.createRetainedStreamCombi = (patterns) =>
     patterns.length <= 1 ? createRetainedStreamCombi(patterns) : Readable.from(retainedFor(store.createRetainedStream('#') as AsyncIterable<AedesPublishPacket>, patterns))
 
-  store.outgoingEnqueueCombi = async (subs, packet) => {
+  // aedes hands a QoS 1/2 message to its subscribers once this answers
+  store.outgoingEnqueueCombi = inCallOrder(async (subs, packet) => {
     if (subs.length === 0) return // every QoS 1 publish asks, most with no offline subscriber
     // One queue entry per client (aedes keys them by message), at its highest matching grant.
     const granted = new Map<string, number>()
@@ -158,7 +178,7 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
         }
       }),
     )
-  }
+  })
   // A QoS 2 message is replaced in the store by its PUBREL (aedes' pubrec handler), which has no
   // payload: its bytes are released then, known from when it was sent (client id -> message id -> bytes).
   const outgoingUpdate = store.outgoingUpdate.bind(store)
@@ -180,6 +200,14 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
       await queues.released(client.id, sent.get(id) ?? 0, 0)
       sent.delete(id)
     }
+  }
+  // aedes writes each message to a persistent session's client once this answers
+  const updateInOrder = new WeakMap<Client, SessionCalls['outgoingUpdate']>()
+  const updateOne = store.outgoingUpdate.bind(store)
+  store.outgoingUpdate = (client, packet) => {
+    let update = updateInOrder.get(client)
+    if (update === undefined) updateInOrder.set(client, (update = inCallOrder(updateOne)))
+    return update(client, packet)
   }
   const outgoingClearMessageId = store.outgoingClearMessageId.bind(store)
   store.outgoingClearMessageId = async (client, packet) => {

@@ -52,7 +52,7 @@ const PINS: Pin[] = [
   { patch: 'memoizeMatches (broker/hot-path.ts)', relies: "mqemitter 7's _matcher, a qlobber trie with match/add/remove/clear", versions: { mqemitter: '7.1.0', qlobber: '8.0.1' } },
   { patch: 'skipCleanSessionAcks (broker/hot-path.ts)', relies: 'aedes-persistence-level outgoingClearMessageId, and aedes storing nothing for clean sessions', versions: { 'aedes-persistence-level': '9.2.0', aedes: '1.2.0' } },
   { patch: 'enforceConformance (broker/conformance.ts)', relies: "mqtt-packet's parser _parseString/_parseConnect/_emitError/_list/_pos", versions: { 'mqtt-packet': '9.0.2' } },
-  { patch: 'OutgoingQueue (broker/outgoing.ts)', relies: "aedes' Client deliver0/deliverQoS (read at SUBSCRIBE), waitForDrain (called by lib/write.js when a write says false) and _handleDrainTimeout, and mqemitter waiting for every delivery callback", versions: { aedes: '1.2.0', mqemitter: '7.1.0' } },
+  { patch: 'OutgoingQueue (broker/outgoing.ts)', relies: "aedes' Client deliver0/deliverQoS (read at SUBSCRIBE), duplicates (read by lib/client.js dedupe), waitForDrain (called by lib/write.js when a write says false) and _handleDrainTimeout, and mqemitter waiting for every delivery callback", versions: { aedes: '1.2.0', mqemitter: '7.1.0' } },
   { patch: 'limitPacketSize (broker/packet-size.ts)', relies: "mqtt-packet's parser parse/_parseLength/_emitError/_list/packet.length, and aedes' client.connackSent", versions: { 'mqtt-packet': '9.0.2', aedes: '1.2.0' } },
   { patch: 'connect timeouts counted (broker/broker.ts)', relies: "aedes' connect timer failing the connection with 'connect did not arrive in time'", versions: { aedes: '1.2.0' } },
   { patch: 'quiet-debug (broker/quiet-debug.ts)', relies: "mqtt-packet loading `debug` by require(), replaced in require's cache", versions: { debug: '4.4.3', 'mqtt-packet': '9.0.2' } },
@@ -118,6 +118,7 @@ describe('dependency patches are pinned to the versions they were written for', 
     const client = broker.handle(new PassThrough()) as unknown as Record<string, unknown> & { _parser: Record<string, unknown> }
     try {
       for (const member of ['deliver0', 'deliverQoS', 'waitForDrain', '_handleDrainTimeout']) assert.equal(typeof client[member], 'function', `PATCH OutgoingQueue: aedes client has no ${member}`)
+      assert.equal(typeof client.duplicates, 'object', 'PATCH OutgoingQueue: aedes client keeps no duplicates table for its dedupe')
       assert.equal(typeof client.connackSent, 'boolean', 'PATCH limitPacketSize: aedes client has no connackSent')
       for (const member of ['parse', '_parseLength', '_emitError']) assert.equal(typeof client._parser[member], 'function', `PATCH limitPacketSize: mqtt-packet parser has no ${member}`)
       await new Promise((done) => setTimeout(done, 200))

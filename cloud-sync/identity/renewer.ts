@@ -14,6 +14,7 @@
 import { X509Certificate } from 'node:crypto'
 import type { Logger } from 'pino'
 import { Backoff, DEFAULT_BACKOFF } from '../../mappers/runtime/backoff.js'
+import { realClock, type Clock, type TimerHandle } from '../../mappers/runtime/clock.js'
 import { TernError, type ErrorCode } from '../../schemas/errors.js'
 import type { EdgeHub } from '../link/edge-hub.js'
 import { Operations } from '../messages.js'
@@ -34,6 +35,10 @@ export interface RenewerOptions {
   log: Logger
   /** called after each switch to a renewed certificate */
   onRenewed?(info: CertificateInfo): void
+  /** the renewal and expiry times are read and waited for on this clock (default: the real one) */
+  clock?: Clock
+  /** the retry back-off's jitter, 0..1 (default Math.random) */
+  random?: () => number
 }
 
 /** What the edge tells about its certificate (start-up log line, link status). */
@@ -63,9 +68,10 @@ export function certificateInfo(cert: X509Certificate, renewAt: number): Certifi
 export class Renewer {
   readonly #o: RenewerOptions
   readonly #log: Logger
-  readonly #backoff = new Backoff({ ...DEFAULT_BACKOFF, initialMs: 1000, maxMs: 60_000 })
-  #timer: NodeJS.Timeout | undefined
-  #expiryTimer: NodeJS.Timeout | undefined
+  readonly #clock: Clock
+  readonly #backoff: Backoff
+  #timer: TimerHandle | undefined
+  #expiryTimer: TimerHandle | undefined
   #stopped = false
   #renewing = false
   #awaitingLink = false
@@ -76,6 +82,8 @@ export class Renewer {
   constructor(options: RenewerOptions, cert: X509Certificate) {
     this.#o = options
     this.#log = options.log.child({ part: 'renewer' })
+    this.#clock = options.clock ?? realClock
+    this.#backoff = new Backoff({ ...DEFAULT_BACKOFF, initialMs: 1000, maxMs: 60_000 }, options.random)
     this.#cert = cert
   }
 
@@ -89,7 +97,7 @@ export class Renewer {
   }
 
   start(): void {
-    if (Date.parse(this.#cert.validTo) <= Date.now()) {
+    if (Date.parse(this.#cert.validTo) <= this.#clock.now()) {
       this.#expired()
       return
     }
@@ -99,39 +107,43 @@ export class Renewer {
 
   stop(): void {
     this.#stopped = true
-    clearTimeout(this.#timer)
-    clearTimeout(this.#expiryTimer)
+    this.#cancel(this.#timer)
+    this.#cancel(this.#expiryTimer)
+  }
+
+  #cancel(handle: TimerHandle | undefined): void {
+    if (handle !== undefined) this.#clock.clearTimeout(handle)
   }
 
   #at(time: number): void {
     if (this.#stopped) return
-    clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => void this.#renew(), Math.min(Math.max(0, time - Date.now()), MAX_TIMER_MS))
+    this.#cancel(this.#timer)
+    this.#timer = this.#clock.setTimeout(() => void this.#renew(), Math.min(Math.max(0, time - this.#clock.now()), MAX_TIMER_MS))
   }
 
   /** Logs NODE_CERT_EXPIRED at the certificate's expiry unless it was renewed before. */
   #armExpiry(): void {
-    clearTimeout(this.#expiryTimer)
+    this.#cancel(this.#expiryTimer)
     const cert = this.#cert
     const check = (): void => {
       if (this.#stopped || this.#cert !== cert) return
-      const left = Date.parse(cert.validTo) - Date.now()
-      if (left > 0) this.#expiryTimer = setTimeout(check, Math.min(left, MAX_TIMER_MS))
+      const left = Date.parse(cert.validTo) - this.#clock.now()
+      if (left > 0) this.#expiryTimer = this.#clock.setTimeout(check, Math.min(left, MAX_TIMER_MS))
       else this.#expired()
     }
     check()
   }
 
   #expired(): void {
-    clearTimeout(this.#timer)
+    this.#cancel(this.#timer)
     this.#log.error({ code: 'NODE_CERT_EXPIRED', notAfter: new Date(this.#cert.validTo).toISOString(), serial: serialOf(this.#cert) }, `the node certificate expired before it could be renewed: CloudHub refuses this node now; ${REJOIN}`)
   }
 
   async #renew(): Promise<void> {
     if (this.#stopped || this.#renewing) return
     const due = renewalTime(this.#cert, this.#o.renewAt)
-    if (Date.now() < due - 1000) return this.#at(due) // a long timer woke early
-    if (Date.parse(this.#cert.validTo) <= Date.now()) return // #expired() has said it
+    if (this.#clock.now() < due - 1000) return this.#at(due) // a long timer woke early
+    if (Date.parse(this.#cert.validTo) <= this.#clock.now()) return // #expired() has said it
     const session = this.#o.hub.session
     if (session === undefined) {
       this.#whenLinked()
@@ -140,7 +152,7 @@ export class Renewer {
     this.#renewing = true
     try {
       await this.#renewOn(session)
-      this.#backoff.succeeded(Date.now())
+      this.#backoff.succeeded(this.#clock.now())
       this.#warnedAt = undefined
       this.#at(renewalTime(this.#cert, this.#o.renewAt))
     } catch (err) {
@@ -172,7 +184,7 @@ export class Renewer {
       this.#log.error({ code, reason: (err as Error).message }, `the cloud revoked this node; ${REJOIN}`)
       return
     }
-    const now = Date.now()
+    const now = this.#clock.now()
     const expiresInMs = Date.parse(this.#cert.validTo) - now
     if (expiresInMs <= 0) return
     const retryMs = Math.min(this.#backoff.next(now), expiresInMs)

@@ -79,8 +79,8 @@ export class EdgeHub {
   #failing: ErrorCode | undefined
   #stopping: Promise<void> | undefined
   #identity: { cert: string | Buffer; key: string | Buffer } | undefined
-  /** redial at once after the next close (a renewed certificate), not after back-off */
-  #redialNow = false
+  /** the socket switchIdentity closed: its close redials at once with the renewed certificate, not after back-off */
+  #switchedFrom: WebSocket | undefined
 
   constructor(options: EdgeHubOptions) {
     this.#o = { projectId: DEFAULT_PROJECT_ID, heartbeatMs: 15_000, handshakeTimeoutMs: 10_000, maxPayload: DEFAULT_MAX_PAYLOAD, closeGraceMs: 2000, revokedRetryMs: 600_000, clock: realClock, ...options }
@@ -99,7 +99,7 @@ export class EdgeHub {
     this.#identity = identity
     const socket = this.#socket
     if (socket === undefined || this.#stopping !== undefined) return
-    this.#redialNow = true
+    this.#switchedFrom = socket
     this.#session?.close(CloseCodes.renewed, 'certificate renewed')
     terminateAfter(socket, this.#o.closeGraceMs, this.#o.clock)
   }
@@ -220,8 +220,14 @@ export class EdgeHub {
     })
     socket.on('close', (code, reason) => {
       if (this.#socket === socket) this.#socket = undefined
+      // A switch closes the socket it finds, whether its session is open yet or it is still
+      // dialling; a flag left set by a dial the switch cut made a later, unrelated loss skip
+      // the back-off.
+      const switched = this.#switchedFrom === socket
+      if (switched) this.#switchedFrom = undefined
       if (this.#stopping !== undefined) return
-      if (session !== undefined) this.#lost(code, reason.toString('utf8'))
+      if (switched && refusal === undefined) this.#redialSwitched(code, reason.toString('utf8'))
+      else if (session !== undefined) this.#lost(code, reason.toString('utf8'))
       else this.#failed(status, error, refusal)
     })
   }
@@ -254,13 +260,12 @@ export class EdgeHub {
     return session
   }
 
+  #redialSwitched(code: number, reason: string): void {
+    this.#log.info({ closeCode: code, reason }, 'reconnecting with the renewed certificate')
+    this.#schedule(0)
+  }
+
   #lost(code: number, reason: string): void {
-    if (this.#redialNow) {
-      this.#redialNow = false
-      this.#log.info({ closeCode: code, reason }, 'reconnecting with the renewed certificate')
-      this.#schedule(0)
-      return
-    }
     const delayMs = this.#backoff.next(this.#o.clock.now())
     this.#log.warn({ closeCode: code, reason, delayMs }, 'link to CloudHub closed; redialling')
     this.#schedule(delayMs)

@@ -1,7 +1,7 @@
 /**
  * The cloud side's composition root (`tern cloud`): one validated config in; the Device/DeviceModel
  * controllers (informers, downstream, upstream) start first and sync, then the Nodes of edge nodes
- * (status, Leases, NotReady after silence), then node identity (the fleet CA, node records, the
+ * (status, Leases, NotReady after silence) and of their pods (status, events, the Node spec down), then node identity (the fleet CA, node records, the
  * serving certificate), then CloudHub opens for edge nodes; stop runs in reverse.
  */
 import type { Logger } from 'pino'
@@ -9,6 +9,7 @@ import { CloudController } from '../cloud-sync/cloud/controller.js'
 import { loadKubeConfig } from '../cloud-sync/cloud/kube-api.js'
 import { ClientNodeNodeApi } from '../cloud-sync/cloud/node-api.js'
 import { NodeLifecycle } from '../cloud-sync/cloud/node-lifecycle.js'
+import { PodController } from '../cloud-sync/cloud/pod-controller.js'
 import { bootstrapHandler } from '../cloud-sync/identity/bootstrap.js'
 import { NodeIdentities } from '../cloud-sync/identity/node-identities.js'
 import { serveRenewals } from '../cloud-sync/identity/renewal.js'
@@ -28,6 +29,7 @@ export interface CloudSide {
   readonly hub: CloudHub
   readonly controller: CloudController
   readonly nodes: NodeLifecycle
+  readonly pods: PodController
   readonly identities: NodeIdentities | undefined
   readonly port: number
   /** the metrics and health listener (absent with `http: false`) */
@@ -68,6 +70,9 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     stops.push(() => nodes.stop())
     await nodes.start()
     http?.nodes(nodes)
+    const pods = new PodController({ kube, budget: controller.budget, events: config.events, workers: config.status.workers, log })
+    stops.push(() => pods.stop())
+    pods.start()
 
     let tls: CloudHubOptions['tls']
     let authenticate: Authenticator
@@ -107,6 +112,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
       onSession: (session: Session) => {
         controller.attach(session)
         nodes.attach(session)
+        pods.attach(session)
         if (identities !== undefined) serveRenewals(session, identities)
       },
     })
@@ -127,7 +133,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     const counts = { devices: controller.informers.devices.list().length, models: controller.informers.models.list().length }
     const joined = identities?.expiries().length
     log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, ...(http === undefined ? {} : { http: http.server.address }), auth: config.auth.mode, ...(pin === undefined ? {} : { caPin: pin, nodes: joined }), ...counts, startMs: Date.now() - started }, 'cloud ready')
-    return { hub, controller, nodes, identities, port: address.port, http, stop }
+    return { hub, controller, nodes, pods, identities, port: address.port, http, stop }
   } catch (err) {
     await stop()
     throw err

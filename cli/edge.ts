@@ -135,6 +135,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       const { startEdged } = await import('../edged/start.js')
       const workloads = cloud?.workloads
       const edgeCloud = cloud
+      const pods = cloud?.pods
       edged = await startEdged({
         config: config.edged,
         dataDir,
@@ -142,6 +143,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         db,
         log,
         ...(workloads === undefined || edgeCloud === undefined ? {} : { cloud: workloads, onPodTerminated: (pod) => edgeCloud.podTerminated(pod) }),
+        ...(pods === undefined || edgeCloud === undefined ? {} : { hooks: { onPodStatus: pods.status.bind(pods), recorder: pods.recorder, admission: edgeCloud.admission } }),
       })
       const running = edged
       stops.push(() => running.stop())

@@ -11,7 +11,7 @@ import { networkInterfaces } from 'node:os'
 import type { Logger } from 'pino'
 import type { EdgedConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/errors.js'
-import type { Pod } from '../schemas/pod.js'
+import type { Pod, PodStatus } from '../schemas/pod.js'
 import { Alarm, realClock, type Clock } from '../mappers/runtime/clock.js'
 import type { AnyLevel } from '../twin/store.js'
 import { Backoff } from './backoff.js'
@@ -25,6 +25,8 @@ import { PodWorkers } from './pod-workers.js'
 import { ProbeManager } from './prober/manager.js'
 import type { Dial } from './pod-network.js'
 import type { PodSource } from './sources/source.js'
+import { REJECTED_PREFIX, type Rejection } from './admission.js'
+import { apiPodsOnly, fromApi, noEvents, type EventRecorder } from './events.js'
 import { podStatus } from './status.js'
 import { StatusManager } from './status-manager.js'
 
@@ -57,6 +59,12 @@ export interface EdgedOptions {
   crashBackoff?: { initialMs: number; maxMs: number }
   /** Called once a pod its source dropped has nothing left in the runtime (the cloud's final delete follows). */
   onPodTerminated?: (pod: { namespace: string; name: string; uid: string }) => void
+  /** every new status of a pod from the API server (source `api`), for the cloud */
+  onPodStatus?: (pod: Pod, status: PodStatus) => void
+  /** where events about pods from the API server go (default: nowhere) */
+  recorder?: EventRecorder
+  /** admission of new pods against the Node's spec (cordon, taints; default: every pod is admitted) */
+  admission?: { check(pod: Pod): Rejection | undefined }
 }
 
 interface Desired {
@@ -77,11 +85,14 @@ export class Edged {
   readonly #alarm: Alarm
   readonly #probes: ProbeManager
   readonly #hostIP: string
+  readonly #events: EventRecorder
   /** uid → the pod and the source it came from */
   readonly #desired = new Map<string, Desired>()
   /** pods gone from their source whose runtime objects are still being stopped */
   readonly #terminating = new Map<string, Pod>()
   readonly #lastSync = new Map<string, SyncResult>()
+  /** pods admission refused: never run, reported Failed until their source drops them */
+  readonly #rejected = new Map<string, Pod>()
   /** containers a liveness or startup probe found unhealthy: pod uid → container name → why */
   readonly #unhealthy = new Map<string, Map<string, Unhealthy>>()
   #relistSeq = 0
@@ -97,13 +108,22 @@ export class Edged {
     this.#log = options.log
     this.#hostIP = options.config.nodeIP ?? nodeAddress()
     this.#store = new PodStore(options.db)
-    this.#statuses = new StatusManager({ store: this.#store, rootDir: options.config.rootDir, nodeName: options.nodeName, log: options.log })
+    const onPodStatus = options.onPodStatus
+    this.#statuses = new StatusManager({
+      store: this.#store,
+      rootDir: options.config.rootDir,
+      nodeName: options.nodeName,
+      log: options.log,
+      ...(onPodStatus === undefined ? {} : { onChange: (pod: Pod, status: PodStatus) => (fromApi(pod) ? onPodStatus(pod, status) : undefined) }),
+    })
+    this.#events = apiPodsOnly(options.recorder ?? noEvents)
     this.#observer = new RuntimeObserver(options.runtime)
     this.#backoff = new Backoff({ clock: this.#clock, ...(options.crashBackoff === undefined ? {} : options.crashBackoff) })
     this.#syncer = new PodSyncer({
       runtime: options.runtime,
       ...options.parts,
       backoff: this.#backoff,
+      recorder: this.#events,
       context: { nodeName: options.nodeName, hostIP: this.#hostIP, rootDir: options.config.rootDir },
       log: options.log,
     })
@@ -119,6 +139,7 @@ export class Edged {
       clock: this.#clock,
       ...(options.parts.dial === undefined ? {} : { dial: options.parts.dial }),
       onLivenessFailure: (uid, name, message, graceSeconds) => this.containerUnhealthy(uid, name, message, graceSeconds),
+      onFailure: (uid, name, kind, output) => this.#podEvent(uid, 'Warning', 'Unhealthy', `${kind.charAt(0).toUpperCase()}${kind.slice(1)} probe failed: ${output}`.trim()),
       onChange: () => this.#alarm.wake(),
     })
   }
@@ -180,6 +201,11 @@ export class Edged {
     this.#alarm.wake()
   }
 
+  #podEvent(uid: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const pod = this.#desired.get(uid)?.pod
+    if (pod !== undefined) this.#events.event(pod, type, reason, message)
+  }
+
   async #setSourcePods(source: string, pods: Pod[]): Promise<void> {
     const now = new Set(pods.map(uidOf))
     for (const [uid, d] of this.#desired) {
@@ -191,14 +217,44 @@ export class Edged {
       const status = this.#statuses.previous(uid)
       if (status !== undefined) await this.#statuses.set(d.pod, status, true)
     }
+    for (const [uid] of this.#rejected) {
+      if (now.has(uid)) continue
+      this.#rejected.delete(uid)
+      await this.#statuses.remove(uid)
+    }
     for (const pod of pods) {
       const uid = uidOf(pod)
-      if (!this.#desired.has(uid)) this.#log.info({ pod: podName(pod), uid, source }, 'pod added')
+      if (this.#rejected.has(uid)) continue
+      if (!this.#desired.has(uid)) {
+        const rejection = this.#admit(pod, uid)
+        if (rejection !== undefined) {
+          await this.#reject(pod, rejection)
+          continue
+        }
+        this.#log.info({ pod: podName(pod), uid, source }, 'pod added')
+      }
       this.#desired.set(uid, { pod, source })
       this.#terminating.delete(uid)
     }
     await this.#store.setSourcePods(source, pods)
     this.#alarm.wake()
+  }
+
+  /** Why a pod new to edged may not run; a pod admitted (or refused) before a restart keeps that verdict. */
+  #admit(pod: Pod, uid: string): Rejection | undefined {
+    const before = this.#statuses.previous(uid)
+    if (before?.phase === 'Failed' && before.message?.startsWith(REJECTED_PREFIX) === true) return { reason: before.reason ?? '', message: before.message }
+    if (before !== undefined) return undefined
+    return this.#o.admission?.check(pod)
+  }
+
+  /** The kubelet's rejectPod: a Warning event and the status Failed with the reason; nothing runs. */
+  async #reject(pod: Pod, rejection: Rejection): Promise<void> {
+    this.#rejected.set(uidOf(pod), pod)
+    this.#log.warn({ pod: podName(pod), uid: uidOf(pod), reason: rejection.reason }, rejection.message)
+    this.#events.event(pod, 'Warning', rejection.reason, rejection.message.slice(REJECTED_PREFIX.length))
+    const status: PodStatus = { phase: 'Failed', reason: rejection.reason, message: rejection.message, conditions: [], containerStatuses: [], hostIP: this.#hostIP, startTime: new Date(this.#clock.now()).toISOString() }
+    await this.#statuses.set(pod, status, false)
   }
 
   async #run(): Promise<void> {

@@ -6,6 +6,7 @@
  * TernError whose code the status manager shows as the kubelet's reason: InvalidImageName,
  * ErrImageNeverPull, ImagePullBackOff, ErrImagePull.
  */
+import { noEvents, type EventRecorder } from './events.js'
 import { TernError } from '../schemas/errors.js'
 import type { Container, Pod } from '../schemas/pod.js'
 import type { ContainerRuntime } from './cri/runtime.js'
@@ -29,6 +30,8 @@ export interface ImageManagerOptions {
   runtime: Pick<ContainerRuntime, 'imageStatus' | 'pullImage'>
   backoff: PullBackoff
   clock: { now(): number }
+  /** the kubelet's image events: Pulling, Pulled, Failed, BackOff */
+  recorder?: EventRecorder
 }
 
 export class ImageManager {
@@ -52,15 +55,23 @@ export class ImageManager {
     }
     const policy = container.imagePullPolicy ?? 'IfNotPresent'
     const present = policy === 'Always' ? undefined : await this.#o.runtime.imageStatus(image)
-    if (present !== undefined) return present.id
+    const events = this.#o.recorder ?? noEvents
+    if (present !== undefined) {
+      events.event(pod, 'Normal', 'Pulled', `Container image "${container.image}" already present on machine`)
+      return present.id
+    }
     if (policy === 'Never') throw new TernError('EDGED_IMAGE_NEVER_PULL', `Container image "${container.image}" is not present with pull policy of Never`)
     const key = `${pod.metadata.uid ?? ''}_${image}`
     const failedAt = this.#failedAt.get(key)
     if (failedAt !== undefined && this.#o.backoff.isInBackOffSince(key, failedAt)) {
+      events.event(pod, 'Normal', 'BackOff', `Back-off pulling image "${container.image}"`)
       throw new TernError('EDGED_IMAGE_PULL_BACKOFF', `Back-off pulling image "${container.image}"`)
     }
     try {
+      events.event(pod, 'Normal', 'Pulling', `Pulling image "${container.image}"`)
+      const started = this.#o.clock.now()
       const ref = await this.#pull(image, auth)
+      events.event(pod, 'Normal', 'Pulled', `Successfully pulled image "${container.image}" in ${this.#o.clock.now() - started}ms`)
       this.#failedAt.delete(key)
       return ref
     } catch (err) {
@@ -68,6 +79,7 @@ export class ImageManager {
       const now = this.#o.clock.now()
       this.#o.backoff.next(key, now)
       this.#failedAt.set(key, now)
+      events.event(pod, 'Warning', 'Failed', `Failed to pull image "${container.image}": ${(err as Error).message}`)
       throw new TernError('EDGED_IMAGE_PULL_FAILED', `Failed to pull image "${container.image}": ${(err as Error).message}`, { cause: err })
     }
   }

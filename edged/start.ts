@@ -20,6 +20,9 @@ import { validatePod } from './pod/validate.js'
 import { dialTcp, type Dial } from './pod-network.js'
 import { edgedRootDir } from './root-dir.js'
 import { CloudPodSource, type CloudPods } from './sources/cloud.js'
+import { apiPodsOnly, type EventRecorder } from './events.js'
+import type { Rejection } from './admission.js'
+import type { Pod, PodStatus } from '../schemas/pod.js'
 import { StaticPodDir } from './sources/static-dir.js'
 import type { PodSource } from './sources/source.js'
 import { VolumeManager } from './volumes.js'
@@ -34,16 +37,25 @@ export interface CloudWorkloads extends CloudPods, EnvResolver {}
  * on a node), hooks reaching pods through `dial`; ConfigMaps and Secrets for env and volumes from
  * `resolve` (the cloud's, when the node has a cloud link).
  */
-export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp, options: { clock?: Clock; mounter?: Mounter; resolve?: EnvResolver } = {}): EdgedParts {
+export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp, options: { clock?: Clock; mounter?: Mounter; resolve?: EnvResolver; recorder?: EventRecorder } = {}): EdgedParts {
   const clock = options.clock ?? realClock
   const resolve = options.resolve
   return {
     configs: { sandbox: sandboxConfig, container: resolve === undefined ? containerConfig : (pod, container, ctx) => containerConfig(pod, container, { ...ctx, resolve }) },
-    images: new ImageManager({ runtime, backoff: new Backoff({ clock }), clock }),
+    images: new ImageManager({ runtime, backoff: new Backoff({ clock }), clock, ...(options.recorder === undefined ? {} : { recorder: apiPodsOnly(options.recorder) }) }),
     volumes: new VolumeManager({ rootDir, ...(options.mounter === undefined ? {} : { mounter: options.mounter }), ...(resolve === undefined ? {} : { resolve }) }),
     runHook: (target, handler, timeoutSeconds) => runHandler(runtime, target, handler, timeoutSeconds, { dial }),
     dial,
   }
+}
+
+export interface EdgedHooks {
+  /** every new status of a pod from the API server */
+  onPodStatus?: (pod: Pod, status: PodStatus) => void
+  /** events about pods from the API server */
+  recorder?: EventRecorder
+  /** admission of new pods against the Node's spec */
+  admission?: { check(pod: Pod): Rejection | undefined }
 }
 
 export async function startEdged(options: {
@@ -54,6 +66,7 @@ export async function startEdged(options: {
   log: Logger
   cloud?: CloudWorkloads
   onPodTerminated?: EdgedOptions['onPodTerminated']
+  hooks?: EdgedHooks
 }): Promise<Edged> {
   const { config, nodeName, log } = options
   const rootDir = edgedRootDir(config.rootDir, options.dataDir)
@@ -70,9 +83,10 @@ export async function startEdged(options: {
     db: options.db,
     runtime,
     sources,
-    parts: edgedParts(runtime, rootDir, dialTcp, cloud === undefined ? {} : { resolve: cloud }),
+    parts: edgedParts(runtime, rootDir, dialTcp, { ...(cloud === undefined ? {} : { resolve: cloud }), ...(options.hooks?.recorder === undefined ? {} : { recorder: options.hooks.recorder }) }),
     ...(options.onPodTerminated === undefined ? {} : { onPodTerminated: options.onPodTerminated }),
     log: log.child({ part: 'edged' }),
+    ...options.hooks,
   })
   try {
     await edged.start()

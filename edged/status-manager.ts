@@ -2,7 +2,9 @@
  * Keeps each pod's status: in the store when it changes (so startTime and the conditions'
  * transition times survive a restart of tern edge) and in `<rootDir>/pods.json`, the snapshot
  * `tern pods` reads while tern edge runs or not. The snapshot is rewritten atomically (temp file +
- * rename) shortly after any change.
+ * rename) shortly after any change. `onChange` hears of every status that differs from the one kept
+ * (the kubelet's status manager syncing to the API server): after a restart an unchanged status is
+ * not heard of again.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -46,9 +48,11 @@ export class StatusManager {
   #stored = new Map<string, PodStatus>()
   #timer: NodeJS.Timeout | undefined
   #writing: Promise<void> = Promise.resolve()
+  readonly #onChange: (pod: Pod, status: PodStatus) => void
 
-  constructor(options: { store: PodStore; rootDir: string; nodeName: string; log: Logger }) {
+  constructor(options: { store: PodStore; rootDir: string; nodeName: string; log: Logger; onChange?: (pod: Pod, status: PodStatus) => void }) {
     this.#store = options.store
+    this.#onChange = options.onChange ?? (() => undefined)
     this.#path = join(options.rootDir, SNAPSHOT_FILE)
     this.#node = options.nodeName
     this.#log = options.log
@@ -78,6 +82,7 @@ export class StatusManager {
     if (stableJson(this.#stored.get(uid)) !== stableJson(status)) {
       this.#stored.set(uid, status)
       await this.#store.putStatus(uid, status)
+      this.#onChange(pod, status)
     }
   }
 

@@ -79,7 +79,7 @@ export const CloudConfig = Type.Object(
     ),
     status: Type.Object(
       {
-        qps: Type.Number({ exclusiveMinimum: 0, default: 50, description: 'Device status patches per second, at most (after coalescing per device)' }),
+        qps: Type.Number({ exclusiveMinimum: 0, default: 50, description: 'Device and pod status patches per second, at most (after coalescing per device and per pod)' }),
         burst: Type.Integer({ minimum: 1, default: 100, description: 'status patches allowed at once above qps' }),
         workers: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'status patches in flight at once (never two for one device)' }),
       },
@@ -93,6 +93,13 @@ export const CloudConfig = Type.Object(
         monitorPeriodSeconds: Type.Number({ minimum: 0.1, default: 5, description: 'check silent nodes this often, s (node-monitor-period: 5 s)' }),
       },
       { ...strict, default: {}, description: 'the Nodes of edge nodes: their status, Leases and NotReady after silence' },
+    ),
+    events: Type.Object(
+      {
+        qps: Type.Number({ exclusiveMinimum: 0, default: 5, description: "Event writes (create or patch of a repeat) per second for all edge nodes, at most (each edge's kubelet-like spam filter comes first)" }),
+        burst: Type.Integer({ minimum: 1, default: 50, description: 'Event writes allowed at once above qps' }),
+      },
+      { ...strict, default: {}, description: 'Events about edge nodes’ pods' },
     ),
     log: Type.Object(LogConfig.properties, { ...strict, default: {} }),
     http: HttpConfig,

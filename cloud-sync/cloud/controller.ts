@@ -24,7 +24,8 @@ import type { Session } from '../session.js'
 import { Downstream, type DownstreamMetrics } from './downstream.js'
 import { DeviceInformers } from './informers.js'
 import { ClientNodeKubeApi, type KubeApi } from './kube-api.js'
-import type { BackoffOptions } from './timing.js'
+import { TokenBucket, type BackoffOptions } from './timing.js'
+import { realClock } from '../../mappers/runtime/clock.js'
 import { Upstream, type UpstreamMetrics } from './upstream.js'
 import { ClientNodeWorkloadApi, type WorkloadApi } from './workload-api.js'
 import { Workloads } from './workloads.js'
@@ -64,6 +65,8 @@ export class CloudController {
   readonly informers: DeviceInformers
   /** pods, ConfigMaps and Secrets down to the nodes (undefined without a workload API) */
   readonly workloads: Workloads | undefined
+  /** the status budget (`qps`, `burst`): Device status patches and, through it, pod status patches */
+  readonly budget: TokenBucket
   readonly #downstream: Downstream
   readonly #upstream: Upstream
   readonly #o: CloudControllerOptions
@@ -98,7 +101,8 @@ export class CloudController {
           })
     const limits = { qps: options.qps, burst: options.burst, workers: options.workers, retry: options.retry }
     const defined = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined))
-    this.#upstream = new Upstream({ informers: this.informers, api, log: log.child({ controller: 'upstream' }), clock: options.clock, ...defined })
+    this.budget = new TokenBucket({ qps: options.qps ?? 50, burst: options.burst ?? 100, clock: options.clock ?? realClock })
+    this.#upstream = new Upstream({ informers: this.informers, api, log: log.child({ controller: 'upstream' }), clock: options.clock, ...defined, bucket: this.budget })
   }
 
   async start(): Promise<void> {

@@ -20,17 +20,15 @@
 import type { Logger } from 'pino'
 import type { Device } from '../../schemas/device.js'
 import { twinType } from '../../schemas/vocabulary.js'
-import { realClock, type Clock, type TimerHandle } from '../../mappers/runtime/clock.js'
+import { realClock, type Clock } from '../../mappers/runtime/clock.js'
 import type { ErrorCode } from '../../schemas/errors.js'
 import { errorResponse, Operations, parseReportResource, response, Sources, validateStateReport, validateTwinReport, type Envelope, type StateReport, type TwinReport } from '../messages.js'
 import type { Session } from '../session.js'
 import { objectKey, type DeviceInformers } from './informers.js'
 import { KubeRequestError, type KubeApi } from './kube-api.js'
 import { declaredProperties, emptyPending, foldStateReport, foldTwinReport, mergePending, statusPatch, type PendingStatus } from './status-patch.js'
-import { Backoff, TokenBucket, type BackoffOptions } from './timing.js'
-
-/** How many acknowledged report ids are remembered (a re-send crosses an answer within seconds). */
-const ACKED_REMEMBERED = 10_000
+import { KeyedWriter, type Refusal } from './keyed-writer.js'
+import { TokenBucket, type BackoffOptions } from './timing.js'
 
 export interface UpstreamOptions {
   informers: DeviceInformers
@@ -45,6 +43,8 @@ export interface UpstreamOptions {
   workers?: number
   /** back-off of a device whose patch failed (default 500 ms doubling to 30 s) */
   retry?: BackoffOptions
+  /** the status budget, when shared with other writers (default: its own, of `qps` and `burst`) */
+  bucket?: TokenBucket
 }
 
 export interface UpstreamMetrics {
@@ -66,46 +66,52 @@ export interface UpstreamMetrics {
   pending: number
 }
 
-interface Report {
-  session: Session
-  message: Envelope
-}
-
-/** A device's status waiting to be written, and the reports it answers. */
-interface Batch {
+/** A device's status waiting to be written. */
+interface Pending {
   namespace: string
   name: string
   node: string
   status: PendingStatus
-  reports: Map<string, Report>
-  notBefore: number
-  backoff: Backoff | undefined
 }
 
 export class Upstream {
-  readonly #o: Required<Omit<UpstreamOptions, 'clock'>> & { clock: Clock }
+  readonly #o: Required<Omit<UpstreamOptions, 'clock' | 'bucket'>> & { clock: Clock }
+  readonly #writer: KeyedWriter<Pending>
   readonly #bucket: TokenBucket
-  /** device key → batch, in arrival order */
-  readonly #pending = new Map<string, Batch>()
-  /** device key → batch being written */
-  readonly #writing = new Map<string, Batch>()
-  readonly #writes = new Set<Promise<void>>()
   /** device key → status we wrote and its resourceVersion, until the informer has caught up */
   readonly #written = new Map<string, { resourceVersion: string; status: Device['status'] }>()
-  readonly #metrics: Omit<UpstreamMetrics, 'pending' | 'writing' | 'budget'> = { reportsReceived: 0, reportsRefused: 0, coalesced: 0, patchesWritten: 0, patchFailures: 0, acked: 0 }
-  /** ids of reports acknowledged lately: a re-send crossing the answer is answered again, not re-applied */
-  readonly #acked = new Set<string>()
-  #timer: { handle: TimerHandle; at: number } | undefined
+  /** `refusedPatches`: patches the API server answered 404/400/422 (failures the writer does not see) */
+  readonly #metrics = { reportsReceived: 0, reportsRefused: 0, patchesWritten: 0, acked: 0, refusedPatches: 0 }
   #running = false
   #subscribed = false
 
   constructor(options: UpstreamOptions) {
     this.#o = { qps: 50, burst: 100, workers: 4, retry: { initialMs: 500, maxMs: 30_000 }, ...options, clock: options.clock ?? realClock }
-    this.#bucket = new TokenBucket({ qps: this.#o.qps, burst: this.#o.burst, clock: this.#o.clock })
+    this.#bucket = options.bucket ?? new TokenBucket({ qps: this.#o.qps, burst: this.#o.burst, clock: this.#o.clock })
+    this.#writer = new KeyedWriter<Pending>({
+      bucket: this.#bucket,
+      clock: this.#o.clock,
+      log: this.#o.log,
+      workers: this.#o.workers,
+      retry: this.#o.retry,
+      write: (key, pending) => this.#write(key, pending),
+      merge: (older, newer) => ({ ...older, node: newer?.node ?? older.node, status: mergePending(older.status, newer?.status) }),
+    })
   }
 
   metrics(): UpstreamMetrics {
-    return { ...this.#metrics, pending: this.#pending.size, writing: this.#writing.size, budget: { available: this.#bucket.available, burst: this.#bucket.burst } }
+    const w = this.#writer.metrics()
+    const { refusedPatches, ...own } = this.#metrics
+    return {
+      ...own,
+      reportsRefused: own.reportsRefused + w.refused,
+      coalesced: w.coalesced,
+      patchFailures: w.failures + refusedPatches,
+      acked: own.acked + w.acked,
+      pending: w.pending,
+      writing: w.writing,
+      budget: { available: this.#bucket.available, burst: this.#bucket.burst },
+    }
   }
 
   start(): void {
@@ -121,16 +127,13 @@ export class Upstream {
       })
     }
     this.#running = true
-    this.#pump()
+    this.#writer.start()
   }
 
   /** Stops writing; waits for patches in flight. Reports not written stay unacknowledged (the edge re-sends). */
   async stop(): Promise<void> {
     this.#running = false
-    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer.handle)
-    this.#timer = undefined
-    await Promise.all([...this.#writes])
-    this.#pending.clear()
+    await this.#writer.stop()
   }
 
   attach(session: Session): void {
@@ -146,17 +149,7 @@ export class Upstream {
     const r = parseReportResource(message.route.resource)
     if (r === undefined) return
     const key = objectKey(r.namespace, r.name)
-    const id = message.header.msg_id
-    if (this.#acked.has(id)) {
-      // A re-send that crossed our answer: already written, answer it again.
-      session.send(response(message, Sources.cloud))
-      return
-    }
-    for (const queued of [this.#pending.get(key)?.reports, this.#writing.get(key)?.reports]) {
-      if (queued?.has(id) !== true) continue
-      queued.set(id, { session, message }) // a re-send: answer it on the newest session
-      return
-    }
+    if (this.#writer.known(session, message, key)) return
     this.#metrics.reportsReceived++
     const accepted = this.#accept(session, message, r.namespace, r.name, r.kind)
     if (accepted === undefined) return
@@ -167,16 +160,13 @@ export class Upstream {
       this.#metrics.acked++
       return session.send(response(message, Sources.cloud))
     }
-    let batch = this.#pending.get(key)
-    if (batch === undefined) {
-      batch = { namespace: r.namespace, name: r.name, node: session.node, status: emptyPending(), reports: new Map(), notBefore: 0, backoff: undefined }
-      this.#pending.set(key, batch)
-    } else this.#metrics.coalesced++
-    if (twin !== undefined) foldTwinReport(batch.status, twin, declared, (p) => this.#modelType(device, p))
-    if (state !== undefined) foldStateReport(batch.status, state)
-    batch.node = session.node
-    batch.reports.set(id, { session, message })
-    this.#pump()
+    this.#writer.submit(session, message, key, (previous) => {
+      const pending = previous ?? { namespace: r.namespace, name: r.name, node: session.node, status: emptyPending() }
+      if (twin !== undefined) foldTwinReport(pending.status, twin, declared, (p) => this.#modelType(device, p))
+      if (state !== undefined) foldStateReport(pending.status, state)
+      pending.node = session.node
+      return pending
+    })
   }
 
   /** The report's device and content, or undefined after refusing it (invalid, unknown, another node's). */
@@ -220,89 +210,32 @@ export class Upstream {
     session.send(errorResponse(message, Sources.cloud, { code, reason }))
   }
 
-  /** Starts as many writes as workers, tokens and back-offs allow; else wakes up when one may start. */
-  #pump(): void {
-    if (!this.#running) return
-    const now = this.#o.clock.now()
-    while (this.#writing.size < this.#o.workers) {
-      let next: [string, Batch] | undefined
-      let earliest = Infinity
-      for (const entry of this.#pending) {
-        if (this.#writing.has(entry[0])) continue
-        if (entry[1].notBefore <= now) {
-          next = entry
-          break
-        }
-        earliest = Math.min(earliest, entry[1].notBefore)
-      }
-      if (next === undefined) {
-        if (earliest !== Infinity) this.#wakeAt(earliest)
-        return
-      }
-      const wait = this.#bucket.take()
-      if (wait > 0) {
-        this.#wakeAt(now + wait)
-        return
-      }
-      this.#pending.delete(next[0])
-      this.#writing.set(next[0], next[1])
-      const write = this.#write(next[0], next[1])
-      this.#writes.add(write)
-      void write.finally(() => {
-        this.#writes.delete(write)
-        this.#writing.delete(next[0])
-        this.#pump()
-      })
-    }
-  }
-
-  #wakeAt(at: number): void {
-    if (this.#timer !== undefined && this.#timer.at <= at) return
-    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer.handle)
-    const handle = this.#o.clock.setTimeout(() => {
-      this.#timer = undefined
-      this.#pump()
-    }, at - this.#o.clock.now())
-    this.#timer = { handle, at }
-  }
-
-  async #write(key: string, batch: Batch): Promise<void> {
-    const log = this.#o.log.child({ device: key, node: batch.node })
-    const device = this.#o.informers.devices.get(batch.namespace, batch.name)
-    if (device === undefined) return this.#answer(batch, 'CLOUD_DEVICE_UNKNOWN', `device ${key} is gone`)
-    if (device.spec.nodeName !== batch.node) return this.#answer(batch, 'CLOUD_NOT_OWNER', `device ${key} is no longer bound to node ${batch.node}`)
-    const patch = statusPatch(this.#currentStatus(key, device), declaredProperties(device), batch.status)
-    if (patch === undefined) return this.#answer(batch)
+  /** Writes a device's pending status; a refusal for what re-sending cannot change, throws to retry. */
+  async #write(key: string, pending: Pending): Promise<Refusal | undefined> {
+    const log = this.#o.log.child({ device: key, node: pending.node })
+    const device = this.#o.informers.devices.get(pending.namespace, pending.name)
+    if (device === undefined) return { code: 'CLOUD_DEVICE_UNKNOWN', reason: `device ${key} is gone` }
+    if (device.spec.nodeName !== pending.node) return { code: 'CLOUD_NOT_OWNER', reason: `device ${key} is no longer bound to node ${pending.node}` }
+    const patch = statusPatch(this.#currentStatus(key, device), declaredProperties(device), pending.status)
+    if (patch === undefined) return undefined
     try {
-      const stored = (await this.#o.api.patchDeviceStatus(batch.namespace, batch.name, patch)) as Device
+      const stored = (await this.#o.api.patchDeviceStatus(pending.namespace, pending.name, patch)) as Device
       this.#metrics.patchesWritten++
       const rv = stored?.metadata?.resourceVersion
       if (typeof rv === 'string') this.#written.set(key, { resourceVersion: rv, status: stored.status })
-      this.#answer(batch)
+      return undefined
     } catch (err) {
-      this.#metrics.patchFailures++
       const status = err instanceof KubeRequestError ? err.status : undefined
+      if (status === 404 || status === 400 || status === 422) this.#metrics.refusedPatches++
       if (status === 404) {
         log.info({ code: 'CLOUD_DEVICE_UNKNOWN' }, 'device deleted before its status was written')
-        return this.#answer(batch, 'CLOUD_DEVICE_UNKNOWN', `device ${key} does not exist`)
+        return { code: 'CLOUD_DEVICE_UNKNOWN', reason: `device ${key} does not exist` }
       }
       if (status === 400 || status === 422) {
         log.warn({ code: 'CLOUD_STATUS_WRITE_FAILED', status, err: (err as Error).message }, 'the API server refused the status; reports dropped')
-        return this.#answer(batch, 'CLOUD_STATUS_WRITE_FAILED', (err as Error).message)
+        return { code: 'CLOUD_STATUS_WRITE_FAILED', reason: (err as Error).message }
       }
-      const backoff = batch.backoff ?? new Backoff(this.#o.retry)
-      const wait = backoff.next()
-      log.warn({ code: 'CLOUD_STATUS_WRITE_FAILED', status, err: (err as Error).message, retryMs: wait }, 'status patch failed; retrying')
-      const newer = this.#pending.get(key)
-      this.#pending.delete(key)
-      this.#pending.set(key, {
-        ...batch,
-        node: newer?.node ?? batch.node,
-        status: mergePending(batch.status, newer?.status),
-        reports: new Map([...batch.reports, ...(newer?.reports ?? [])]),
-        notBefore: this.#o.clock.now() + wait,
-        backoff,
-      })
+      throw err
     }
   }
 
@@ -315,29 +248,5 @@ export class Upstream {
     if (Number.isSafeInteger(mine) && Number.isSafeInteger(cached) && mine > cached) return written.status
     this.#written.delete(key)
     return device.status
-  }
-
-  /** Keeps the ids of recently acknowledged reports (bounded, oldest forgotten first). */
-  #remember(id: string): void {
-    this.#acked.add(id)
-    if (this.#acked.size <= ACKED_REMEMBERED) return
-    for (const old of this.#acked) {
-      this.#acked.delete(old)
-      if (this.#acked.size <= ACKED_REMEMBERED) break
-    }
-  }
-
-  /** Acknowledges (no code) or refuses every report folded into `batch`. */
-  #answer(batch: Batch, code?: ErrorCode, reason = ''): void {
-    for (const { session, message } of batch.reports.values()) {
-      if (code === undefined) {
-        this.#metrics.acked++
-        this.#remember(message.header.msg_id)
-        session.send(response(message, Sources.cloud))
-      } else {
-        this.#metrics.reportsRefused++
-        session.send(errorResponse(message, Sources.cloud, { code, reason }))
-      }
-    }
   }
 }

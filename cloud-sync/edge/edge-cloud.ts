@@ -3,7 +3,7 @@
  * (downstream: the cloud's device set → the twin's membership), to WorkloadSync (downstream: the
  * node's pods, ConfigMaps and Secrets → the store edged's cloud source reads), to the Outbox (upstream: twin
  * and state changes → Device status) and to the report queue the NodeReporter fills (the node's
- * own status → its Node). Two phases, because the outbox marks are a hook of the twin
+ * own status → its Node, and edged's pod statuses and events → Pods and Events). Two phases, because the outbox marks are a hook of the twin
  * and must be loaded before it: construct and `prepare()` before `twin.start()`, then `start(twin)`.
  */
 import type { Logger } from 'pino'
@@ -22,6 +22,9 @@ import { LinkStatus } from './link-status.js'
 import { measureNode } from './node-probe.js'
 import { NodeReporter } from './node-reporter.js'
 import type { RuntimeState } from './node-status.js'
+import { PodReports } from './pod-reports.js'
+import { EdgeNodeSpec, type NodeSpecSpaces } from './node-spec.js'
+import { NodeAdmission } from '../../edged/admission.js'
 import { ReportQueue, type ReportSpaces } from './report-queue.js'
 import { Outbox } from './outbox.js'
 import { WorkloadSync } from './workload-sync.js'
@@ -56,6 +59,8 @@ export interface EdgeCloudOptions {
 export class EdgeCloud {
   /** the twin's `changes` hook */
   readonly marks: OutboxMarks
+  /** edged's admission, fed the Node spec the cloud sends (cordon, taints) */
+  readonly admission = new NodeAdmission()
   readonly #o: EdgeCloudOptions
   #sync: EdgeSync | undefined
   #workloads: WorkloadSync | undefined
@@ -64,6 +69,7 @@ export class EdgeCloud {
   #reports: ReportQueue | undefined
   #reporter: NodeReporter | undefined
   #renewer: Renewer | undefined
+  #pods: PodReports | undefined
 
   constructor(options: EdgeCloudOptions) {
     this.#o = options
@@ -95,6 +101,9 @@ export class EdgeCloud {
     const reports = new ReportQueue({ store: new LevelStore<ReportSpaces>(db, ['reports'], { prefix: 'cloud-', sync: this.#o.fsync }), log, retryMs: link.resendMs })
     this.#reports = reports
     await reports.start()
+    this.#pods = new PodReports({ queue: reports, node: this.#o.nodeName, log })
+    const nodeSpec = new EdgeNodeSpec({ store: new LevelStore<NodeSpecSpaces>(db, ['nodespec'], { prefix: 'cloud-', sync: this.#o.fsync }), node: this.#o.nodeName, admission: this.admission, log })
+    await nodeSpec.start()
     const reporter = new NodeReporter({
       node: this.#o.nodeName,
       config: this.#o.nodeStatus,
@@ -123,6 +132,7 @@ export class EdgeCloud {
       onSession: (session) => {
         sync.attach(session)
         workloads.attach(session)
+        nodeSpec.attach(session)
         outbox.attach(session)
         reports.attach(session)
         reporter.attach(session)
@@ -160,6 +170,11 @@ export class EdgeCloud {
     const reports = this.#reports
     if (final === undefined || reports === undefined) return
     reports.put(`pod-delete/${final.resource}`, { ...NODE_STATUS_ROUTE, operation: Operations.delete, ...final }).catch((err: unknown) => this.#o.log.error({ err, pod: final.resource }, 'cannot queue the final delete of a pod'))
+  }
+
+  /** Edged's status and event hooks: pods from the API server reported to the cloud (after `start`). */
+  get pods(): PodReports | undefined {
+    return this.#pods
   }
 
   /** The node certificate in use (undefined in shared-secret mode). */

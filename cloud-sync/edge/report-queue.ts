@@ -1,5 +1,5 @@
 /**
- * Upstream reports that are the latest value of something (the node's status; later its pods'),
+ * Upstream reports that are the latest value of something (the node's status, its pods' statuses and events),
  * kept by key in the node database until the cloud acknowledges them — the device outbox's rules
  * for reports that are not twins:
  *
@@ -101,9 +101,9 @@ export class ReportQueue {
     const entry = this.#entries.get(key)
     if (this.#stopped || session?.open !== true || entry === undefined || this.#flying.has(key) || this.#retries.has(key)) return
     this.#flying.add(key)
-    const { source, group, resource, content } = entry.report
+    const { source, group, operation, resource, content } = entry.report
     void session
-      .request(message({ source, group, operation: entry.report.operation ?? Operations.update, resource }, content))
+      .request(message({ source, group, operation: operation ?? Operations.update, resource }, content))
       .then(
         (answer) => this.#answered(key, entry, answer),
         () => undefined, // link closed: sent again on the next session

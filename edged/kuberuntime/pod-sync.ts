@@ -11,6 +11,7 @@ import type { Logger } from 'pino'
 import { TernError } from '../../schemas/errors.js'
 import type { Container, Pod } from '../../schemas/pod.js'
 import type { Backoff } from '../backoff.js'
+import { noEvents, type EventRecorder } from '../events.js'
 import type { ContainerConfig, ContainerRuntime, PodSandboxConfig } from '../cri/runtime.js'
 import { CONTAINER_HASH, CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, POD_TERMINATION_GRACE, containerLabels, sandboxLabels } from '../labels.js'
 import { containerHash } from './hash.js'
@@ -32,6 +33,8 @@ export interface PodSyncOptions {
   context: PodContext
   log: Logger
   runHook?: HookRunner
+  /** the kubelet's events: Created, Started, Killing, BackOff, Failed, FailedMount... */
+  recorder?: EventRecorder
 }
 
 export interface ContainerIssue {
@@ -64,11 +67,13 @@ export const backoffKey = (pod: Pod, container: Container): string =>
 
 export class PodSyncer {
   readonly #o: PodSyncOptions
+  readonly #events: EventRecorder
   /** pods whose volumes are set up in this process: uid → volume name → host path */
   readonly #volumes = new Map<string, Map<string, string>>()
 
   constructor(options: PodSyncOptions) {
     this.#o = options
+    this.#events = options.recorder ?? noEvents
   }
 
   async sync(pod: Pod, observed: ObservedPod | undefined, unhealthy: ReadonlyMap<string, Unhealthy>): Promise<SyncResult> {
@@ -93,6 +98,7 @@ export class PodSyncer {
       } catch (err) {
         rethrowUnavailable(err)
         result.sandboxError = (err as Error).message
+        this.#events.event(pod, 'Warning', err instanceof TernError && err.code === 'EDGED_VOLUME_SETUP_FAILED' ? 'FailedMount' : 'FailedCreatePodSandBox', (err as Error).message)
         this.#o.log.warn({ pod: podName(pod), err }, 'pod sandbox could not be made')
         return result
       }
@@ -103,11 +109,15 @@ export class PodSyncer {
     for (const b of actions.backoff) {
       const waitSeconds = Math.round(backoff.get(backoffKey(pod, containerOf(pod, b.name))) / 1000)
       result.waiting.set(b.name, { reason: 'CrashLoopBackOff', message: `back-off ${waitSeconds}s restarting failed container=${b.name} pod=${podName(pod)}` })
+      this.#events.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${b.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid ?? ''})`)
     }
     if (sandboxId === undefined) return result
     for (const start of actions.start) {
       const issue = await this.#start(pod, start, sandboxId, attempt, podIP)
-      if (issue !== undefined) result.waiting.set(start.container.name, issue)
+      if (issue === undefined) continue
+      result.waiting.set(start.container.name, issue)
+      // the kubelet's "Error: <reason>" (a failed pull says why through the image manager)
+      this.#events.event(pod, 'Warning', 'Failed', `Error: ${issue.reason === 'CreateContainerConfigError' || issue.reason === 'CreateContainerError' || issue.reason === 'RunContainerError' ? issue.message : issue.reason}`)
     }
     return result
   }
@@ -154,6 +164,7 @@ export class PodSyncer {
     }
     const left = Math.max(MIN_GRACE_SECONDS, grace - Math.floor((Date.now() - started) / 1000))
     this.#o.log.info({ container: c.name, id: c.id, graceSeconds: left }, `stopping container: ${why}`)
+    if (pod !== undefined) this.#events.event(pod, 'Normal', 'Killing', `Stopping container ${c.name}`)
     await ignoreNotFound(this.#o.runtime.stopContainer(c.id, left))
   }
 
@@ -195,11 +206,13 @@ export class PodSyncer {
     } catch (err) {
       return issue(err, 'CreateContainerError')
     }
+    this.#events.event(pod, 'Normal', 'Created', `Created container ${spec.name}`)
     try {
       await runtime.startContainer(id)
     } catch (err) {
       return issue(err, 'RunContainerError')
     }
+    this.#events.event(pod, 'Normal', 'Started', `Started container ${spec.name}`)
     const postStart = spec.lifecycle?.postStart
     if (postStart !== undefined && this.#o.runHook !== undefined) {
       // the kubelet: a failed postStart hook kills the container, which then restarts as its policy says

@@ -28,6 +28,8 @@ export interface ProbeManagerOptions {
   onLivenessFailure(podUid: string, containerName: string, message: string, gracePeriodSeconds?: number): void
   /** A container's ready or started state changed. */
   onChange(podUid: string): void
+  /** A probe failed failureThreshold times (the kubelet's `Unhealthy` event). */
+  onFailure?(podUid: string, containerName: string, kind: ProbeKind, output: string): void
 }
 
 export interface ContainerProbeState {
@@ -131,7 +133,10 @@ export class ProbeManager {
   #onResult(uid: string, container: Container, tracked: Tracked, kind: ProbeKind, result: ProbeResult, output: string, log: Logger): void {
     if (this.#pods.get(uid)?.get(container.name) !== tracked) return // replaced meanwhile
     const name = kind.charAt(0).toUpperCase() + kind.slice(1)
-    if (result === 'failure') log.info({ probe: kind, output }, `${name} probe failed`)
+    if (result === 'failure') {
+      log.info({ probe: kind, output }, `${name} probe failed`)
+      this.#o.onFailure?.(uid, container.name, kind, output)
+    }
     if (kind === 'startup' && result === 'success') tracked.workers.readiness?.trigger()
     if (kind !== 'readiness' && result === 'failure') {
       const probe = container[PROBE_FIELD[kind]]

@@ -4,6 +4,7 @@ import type { Precompiled } from '../validate.js'
 import type * as S from '../validated.js'
 export declare const BluetoothProtocolConfig: Precompiled<Static<typeof S.BluetoothProtocolConfig>>
 export declare const BluetoothVisitor: Precompiled<Static<typeof S.BluetoothVisitor>>
+export declare const BoundPod: Precompiled<Static<typeof S.BoundPod>>
 export declare const CloudConfig: Precompiled<Static<typeof S.CloudConfig>>
 export declare const CloudLinkMessage: Precompiled<Static<typeof S.CloudLinkMessage>>
 export declare const CloudPod: Precompiled<Static<typeof S.CloudPod>>
@@ -18,8 +19,10 @@ export declare const DeviceTwinDocument: Precompiled<Static<typeof S.DeviceTwinD
 export declare const DeviceTwinResult: Precompiled<Static<typeof S.DeviceTwinResult>>
 export declare const EdgeConfig: Precompiled<Static<typeof S.EdgeConfig>>
 export declare const EdgeDevice: Precompiled<Static<typeof S.EdgeDevice>>
+export declare const EdgeNodeObject: Precompiled<Static<typeof S.EdgeNodeObject>>
 export declare const Envelope: Precompiled<Static<typeof S.Envelope>>
 export declare const ErrorResult: Precompiled<Static<typeof S.ErrorResult>>
+export declare const EventReport: Precompiled<Static<typeof S.EventReport>>
 export declare const GetRequest: Precompiled<Static<typeof S.GetRequest>>
 export declare const IssuedCertificate: Precompiled<Static<typeof S.IssuedCertificate>>
 export declare const MapperMetricsMessage: Precompiled<Static<typeof S.MapperMetricsMessage>>
@@ -31,12 +34,14 @@ export declare const ModbusVisitor: Precompiled<Static<typeof S.ModbusVisitor>>
 export declare const MsgTwin: Precompiled<Static<typeof S.MsgTwin>>
 export declare const NodeDeviceSet: Precompiled<Static<typeof S.NodeDeviceSet>>
 export declare const NodeObject: Precompiled<Static<typeof S.NodeObject>>
+export declare const NodeSpecUpdate: Precompiled<Static<typeof S.NodeSpecUpdate>>
 export declare const NodeStatusReport: Precompiled<Static<typeof S.NodeStatusReport>>
 export declare const NodeWorkloadSet: Precompiled<Static<typeof S.NodeWorkloadSet>>
 export declare const OpcuaProtocolConfig: Precompiled<Static<typeof S.OpcuaProtocolConfig>>
 export declare const OpcuaVisitor: Precompiled<Static<typeof S.OpcuaVisitor>>
 export declare const Pod: Precompiled<Static<typeof S.Pod>>
 export declare const PodDeleted: Precompiled<Static<typeof S.PodDeleted>>
+export declare const PodStatusReport: Precompiled<Static<typeof S.PodStatusReport>>
 export declare const RenewRequest: Precompiled<Static<typeof S.RenewRequest>>
 export declare const Secret: Precompiled<Static<typeof S.Secret>>
 export declare const SecretObject: Precompiled<Static<typeof S.SecretObject>>

@@ -14,7 +14,7 @@ import { parse } from 'yaml'
 import { message, nodeStatusResource, NODE_STATUS_ROUTE, Operations, type Envelope } from '../../cloud-sync/messages.js'
 import { EdgeHub } from '../../cloud-sync/link/edge-hub.js'
 import type { Session } from '../../cloud-sync/session.js'
-import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
+import { startCloudEdge, startCloudWorld, until, type CloudWorld } from '../support/cloud.js'
 import { containerdAvailable, startContainerd } from '../support/containerd.js'
 
 interface NodeDoc {
@@ -36,17 +36,6 @@ interface LeaseDoc {
 async function getYaml<T>(world: CloudWorld, args: string[]): Promise<T | undefined> {
   const r = await world.kubectl.run(['get', ...args, '-o', 'yaml'])
   return r.code === 0 ? (parse(r.stdout) as T) : undefined
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, test: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: T | undefined
-  while (Date.now() < deadline) {
-    last = await probe()
-    if (last !== undefined && test(last)) return last
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
 }
 
 const nodesTable = async (world: CloudWorld): Promise<string> => (await world.kubectl.run(['get', 'nodes'])).stdout

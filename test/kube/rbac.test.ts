@@ -1,7 +1,7 @@
 /**
  * The emulator's RBAC slice and deploy/cloud/10-rbac.yaml: a token bound to tern cloud's
- * ClusterRole may list, watch and get Devices and DeviceModels and patch Device status, and
- * nothing else (least privilege). Checked with the real kubectl.
+ * ClusterRole may list, watch and get Devices and DeviceModels and patch Device status, read pods,
+ * patch their status and create or patch Events, and nothing else (least privilege). Checked with the real kubectl.
  */
 import assert from 'node:assert/strict'
 import { request } from 'node:https'
@@ -31,8 +31,8 @@ describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/
 
       const cloudDir = await scratchDir()
       const kubeconfig = await kube.writeKubeconfig(join(cloudDir.path, 'kubeconfig'), 'default', 'cloud')
-      const cloud = async (args: string[]): Promise<{ code: number; stderr: string }> => {
-        const { code, stderr } = await admin.run(['--kubeconfig', kubeconfig, ...args])
+      const cloud = async (args: string[], stdin?: string): Promise<{ code: number; stderr: string }> => {
+        const { code, stderr } = await admin.run(['--kubeconfig', kubeconfig, ...args], stdin)
         return { code, stderr }
       }
       assert.equal((await cloud(['get', 'devices', '-A'])).code, 0)
@@ -57,6 +57,14 @@ describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/
       // workloads: pods bound to edge nodes and the ConfigMaps they use are read; a terminated pod is deleted
       for (const resource of ['pods', 'configmaps']) assert.equal((await cloud(['get', resource, '-A'])).code, 0, `list of ${resource}`)
       assert.equal((await cloud(['delete', 'pod', 'gone'])).stderr.includes('NotFound'), true, 'delete of a pod is allowed (404, not 403)')
+      // a pod bound to an edge node: patch its status, create and patch its Events, as a kubelet
+      const pod = 'apiVersion: v1\nkind: Pod\nmetadata: { name: p, namespace: default }\nspec: { nodeName: n1, containers: [{ name: c, image: busybox }] }\n'
+      assert.equal((await admin.run(['apply', '-f', '-'], pod)).code, 0)
+      assert.equal(await patch('/api/v1/namespaces/default/pods/p/status'), 200)
+      assert.equal(await patch('/api/v1/namespaces/default/pods/p'), 403)
+      const event = 'apiVersion: v1\nkind: Event\nmetadata: { name: p.1, namespace: default }\ninvolvedObject: { kind: Pod, name: p, namespace: default }\nreason: Started\nmessage: m\ntype: Normal\n'
+      assert.equal((await cloud(['create', '-f', '-'], event)).code, 0, 'create of an Event is allowed')
+      assert.equal(await patch('/api/v1/namespaces/default/events/p.1'), 200)
 
       for (const args of [
         ['patch', 'device', 'd', '--type', 'merge', '-p', '{"spec":{"nodeName":"n2"}}'],
@@ -66,6 +74,9 @@ describe('Kubernetes API emulator: RBAC with tern cloud’s ClusterRole (deploy/
         ['get', 'crds'],
         ['create', 'configmap', 'c', '--from-literal=a=b'],
         ['run', 'p', '--image', 'busybox'],
+        ['delete', 'event', 'p.1'],
+        ['get', 'events'],
+        ['label', 'pod', 'p', 'x=y'],
         ['get', 'leases', '-n', 'kube-node-lease'],
         ['delete', 'lease', 'n1', '-n', 'kube-node-lease'],
       ]) {

@@ -190,3 +190,14 @@ export async function memberUntil(app: Connected, node: string, test: (names: st
   throw new Error(`timed out waiting for ${what}`)
 }
 
+/** Polls `probe` until `test` holds on what it gives, for at most `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, test: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: T | undefined
+  while (Date.now() < deadline) {
+    last = await probe()
+    if (last !== undefined && test(last)) return last
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
+}

@@ -14,6 +14,7 @@ import { Edged, type EdgedOptions } from '../../edged/edged.js'
 import { validatePod } from '../../edged/pod/validate.js'
 import { edgedParts } from '../../edged/start.js'
 import { StaticPodDir } from '../../edged/sources/static-dir.js'
+import type { PodSource } from '../../edged/sources/source.js'
 import { systemMounter } from '../../edged/volumes/mounter.js'
 import { realClock } from '../../mappers/runtime/clock.js'
 import { CONTAINER_NAME, POD_NAME } from '../../edged/labels.js'
@@ -35,8 +36,9 @@ export interface EdgedHarness {
 
 export async function startEdgedHarness(
   containerd: Containerd,
-  options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock'>> & { db?: AnyLevel; dir?: string; syncPeriodSeconds?: number } = {},
+  options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock' | 'onPodStatus' | 'recorder' | 'admission'>> & { db?: AnyLevel; dir?: string; syncPeriodSeconds?: number; sources?: PodSource[] } = {},
 ): Promise<EdgedHarness & { dir: string; removeDir(): Promise<void> }> {
+  const { sources = [], ...rest } = options
   const scratch = options.dir === undefined ? await scratchDir('tern-edged-') : { path: options.dir, remove: () => Promise.resolve() }
   const manifests = join(scratch.path, 'manifests')
   const rootDir = join(scratch.path, 'root')
@@ -51,11 +53,11 @@ export async function startEdgedHarness(
     nodeName: NODE,
     db,
     runtime,
-    sources: [new StaticPodDir({ dir: manifests, nodeName: NODE, validate: validatePod, log })],
+    sources: [new StaticPodDir({ dir: manifests, nodeName: NODE, validate: validatePod, log }), ...sources],
     // tmpfs volumes go where containerd's containers see them: its own mount namespace
-    parts: edgedParts(runtime, rootDir, containerd.dial, { clock: options.clock ?? realClock, mounter: systemMounter({ namespacePid: containerd.pid }) }),
+    parts: edgedParts(runtime, rootDir, containerd.dial, { clock: options.clock ?? realClock, mounter: systemMounter({ namespacePid: containerd.pid }), ...(options.recorder === undefined ? {} : { recorder: options.recorder }) }),
     log,
-    ...options,
+    ...rest,
   })
   await edged.start()
   return {

@@ -170,6 +170,8 @@ export class Api {
     if (incoming.metadata.name !== name) throw badRequest('metadata.name: the name of a patched object cannot change')
     // A patch carrying metadata.resourceVersion is a precondition, exactly like an update.
     if (incoming.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(type.plural, type.group, name)
+    // So is one carrying metadata.uid (the kubelet's pod status patch: a pod recreated under its name is not written over).
+    if (incoming.metadata.uid !== old.metadata.uid) throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${JSON.stringify(incoming.metadata.uid)}, UID in object meta: ${JSON.stringify(old.metadata.uid)}`)
     return this.commit(type, old, incoming, subresource, options)
   }
 

@@ -1,0 +1,224 @@
+/**
+ * Upstream of what a kubelet writes (cloud-sync/pod-messages.ts): edge nodes' pod statuses → PATCH
+ * `pods/<name>/status`, and their events → Events, each written by a {@link KeyedWriter}:
+ *
+ * - **pod status**: only the newest status of a pod is written (coalesced by pod), one strategic
+ *   merge patch carrying `metadata.uid` (the kubelet's precondition: a pod recreated under the
+ *   same name is not written over), within the status budget shared with Device status;
+ * - **events**: a repeat of an Event (same name) patches count, lastTimestamp and message; a new
+ *   one is created; within their own budget, so a burst of events never delays a status;
+ * - **ownership**: a report about a pod that is not bound to the session's node, or whose uid is
+ *   not the pod's, is refused with CLOUD_NOT_OWNER and logged (so is an event about such a pod):
+ *   checked when the report arrives and again when it is written (from the informer's cache, or a
+ *   GET of a pod the cache has not seen yet). A pod gone meanwhile: CLOUD_NOT_OWNER, dropped.
+ * - A report whose content does not match its schema: CLOUD_MESSAGE_INVALID; a status or Event the
+ *   API server refuses (400/422): CLOUD_STATUS_WRITE_FAILED; other failures are retried with
+ *   back-off and the report stays unanswered (the edge re-sends).
+ */
+import type { Logger } from 'pino'
+import type { Clock } from '../../mappers/runtime/clock.js'
+import type { ErrorCode } from '../../schemas/errors.js'
+import type { BoundPod } from '../../schemas/pod-link.js'
+import { errorResponse, Operations, Sources, type Envelope } from '../messages.js'
+import { parsePodReportResource, validateEventReport, validatePodStatusReport, type EventReport, type PodReportKind, type PodStatusReport } from '../pod-messages.js'
+import type { Session } from '../session.js'
+import type { CoreApi, CoreResource } from './core-api.js'
+import type { Informer } from './informers.js'
+import { KeyedWriter, type Refusal } from './keyed-writer.js'
+import { KubeRequestError } from './kube-api.js'
+import type { BackoffOptions, TokenBucket } from './timing.js'
+
+export interface PodUplinkOptions {
+  api: CoreApi
+  /** pods bound to a node */
+  pods: Informer<BoundPod, CoreResource>
+  /** pod status patches: the status budget (shared with Device status) */
+  statusBucket: TokenBucket
+  /** Event writes */
+  eventBucket: TokenBucket
+  log: Logger
+  clock: Clock
+  workers: number
+  retry: BackoffOptions
+}
+
+interface PendingStatus {
+  node: string
+  namespace: string
+  name: string
+  report: PodStatusReport
+}
+
+interface PendingEvent {
+  node: string
+  namespace: string
+  name: string
+  event: EventReport
+}
+
+const newest = <T>(older: T, newer: T | undefined): T => newer ?? older
+
+export class PodUplink {
+  readonly #o: PodUplinkOptions
+  readonly #statuses: KeyedWriter<PendingStatus>
+  readonly #events: KeyedWriter<PendingEvent>
+  /** Events this process created or patched (namespace/name): a repeat is patched, not created */
+  readonly #written = new Set<string>()
+  #running = false
+
+  constructor(options: PodUplinkOptions) {
+    this.#o = options
+    const common = { clock: options.clock, workers: options.workers, retry: options.retry, merge: newest }
+    this.#statuses = new KeyedWriter<PendingStatus>({ ...common, bucket: options.statusBucket, log: options.log.child({ writer: 'podstatus' }), write: (_, v) => this.#writeStatus(v) })
+    this.#events = new KeyedWriter<PendingEvent>({ ...common, bucket: options.eventBucket, log: options.log.child({ writer: 'events' }), write: (_, v) => this.#writeEvent(v) })
+  }
+
+  metrics(): { statuses: ReturnType<KeyedWriter<PendingStatus>['metrics']>; events: ReturnType<KeyedWriter<PendingEvent>['metrics']> } {
+    return { statuses: this.#statuses.metrics(), events: this.#events.metrics() }
+  }
+
+  start(): void {
+    this.#running = true
+    this.#statuses.start()
+    this.#events.start()
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false
+    await Promise.all([this.#statuses.stop(), this.#events.stop()])
+  }
+
+  attach(session: Session): void {
+    session.onMessage((message) => {
+      const target = parsePodReportResource(message.route.resource)
+      if (target === undefined || !this.#running) return
+      if (this.#o.pods.synced) this.#receive(session, message, target)
+      else void this.#o.pods.whenSynced().then(() => this.#receive(session, message, target))
+    })
+  }
+
+  #receive(session: Session, message: Envelope, target: { kind: PodReportKind; namespace: string; name: string }): void {
+    const { kind, namespace, name } = target
+    const key = `${namespace}/${name}`
+    const writer = kind === 'podstatus' ? this.#statuses : this.#events
+    if (writer.known(session, message, key)) return
+    const log = this.#o.log.child({ node: session.node, [kind === 'podstatus' ? 'pod' : 'event']: key })
+    const operation = message.route.operation
+    if (kind === 'podstatus' ? operation !== Operations.update : operation !== 'insert' && operation !== Operations.update) {
+      return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `operation ${operation} is not ${kind === 'podstatus' ? 'update' : 'insert'}`, log)
+    }
+    const checked = kind === 'podstatus' ? validatePodStatusReport(message.content) : validateEventReport(message.content)
+    if (!checked.ok) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', checked.problems.map((p) => `${p.path}: ${p.message}`).join('; '), log)
+    if (kind === 'podstatus') {
+      const report = checked.value as PodStatusReport
+      const refusal = this.#ownership(this.#o.pods.get(namespace, name), session.node, namespace, name, report.uid, true)
+      if (refusal !== undefined) return this.#refuse(session, message, refusal.code, refusal.reason, log)
+      return this.#statuses.submit(session, message, key, () => ({ node: session.node, namespace, name, report }))
+    }
+    const event = checked.value as EventReport
+    const about = event.involvedObject
+    if (about.namespace !== namespace) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `the event is in ${namespace} about a pod in ${about.namespace}`, log)
+    const refusal = this.#ownership(this.#o.pods.get(about.namespace, about.name), session.node, about.namespace, about.name, about.uid, true)
+    if (refusal !== undefined) return this.#refuse(session, message, refusal.code, refusal.reason, log)
+    this.#events.submit(session, message, key, () => ({ node: session.node, namespace, name, event }))
+  }
+
+  /** Why `node` may not report on the pod (undefined: it may; `unseen` pods pass until written). */
+  #ownership(pod: BoundPod | undefined, node: string, namespace: string, name: string, uid: string, unseen: boolean): Refusal | undefined {
+    if (pod === undefined) return unseen ? undefined : { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} does not exist` }
+    if (pod.spec.nodeName !== node) return { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} is not bound to node ${node}` }
+    if (pod.metadata.uid !== uid) return { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} has uid ${pod.metadata.uid}, not ${uid}` }
+    return undefined
+  }
+
+  /** The pod as the informer has it, else as the API server has it (undefined: it does not exist). */
+  async #pod(namespace: string, name: string): Promise<BoundPod | undefined> {
+    const cached = this.#o.pods.get(namespace, name)
+    if (cached !== undefined) return cached
+    const got = (await this.#o.api.getPod(namespace, name)) as BoundPod | undefined
+    return got?.metadata === undefined ? undefined : got
+  }
+
+  async #writeStatus(v: PendingStatus): Promise<Refusal | undefined> {
+    const refusal = this.#ownership(await this.#pod(v.namespace, v.name), v.node, v.namespace, v.name, v.report.uid, false)
+    if (refusal !== undefined) return this.#logged(refusal, v.node)
+    try {
+      await this.#o.api.patchPodStatus(v.namespace, v.name, { metadata: { uid: v.report.uid }, status: v.report.status })
+      return undefined
+    } catch (err) {
+      return this.#outcome(err, v.node, `pod ${v.namespace}/${v.name}`)
+    }
+  }
+
+  async #writeEvent(v: PendingEvent): Promise<Refusal | undefined> {
+    const about = v.event.involvedObject
+    const refusal = this.#ownership(await this.#pod(about.namespace, about.name), v.node, about.namespace, about.name, about.uid, false)
+    if (refusal !== undefined) return this.#logged(refusal, v.node)
+    const key = `${v.namespace}/${v.name}`
+    const { count, lastTimestamp, message } = v.event
+    try {
+      if (this.#written.has(key)) {
+        try {
+          await this.#o.api.patchEvent(v.namespace, v.name, { count, lastTimestamp, message })
+          return undefined
+        } catch (err) {
+          if (!(err instanceof KubeRequestError && err.status === 404)) throw err
+          this.#written.delete(key) // expired (events live an hour): created again
+        }
+      }
+      try {
+        await this.#o.api.createEvent(v.namespace, this.#eventBody(v))
+      } catch (err) {
+        if (!(err instanceof KubeRequestError && err.status === 409)) throw err
+        await this.#o.api.patchEvent(v.namespace, v.name, { count, lastTimestamp, message }) // created by an earlier run
+      }
+      this.#written.add(key)
+      return undefined
+    } catch (err) {
+      return this.#outcome(err, v.node, `event ${key}`)
+    }
+  }
+
+  #eventBody(v: PendingEvent): object {
+    const e = v.event
+    return {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: v.name, namespace: v.namespace },
+      involvedObject: { apiVersion: 'v1', ...e.involvedObject },
+      reason: e.reason,
+      message: e.message,
+      type: e.type,
+      count: e.count,
+      firstTimestamp: e.firstTimestamp,
+      lastTimestamp: e.lastTimestamp,
+      // the node is the authenticated session's, whatever the edge wrote
+      source: { component: 'kubelet', host: v.node },
+      reportingComponent: 'kubelet',
+      reportingInstance: v.node,
+    }
+  }
+
+  /** A failed write: a refusal the edge must not retry, or thrown again to retry. */
+  #outcome(err: unknown, node: string, what: string): Refusal {
+    const status = err instanceof KubeRequestError ? err.status : undefined
+    if (status === 404) return this.#logged({ code: 'CLOUD_NOT_OWNER', reason: `${what} does not exist` }, node)
+    if (status === 409) return this.#logged({ code: 'CLOUD_NOT_OWNER', reason: `${what}: the uid precondition failed (recreated)` }, node)
+    if (status === 400 || status === 422) {
+      this.#o.log.warn({ node, code: 'CLOUD_STATUS_WRITE_FAILED', status, err: (err as Error).message }, `the API server refused ${what}; dropped`)
+      return { code: 'CLOUD_STATUS_WRITE_FAILED', reason: (err as Error).message }
+    }
+    throw err
+  }
+
+  #logged(refusal: Refusal, node: string): Refusal {
+    this.#o.log.info({ node, code: refusal.code }, `${refusal.reason}; refused`)
+    return refusal
+  }
+
+  #refuse(session: Session, message: Envelope, code: ErrorCode, reason: string, log: Logger): void {
+    if (code === 'CLOUD_NOT_OWNER') log.warn({ code }, `${reason}; refused`)
+    else log.warn({ code, reason }, 'invalid pod report; refused')
+    session.send(errorResponse(message, Sources.cloud, { code, reason }))
+  }
+}

@@ -27,6 +27,7 @@ import { StaticPodDir } from './sources/static-dir.js'
 import type { PodSource } from './sources/source.js'
 import { VolumeManager } from './volumes.js'
 import type { Mounter } from './volumes/mounter.js'
+import { RefreshingVolumes } from './volumes/refresh.js'
 
 /** What the cloud gave the node: its pods (the `api` source) and the ConfigMaps and Secrets they use. */
 export interface CloudWorkloads extends CloudPods, EnvResolver {}
@@ -76,14 +77,20 @@ export async function startEdged(options: {
     sources.push(new StaticPodDir({ dir: resolve(config.podManifestsDir), nodeName, validate: validatePod, log: log.child({ part: 'edged', source: 'file' }) }))
   }
   const cloud = options.cloud
-  if (cloud !== undefined) sources.push(new CloudPodSource({ store: cloud, validate: validatePod, log: log.child({ part: 'edged', source: 'api' }) }))
+  const parts = edgedParts(runtime, rootDir, dialTcp, { ...(cloud === undefined ? {} : { resolve: cloud }), ...(options.hooks?.recorder === undefined ? {} : { recorder: options.hooks.recorder }) })
+  if (cloud !== undefined) {
+    sources.push(new CloudPodSource({ store: cloud, validate: validatePod, log: log.child({ part: 'edged', source: 'api' }) }))
+    const volumes = new RefreshingVolumes(parts.volumes, log.child({ part: 'edged' }))
+    parts.volumes = volumes
+    cloud.onChange(() => void volumes.refresh())
+  }
   const edged = new Edged({
     config: { ...config, rootDir },
     nodeName,
     db: options.db,
     runtime,
     sources,
-    parts: edgedParts(runtime, rootDir, dialTcp, { ...(cloud === undefined ? {} : { resolve: cloud }), ...(options.hooks?.recorder === undefined ? {} : { recorder: options.hooks.recorder }) }),
+    parts,
     ...(options.onPodTerminated === undefined ? {} : { onPodTerminated: options.onPodTerminated }),
     log: log.child({ part: 'edged' }),
     ...options.hooks,

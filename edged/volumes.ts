@@ -8,15 +8,16 @@
  * directory only when nothing is mounted there any more, so a tmpfs is never left behind and a
  * mount is never emptied by the removal.
  */
-import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises'
 import { totalmem } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { TernError } from '../schemas/errors.js'
 import type { Pod, Volume } from '../schemas/pod.js'
 import type { EnvResolver } from './kuberuntime/env.js'
 import { compareQuantities, quantityValue } from './pod/quantity.js'
 import { checkHostPath } from './volumes/host-path.js'
 import { systemMounter, type Mounter } from './volumes/mounter.js'
+import { writeAtomically, type PayloadFile } from './volumes/atomic-writer.js'
 import { setVolumeOwnership } from './volumes/ownership.js'
 
 export interface VolumeManagerOptions {
@@ -152,12 +153,12 @@ export function memorySize(pod: Pod, volume: Volume, allocatable: bigint): bigin
 /** The keys as files (all of them, or the listed items under their paths), each with its mode. */
 async function writeKeys(dir: string, volume: string, data: Readonly<Record<string, string>>, items: ReadonlyArray<{ key: string; path: string; mode?: number }> | undefined, mode: number): Promise<void> {
   const files = items ?? Object.keys(data).map((key) => ({ key, path: key, mode: undefined }))
+  const payload = new Map<string, PayloadFile>()
   for (const item of files) {
     const value = data[item.key]
     if (value === undefined) throw new TernError('EDGED_VOLUME_SETUP_FAILED', `volume ${volume}: configuration key ${JSON.stringify(item.key)} not found`)
-    const path = join(dir, item.path)
-    await mkdir(dirname(path), { recursive: true })
-    await writeFile(path, value, { mode: item.mode ?? mode })
-    await chmod(path, item.mode ?? mode)
+    payload.set(item.path, { content: value, mode: item.mode ?? mode })
   }
+  // written as the kubelet does: a changed ConfigMap or Secret replaces the files in one step
+  await writeAtomically(dir, payload)
 }

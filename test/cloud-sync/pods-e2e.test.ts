@@ -155,4 +155,50 @@ describe('pods bound to an edge node run there (real processes: emulator, tern c
     assert.deepEqual(await running(runtime, 'term'), [])
     await world.cloud.waitForLine((l) => l.includes('pod deleted after its termination at the edge') && l.includes('default/term'), 10_000)
   })
+
+  it('ConfigMaps and Secrets: a configMap volume follows kubectl edits inside the running container; env from a Secret at start', async () => {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    await startEdge()
+    const out = join(world.dir, 'cfg-out')
+    const { mkdir } = await import('node:fs/promises')
+    await mkdir(out, { recursive: true })
+    const objects = `apiVersion: v1
+kind: ConfigMap
+metadata: { name: app-config, namespace: default }
+data: { greeting: hello }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: unused-config, namespace: default }
+data: { x: "1" }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: app-secret, namespace: default }
+stringData: { token: s3cret }
+`
+    const created = await world.kubectl.run(['apply', '-f', '-'], objects)
+    assert.equal(created.code, 0, created.stderr)
+    const extra = `      env: [{ name: TOKEN, valueFrom: { secretKeyRef: { name: app-secret, key: token } } }]
+      volumeMounts: [{ name: cfg, mountPath: /cfg }, { name: out, mountPath: /out }]
+  volumes:
+    - name: cfg
+      configMap: { name: app-config }
+    - name: out
+      hostPath: { path: ${out}, type: Directory }
+`
+    const pod = podYaml('reader', NODE, 'while true; do cat /cfg/greeting > /out/seen.tmp; mv /out/seen.tmp /out/seen; echo "$TOKEN" > /out/token; sleep 0.2; done', extra)
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], pod)).code, 0)
+    await until('reader running at the edge', () => running(runtime, 'reader'), (c) => c.length === 1)
+    const seen = (): Promise<string> => readFile(join(out, 'seen'), 'utf8').then((t) => t.trim())
+    await until('the container reads hello', seen, (t) => t === 'hello')
+    assert.equal((await readFile(join(out, 'token'), 'utf8')).trim(), 's3cret', 'env from the Secret')
+
+    const edited = await world.kubectl.run(['patch', 'configmap', 'app-config', '--type', 'merge', '-p', '{"data":{"greeting":"bonjour"}}'])
+    assert.equal(edited.code, 0, edited.stderr)
+    await until('the container reads the edited value', seen, (t) => t === 'bonjour')
+    const [container] = await running(runtime, 'reader')
+    assert.ok(container !== undefined, 'the same container, still running')
+
+  })
 })

@@ -51,7 +51,7 @@ export class WorkloadSync {
 
   constructor(options: WorkloadSyncOptions) {
     this.#o = options
-    this.#log = options.log.child({ part: 'cloud-sync', objects: 'workloads' })
+    this.#log = options.log.child({ part: 'cloud-sync', space: 'workloads' })
     this.#store = new LevelStore<WorkloadSpaces>(options.db, ['workloads'], { prefix: 'cloud-', sync: options.fsync })
     this.#receiver = new DownlinkReceiver({ log: this.#log, source: Sources.edge, claims: isMine, apply: (message) => this.#apply(message) })
   }

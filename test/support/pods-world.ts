@@ -1,0 +1,84 @@
+/**
+ * A world for end-to-end tests of pods on an edge node: the cloud world (test/support/cloud.ts) with
+ * a private containerd, and `tern edge` with edged run in containerd's mount namespace, as on a node.
+ */
+import { strict as assert } from 'node:assert'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
+import type { ContainerRuntime } from '../../edged/cri/runtime.js'
+import { POD_NAME, POD_UID } from '../../edged/labels.js'
+import { startCloudEdge, startCloudWorld, type CloudWorld } from './cloud.js'
+import { BUSYBOX_IMAGE, startContainerd, type Containerd } from './containerd.js'
+import { startChild } from './resources.js'
+import type { Spawner, TernEdgeProcess } from './tern.js'
+
+export const NODE = 'edge-pods'
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, test: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: T | undefined
+  while (Date.now() < deadline) {
+    last = await probe().catch(() => undefined)
+    if (last !== undefined && test(last)) return last
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
+}
+
+/** A busybox pod bound to `node` running `script` (SIGTERM ends it at once). */
+export function podYaml(name: string, node: string, script: string, extra = ''): string {
+  return `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: default }
+spec:
+  nodeName: ${node}
+  terminationGracePeriodSeconds: 5
+  containers:
+    - name: app
+      image: ${BUSYBOX_IMAGE}
+      command: ["/bin/sh", "-c", ${JSON.stringify(`trap 'exit 0' TERM; ${script}`)}]
+${extra}`
+}
+
+export const SLEEPING = 'while true; do sleep 0.2; done'
+
+/** Runs `tern edge` inside containerd's mount namespace (nsenter execs it: the PID is tern's). */
+export function inMountNamespaceOf(containerd: Containerd): Spawner {
+  return (command, args) => startChild('nsenter', [`--target=${containerd.pid}`, '--mount', '--', command, ...args])
+}
+
+export async function running(runtime: ContainerRuntime, pod: string): Promise<Array<{ id: string; uid: string }>> {
+  const all = await runtime.listContainers({ labelSelector: { [POD_NAME]: pod }, state: 'CONTAINER_RUNNING' })
+  return all.map((c) => ({ id: c.id, uid: c.labels[POD_UID] ?? '' }))
+}
+
+export async function podUid(world: CloudWorld, name: string): Promise<string> {
+  const got = await world.kubectl.run(['get', 'pod', name, '-o', 'yaml'])
+  assert.equal(got.code, 0, got.stderr)
+  return (parse(got.stdout) as { metadata: { uid: string } }).metadata.uid
+}
+
+export interface PodsWorld {
+  world: CloudWorld
+  containerd: Containerd
+  runtime: ContainerRuntime
+  url: string
+  edgeDir: string
+  startEdge: () => Promise<TernEdgeProcess>
+}
+
+export async function startPodsWorld(undo: Array<() => Promise<void>>): Promise<PodsWorld> {
+  const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
+  const containerd = await startContainerd()
+  undo.push(() => containerd.stop())
+  const runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 60_000 })
+  undo.push(() => Promise.resolve(runtime.close()))
+  const url = `wss://127.0.0.1:${world.cloud.hubPort}`
+  const edgeDir = join(world.dir, 'edge')
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(edgeDir, { recursive: true })
+  const startEdge = (): Promise<TernEdgeProcess> => startCloudEdge(world, NODE, url, { dir: edgeDir, spawn: inMountNamespaceOf(containerd), edged: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: 0.5 } })
+  return { world, containerd, runtime, url, edgeDir, startEdge }
+}
+

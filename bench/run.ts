@@ -68,6 +68,10 @@
  *   --edged-scale-pods 50      pods on the node for the all-at-once, restart and memory parts
  *   --edged-containers 2       containers per pod
  *   results also go to bench/results/edged-latest.json
+ * metrics (the metrics listener's cost to twin throughput, bench/metrics-cost.ts; ~3 minutes):
+ *   --metrics-rounds 5         rounds of one run with http on (scraped every 5 s) and one with http: false,
+ *                              alternating; --devices and --twin-duration as for twin
+ *   results also go to bench/results/metrics-latest.json
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -82,9 +86,10 @@ import { CLOUD_DEFAULTS, cloudEstimateSeconds, runCloudBench, type CloudBenchOpt
 import { TWIN_BENCH_MAPPERS, TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchMapper, type TwinBenchOptions } from './twin.js'
 import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './identity.js'
 import { EDGED_DEFAULTS, edgedEstimateSeconds, runEdgedBench } from './edged.js'
+import { METRICS_COST_DEFAULTS, metricsCostEstimateSeconds, runMetricsCostBench } from './metrics-cost.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity', 'edged'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity', 'edged', 'metrics'] as const
 
 const { values } = parseArgs({
   options: {
@@ -126,6 +131,7 @@ const { values } = parseArgs({
     'identity-nodes': { type: 'string' },
     'identity-connects': { type: 'string' },
     'edged-pods': { type: 'string' },
+    'metrics-rounds': { type: 'string' },
     'edged-scale-pods': { type: 'string' },
     'edged-containers': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -238,6 +244,12 @@ async function main(): Promise<void> {
     const result = await withWatchdog('identity', identityEstimateSeconds(options), () => runIdentityBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/identity-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
+  }
+  if (only.includes('metrics')) {
+    const options = { ...METRICS_COST_DEFAULTS, devices: num('devices', METRICS_COST_DEFAULTS.devices, 1), rounds: num('metrics-rounds', METRICS_COST_DEFAULTS.rounds, 1), duration: num('twin-duration', METRICS_COST_DEFAULTS.duration, 1) }
+    const result = await withWatchdog('metrics', metricsCostEstimateSeconds(options), () => runMetricsCostBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/metrics-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
   if (only.includes('edged')) {
     const options = {

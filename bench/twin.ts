@@ -39,6 +39,8 @@ export interface TwinBenchOptions {
   mapper?: TwinBenchMapper | undefined
   /** run tern in a memory cgroup of this many MiB, so V8 sizes its heap as on a gateway with that RAM (gateway.ts) */
   gatewayMemoryMiB?: number | undefined
+  /** the node's `http` config: `false` = no metrics listener; absent = the built tern's default (older builds know no `http`) */
+  http?: false | { listen: string } | undefined
 }
 
 export const TWIN_BENCH_MAPPERS = ['modbus', 'modbus-down'] as const
@@ -58,7 +60,7 @@ export function twinEstimateSeconds(o: TwinBenchOptions): number {
   return o.warmup + o.duration + o.latencyDuration + o.starts * 3 + 2 * SETTLE_SECONDS + 10
 }
 
-function manifests(count: number, modbusPort?: number): string {
+export function manifests(count: number, modbusPort?: number): string {
   const model = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: meter }\nspec:\n  properties:\n    - { name: energy, type: INT, accessMode: ReadOnly }\n    - { name: power, type: FLOAT, accessMode: ReadOnly }\n    - { name: relay, type: BOOLEAN, accessMode: ReadWrite }\n'
   const plain = '  properties: [ { name: energy }, { name: power }, { name: relay } ]\n'
   const modbus = (i: number): string =>
@@ -97,7 +99,7 @@ interface Driver {
   resetLatencies(): void
 }
 
-async function driver(port: number, devices: number): Promise<{ driver: Driver; close(): Promise<void> }> {
+export async function driver(port: number, devices: number): Promise<{ driver: Driver; close(): Promise<void> }> {
   const conn = await Connection.open(port, 'twin-bench')
   await conn.subscribe('$hw/events/device/+/twin/update/result', 1)
   const sentAt = new Float64Array(devices).fill(-1)
@@ -196,17 +198,19 @@ async function driver(port: number, devices: number): Promise<{ driver: Driver; 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-async function startNode(dir: string, gateway: Gateway | undefined): Promise<{ pid: number; readyMs: number; stop(): Promise<void> }> {
+export async function startNode(dir: string, gateway: Gateway | undefined): Promise<{ pid: number; readyMs: number; httpPort: number; stop(): Promise<void> }> {
   const t0 = performance.now()
   const args = [...ternNodeFlags(process.env.TERN_BENCH_CPU_PROF), process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')]
   const child = startOwned(...(gateway === undefined ? ([process.execPath, args] as const) : gateway.wrap(process.execPath, args)))
+  let ready: string
   try {
-    await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 30_000)
+    ready = await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 30_000)
   } catch (err) {
     await child.stop()
     throw err
   }
-  return { pid: child.pid, readyMs: performance.now() - t0, stop: () => child.stop(10_000) }
+  const httpPort = (JSON.parse(ready) as { http?: { port: number } }).http?.port ?? 0
+  return { pid: child.pid, readyMs: performance.now() - t0, httpPort, stop: () => child.stop(10_000) }
 }
 
 export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => void): Promise<unknown> {
@@ -220,7 +224,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     if (o.mapper === 'modbus') peer = await startPymodbus({ mode: 'tcp', slaves: Array.from({ length: 247 }, (_, i) => i + 1) })
     const modbusPort = o.mapper === undefined ? undefined : (peer?.port ?? (await freePort()))
     await writeFile(join(dir.path, 'devices', 'meters.yaml'), manifests(o.devices, modbusPort))
-    const config = { node: { name: 'bench' }, dataDir: join(dir.path, 'data'), twin: { manifestsDir: join(dir.path, 'devices') }, mqtt: { listeners: [{ port }] } }
+    const config = { node: { name: 'bench' }, dataDir: join(dir.path, 'data'), twin: { manifestsDir: join(dir.path, 'devices') }, mqtt: { listeners: [{ port }] }, ...(o.http === undefined ? {} : { http: o.http }) }
     await writeFile(join(dir.path, 'tern.yaml'), stringify(o.mapper === undefined ? config : { ...config, mappers: { enabled: ['modbus'] } }))
 
     log(`twin: starting tern edge with ${o.devices} devices${o.mapper === undefined ? '' : ` and the ${o.mapper} mapper`}`)

@@ -93,7 +93,12 @@ async function edge(args: string[]): Promise<void> {
   const { startEdge } = await import('./edge.js')
   const node = await startEdge(config, log)
   startHeapPolicy()
-  onSignals(log, () => node.stop())
+  const { notifyReady } = await import('./systemd.js')
+  const stopping = await notifyReady(log)
+  onSignals(log, async () => {
+    await stopping()
+    await node.stop()
+  })
 }
 
 /** `http` with its listen address replaced (`--http-listen`), which turns it on if it was off. */
@@ -126,7 +131,12 @@ async function cloud(args: string[]): Promise<void> {
   routeConsoleToLog(log)
   const { startCloud } = await import('./cloud.js')
   const side = await startCloud(config, log)
-  onSignals(log, () => side.stop())
+  const { notifyReady } = await import('./systemd.js')
+  const stopping = await notifyReady(log)
+  onSignals(log, async () => {
+    await stopping()
+    await side.stop()
+  })
 }
 
 async function demo(args: string[]): Promise<void> {

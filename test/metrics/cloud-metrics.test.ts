@@ -4,10 +4,14 @@
  * scraped with a real HTTP client; the link is then cut by stopping `tern cloud`.
  */
 import { strict as assert } from 'node:assert'
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { fanDevice, MODEL, startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
-import { get, sample, scrapeUntil } from '../support/metrics.js'
+import { get, sample, scrape, scrapeUntil } from '../support/metrics.js'
 import { startPymodbus } from '../support/modbus.js'
 import type { TernEdgeProcess } from '../support/tern.js'
+
+const root = resolve(import.meta.dirname, '../..')
 
 describe('metrics: tern cloud /metrics and /readyz, and the edge’s cloud link (API emulator, pymodbus)', function () {
   this.timeout(120_000)
@@ -41,6 +45,17 @@ describe('metrics: tern cloud /metrics and /readyz, and the edge’s cloud link 
     assert.ok((sample(s, 'tern_cloud_api_requests_total', { verb: 'patch', resource: 'devices/status', code: '200' }) ?? 0) > 0, s.text)
     assert.ok((sample(s, 'tern_cloud_api_request_duration_seconds_count', { verb: 'patch', resource: 'devices/status' }) ?? 0) > 0)
     assert.ok((sample(s, 'tern_cloud_api_requests_total', { verb: 'list', resource: 'devices', code: '200' }) ?? 0) >= 1)
+  })
+
+  it('deploy/grafana/tern-dashboard.json is valid JSON whose every expression names only metrics a running edge and cloud serve', async () => {
+    const dashboard = JSON.parse(await readFile(join(root, 'deploy/grafana/tern-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> }
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })))
+    assert.ok(exprs.length >= 20, `the dashboard has its panels: ${exprs.length} expressions`)
+    await scrapeUntil(edge.httpPort, (m) => sample(m, 'tern_cloud_link_up') === 1, 'the edge linked')
+    const served = [...(await scrape(edge.httpPort)).samples.keys(), ...(await scrape(world.cloud.httpPort)).samples.keys()].map((k) => k.replace(/\{.*$/, ''))
+    const names = new Set(served)
+    const missing = exprs.flatMap(({ panel, expr }) => [...expr.matchAll(/\b(?:tern|process|nodejs)_[a-z0-9_]+/g)].map(([name]) => name).filter((name) => !names.has(name)).map((name) => `${panel}: ${name}`))
+    assert.deepEqual(missing, [])
   })
 
   it('the edge shows its link up, and down once the link is cut (its outbox depth still reported), while staying ready', async () => {

@@ -18,9 +18,12 @@ import { CloudHub, type CloudHubOptions } from '../cloud-sync/link/cloud-hub.js'
 import { CloseCodes } from '../cloud-sync/link/protocol.js'
 import type { Session } from '../cloud-sync/session.js'
 import type { CloudObservability } from '../metrics/cloud-observability.js'
+import type { StreamServer } from '../cloud-sync/streams/stream-server.js'
+import type WebSocket from 'ws'
 import type { CloudConfig } from '../schemas/cloud-config.js'
 import { resolveHttp } from '../schemas/http-listener.js'
 import { openIdentityStore, servingTls } from './cloud-identity.js'
+import type { CloudStreams } from './cloud-streams.js'
 import { readNamedFile, readSecret } from './config.js'
 import { ternVersion } from './package.js'
 import { stopSteps } from './stops.js'
@@ -31,6 +34,7 @@ export interface CloudSide {
   readonly nodes: NodeLifecycle
   readonly pods: PodController
   readonly identities: NodeIdentities | undefined
+  readonly streams: CloudStreams | undefined
   readonly port: number
   /** the metrics and health listener (absent with `http: false`) */
   readonly http: CloudObservability | undefined
@@ -59,6 +63,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     stops.push(() => controller.stop())
     await controller.start()
     http?.controller(controller)
+    let streams: CloudStreams | undefined
     const nodes = new NodeLifecycle({
       api: new ClientNodeNodeApi(kube),
       log: log.child({ part: 'cloud', controller: 'nodes' }),
@@ -66,6 +71,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
       leaseRenewMs: config.nodes.leaseRenewSeconds * 1000,
       gracePeriodMs: config.nodes.gracePeriodSeconds * 1000,
       monitorPeriodMs: config.nodes.monitorPeriodSeconds * 1000,
+      kubeletEndpoint: () => streams?.endpoint,
     })
     stops.push(() => nodes.stop())
     await nodes.start()
@@ -99,6 +105,13 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
       serve = bootstrapHandler(ids, store.ca.pem, log)
     }
 
+    if (config.streams !== undefined) {
+      const { startStreams } = await import('./cloud-streams.js')
+      const started = await startStreams(config.streams, kube, tls, log)
+      streams = started
+      stops.push(() => started.stop())
+    }
+    const tunnels = streams?.tunnels
     const hub = new CloudHub({
       host: config.hub.host,
       port: config.hub.port,
@@ -114,7 +127,10 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
         nodes.attach(session)
         pods.attach(session)
         if (identities !== undefined) serveRenewals(session, identities)
+        // a node's stream tunnel lives as long as its session: revocation and expiry end both
+        if (tunnels !== undefined) session.onClose(() => hub.sessions.has(session.node) || tunnels.closeNode(session.node, 'session closed'))
       },
+      ...(tunnels === undefined ? {} : { onTunnel: (node: string, socket: WebSocket) => tunnels.accept(node, socket) }),
     })
     stops.push(() => hub.stop())
     const address = await hub.start()
@@ -125,15 +141,15 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     })
     if (identities !== undefined && renewAt !== undefined) {
       const ids = identities
-      stops.push(renewServing(config, ids, hub, renewAt, log))
+      stops.push(renewServing(config, ids, hub, renewAt, log, streams?.hubCertificate === true ? streams.server : undefined))
     }
 
     if (http !== undefined) stops.push(() => Promise.resolve(http.stopping()))
 
     const counts = { devices: controller.informers.devices.list().length, models: controller.informers.models.list().length }
     const joined = identities?.expiries().length
-    log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, ...(http === undefined ? {} : { http: http.server.address }), auth: config.auth.mode, ...(pin === undefined ? {} : { caPin: pin, nodes: joined }), ...counts, startMs: Date.now() - started }, 'cloud ready')
-    return { hub, controller, nodes, pods, identities, port: address.port, http, stop }
+    log.info({ hub: { host: address.address, port: address.port, tls: tls !== undefined }, ...(http === undefined ? {} : { http: http.server.address }), ...(streams === undefined ? {} : { streams: streams.endpoint }), auth: config.auth.mode, ...(pin === undefined ? {} : { caPin: pin, nodes: joined }), ...counts, startMs: Date.now() - started }, 'cloud ready')
+    return { hub, controller, nodes, pods, identities, streams, port: address.port, http, stop }
   } catch (err) {
     await stop()
     throw err
@@ -152,7 +168,7 @@ async function startHttp(config: CloudConfig, log: Logger, onStop: (step: () => 
 }
 
 /** Renews CloudHub's serving certificate at ~70 % of its lifetime; returns the stop step. */
-function renewServing(config: CloudConfig, identities: NodeIdentities, hub: CloudHub, firstAt: number, log: Logger): () => Promise<void> {
+function renewServing(config: CloudConfig, identities: NodeIdentities, hub: CloudHub, firstAt: number, log: Logger, streams: StreamServer | undefined): () => Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const schedule = (at: number): void => {
     timer = setTimeout(() => void renew(), Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1))
@@ -161,6 +177,7 @@ function renewServing(config: CloudConfig, identities: NodeIdentities, hub: Clou
     try {
       const serving = await servingTls(config, identities.ca)
       hub.setCertificate(serving)
+      streams?.setCertificate(serving)
       log.info('CloudHub serving certificate renewed')
       schedule(serving.renewAt ?? Infinity)
     } catch (err) {

@@ -148,6 +148,10 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       const running = edged
       stops.push(() => running.stop())
       http?.edged(edged)
+      if (cloud !== undefined) {
+        const { serveStreams } = await import('./edge-streams.js')
+        stops.push(await serveStreams(cloud, config.edged, dataDir, log))
+      }
     }
     if (http !== undefined) stops.push(() => Promise.resolve(http.stopping()))
 

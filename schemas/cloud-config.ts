@@ -34,9 +34,34 @@ export const HubConfig = Type.Object(
   strict,
 )
 
+export const StreamsConfig = Type.Object(
+  {
+    host: Type.String({ default: '0.0.0.0', description: 'address the kubelet stream endpoint binds' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 10350, description: "port of the kubelet stream endpoint (KubeEdge's stream port: 10350); 0 lets the OS choose" }),
+    clientCA: Type.String({ minLength: 1, description: "PEM file of the CA(s) that issued the API server's kubelet client certificate (its --kubelet-client-certificate); requests without such a certificate get 401" }),
+    allowedNames: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { default: [], description: 'when not empty, only client certificates with one of these common names (e.g. kube-apiserver-kubelet-client); others get 403' }),
+    advertiseAddress: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 253, description: "the address the API server reaches this endpoint at: written as every edge Node's InternalIP (the API server then needs --kubelet-preferred-address-types starting with InternalIP); unset: the edge's own addresses stay, and the API server host must DNAT them to this endpoint, as KubeEdge's iptables manager does" }),
+    ),
+    advertisePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "the port in the Nodes' status.daemonEndpoints.kubeletEndpoint; default: the bound port" })),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          cert: Type.String({ minLength: 1, description: "PEM certificate chain of the endpoint (the API server checks it against --kubelet-certificate-authority when that is set)" }),
+          key: Type.String({ minLength: 1, description: 'PEM private key' }),
+        },
+        { ...strict, description: "the endpoint's serving certificate; default: CloudHub's" },
+      ),
+    ),
+    replyTimeoutMs: Type.Integer({ minimum: 100, default: 30_000, description: 'how long an edge may take to answer a new stream (runtime calls included), ms' }),
+  },
+  { ...strict, description: 'the kubelet stream endpoint: kubectl logs, exec, attach and port-forward reach edge pods through it and the nodes\' stream tunnels; off when absent' },
+)
+
 export const CloudConfig = Type.Object(
   {
     hub: Type.Object(HubConfig.properties, { ...strict, default: {} }),
+    streams: Type.Optional(StreamsConfig),
     auth: Type.Object(
       {
         mode: StringEnum(['certificate', 'shared-secret'], {

@@ -150,6 +150,16 @@ export const ErrorCodes = {
   WEB_NOT_FOUND: 'a web view request names a path, device or property that does not exist; HTTP 404',
   WEB_TWIN_TIMEOUT: 'the twin did not answer a web view write within 5 s; HTTP 504 (the value may still be applied)',
   WEB_TOO_MANY_VIEWERS: 'the web view already streams to 32 pages; HTTP 503',
+  // Streams (cloud-sync/streams/): kubectl logs, exec, attach and port-forward through the stream tunnel
+  STREAM_UNAUTHORIZED: "a request to tern cloud's kubelet stream endpoint came without a client certificate of streams.clientCA; HTTP 401",
+  STREAM_FORBIDDEN: "a request to the stream endpoint came with a client certificate whose CN is not in streams.allowedNames; HTTP 403",
+  STREAM_REQUEST_INVALID: 'a stream endpoint request is not a kubelet path tern serves (containerLogs, exec, attach, portForward), has a bad query, or exec/attach/portForward came without an upgrade; HTTP 400 or 404',
+  STREAM_POD_NOT_FOUND: 'the pod of a logs/exec/port-forward request does not exist, is not bound to a node, or has another uid; HTTP 404',
+  STREAM_NODE_UNAVAILABLE: "the pod's node has no stream tunnel open to tern cloud (not connected, or not a tern node); HTTP 503",
+  STREAM_CONTAINER_NOT_FOUND: 'the edge runs no such container of the pod (not running for exec/attach, no log for logs, no sandbox for port-forward); HTTP 404',
+  STREAM_RUNTIME_FAILED: "the edge could not prepare the session with the container runtime or reach its streaming server; HTTP 500",
+  STREAM_PROTOCOL_ERROR: 'a stream tunnel frame is not valid, a request or reply does not match its schema, or a peer sent beyond its credit; the stream (or, for a bad frame, the tunnel) is closed',
+  STREAM_CLOSED: 'a stream was reset by the other end, or its tunnel closed (the edge disconnected); kubectl sees the connection end',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -18,6 +18,7 @@ export { ModbusProtocolConfig, ModbusVisitor } from './modbus.js'
 export { OpcuaProtocolConfig, OpcuaVisitor } from './opcua.js'
 export { StoredDevice, TwinRecord } from './stored.js'
 export { CloudLinkMessage, MapperMetricsMessage, WebLogin, WebSetExpected } from './web.js'
+export { StreamReply, StreamRequest } from './stream-tunnel.js'
 export {
   DeviceStateResult,
   DeviceStateUpdate,

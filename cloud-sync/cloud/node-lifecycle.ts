@@ -25,7 +25,7 @@ import { errorResponse, parseNodeStatusResource, response, Sources, validateNode
 import type { Session } from '../session.js'
 import { KubeRequestError } from './kube-api.js'
 import type { NodeApi } from './node-api.js'
-import { EDGE_ROLE_LABEL, labelPatch, leaseBody, newNode, nodeLabels, renewTimeOf, resourceVersionOf, statusPatch, unknownPatch, viewOf, type NodeView } from './node-object.js'
+import { EDGE_ROLE_LABEL, labelPatch, leaseBody, newNode, nodeLabels, renewTimeOf, resourceVersionOf, statusPatch, unknownPatch, viewOf, type KubeletEndpoint, type NodeView } from './node-object.js'
 
 export interface NodeLifecycleOptions {
   api: NodeApi
@@ -35,6 +35,8 @@ export interface NodeLifecycleOptions {
   leaseRenewMs?: number
   gracePeriodMs?: number
   monitorPeriodMs?: number
+  /** the stream endpoint the Nodes point the API server at (daemonEndpoints), once it listens */
+  kubeletEndpoint?: () => KubeletEndpoint | undefined
 }
 
 interface NodeState {
@@ -61,7 +63,7 @@ export interface NodeLifecycleMetrics {
 }
 
 export class NodeLifecycle {
-  readonly #o: Required<Omit<NodeLifecycleOptions, 'clock'>> & { clock: Clock }
+  readonly #o: Required<Omit<NodeLifecycleOptions, 'clock' | 'kubeletEndpoint'>> & Pick<NodeLifecycleOptions, 'kubeletEndpoint'> & { clock: Clock }
   readonly #nodes = new Map<string, NodeState>()
   readonly #metrics: NodeLifecycleMetrics = { reports: 0, refused: 0, statusPatches: 0, leaseWrites: 0, markedUnknown: 0 }
   #monitor: TimerHandle | undefined
@@ -152,7 +154,7 @@ export class NodeLifecycle {
         await this.#ensureNode(node, state, report)
         state.ensured = true
       }
-      const written = await this.#o.api.patchNodeStatus(node, statusPatch(report, state.view?.conditions ?? [], this.#o.clock.now()))
+      const written = await this.#o.api.patchNodeStatus(node, statusPatch(report, state.view?.conditions ?? [], this.#o.clock.now(), this.#o.kubeletEndpoint?.()))
       this.#metrics.statusPatches++
       state.view = viewOf(written)
       state.lastHeard = this.#o.clock.now()

@@ -93,11 +93,23 @@ function transitionOf(previous: readonly NodeCondition[], type: string, status: 
   return before !== undefined && before.status === status && before.lastTransitionTime !== undefined ? before.lastTransitionTime : now
 }
 
+/**
+ * Where the API server reaches "the kubelet" of every edge node: tern cloud's stream endpoint
+ * (cloud-sync/streams/). `address`, when set, replaces the node's InternalIP.
+ */
+export interface KubeletEndpoint {
+  address?: string
+  port: number
+}
+
 /** The strategic merge patch of `nodes/<name>/status` for a report received at `nowMs`. */
-export function statusPatch(report: NodeStatusReport, previous: readonly NodeCondition[], nowMs: number): object {
+export function statusPatch(report: NodeStatusReport, previous: readonly NodeCondition[], nowMs: number, endpoint?: KubeletEndpoint): object {
   const now = time(nowMs)
   const conditions = report.conditions.map((c) => ({ ...c, lastHeartbeatTime: now, lastTransitionTime: transitionOf(previous, c.type, c.status, now) }))
-  return { status: { capacity: report.capacity, allocatable: report.allocatable, conditions, addresses: report.addresses, nodeInfo: report.nodeInfo } }
+  const address = endpoint?.address
+  const addresses = address === undefined ? report.addresses : [{ type: 'InternalIP', address }, ...report.addresses.filter((a) => a.type !== 'InternalIP')]
+  const daemonEndpoints = endpoint === undefined ? {} : { daemonEndpoints: { kubeletEndpoint: { Port: endpoint.port } } }
+  return { status: { capacity: report.capacity, allocatable: report.allocatable, conditions, addresses, nodeInfo: report.nodeInfo, ...daemonEndpoints } }
 }
 
 /**

@@ -16,6 +16,7 @@ import type { Bus } from '../../broker/bus.js'
 import type { CloudLinkConfig, NodeStatusConfig } from '../../schemas/config.js'
 import type { CertificateInfo, Renewer } from '../identity/renewer.js'
 import { EdgeHub } from '../link/edge-hub.js'
+import { EdgeTunnel, type EdgeTunnelOptions } from '../streams/edge-tunnel.js'
 import type { CloudObjectSpaces } from './cloud-objects.js'
 import { EdgeSync } from './edge-sync.js'
 import { LinkStatus } from './link-status.js'
@@ -70,6 +71,7 @@ export class EdgeCloud {
   #reporter: NodeReporter | undefined
   #renewer: Renewer | undefined
   #pods: PodReports | undefined
+  #tunnel: EdgeTunnel | undefined
 
   constructor(options: EdgeCloudOptions) {
     this.#o = options
@@ -138,6 +140,7 @@ export class EdgeCloud {
         reporter.attach(session)
         status.linked(true)
         session.onClose(() => status.linked(false))
+        this.#tunnel?.attach(session)
       },
     })
     this.#renewer = await this.#makeRenewer(this.#hub, (info) => status.certificate(info))
@@ -177,6 +180,27 @@ export class EdgeCloud {
     return this.#pods
   }
 
+  /**
+   * Serves kubectl logs/exec/port-forward from now on: a stream tunnel beside every session
+   * (cloud-sync/streams/edge-tunnel.ts), the first one at once when a session is open.
+   */
+  serveStreams(serve: EdgeTunnelOptions['serve']): void {
+    const hub = this.#hub
+    if (hub === undefined || this.#tunnel !== undefined) throw new Error('EdgeCloud.serveStreams() needs a started EdgeCloud, once')
+    const { link, secret, ca, nodeName, log } = this.#o
+    this.#tunnel = new EdgeTunnel({
+      url: link.url,
+      node: nodeName,
+      projectId: hub.projectId,
+      credentials: () => ({ ...(hub.identity === undefined ? {} : { identity: hub.identity }), ...(secret === undefined ? {} : { secret }) }),
+      ...(ca === undefined ? {} : { ca }),
+      serve,
+      log,
+    })
+    const session = hub.session
+    if (session !== undefined) this.#tunnel.attach(session)
+  }
+
   /** The node certificate in use (undefined in shared-secret mode). */
   get certificate(): CertificateInfo | undefined {
     return this.#renewer?.info
@@ -192,6 +216,7 @@ export class EdgeCloud {
   }
 
   async stop(): Promise<void> {
+    this.#tunnel?.stop()
     this.#renewer?.stop()
     await this.#reporter?.stop()
     await this.#hub?.stop()

@@ -55,15 +55,20 @@ export interface CloudHubOptions {
   log: Logger
   /** called with every new session, after the one it replaces (if any) was closed */
   onSession(session: Session): void
+  /**
+   * Called with each authenticated stream tunnel (`/<projectId>/<node>/streams`, cloud-sync/streams/);
+   * without it such a path is refused with 404.
+   */
+  onTunnel?(node: string, socket: WebSocket): void
   clock?: Clock
 }
 
 /** The longest delay a Node.js timer takes as given. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-type Settings = Required<Omit<CloudHubOptions, 'tls' | 'resendMs' | 'serve'>> & Pick<CloudHubOptions, 'tls' | 'resendMs' | 'serve'>
+type Settings = Required<Omit<CloudHubOptions, 'tls' | 'resendMs' | 'serve' | 'onTunnel'>> & Pick<CloudHubOptions, 'tls' | 'resendMs' | 'serve' | 'onTunnel'>
 
-type Refusal = Extract<AuthResult, { ok: false }> | { ok: false; status: 400 | 500 | 503; code: ErrorCode; reason: string }
+type Refusal = Extract<AuthResult, { ok: false }> | { ok: false; status: 400 | 404 | 500 | 503; code: ErrorCode; reason: string }
 
 export class CloudHub {
   readonly #o: Settings
@@ -166,15 +171,21 @@ export class CloudHub {
         return
       }
       const wss = this.#wss as WebSocketServer
+      const onTunnel = this.#o.onTunnel
+      if (decision.kind === 'streams' && onTunnel !== undefined) {
+        wss.handleUpgrade(request, socket, head, (ws) => onTunnel(decision.node, ws))
+        return
+      }
       wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, decision.node, request, decision.expiresAt, decision.identity))
     })
   }
 
-  async #admit(request: IncomingMessage): Promise<{ ok: true; node: string; expiresAt?: number; identity?: string } | Refusal> {
+  async #admit(request: IncomingMessage): Promise<{ ok: true; node: string; kind: 'events' | 'streams'; expiresAt?: number; identity?: string } | Refusal> {
     if (this.#stopping !== undefined) return { ok: false, status: 503, code: 'CLOUD_SESSION_LIMIT', reason: 'CloudHub is stopping' }
     const target = parseEventsPath(request.url ?? '')
     if (!target.ok) return { ok: false, status: 400, code: 'CLOUD_HANDSHAKE_INVALID', reason: target.reason }
-    const { projectId, node } = target
+    const { projectId, node, kind } = target
+    if (kind === 'streams' && this.#o.onTunnel === undefined) return { ok: false, status: 404, code: 'CLOUD_HANDSHAKE_INVALID', reason: 'this CloudHub serves no stream tunnels' }
     if (projectId !== this.#o.projectId) return { ok: false, status: 400, code: 'CLOUD_HANDSHAKE_INVALID', reason: `unknown project ID ${projectId}` }
     for (const [header, expected] of [[Headers.nodeId, node], [Headers.projectId, projectId]] as const) {
       const value = request.headers[header]
@@ -188,10 +199,10 @@ export class CloudHub {
       return { ok: false, status: 500, code: 'CLOUD_AUTH_FAILED', reason: 'authenticator failed' }
     }
     if (!auth.ok) return auth
-    if (!this.#sessions.has(node) && this.#sessions.size >= this.#o.sessionLimit) {
+    if (kind === 'events' && !this.#sessions.has(node) && this.#sessions.size >= this.#o.sessionLimit) {
       return { ok: false, status: 503, code: 'CLOUD_SESSION_LIMIT', reason: `${this.#sessions.size} sessions open, the limit` }
     }
-    return { ok: true, node, ...(auth.expiresAt === undefined ? {} : { expiresAt: auth.expiresAt }), ...(auth.identity === undefined ? {} : { identity: auth.identity }) }
+    return { ok: true, node, kind, ...(auth.expiresAt === undefined ? {} : { expiresAt: auth.expiresAt }), ...(auth.identity === undefined ? {} : { identity: auth.identity }) }
   }
 
   /** Closes the node's session, if it has one (revocation). */

@@ -104,6 +104,16 @@ export class EdgeHub {
     terminateAfter(socket, this.#o.closeGraceMs, this.#o.clock)
   }
 
+  /** The certificate and key the hub dials with now (a renewal switches them). */
+  get identity(): { cert: string | Buffer; key: string | Buffer } | undefined {
+    return this.#identity
+  }
+
+  /** The project ID the hub dials with. */
+  get projectId(): string {
+    return this.#o.projectId
+  }
+
   /** A session is open now. */
   get connected(): boolean {
     return this.#session?.open === true

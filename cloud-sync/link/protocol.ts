@@ -45,13 +45,19 @@ export function eventsPath(projectId: string, node: string): string {
   return `/${encodeURIComponent(projectId)}/${encodeURIComponent(node)}/events`
 }
 
-/** The project ID and node of an events path, or a reason why it is not one. */
-export function parseEventsPath(path: string): { ok: true; projectId: string; node: string } | { ok: false; reason: string } {
+/** The node's stream tunnel (cloud-sync/streams/): beside the session, with the same credentials. */
+export function streamsPath(projectId: string, node: string): string {
+  return `/${encodeURIComponent(projectId)}/${encodeURIComponent(node)}/streams`
+}
+
+/** The project ID, node and kind of an events or streams path, or a reason why it is neither. */
+export function parseEventsPath(path: string): { ok: true; projectId: string; node: string; kind: 'events' | 'streams' } | { ok: false; reason: string } {
   const pathname = path.split('?', 1)[0] as string
   const parts = pathname.split('/')
-  if (parts.length !== 4 || parts[0] !== '' || parts[3] !== 'events') return { ok: false, reason: 'path is not /<projectId>/<node>/events' }
+  const kind = parts[3]
+  if (parts.length !== 4 || parts[0] !== '' || (kind !== 'events' && kind !== 'streams')) return { ok: false, reason: 'path is not /<projectId>/<node>/events (or /streams)' }
   const [, projectId, node] = parts as [string, string, string, string]
   if (!isProjectId(projectId)) return { ok: false, reason: 'project ID is not valid' }
   if (!isNodeName(node)) return { ok: false, reason: 'node name is not a DNS-1123 subdomain of at most 253 characters' }
-  return { ok: true, projectId, node }
+  return { ok: true, projectId, node, kind }
 }

@@ -6,7 +6,7 @@
 import type * as GrpcJs from '@grpc/grpc-js'
 import { TernError } from '../../schemas/errors.js'
 import { CRI_V1_DESCRIPTOR } from './proto.js'
-import type { ContainerRuntime, Image } from './runtime.js'
+import type { ContainerRuntime, CriStreaming, Image } from './runtime.js'
 
 export const DEFAULT_RUNTIME_ENDPOINT = 'unix:///run/containerd/containerd.sock'
 
@@ -24,7 +24,7 @@ type Unary = (request: object, options: GrpcJs.CallOptions, callback: (err: Grpc
 type ServiceClient = GrpcJs.Client & Record<string, Unary>
 
 /** Connects lazily: the first call dials; an absent socket is EDGED_RUNTIME_UNAVAILABLE on that call. */
-export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Promise<ContainerRuntime> {
+export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Promise<ContainerRuntime & CriStreaming> {
   const endpoint = options.endpoint ?? DEFAULT_RUNTIME_ENDPOINT
   if (!endpoint.startsWith('unix://')) {
     throw new TernError('CONFIG_INVALID', `edged.runtimeEndpoint must be a unix:// socket address, got ${JSON.stringify(endpoint)}`)
@@ -89,6 +89,9 @@ export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Prom
         throw execTimeout(err, containerId, cmd, timeoutSeconds) ?? err
       }
     },
+    exec: async (containerId, cmd, stdio) => (await rt<{ url: string }>('Exec', { containerId, cmd, ...stdio })).url,
+    attach: async (containerId, stdio) => (await rt<{ url: string }>('Attach', { containerId, ...stdio })).url,
+    portForward: async (podSandboxId, ports) => (await rt<{ url: string }>('PortForward', { podSandboxId, port: ports })).url,
     listImages: async () => (await img<{ images: Image[] }>('ListImages')).images,
     imageStatus: async (image) => (await img<{ image: Image | null }>('ImageStatus', { image: { image } })).image ?? undefined,
     pullImage: async (image, auth) => (await img<{ imageRef: string }>('PullImage', { image: { image }, auth })).imageRef,

@@ -168,6 +168,13 @@ const messages = {
   ContainerStatusResponse: msg({ status: f('ContainerStatus', 1) }),
   ExecSyncRequest: msg({ containerId: f('string', 1), cmd: rep('string', 2), timeout: f('int64', 3) }),
   ExecSyncResponse: msg({ stdout: f('bytes', 1), stderr: f('bytes', 2), exitCode: f('int32', 3) }),
+  // the streaming calls answer with a URL of the runtime's streaming server (kubectl exec/attach/port-forward)
+  ExecRequest: msg({ containerId: f('string', 1), cmd: rep('string', 2), tty: f('bool', 3), stdin: f('bool', 4), stdout: f('bool', 5), stderr: f('bool', 6) }),
+  ExecResponse: msg({ url: f('string', 1) }),
+  AttachRequest: msg({ containerId: f('string', 1), stdin: f('bool', 2), tty: f('bool', 3), stdout: f('bool', 4), stderr: f('bool', 5) }),
+  AttachResponse: msg({ url: f('string', 1) }),
+  PortForwardRequest: msg({ podSandboxId: f('string', 1), port: rep('int32', 2) }),
+  PortForwardResponse: msg({ url: f('string', 1) }),
 
   ImageFilter: msg({ image: f('ImageSpec', 1) }),
   ListImagesRequest: msg({ filter: f('ImageFilter', 1) }),
@@ -222,6 +229,9 @@ const services = {
       ListContainers: rpc('ListContainersRequest', 'ListContainersResponse'),
       ContainerStatus: rpc('ContainerStatusRequest', 'ContainerStatusResponse'),
       ExecSync: rpc('ExecSyncRequest', 'ExecSyncResponse'),
+      Exec: rpc('ExecRequest', 'ExecResponse'),
+      Attach: rpc('AttachRequest', 'AttachResponse'),
+      PortForward: rpc('PortForwardRequest', 'PortForwardResponse'),
     },
   },
   ImageService: {

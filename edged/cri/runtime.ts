@@ -208,3 +208,22 @@ export interface ContainerRuntime {
   /** Closes the connection; calls after it reject with EDGED_RUNTIME_UNAVAILABLE. */
   close(): void
 }
+
+/** Which of a process's standard streams a streaming session carries (CRI ExecRequest/AttachRequest). */
+export interface StdioOptions {
+  stdin: boolean
+  stdout: boolean
+  stderr: boolean
+  tty: boolean
+}
+
+/**
+ * The CRI's streaming calls: each prepares a session on the runtime's streaming server and
+ * answers with its URL (containerd's serves on 127.0.0.1, SPDY and WebSocket, one use per URL);
+ * the kubelet proxies the API server's upgraded connection there, and so do tern's stream tunnels.
+ */
+export interface CriStreaming {
+  exec(containerId: string, cmd: string[], stdio: StdioOptions): Promise<string>
+  attach(containerId: string, stdio: StdioOptions): Promise<string>
+  portForward(podSandboxId: string, ports: number[]): Promise<string>
+}

@@ -47,6 +47,8 @@ export declare const Secret: Precompiled<Static<typeof S.Secret>>
 export declare const SecretObject: Precompiled<Static<typeof S.SecretObject>>
 export declare const StateReport: Precompiled<Static<typeof S.StateReport>>
 export declare const StoredDevice: Precompiled<Static<typeof S.StoredDevice>>
+export declare const StreamReply: Precompiled<Static<typeof S.StreamReply>>
+export declare const StreamRequest: Precompiled<Static<typeof S.StreamRequest>>
 export declare const TwinRecord: Precompiled<Static<typeof S.TwinRecord>>
 export declare const TwinReport: Precompiled<Static<typeof S.TwinReport>>
 export declare const TwinUpdateEnvelope: Precompiled<Static<typeof S.TwinUpdateEnvelope>>

@@ -67,7 +67,7 @@ export interface CloudWorld {
  */
 export async function startCloudWorld(
   undo: Array<() => Promise<void>>,
-  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string; nodes?: Record<string, number> } = {},
+  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string; nodes?: Record<string, number>; streams?: Record<string, unknown> } = {},
 ): Promise<CloudWorld> {
   const dir = await scratchDir()
   undo.push(() => dir.remove())
@@ -76,7 +76,9 @@ export async function startCloudWorld(
   let kubectl: Kubectl
   let cloudKubeconfig: string
   if (options.kubeconfig === undefined) {
-    const emulator = await startKubeEmulator({ token: 'admin', roles: { 'tern-cloud': await ternCloudRules() }, tls: { ...pki.server, ca: pki.ca } })
+    // with streams: the emulator reaches "kubelets" (tern cloud's stream endpoint) with the test CA's client certificate
+    const kubeletClient = options.streams === undefined ? {} : { kubeletClient: { ...pki.client, ca: pki.ca } }
+    const emulator = await startKubeEmulator({ token: 'admin', roles: { 'tern-cloud': await ternCloudRules() }, tls: { ...pki.server, ca: pki.ca }, ...kubeletClient })
     undo.push(() => emulator.stop())
     kube = emulator
     kubectl = await kubectlFor(emulator, dir.path)
@@ -100,6 +102,8 @@ export async function startCloudWorld(
     kube: { kubeconfig: cloudKubeconfig },
     status: { qps: options.qps ?? 200, burst: 50 },
     ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
+    // the stream endpoint on the hub's certificate, trusting the test CA's client certificates
+    ...(options.streams === undefined ? {} : { streams: { host: '127.0.0.1', port: 0, clientCA: pki.ca, advertiseAddress: '127.0.0.1', ...options.streams } }),
     log: { level: 'debug' },
   }
   const cloud = await startTernCloud(dir.path, cloudConfig)
@@ -114,7 +118,8 @@ export async function startCloudWorld(
     undo,
     restartCloud: async () => {
       await world.cloud.stop()
-      world.cloud = await startTernCloud(dir.path, { ...cloudConfig, hub: { ...cloudConfig.hub, port: world.cloud.hubPort } })
+      const streams = world.cloud.streamsPort === undefined ? {} : { streams: { ...(cloudConfig as { streams?: object }).streams, port: world.cloud.streamsPort } }
+      world.cloud = await startTernCloud(dir.path, { ...cloudConfig, hub: { ...cloudConfig.hub, port: world.cloud.hubPort }, ...streams })
     },
   }
   return world

@@ -34,6 +34,8 @@ export interface TernCloudProcess extends Child {
   hubPort: number
   /** the metrics and health listener's port (0 with `http: false`) */
   httpPort: number
+  /** the kubelet stream endpoint's port, when the config has `streams:` */
+  streamsPort?: number
 }
 
 /** Writes `config` as YAML into `dir` and starts `tern cloud` on it; resolves when CloudHub listens and the informers synced. */
@@ -43,8 +45,8 @@ export async function startTernCloud(dir: string, config: Record<string, unknown
   const child = startChild(process.execPath, [TERN_BIN, 'cloud', '--config', configPath], { env: { ...process.env, ...env } })
   // bounded generously: informers' first lists and the CA read take seconds at a load average of 15+
   const line = await child.waitForLine((l) => l.includes('"msg":"cloud ready"'), 60_000)
-  const ready = JSON.parse(line) as { hub: { port: number }; http?: { port: number } }
-  return Object.assign(child, { hubPort: ready.hub.port, httpPort: ready.http?.port ?? 0 })
+  const ready = JSON.parse(line) as { hub: { port: number }; http?: { port: number }; streams?: { port: number } }
+  return Object.assign(child, { hubPort: ready.hub.port, httpPort: ready.http?.port ?? 0, ...(ready.streams === undefined ? {} : { streamsPort: ready.streams.port }) })
 }
 
 /** Runs `tern ...args` to completion. */

@@ -23,7 +23,10 @@
  * Strict/Warn/Ignore, validation against openAPIV3Schema including list-map/set uniqueness (422
  * with causes), watch from a resourceVersion with a bounded history (410 Expired ERROR event),
  * bookmarks, timeoutSeconds, Table output for printer columns, dryRun=All, bearer-token auth, RBAC
- * resource rules per token (403 Forbidden), HTTPS.
+ * resource rules per token (403 Forbidden), HTTPS; with `kubeletClient`, pods/log, pods/exec,
+ * pods/attach and pods/portforward passed to the node's kubelet endpoint (status.addresses
+ * InternalIP then Hostname, daemonEndpoints.kubeletEndpoint.Port) with that client certificate,
+ * upgraded connections proxied byte for byte and no stream translation (node-proxy.ts).
  *
  * Not implemented: server-side apply (415), aggregated discovery and protobuf (JSON is always
  * answered: kubectl asks for protobuf answers for built-ins, e.g. `cordon`, and takes JSON; a
@@ -33,20 +36,22 @@
  * complete), `resourceVersionMatch`/list at an older version (lists are always current),
  * finalizers, schema defaulting beyond the pod defaults, validation of built-ins beyond a pod's
  * containers (names, images) and Secrets' data, pod spec immutability, CRD version conversion,
- * `sendInitialEvents`, the pods/log, pods/exec, pods/portforward, pods/binding and eviction
- * subresources, and everything controllers do (no scheduler, no node lifecycle controller, no
+ * `sendInitialEvents`, the pods/binding and eviction subresources, the WebSocket-to-SPDY stream
+ * translation of a 1.30+ API server (kubectl falls back to SPDY), and everything controllers do (no scheduler, no node lifecycle controller, no
  * garbage collection by ownerReferences), RBAC beyond resource rules of one role per token.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { readFile, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { parse as parseYaml, stringify } from 'yaml'
 import { Api, type FieldValidation, type WriteOptions } from './api.js'
 import { VERSION_INFO, apiGroup, apiGroupList, apiResourceList, apiVersions } from './discovery.js'
 import { openapiV3Document, openapiV3Root } from './openapi.js'
 import type { Json } from './patch.js'
 import { groupVersion, typeId, type ResourceType } from './registry.js'
+import { kubeletLocation, NODE_SUBRESOURCES, proxyLog, proxyUpgrade, type KubeletClient } from './node-proxy.js'
 import { fieldSelector, labelSelector, type Selector } from './selectors.js'
 import { ApiError, badRequest, gone, notFound } from './status.js'
 import { Store, namespaceOf, type KubeObject, type StoredEvent } from './store.js'
@@ -69,6 +74,12 @@ export interface KubeEmulatorOptions {
   tls?: { cert: string; key: string; ca: string }
   /** Interval of BOOKMARK events for watches with `allowWatchBookmarks=true`. Default 10 s. */
   bookmarkIntervalMs?: number
+  /**
+   * The API server's kubelet client certificate and key (PEM file paths; --kubelet-client-certificate)
+   * and, optionally, the CA kubelets' serving certificates are checked with: pods/log, exec,
+   * attach and portforward are then passed to the pod's node (node-proxy.ts); without it they get 404.
+   */
+  kubeletClient?: { cert: string; key: string; ca?: string }
 }
 
 export interface RequestRecord {
@@ -307,7 +318,38 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     const r = route(segments)
     if (r === undefined) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     if (rules !== undefined) authorize(rules, req.method ?? 'GET', r, url.searchParams)
+    if (isNodeSubresource(r)) {
+      if (r.subresource !== 'log') throw badRequest(`pods/${r.subresource ?? ''} needs an upgraded connection (SPDY or WebSocket)`)
+      if (req.method !== 'GET') throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+      return proxyLog(nodeLocation(r, url.searchParams), await kubeletCredentials(), req, res)
+    }
     return resource(req, res, r, url.searchParams)
+  }
+
+  const isNodeSubresource = (r: Route): boolean => r.group === '' && r.type.plural === 'pods' && r.subresource !== undefined && NODE_SUBRESOURCES.has(r.subresource) && options.kubeletClient !== undefined
+  const nodeLocation = (r: Route, query: URLSearchParams): ReturnType<typeof kubeletLocation> => {
+    const pods = api.findType('', 'v1', 'pods')
+    const nodes = api.findType('', 'v1', 'nodes')
+    if (pods === undefined || nodes === undefined || r.namespace === undefined || r.name === undefined) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    return kubeletLocation(api, { pods, nodes }, r.namespace, r.name, r.subresource ?? '', query)
+  }
+  let kubeletClient: KubeletClient | undefined
+  const kubeletCredentials = async (): Promise<KubeletClient> => {
+    const files = options.kubeletClient as NonNullable<KubeEmulatorOptions['kubeletClient']>
+    kubeletClient ??= { cert: await readFile(files.cert), key: await readFile(files.key), ...(files.ca === undefined ? {} : { ca: await readFile(files.ca) }) }
+    return kubeletClient
+  }
+
+  /** pods/exec, attach, portforward: an upgraded connection, authenticated and routed as a request is. */
+  const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    const bearer = req.headers.authorization?.replace(/^Bearer /, '')
+    const rules = bearer === undefined ? undefined : options.roles?.[bearer]
+    if (options.token !== undefined && bearer !== options.token && rules === undefined) throw new ApiError(401, 'Unauthorized', 'Unauthorized')
+    const r = route(url.pathname.split('/').filter((s) => s !== ''))
+    if (r === undefined || !isNodeSubresource(r) || r.subresource === 'log') throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    if (rules !== undefined) authorize(rules, req.method ?? 'GET', r, url.searchParams)
+    proxyUpgrade(nodeLocation(r, url.searchParams), await kubeletCredentials(), req, socket, head)
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
@@ -327,6 +369,14 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       : createHttpsServer({ cert: await readFile(options.tls.cert), key: await readFile(options.tls.key) }, listener)
   let connections = 0
   server.on('connection', () => connections++)
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    upgrade(req, socket, head).catch((error: unknown) => {
+      const status = error instanceof ApiError ? error.status : new ApiError(500, 'InternalError', `Internal error occurred: ${String(error)}`).status
+      const body = JSON.stringify(status)
+      socket.end(`HTTP/1.1 ${status.code} ${status.reason ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    })
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', resolve)

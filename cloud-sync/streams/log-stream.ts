@@ -1,0 +1,104 @@
+/**
+ * A container's log as the kubelet serves containerLogs (pkg/kubelet/kuberuntime/logs): the lines
+ * of its CRI log file (edged/logs/ parses the records and finds the files), from the last
+ * `tailLines` or from `since`, with `timestamps`, cut at `limitBytes`, and with `follow` on as the
+ * file grows until the container stops (its process exited, or a newer restart's file exists).
+ * An async generator read chunk by chunk: a reader that stops reading stops the file reads.
+ */
+import { open, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseRecords, splitRecords, type LogLine } from '../../edged/logs/cri-log.js'
+import { logAttempts } from '../../edged/logs/files.js'
+import { readLogLines } from '../../edged/logs/read.js'
+
+export interface LogStreamOptions {
+  containerDir: string
+  attempt: number
+  follow: boolean
+  tailLines?: number
+  timestamps: boolean
+  /** ms since the epoch: lines written before are skipped */
+  sinceMs?: number
+  limitBytes?: number
+  /** whether the container still runs (follow ends when it does not) */
+  running: () => Promise<boolean>
+  signal: AbortSignal
+  /** how often a followed file is checked for growth, ms (default 250) */
+  intervalMs?: number
+}
+
+const READ_CHUNK = 64 * 1024
+/** how often follow asks the runtime whether the container still runs, ms */
+const RUNNING_CHECK_MS = 1000
+
+export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
+  const path = join(o.containerDir, `${o.attempt}.log`)
+  let left = o.limitBytes ?? Infinity
+  const format = (lines: LogLine[]): Buffer | undefined => {
+    const text = lines
+      .filter((l) => o.sinceMs === undefined || Date.parse(l.time) >= o.sinceMs)
+      .map((l) => `${o.timestamps ? `${l.time} ` : ''}${l.text}\n`)
+      .join('')
+    if (text === '' || left <= 0) return undefined
+    let out = Buffer.from(text, 'utf8')
+    if (out.length > left) out = out.subarray(0, left)
+    left -= out.length
+    return out
+  }
+  let offset = 0
+  let rest = ''
+  let pending = new Map<string, LogLine>()
+  if (o.tailLines !== undefined) {
+    // the last N lines need the whole file read once; the kubelet seeks backwards for them
+    const read = await readLogLines(path, o.tailLines)
+    ;({ offset, pending } = read)
+    rest = Buffer.from(read.rest, 'utf8').toString('latin1')
+    const out = format(read.lines)
+    if (out !== undefined) yield out
+  }
+  let lastRunningCheck = 0
+  while (!o.signal.aborted && left > 0) {
+    const size = (await stat(path).catch(() => undefined))?.size ?? 0
+    if (size > offset) {
+      const handle = await open(path, 'r')
+      try {
+        const buffer = Buffer.alloc(Math.min(READ_CHUNK, size - offset))
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
+        offset += bytesRead
+        // a chunk may end inside a UTF-8 character: records are split at '\n' only, so decode whole records
+        const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('latin1'))
+        rest = split.rest
+        const records = split.records.map((r) => Buffer.from(r, 'latin1').toString('utf8'))
+        const out = format(parseRecords(records, pending))
+        if (out !== undefined) yield out
+      } finally {
+        await handle.close()
+      }
+      continue
+    }
+    if (!o.follow) return
+    if ((await logAttempts(o.containerDir)).some((a) => a > o.attempt)) return
+    const now = Date.now()
+    if (now - lastRunningCheck >= RUNNING_CHECK_MS) {
+      lastRunningCheck = now
+      if (!(await o.running())) {
+        // the last lines may have been written between the size check and the runtime's answer
+        if (((await stat(path).catch(() => undefined))?.size ?? 0) > offset) continue
+        return
+      }
+    }
+    await sleep(o.intervalMs ?? 250, o.signal)
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

@@ -72,6 +72,12 @@
  *   --metrics-rounds 5         rounds of one run with http on (scraped every 5 s) and one with http: false,
  *                              alternating; --devices and --twin-duration as for twin
  *   results also go to bench/results/metrics-latest.json
+ * streams (kubectl exec latency, kubectl logs / exec cat throughput through the stream tunnel vs the
+ * edge reading the CRI log itself, and a control message's round trip on a shared 2 MB/s uplink
+ * with streams on the session's connection or their own, bench/streams.ts; about 3 minutes; root,
+ * containerd):
+ *   --streams-flood-lines 200000  lines of 200 characters logged (and as many bytes cat reads)
+ *   results also go to bench/results/streams-latest.json
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -87,9 +93,10 @@ import { TWIN_BENCH_MAPPERS, TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, t
 import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './identity.js'
 import { EDGED_DEFAULTS, edgedEstimateSeconds, runEdgedBench } from './edged.js'
 import { METRICS_COST_DEFAULTS, metricsCostEstimateSeconds, runMetricsCostBench } from './metrics-cost.js'
+import { STREAMS_DEFAULTS, runStreamsBench, streamsEstimateSeconds } from './streams.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity', 'edged', 'metrics'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity', 'edged', 'metrics', 'streams'] as const
 
 const { values } = parseArgs({
   options: {
@@ -134,6 +141,7 @@ const { values } = parseArgs({
     'metrics-rounds': { type: 'string' },
     'edged-scale-pods': { type: 'string' },
     'edged-containers': { type: 'string' },
+    'streams-flood-lines': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -260,6 +268,12 @@ async function main(): Promise<void> {
     const result = await withWatchdog('edged', edgedEstimateSeconds(options), () => runEdgedBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/edged-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
+  }
+  if (only.includes('streams')) {
+    const options = { ...STREAMS_DEFAULTS, floodLines: num('streams-flood-lines', STREAMS_DEFAULTS.floodLines, 1000) }
+    const result = await withWatchdog('streams', streamsEstimateSeconds(options), () => runStreamsBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/streams-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
   }
 }
 

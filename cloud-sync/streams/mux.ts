@@ -73,6 +73,14 @@ export class TunnelStream extends Duplex {
     this.#grant()
   }
 
+  // Readable calls _read once and then waits for a push, which never comes while the peer has no
+  // credit: credit is granted as the consumer takes data, after every read.
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size)
+    this.#grant()
+    return chunk
+  }
+
   /** Grants the peer what the consumer has taken, in batches of a quarter window. */
   #grant(): void {
     if (this.destroyed) return

@@ -7,16 +7,18 @@
  * the runtime's streaming server is on that namespace's 127.0.0.1), and the real kubectl.
  */
 import assert from 'node:assert/strict'
-import { mkdir } from 'node:fs/promises'
+import type { IncomingMessage } from 'node:http'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
 import { containerdAvailable, startContainerd, type Containerd } from '../support/containerd.js'
-import { busyboxPod, eventually, writeManifest } from '../support/edged.js'
+import { busyboxPod, eventually, SLEEP_FOREVER, writeManifest } from '../support/edged.js'
 import { relayIntoNetns } from '../support/netns-relay.js'
 import { startChild } from '../support/resources.js'
 
 const NODE = 'edge-s1'
+const FLOOD_LINES = 100_000
 
 describe('kubectl logs, exec and port-forward through the stream tunnel (real processes)', function () {
   this.timeout(300_000)
@@ -35,13 +37,30 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     manifests = join(world.dir, 'manifests')
     await mkdir(manifests)
     await writeManifest(manifests, 'web.yaml', busyboxPod('web', { app: 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done' }))
+    await writeManifest(manifests, 'www.yaml', busyboxPod('www', { app: 'mkdir -p /www && echo hello-from-the-pod > /www/index.html && httpd -f -p 8080 -h /www' }))
+    await writeManifest(manifests, 'boot.yaml', busyboxPod('boot', { app: `echo boot-$RANDOM$RANDOM; ${SLEEP_FOREVER}` }))
+    // 20 MB of 200-character lines, more than the sockets between kubectl and the edge hold
+    await writeManifest(manifests, 'flood.yaml', busyboxPod('flood', { app: `yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${FLOOD_LINES}; ${SLEEP_FOREVER}` }))
     // tern edge in the runtime's network namespace, as on a node; CloudHub through the relay
     const spawn = (command: string, args: readonly string[]): ReturnType<typeof startChild> => startChild('nsenter', [`--net=/proc/${containerd.pid}/ns/net`, '--', command, ...args])
     await startCloudEdge(world, NODE, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, nodeStatus: { updateSeconds: 1 }, edged: { runtimeEndpoint: containerd.endpoint, podManifestsDir: manifests, rootDir: join(world.dir, 'edged') } })
-    // the static pod's Pod object, as a mirror pod would be (until pods come from the cluster)
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `web-${NODE}`, namespace: 'default' }, spec: { nodeName: NODE, containers: [{ name: 'app', image: 'localhost/busybox:1' }] } }
-    const applied = await world.kubectl.run(['apply', '-f', '-'], stringify(pod))
+    // the static pods' Pod objects, as mirror pods would be (until pods come from the cluster), one
+    // bound to this node that it does not run, and one bound to a node that is not connected
+    const pod = (name: string, node: string): string => stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { nodeName: node, containers: [{ name: 'app', image: 'localhost/busybox:1' }] } })
+    const objects = [...['web', 'www', 'boot', 'flood'].map((n) => pod(`${n}-${NODE}`, NODE)), pod('stray', NODE), pod('ghost', 'edge-elsewhere')]
+    const applied = await world.kubectl.run(['apply', '-f', '-'], objects.join('---\n'))
     assert.equal(applied.code, 0, applied.stderr)
+    // Running, as the node's pod status would say (kubectl port-forward checks it)
+    for (const n of ['web', 'www', 'boot', 'flood']) {
+      const running = await world.kubectl.run(['patch', 'pod', `${n}-${NODE}`, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running"}}'])
+      assert.equal(running.code, 0, running.stderr)
+    }
+    // the Node of a tern node that is not connected now: its endpoint is tern cloud's, as for every tern node
+    const elsewhere = await world.kubectl.run(['apply', '-f', '-'], stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-elsewhere' } }))
+    assert.equal(elsewhere.code, 0, elsewhere.stderr)
+    const endpoint = { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: world.cloud.streamsPort } } } }
+    const patched = await world.kubectl.run(['patch', 'node', 'edge-elsewhere', '--subresource=status', '--type=merge', '-p', JSON.stringify(endpoint)])
+    assert.equal(patched.code, 0, patched.stderr)
     await eventually(async () => {
       const r = await world.kubectl.run(['get', 'node', NODE, '-o', 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port} {.status.conditions[?(@.type=="Ready")].status}'])
       return r.code === 0 && r.stdout === `${world.cloud.streamsPort ?? ''} True`
@@ -70,5 +89,125 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     assert.equal(cat.stdout.trim(), `web-${NODE}`)
     const failed = await world.kubectl.run(['exec', `web-${NODE}`, '--', 'sh', '-c', 'exit 3'])
     assert.equal(failed.code, 3, failed.stderr)
+  })
+
+  it('kubectl logs -f follows new lines as the container writes them', async () => {
+    const follow = world.kubectl.spawn(['logs', '-f', `web-${NODE}`])
+    try {
+      const first = Number(await eventually(() => Promise.resolve(/tick-(\d+)\n/.exec(follow.output())?.[1]), 30_000, 'a first followed line'))
+      await eventually(() => Promise.resolve(follow.output().includes(`tick-${first + 3}\n`)), 30_000, 'three more lines followed')
+    } finally {
+      await follow.stop(5_000)
+    }
+  })
+
+  it('kubectl exec -i passes stdin to the command', async () => {
+    const r = await world.kubectl.run(['exec', '-i', `web-${NODE}`, '--', 'sh', '-c', 'read line; echo got-$line; cat'], 'hello\nmore input\n')
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout, 'got-hello\nmore input\n')
+  })
+
+  it('kubectl port-forward reaches a server in the pod', async () => {
+    const forward = world.kubectl.spawn(['port-forward', `pod/www-${NODE}`, ':8080'])
+    try {
+      const port = Number(await eventually(() => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(forward.output())?.[1]), 30_000, 'port-forward listening').catch((err: Error) => {
+        throw new Error(`${err.message}; kubectl said: ${forward.output()}`)
+      }))
+      const body = await eventually(async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/index.html`).catch(() => undefined)
+        return r?.status === 200 ? await r.text() : undefined
+      }, 30_000, 'an answer through the forwarded port')
+      assert.equal(body, 'hello-from-the-pod\n')
+    } finally {
+      await forward.stop(5_000)
+    }
+  })
+
+  it('a request for a pod the node does not run, or of another node, is refused; the endpoint wants the API server certificate', async () => {
+    const stray = await world.kubectl.run(['exec', 'stray', '--', 'true'])
+    assert.notEqual(stray.code, 0)
+    assert.match(stray.stderr, /not running on this node/)
+    const ghost = await world.kubectl.run(['logs', 'ghost'])
+    assert.notEqual(ghost.code, 0)
+    assert.match(ghost.stderr, /node edge-elsewhere .*no stream tunnel/)
+    // the kubelet endpoint itself: no client certificate, or one of another CA → 401
+    const get = async (client: { cert: string; key: string } | undefined): Promise<{ status: number; body: string }> => {
+      const { request } = await import('node:https')
+      const [ca, cert, key] = await Promise.all([readFile(world.pki.ca), client && readFile(client.cert), client && readFile(client.key)])
+      return new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: world.cloud.streamsPort, path: `/containerLogs/default/web-${NODE}/app`, ca, ...(cert === undefined || key === undefined ? {} : { cert, key }) }, (res) => {
+          let body = ''
+          res.on('data', (d: Buffer) => (body += d.toString()))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    }
+    const anonymous = await get(undefined)
+    assert.equal(anonymous.status, 401)
+    assert.match(anonymous.body, /STREAM_UNAUTHORIZED/)
+    assert.equal((await get(world.pki.strangerClient)).status, 401)
+    assert.equal((await get(world.pki.client)).status, 200)
+  })
+
+  it('a stalled kubectl holds only its own stream: exec and the node status go on; resumed, it gets every line', async () => {
+    const name = `flood-${NODE}`
+    await eventually(async () => {
+      const r = await world.kubectl.run(['exec', name, '--', 'sh', '-c', `test -n "$(pidof yes)" || echo done`])
+      return r.code === 0 && r.stdout.includes('done')
+    }, 120_000, 'the flood written')
+    // the stalled reader: a client of the API server that reads the first bytes of a 20 MB log and then nothing
+    const { request } = await import('node:https')
+    const ca = await readFile(world.pki.ca)
+    const kube = world.kube as NonNullable<CloudWorld['kube']>
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: kube.port, path: `/api/v1/namespaces/default/pods/${name}/log`, ca, headers: { Authorization: 'Bearer admin' } }, resolve)
+      req.on('error', reject)
+      req.end()
+    })
+    assert.equal(response.statusCode, 200)
+    const chunks: Buffer[] = []
+    const collect = (d: Buffer): number => chunks.push(d)
+    response.on('data', collect)
+    await eventually(() => Promise.resolve(chunks.length > 0), 30_000, 'the first bytes of the flood')
+    response.pause()
+    try {
+      const lease = async (): Promise<string> => (await world.kubectl.run(['get', 'lease', '-n', 'kube-node-lease', NODE, '-o', 'jsonpath={.spec.renewTime}'])).stdout
+      const before = await lease()
+      const started = Date.now()
+      const cat = await world.kubectl.run(['exec', `web-${NODE}`, '--', 'cat', '/etc/hostname'])
+      assert.equal(cat.code, 0, cat.stderr)
+      assert.equal(cat.stdout.trim(), `web-${NODE}`)
+      const logs = await world.kubectl.run(['logs', `web-${NODE}`, '--tail=1'])
+      assert.match(logs.stdout, /^tick-\d+\n$/)
+      assert.ok(Date.now() - started < 20_000, 'other streams are served while one is stalled')
+      // the Lease is renewed only while the node is heard from on its session
+      await eventually(async () => (await lease()) !== before, 30_000, "the node's Lease renewed while the stream is stalled")
+      const held = chunks.reduce((n, c) => n + c.length, 0)
+      assert.ok(held < 20_000_000, `the stalled reader had ${held} bytes: the stream was not held back`)
+      response.resume()
+      await new Promise((resolve) => response.once('end', resolve))
+      const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '')
+      assert.equal(lines.length, FLOOD_LINES)
+      assert.ok(lines.every((l) => l === 'x'.repeat(200)), 'every line intact')
+    } finally {
+      response.destroy()
+    }
+  })
+
+  it('kubectl logs --previous shows the container before its restart', async () => {
+    const name = `boot-${NODE}`
+    const first = await eventually(async () => /boot-\d+/.exec((await world.kubectl.run(['logs', name])).stdout)?.[0], 30_000, 'the first boot line')
+    const killed = await world.kubectl.run(['exec', name, '--', 'kill', '1'])
+    assert.equal(killed.code, 0, killed.stderr)
+    const second = await eventually(async () => {
+      const now = /boot-\d+/.exec((await world.kubectl.run(['logs', name])).stdout)?.[0]
+      return now !== undefined && now !== first ? now : undefined
+    }, 90_000, 'the restarted container logging')
+    const previous = await world.kubectl.run(['logs', name, '--previous'])
+    assert.equal(previous.code, 0, previous.stderr)
+    assert.equal(previous.stdout, `${first}\n`)
+    assert.notEqual(second, first)
   })
 })

@@ -369,7 +369,11 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       : createHttpsServer({ cert: await readFile(options.tls.cert), key: await readFile(options.tls.key) }, listener)
   let connections = 0
   server.on('connection', () => connections++)
+  // upgraded connections leave the HTTP server's bookkeeping: closed by stop() here
+  const upgraded = new Set<Duplex>()
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket)
+    socket.on('close', () => upgraded.delete(socket))
     socket.on('error', () => socket.destroy())
     upgrade(req, socket, head).catch((error: unknown) => {
       const status = error instanceof ApiError ? error.status : new ApiError(500, 'InternalError', `Internal error occurred: ${String(error)}`).status
@@ -411,6 +415,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     },
     stop: async () => {
       for (const end of [...watches.values()]) end()
+      for (const socket of upgraded) socket.destroy()
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },

@@ -1,0 +1,120 @@
+/**
+ * kubectl logs/exec through the stream tunnel (`npm run bench -- --only streams`), with the real
+ * processes of test/streams/kubectl-streams.test.ts: the API emulator, `tern cloud`, `tern edge`
+ * beside a private containerd and kubectl 1.32. Measured: `kubectl exec POD -- true` wall time
+ * against `kubectl get pod POD` (the same kubectl start and API round trip, no stream); `kubectl
+ * logs` of a large log and `kubectl exec -- cat` of a large file through the tunnel, against the
+ * edge's own reading of the same CRI log file (cloud-sync/streams/log-stream.ts, no tunnel); and
+ * the tunnel's effect on a control message on a shared slow uplink (bench/streams-link.ts).
+ */
+import { mkdir } from 'node:fs/promises'
+import { loadavg } from 'node:os'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { findPodLogs, containerLogFile } from '../edged/logs/files.js'
+import { logStream } from '../cloud-sync/streams/log-stream.js'
+import { startCloudEdge, startCloudWorld } from '../test/support/cloud.js'
+import { startContainerd } from '../test/support/containerd.js'
+import { busyboxPod, eventually, SLEEP_FOREVER, writeManifest } from '../test/support/edged.js'
+import { relayIntoNetns } from '../test/support/netns-relay.js'
+import { startChild } from '../test/support/resources.js'
+import { percentiles, round } from './phases.js'
+import { LINK_DEFAULTS, runLinkBench } from './streams-link.js'
+
+export interface StreamsBenchOptions {
+  /** `kubectl exec` and `kubectl get` repetitions */
+  execRuns: number
+  /** lines of 200 characters in the logged flood (and bytes/200 of the file cat reads) */
+  floodLines: number
+  /** throughput repetitions */
+  runs: number
+}
+
+export const STREAMS_DEFAULTS: StreamsBenchOptions = { execRuns: 20, floodLines: 200_000, runs: 3 }
+
+export function streamsEstimateSeconds(o: StreamsBenchOptions): number {
+  return 90 + o.execRuns * 2 * 1.5 + o.runs * 3 * (o.floodLines / 50_000) + 3 * (LINK_DEFAULTS.pings * 0.2 + 3)
+}
+
+const NODE = 'edge-bench'
+
+export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string) => void): Promise<Record<string, unknown>> {
+  const undo: Array<() => Promise<void>> = []
+  const load = [loadavg()[0]]
+  try {
+    const containerd = await startContainerd()
+    undo.push(() => containerd.stop())
+    const world = await startCloudWorld(undo, { streams: {} })
+    const relay = await relayIntoNetns(containerd.pid, world.dir, world.cloud.hubPort)
+    undo.push(() => relay.stop())
+    const manifests = join(world.dir, 'manifests')
+    await mkdir(manifests)
+    const rootDir = join(world.dir, 'edged')
+    await writeManifest(manifests, 'web.yaml', busyboxPod('web', { app: SLEEP_FOREVER }))
+    const bytes = o.floodLines * 201
+    await writeManifest(manifests, 'flood.yaml', busyboxPod('flood', { app: `head -c ${bytes} /dev/zero > /tmp/big; yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${o.floodLines}; ${SLEEP_FOREVER}` }))
+    const spawn = (command: string, args: readonly string[]): ReturnType<typeof startChild> => startChild('nsenter', [`--net=/proc/${containerd.pid}/ns/net`, '--', command, ...args])
+    await startCloudEdge(world, NODE, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, edged: { runtimeEndpoint: containerd.endpoint, podManifestsDir: manifests, rootDir } })
+    const pod = (name: string): string => stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { nodeName: NODE, containers: [{ name: 'app', image: 'localhost/busybox:1' }] } })
+    await world.kubectl.run(['apply', '-f', '-'], [pod(`web-${NODE}`), pod(`flood-${NODE}`)].join('---\n'))
+    await eventually(async () => {
+      const r = await world.kubectl.run(['exec', `flood-${NODE}`, '--', 'sh', '-c', 'test -n "$(pidof yes)" || echo done'])
+      return r.code === 0 && r.stdout.includes('done')
+    }, 300_000, 'the flood written')
+    say('streams: pods running, flood written')
+
+    const wall = async (args: string[]): Promise<number> => {
+      const started = performance.now()
+      const r = await world.kubectl.run(args)
+      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`)
+      return performance.now() - started
+    }
+    const execMs = new Float64Array(o.execRuns)
+    const getMs = new Float64Array(o.execRuns)
+    for (let i = 0; i < o.execRuns; i++) {
+      getMs[i] = await wall(['get', 'pod', `web-${NODE}`])
+      execMs[i] = await wall(['exec', `web-${NODE}`, '--', 'true'])
+    }
+    say(`streams: kubectl exec p50 ${percentiles(execMs).p50} ms, kubectl get p50 ${percentiles(getMs).p50} ms`)
+
+    /** bytes/s of a kubectl command's stdout, run to its end */
+    const through = async (args: string[], expected: number): Promise<number> => {
+      const started = performance.now()
+      const child = world.kubectl.spawn(args)
+      const { code } = await child.exited()
+      const seconds = (performance.now() - started) / 1000
+      const got = Buffer.byteLength(child.output())
+      if (code !== 0 || got < expected) throw new Error(`kubectl ${args.join(' ')} exited ${String(code)} with ${got} of ${expected} bytes`)
+      return got / seconds
+    }
+    const files = await findPodLogs(rootDir, 'default', `flood-${NODE}`)
+    const { attempt } = await containerLogFile(files.podDir, 'app', false)
+    const direct = async (): Promise<number> => {
+      const started = performance.now()
+      let got = 0
+      for await (const chunk of logStream({ containerDir: join(files.podDir, 'app'), attempt, follow: false, timestamps: false, running: () => Promise.resolve(true), signal: new AbortController().signal })) got += chunk.length
+      return got / ((performance.now() - started) / 1000)
+    }
+    const logsRate: number[] = []
+    const catRate: number[] = []
+    const directRate: number[] = []
+    for (let i = 0; i < o.runs; i++) {
+      directRate.push(await direct())
+      logsRate.push(await through(['logs', `flood-${NODE}`], bytes))
+      catRate.push(await through(['exec', `flood-${NODE}`, '--', 'cat', '/tmp/big'], bytes))
+    }
+    const mbps = (rates: number[]): number => round(Math.max(...rates) / 1e6, 2)
+    say(`streams: logs ${mbps(logsRate)} MB/s, cat ${mbps(catRate)} MB/s, direct read ${mbps(directRate)} MB/s`)
+    load.push(loadavg()[0])
+    const link = await runLinkBench(LINK_DEFAULTS, say)
+    load.push(loadavg()[0])
+    return {
+      exec: { runs: o.execRuns, kubectlExecMs: percentiles(execMs), kubectlGetMs: percentiles(getMs) },
+      throughput: { bytes, runs: o.runs, best: { kubectlLogsMBps: mbps(logsRate), kubectlExecCatMBps: mbps(catRate), directLogReadMBps: mbps(directRate) } },
+      link: { options: LINK_DEFAULTS, cases: link },
+      loadAverage1m: load.map((l) => round(l ?? 0, 2)),
+    }
+  } finally {
+    for (const fn of undo.splice(0).reverse()) await fn().catch(() => undefined)
+  }
+}

@@ -8,12 +8,12 @@
  */
 import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
-import { mkdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
 import { containerdAvailable, startContainerd, type Containerd } from '../support/containerd.js'
-import { busyboxPod, eventually, SLEEP_FOREVER, writeManifest } from '../support/edged.js'
+import { busyboxPod, eventually, SLEEP_FOREVER } from '../support/edged.js'
 import { relayIntoNetns } from '../support/netns-relay.js'
 import { startChild } from '../support/resources.js'
 
@@ -25,7 +25,6 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
   const undo: Array<() => Promise<void>> = []
   let containerd: Containerd
   let world: CloudWorld
-  let manifests: string
 
   before(async function () {
     if (!(await containerdAvailable())) this.skip()
@@ -34,27 +33,26 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     world = await startCloudWorld(undo, { streams: {}, nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
     const relay = await relayIntoNetns(containerd.pid, world.dir, world.cloud.hubPort)
     undo.push(() => relay.stop())
-    manifests = join(world.dir, 'manifests')
-    await mkdir(manifests)
-    await writeManifest(manifests, 'web.yaml', busyboxPod('web', { app: 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done' }))
-    await writeManifest(manifests, 'www.yaml', busyboxPod('www', { app: 'mkdir -p /www && echo hello-from-the-pod > /www/index.html && httpd -f -p 8080 -h /www' }))
-    await writeManifest(manifests, 'boot.yaml', busyboxPod('boot', { app: `echo boot-$RANDOM$RANDOM; ${SLEEP_FOREVER}` }))
-    // 20 MB of 200-character lines, more than the sockets between kubectl and the edge hold
-    await writeManifest(manifests, 'flood.yaml', busyboxPod('flood', { app: `yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${FLOOD_LINES}; ${SLEEP_FOREVER}` }))
+    const pods = [
+      busyboxPod('web', { app: 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done' }),
+      busyboxPod('www', { app: 'mkdir -p /www && echo hello-from-the-pod > /www/index.html && httpd -f -p 8080 -h /www' }),
+      busyboxPod('boot', { app: `echo boot-$RANDOM$RANDOM; ${SLEEP_FOREVER}` }),
+      // 20 MB of 200-character lines, more than the sockets between kubectl and the edge hold
+      busyboxPod('flood', { app: `yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${FLOOD_LINES}; ${SLEEP_FOREVER}` }),
+    ]
     // tern edge in the runtime's network namespace, as on a node; CloudHub through the relay
     const spawn = (command: string, args: readonly string[]): ReturnType<typeof startChild> => startChild('nsenter', [`--net=/proc/${containerd.pid}/ns/net`, '--', command, ...args])
-    await startCloudEdge(world, NODE, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, nodeStatus: { updateSeconds: 1 }, edged: { runtimeEndpoint: containerd.endpoint, podManifestsDir: manifests, rootDir: join(world.dir, 'edged') } })
-    // the static pods' Pod objects, as mirror pods would be (until pods come from the cluster), one
-    // bound to this node that it does not run, and one bound to a node that is not connected
-    const pod = (name: string, node: string): string => stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { nodeName: node, containers: [{ name: 'app', image: 'localhost/busybox:1' }] } })
-    const objects = [...['web', 'www', 'boot', 'flood'].map((n) => pod(`${n}-${NODE}`, NODE)), pod('stray', NODE), pod('ghost', 'edge-elsewhere')]
+    await startCloudEdge(world, NODE, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, nodeStatus: { updateSeconds: 1 }, edged: { runtimeEndpoint: containerd.endpoint, rootDir: join(world.dir, 'edged') } })
+    // the pods bound to the node through the cluster, one whose image the node does not have (it
+    // never runs), and one bound to a node that is not connected
+    const bound = (pod: Record<string, unknown>, node: string): string => {
+      const { metadata, spec } = pod as { metadata: { name: string }; spec: Record<string, unknown> }
+      return stringify({ ...pod, metadata: { name: `${metadata.name}-${NODE}`, namespace: 'default' }, spec: { ...spec, nodeName: node } })
+    }
+    const absent = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'stray' }, spec: { containers: [{ name: 'app', image: 'localhost/absent:1', imagePullPolicy: 'Never' }] } }
+    const objects = [...pods.map((p) => bound(p, NODE)), stringify({ ...absent, spec: { ...absent.spec, nodeName: NODE } }), stringify({ ...absent, metadata: { name: 'ghost' }, spec: { ...absent.spec, nodeName: 'edge-elsewhere' } })]
     const applied = await world.kubectl.run(['apply', '-f', '-'], objects.join('---\n'))
     assert.equal(applied.code, 0, applied.stderr)
-    // Running, as the node's pod status would say (kubectl port-forward checks it)
-    for (const n of ['web', 'www', 'boot', 'flood']) {
-      const running = await world.kubectl.run(['patch', 'pod', `${n}-${NODE}`, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running"}}'])
-      assert.equal(running.code, 0, running.stderr)
-    }
     // the Node of a tern node that is not connected now: its endpoint is tern cloud's, as for every tern node
     const elsewhere = await world.kubectl.run(['apply', '-f', '-'], stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-elsewhere' } }))
     assert.equal(elsewhere.code, 0, elsewhere.stderr)
@@ -108,6 +106,10 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
   })
 
   it('kubectl port-forward reaches a server in the pod', async () => {
+    // kubectl port-forward wants phase Running; in this setup the node's pod status does not say so
+    // within the test's time, so it is set here as the status would be
+    const running = await world.kubectl.run(['patch', 'pod', `www-${NODE}`, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running"}}'])
+    assert.equal(running.code, 0, running.stderr)
     const forward = world.kubectl.spawn(['port-forward', `pod/www-${NODE}`, ':8080'])
     try {
       const port = Number(await eventually(() => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(forward.output())?.[1]), 30_000, 'port-forward listening').catch((err: Error) => {

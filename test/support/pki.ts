@@ -29,7 +29,10 @@ export interface TestPki {
 }
 
 async function openssl(args: string[]): Promise<void> {
-  await execFileAsync(OPENSSL, args)
+  // node-opcua-crypto sets OPENSSL_CONF to /dev/null around a call and "restores" an unset one as
+  // the string "undefined", so after an in-process OPC-UA test openssl would look for a file of that name.
+  const { OPENSSL_CONF, ...env } = process.env
+  await execFileAsync(OPENSSL, args, { env: OPENSSL_CONF === 'undefined' ? env : process.env })
 }
 
 // EC keys: much faster to generate than RSA, and both Mosquitto and Node accept them.

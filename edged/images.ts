@@ -4,7 +4,8 @@
  * (Never: the image must be there; IfNotPresent: pulled when missing; Always: pulled every time),
  * and failed pulls backed off per pod and image (10 s doubling to 5 min). Each outcome is a
  * TernError whose code the status manager shows as the kubelet's reason: InvalidImageName,
- * ErrImageNeverPull, ImagePullBackOff, ErrImagePull.
+ * ErrImageNeverPull, ImagePullBackOff, ErrImagePull. A pull carries the credentials the pod's
+ * `imagePullSecrets` give for the image's registry (pull-secrets.ts).
  */
 import { noEvents, type EventRecorder } from './events.js'
 import { TernError } from '../schemas/errors.js'
@@ -12,6 +13,7 @@ import type { Container, Pod } from '../schemas/pod.js'
 import type { ContainerRuntime } from './cri/runtime.js'
 import type { ImageUser } from './kuberuntime/security-context.js'
 import { withDefaultTag } from './pod/image-name.js'
+import { pullAuthFor } from './pull-secrets.js'
 
 /** The back-off edged uses for crashes (edged/backoff.ts), keyed here by pod and image. */
 export interface PullBackoff {
@@ -32,6 +34,8 @@ export interface ImageManagerOptions {
   clock: { now(): number }
   /** the kubelet's image events: Pulling, Pulled, Failed, BackOff */
   recorder?: EventRecorder
+  /** A Secret's decoded data, for the pod's imagePullSecrets (the node's copies of the cloud's). */
+  secret?: (namespace: string, name: string) => Promise<Readonly<Record<string, string>> | undefined>
 }
 
 export class ImageManager {
@@ -70,7 +74,7 @@ export class ImageManager {
     try {
       events.event(pod, 'Normal', 'Pulling', `Pulling image "${container.image}"`)
       const started = this.#o.clock.now()
-      const ref = await this.#pull(image, auth)
+      const ref = await this.#pull(image, auth ?? (await this.#pullSecretsAuth(pod, image)))
       events.event(pod, 'Normal', 'Pulled', `Successfully pulled image "${container.image}" in ${this.#o.clock.now() - started}ms`)
       this.#failedAt.delete(key)
       return ref
@@ -94,6 +98,13 @@ export class ImageManager {
   /** Forgets the back-off of pods that are gone. */
   forgetPod(uid: string): void {
     for (const key of this.#failedAt.keys()) if (key.startsWith(`${uid}_`)) this.#failedAt.delete(key)
+  }
+
+  async #pullSecretsAuth(pod: Pod, image: string): Promise<PullAuth | undefined> {
+    const names = pod.spec.imagePullSecrets ?? []
+    const secret = this.#o.secret
+    if (names.length === 0 || secret === undefined) return undefined
+    return pullAuthFor(image, await Promise.all(names.map((ref) => secret(pod.metadata.namespace ?? 'default', ref.name))))
   }
 
   #pull(image: string, auth: PullAuth | undefined): Promise<string> {

@@ -43,7 +43,7 @@ export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dia
   const resolve = options.resolve
   return {
     configs: { sandbox: sandboxConfig, container: resolve === undefined ? containerConfig : (pod, container, ctx) => containerConfig(pod, container, { ...ctx, resolve }) },
-    images: new ImageManager({ runtime, backoff: new Backoff({ clock }), clock, ...(options.recorder === undefined ? {} : { recorder: apiPodsOnly(options.recorder) }) }),
+    images: new ImageManager({ runtime, backoff: new Backoff({ clock }), clock, ...(options.recorder === undefined ? {} : { recorder: apiPodsOnly(options.recorder) }), ...(resolve === undefined ? {} : { secret: (ns, name) => resolve.secret(ns, name) }) }),
     volumes: new VolumeManager({ rootDir, ...(options.mounter === undefined ? {} : { mounter: options.mounter }), ...(resolve === undefined ? {} : { resolve }) }),
     runHook: (target, handler, timeoutSeconds) => runHandler(runtime, target, handler, timeoutSeconds, { dial }),
     dial,

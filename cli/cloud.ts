@@ -76,7 +76,9 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     stops.push(() => nodes.stop())
     await nodes.start()
     http?.nodes(nodes)
-    const pods = new PodController({ kube, budget: controller.budget, events: config.events, workers: config.status.workers, log })
+    const workloads = controller.workloads
+    if (workloads === undefined) throw new Error('the cloud controller was built without its workload downlink')
+    const pods = new PodController({ kube, pods: workloads.pods, budget: controller.budget, events: config.events, workers: config.status.workers, log })
     stops.push(() => pods.stop())
     pods.start()
 

@@ -121,9 +121,6 @@ const ObjectName = Type.Object(
   Open,
 )
 
-/** What the cloud reads of a pod from the API server to check a report about it: its node and uid. */
-export const BoundPod = Type.Object({ metadata: ObjectName, spec: Type.Object({ nodeName: Type.Optional(Type.String()) }, Open) }, Open)
-export type BoundPod = Static<typeof BoundPod>
 
 /** What the cloud reads of an edge node's Node to send its spec down. */
 export const EdgeNodeObject = Type.Object({ metadata: ObjectName, spec: Type.Optional(NodeSpecUpdate.properties.spec) }, Open)

@@ -271,7 +271,7 @@ export class WebView {
     }
   }
 
-  /** The device as this session may see it; undefined when its ACL does not let it read the device. */
+  /** The device as the logged-in user may see it; undefined when their ACL does not let them read the device. */
   #viewFor(session: Session, key: string, record: DeviceRecord): DeviceView | undefined {
     const ref = parseDeviceId(record.spec.id)
     if (ref === undefined || !session.access.canReceive(deviceTopic(ref, 'twin/update/document'))) return undefined

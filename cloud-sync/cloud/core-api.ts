@@ -1,16 +1,16 @@
 /**
  * The Kubernetes seam of what `tern cloud` writes for edge nodes' pods as their kubelet would
- * (STYLE: an interface at every external seam): list/watch of pods bound to a node (field
- * selector `spec.nodeName!=`) and of edge Nodes (their spec: cordon, taints), the pod status
+ * (STYLE: an interface at every external seam): list/watch of edge Nodes (their spec: cordon,
+ * taints), a pod read (one the workload informer has not seen yet), the pod status
  * subresource (strategic merge patch, as the kubelet's), and Events (create, merge patch of a
  * repeat). {@link ClientNodeCoreApi} is the real one over @kubernetes/client-node.
  */
 import * as k8s from '@kubernetes/client-node'
 import type { ListWatch } from './informers.js'
-import { watchPath, wrap, type KubeList, type KubeRequestError, type WatchHandle, type WatchHandlers } from './kube-api.js'
+import { orUndefined, watchPath, wrap, type KubeList, type WatchHandle, type WatchHandlers } from './kube-api.js'
 import { EDGE_ROLE_LABEL } from './node-object.js'
 
-export type CoreResource = 'bound-pods' | 'edge-nodes'
+export type CoreResource = 'edge-nodes'
 
 export interface CoreApi extends ListWatch<CoreResource> {
   /** The pod, or undefined on 404 (a pod the informer has not seen yet). */
@@ -23,10 +23,7 @@ export interface CoreApi extends ListWatch<CoreResource> {
   patchEvent(namespace: string, name: string, patch: object): Promise<unknown>
 }
 
-const QUERIES: Record<CoreResource, { path: string; fieldSelector?: string; labelSelector?: string }> = {
-  'bound-pods': { path: '/api/v1/pods', fieldSelector: 'spec.nodeName!=' },
-  'edge-nodes': { path: '/api/v1/nodes', labelSelector: EDGE_ROLE_LABEL },
-}
+const EDGE_NODES = { path: '/api/v1/nodes', labelSelector: EDGE_ROLE_LABEL }
 
 export class ClientNodeCoreApi implements CoreApi {
   readonly #core: k8s.CoreV1Api
@@ -37,27 +34,18 @@ export class ClientNodeCoreApi implements CoreApi {
     this.#watch = new k8s.Watch(kc)
   }
 
-  async list(resource: CoreResource): Promise<KubeList> {
-    const { fieldSelector, labelSelector } = QUERIES[resource]
-    const list =
-      resource === 'bound-pods'
-        ? await wrap(() => this.#core.listPodForAllNamespaces({ ...(fieldSelector === undefined ? {} : { fieldSelector }) }))
-        : await wrap(() => this.#core.listNode({ ...(labelSelector === undefined ? {} : { labelSelector }) }))
+  async list(_resource: CoreResource): Promise<KubeList> {
+    const list = await wrap(() => this.#core.listNode({ labelSelector: EDGE_NODES.labelSelector }))
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
   }
 
-  watch(resource: CoreResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {
-    const { path, ...query } = QUERIES[resource]
+  watch(_resource: CoreResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {
+    const { path, ...query } = EDGE_NODES
     return watchPath(this.#watch, path, resourceVersion, handlers, { query })
   }
 
-  async getPod(namespace: string, name: string): Promise<unknown> {
-    try {
-      return await wrap(() => this.#core.readNamespacedPod({ namespace, name }))
-    } catch (err) {
-      if ((err as KubeRequestError).status === 404) return undefined
-      throw err
-    }
+  getPod(namespace: string, name: string): Promise<unknown> {
+    return orUndefined(() => this.#core.readNamespacedPod({ namespace, name }))
   }
 
   patchPodStatus(namespace: string, name: string, patch: object): Promise<unknown> {

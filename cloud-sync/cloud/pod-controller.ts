@@ -1,20 +1,21 @@
 /**
- * The cloud side of what edge nodes' kubelets write (DESIGN.md §7): pods bound to a node and edge
- * Nodes watched (informers), pod statuses and events written (pod-uplink.ts) and each node's spec
- * sent down for admission (node-spec.ts), composed with one lifecycle. CloudHub hands each
+ * The cloud side of what edge nodes' kubelets write (DESIGN.md §7): edge Nodes watched (an
+ * informer), pod statuses and events written (pod-uplink.ts, checked against the workload
+ * downlink's pod informer) and each node's spec sent down for admission (node-spec.ts), composed
+ * with one lifecycle. CloudHub hands each
  * connected edge session to `attach()`.
  */
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
 import * as checks from '../../schemas/generated/validators.js'
-import type { BoundPod, EdgeNodeObject } from '../../schemas/pod-link.js'
+import type { EdgeNodeObject } from '../../schemas/pod-link.js'
 import { validator } from '../../schemas/validate.js'
 import type { Session } from '../session.js'
 import { ClientNodeCoreApi, type CoreApi, type CoreResource } from './core-api.js'
 import { Informer } from './informers.js'
 import { NodeSpecDownlink } from './node-spec.js'
-import { PodUplink } from './pod-uplink.js'
+import { PodUplink, type BoundPods } from './pod-uplink.js'
 import { TokenBucket, type BackoffOptions } from './timing.js'
 
 export interface PodControllerOptions {
@@ -22,6 +23,8 @@ export interface PodControllerOptions {
   kube?: KubeConfig
   /** … or the API seam itself */
   api?: CoreApi
+  /** pods bound to a node (the workload downlink's informer, started and stopped by its owner) */
+  pods: BoundPods
   /** the status budget shared with Device status (CloudController's) */
   budget: TokenBucket
   events?: { qps: number; burst: number }
@@ -32,7 +35,6 @@ export interface PodControllerOptions {
 }
 
 export class PodController {
-  readonly pods: Informer<BoundPod, CoreResource>
   readonly nodes: Informer<EdgeNodeObject, CoreResource>
   readonly #uplink: PodUplink
   readonly #downlink: NodeSpecDownlink
@@ -41,12 +43,11 @@ export class PodController {
     const api = options.api ?? new ClientNodeCoreApi(options.kube as KubeConfig)
     const clock = options.clock ?? realClock
     const log = options.log.child({ part: 'cloud', controller: 'pods' })
-    this.pods = new Informer<BoundPod, CoreResource>({ api, resource: 'bound-pods', validate: validator(checks.BoundPod), log: log.child({ informer: 'pods' }), clock })
     this.nodes = new Informer<EdgeNodeObject, CoreResource>({ api, resource: 'edge-nodes', validate: validator(checks.EdgeNodeObject), log: log.child({ informer: 'nodes' }), clock })
     const events = options.events ?? { qps: 5, burst: 50 }
     this.#uplink = new PodUplink({
       api,
-      pods: this.pods,
+      pods: options.pods,
       statusBucket: options.budget,
       eventBucket: new TokenBucket({ ...events, clock }),
       log,
@@ -59,13 +60,12 @@ export class PodController {
 
   start(): void {
     this.#uplink.start()
-    this.pods.start()
     this.nodes.start()
   }
 
   async stop(): Promise<void> {
     await this.#uplink.stop()
-    await Promise.all([this.pods.stop(), this.nodes.stop()])
+    await this.nodes.stop()
   }
 
   attach(session: Session): void {

@@ -18,20 +18,31 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../../mappers/runtime/clock.js'
 import type { ErrorCode } from '../../schemas/errors.js'
-import type { BoundPod } from '../../schemas/pod-link.js'
 import { errorResponse, Operations, Sources, type Envelope } from '../messages.js'
 import { parsePodReportResource, validateEventReport, validatePodStatusReport, type EventReport, type PodReportKind, type PodStatusReport } from '../pod-messages.js'
 import type { Session } from '../session.js'
-import type { CoreApi, CoreResource } from './core-api.js'
-import type { Informer } from './informers.js'
+import type { CoreApi } from './core-api.js'
 import { KeyedWriter, type Refusal } from './keyed-writer.js'
 import { KubeRequestError } from './kube-api.js'
 import type { BackoffOptions, TokenBucket } from './timing.js'
 
+/** What ownership is checked on: the node a pod is bound to, and its uid. */
+interface PodBinding {
+  metadata: { uid?: string }
+  spec: { nodeName?: string }
+}
+
+/** The cache of pods bound to a node that ownership is checked against. */
+export interface BoundPods {
+  readonly synced: boolean
+  whenSynced(): Promise<void>
+  get(namespace: string, name: string): PodBinding | undefined
+}
+
 export interface PodUplinkOptions {
   api: CoreApi
-  /** pods bound to a node */
-  pods: Informer<BoundPod, CoreResource>
+  /** pods bound to a node: the workload downlink's pod informer (one watch of pods for both) */
+  pods: BoundPods
   /** pod status patches: the status budget (shared with Device status) */
   statusBucket: TokenBucket
   /** Event writes */
@@ -124,7 +135,7 @@ export class PodUplink {
   }
 
   /** Why `node` may not report on the pod (undefined: it may; `unseen` pods pass until written). */
-  #ownership(pod: BoundPod | undefined, node: string, namespace: string, name: string, uid: string, unseen: boolean): Refusal | undefined {
+  #ownership(pod: PodBinding | undefined, node: string, namespace: string, name: string, uid: string, unseen: boolean): Refusal | undefined {
     if (pod === undefined) return unseen ? undefined : { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} does not exist` }
     if (pod.spec.nodeName !== node) return { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} is not bound to node ${node}` }
     if (pod.metadata.uid !== uid) return { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} has uid ${pod.metadata.uid}, not ${uid}` }
@@ -132,10 +143,10 @@ export class PodUplink {
   }
 
   /** The pod as the informer has it, else as the API server has it (undefined: it does not exist). */
-  async #pod(namespace: string, name: string): Promise<BoundPod | undefined> {
+  async #pod(namespace: string, name: string): Promise<PodBinding | undefined> {
     const cached = this.#o.pods.get(namespace, name)
     if (cached !== undefined) return cached
-    const got = (await this.#o.api.getPod(namespace, name)) as BoundPod | undefined
+    const got = (await this.#o.api.getPod(namespace, name)) as PodBinding | undefined
     return got?.metadata === undefined ? undefined : got
   }
 

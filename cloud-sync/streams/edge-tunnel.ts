@@ -44,7 +44,7 @@ export class EdgeTunnel {
     this.#log = options.log.child({ part: 'streams' })
   }
 
-  /** Dials the tunnel for this session, and closes it when the session closes. */
+  /** Dials the tunnel for the given cloud link session, and closes it when that link session closes. */
   attach(session: Session): void {
     if (this.#stopped) return
     this.#session = session

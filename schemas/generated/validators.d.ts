@@ -4,7 +4,6 @@ import type { Precompiled } from '../validate.js'
 import type * as S from '../validated.js'
 export declare const BluetoothProtocolConfig: Precompiled<Static<typeof S.BluetoothProtocolConfig>>
 export declare const BluetoothVisitor: Precompiled<Static<typeof S.BluetoothVisitor>>
-export declare const BoundPod: Precompiled<Static<typeof S.BoundPod>>
 export declare const CloudConfig: Precompiled<Static<typeof S.CloudConfig>>
 export declare const CloudLinkMessage: Precompiled<Static<typeof S.CloudLinkMessage>>
 export declare const CloudPod: Precompiled<Static<typeof S.CloudPod>>

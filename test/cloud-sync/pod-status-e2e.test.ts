@@ -8,7 +8,6 @@ import { strict as assert } from 'node:assert'
 import { containerdAvailable } from '../support/containerd.js'
 import { NODE, podYaml, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
 
-
 describe('pod status and Events from tern edge in kubectl (real processes)', function () {
   this.timeout(300_000)
   const undo: Array<() => Promise<void>> = []

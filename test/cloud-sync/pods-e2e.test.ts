@@ -1,11 +1,9 @@
 /**
-
- * Pods bound to an edge node run there, end to end with real processes (DESIGN.md §7; issue
- * "Kubernetes runs workloads on tern nodes"): the API emulator with tern cloud's RBAC from
- * deploy/cloud, `tern cloud`, `tern edge` with edged on a private containerd, and the real
- * kubectl. What runs is checked from outside, through containerd's CRI. `tern edge` runs in
- * containerd's mount namespace, as on a node, so the tmpfs of a secret volume is the one the
- * container sees. Bounds are generous for a loaded machine.
+ * Pods bound to an edge node run there, end to end with real processes (DESIGN.md §7): the API
+ * emulator with tern cloud's RBAC from deploy/cloud, `tern cloud`, `tern edge` with edged on a
+ * private containerd, and the real kubectl. What runs is checked from outside, through
+ * containerd's CRI. `tern edge` runs in containerd's mount namespace, as on a node, so the tmpfs
+ * of a secret volume is the one the container sees. Bounds are generous for a loaded machine.
  */
 import { strict as assert } from 'node:assert'
 import { readFile } from 'node:fs/promises'

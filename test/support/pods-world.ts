@@ -8,22 +8,16 @@ import { parse } from 'yaml'
 import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
 import type { ContainerRuntime } from '../../edged/cri/runtime.js'
 import { POD_NAME, POD_UID } from '../../edged/labels.js'
-import { startCloudEdge, startCloudWorld, type CloudWorld } from './cloud.js'
+import { startCloudEdge, startCloudWorld, until as pollUntil, type CloudWorld } from './cloud.js'
 import { BUSYBOX_IMAGE, startContainerd, type Containerd } from './containerd.js'
 import { startChild } from './resources.js'
 import type { Spawner, TernEdgeProcess } from './tern.js'
 
 export const NODE = 'edge-pods'
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, test: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: T | undefined
-  while (Date.now() < deadline) {
-    last = await probe().catch(() => undefined)
-    if (last !== undefined && test(last)) return last
-    await new Promise((r) => setTimeout(r, 250))
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
+/** cloud.ts's `until`, with a probe that fails (the API or the CRI not answering yet) counted as not yet. */
+export function until<T>(what: string, probe: () => Promise<T | undefined>, test: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  return pollUntil(what, () => probe().catch(() => undefined), test, timeoutMs)
 }
 
 /** A busybox pod bound to `node` running `script` (SIGTERM ends it at once). */

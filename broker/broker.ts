@@ -37,10 +37,6 @@ export interface BrokerOptions {
   log: Logger
   /** aedes heartbeat and will-sweep period, ms (tests shorten it). */
   heartbeatInterval?: number
-  /** ms a backed-up connection may take nothing before it is closed (tests shorten it). */
-  stallTimeout?: number
-  /** ms a new connection has to send a complete CONNECT (tests shorten it). */
-  connectTimeout?: number
 }
 
 const IDENTIFIER_REJECTED = 2
@@ -49,10 +45,6 @@ const NOT_AUTHORISED = 5
 const MAX_DENIAL_LOGS_PER_CLIENT = 20
 /** aedes' default `concurrency`: messages its emitter delivers at once */
 const AEDES_CONCURRENCY = 100
-/** A backed-up connection that takes nothing for this long is closed (README, MQTT bus limits). */
-const STALL_TIMEOUT = 30_000
-/** A connection that sends no complete CONNECT for this long is closed; aedes' default is 30 s. */
-const CONNECT_TIMEOUT = 10_000
 /** aedes' message for its connect timer (lib/client.js), the only sign it fired */
 const CONNECT_TIMEOUT_MESSAGE = 'connect did not arrive in time'
 
@@ -126,8 +118,9 @@ export class EdgeBroker {
       heartbeatInterval: this.#options.heartbeatInterval ?? 60_000,
       keepaliveLimit: config.keepaliveLimit,
       maxClientsIdLength: 65_535,
-      drainTimeout: this.#options.stallTimeout ?? STALL_TIMEOUT,
-      connectTimeout: this.#options.connectTimeout ?? CONNECT_TIMEOUT,
+      // a backed-up connection that takes nothing for this long is closed (docs/mqtt-bus.md, limits)
+      drainTimeout: config.stallTimeoutMs,
+      connectTimeout: config.connectTimeoutMs,
       preConnect: (client, packet, done) => {
         new OutgoingQueue(client, queueLimits, this.#counters, this.#log, this.#traffic.sent).attach()
         deliverAtHighestGrant(client) // before the session's subscriptions are restored

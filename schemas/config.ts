@@ -127,6 +127,18 @@ export const MqttConfig = Type.Object(
       default: 0,
       description: 'payload bytes held for one client, as `maxQueuedMessages` (Mosquitto `max_queued_bytes`; 0 = no limit)',
     }),
+    connectTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 3_600_000,
+      default: 10_000,
+      description: 'a new connection that sends no complete CONNECT in this time is closed, ms (aedes: 30 s)',
+    }),
+    stallTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 3_600_000,
+      default: 30_000,
+      description: 'a connection backed up with messages for its client that takes nothing for this long is closed, ms (Mosquitto never closes one)',
+    }),
     external: Type.Optional(ExternalBroker),
   },
   strict,

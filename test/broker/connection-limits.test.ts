@@ -7,9 +7,12 @@
 import { strict as assert } from 'node:assert'
 import { readFile } from 'node:fs/promises'
 import { connect as netConnect, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as mqttPacket from 'mqtt-packet'
 import WebSocket from 'ws'
+import { parseEdgeConfig } from '../../cli/config.js'
+import type { TernError } from '../../schemas/errors.js'
 import { startEdgeBroker, within } from '../support/edge-broker.js'
 import { clientPool, connectPacket, remainingLength, type ClientPool } from '../support/mqtt.js'
 import { scratchDir } from '../support/resources.js'
@@ -53,6 +56,8 @@ async function rss(pid: number): Promise<number> {
 }
 
 const MiB = 1024 * 1024
+const CONNECT_TIMEOUT_MS = 1500
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 
 describe('broker: packet size and connection limits', function () {
   this.timeout(60_000)
@@ -136,13 +141,31 @@ describe('broker: packet size and connection limits', function () {
     assert.equal(broker.limits.connectPhaseTooLarge, 3)
   })
 
-  it('a connection that sends no complete CONNECT in time is closed and counted', async () => {
-    const { broker, port } = await startEdgeBroker(pool, {}, { connectTimeout: 500 })
+  it('a connection that sends no complete CONNECT within mqtt.connectTimeoutMs is closed and counted', async () => {
+    const { broker, port } = await startEdgeBroker(pool, { connectTimeoutMs: CONNECT_TIMEOUT_MS })
     const raw = await rawSocket(pool, port)
+    const started = performance.now()
     raw.socket.write(connectPacket({ clientId: 'slow', keepalive: 0 }).subarray(0, 10))
-    await within(raw.closed, 5000, 'the broker closes the connection')
+    // closed at the configured value, long before the 10 s default would close it
+    await within(raw.closed, DEFAULT_CONNECT_TIMEOUT_MS - 1000, 'the broker closes the connection')
+    const elapsed = performance.now() - started
+    assert.ok(elapsed >= CONNECT_TIMEOUT_MS - 50, `closed after ${Math.round(elapsed)} ms, before the timeout`)
     assert.equal(raw.received().length, 0)
     assert.equal(broker.limits.connectTimeouts, 1)
+  })
+
+  it('mqtt.connectTimeoutMs and mqtt.stallTimeoutMs: 10 s and 30 s by default; a bad value is CONFIG_INVALID, naming the key', () => {
+    const mqtt = (extra: Record<string, unknown>): Record<string, unknown> => ({ node: { name: 'edge-1' }, mqtt: extra })
+    const defaults = parseEdgeConfig(mqtt({}), 'test').mqtt
+    assert.equal(defaults.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS)
+    assert.equal(defaults.stallTimeoutMs, 30_000)
+    for (const [key, value] of [['connectTimeoutMs', 0], ['connectTimeoutMs', '10s'], ['stallTimeoutMs', -1], ['stallTimeoutMs', 1.5]] as const) {
+      assert.throws(
+        () => parseEdgeConfig(mqtt({ [key]: value }), 'test'),
+        (err: TernError) => err.code === 'CONFIG_INVALID' && err.details.some((d) => d.startsWith(`/mqtt/${key}:`)),
+        `${key}: ${value}`,
+      )
+    }
   })
 
   it('maxConnections holds over every listener: a further connection is closed at once and counted', async () => {

@@ -88,12 +88,17 @@ describe('broker: a subscriber that stops reading costs only itself', function (
     await until('a message after the backlog', () => received.some((p) => p.topic === 'load/c'))
   })
 
-  it('a client that takes nothing for the stall timeout is disconnected, and counted', async () => {
-    const { broker, port, url } = await startEdgeBroker(pool, {}, { stallTimeout: 1000 })
+  it('a client that takes nothing for mqtt.stallTimeoutMs is disconnected, and counted', async () => {
+    const stallTimeoutMs = 1000
+    const { broker, port, url } = await startEdgeBroker(pool, { stallTimeoutMs })
     const stalled = await stalledSubscriber(pool, port, 'stalled', 'load/#', 1)
     const { client: publisher } = await pool.connect(url)
+    const started = performance.now()
     await publishLoad(publisher, 'load/a', 20_000)
-    await until('the stalled client to be disconnected', () => broker.limits.stalledDisconnects === 1, 15_000)
+    // at the configured value, long before the 30 s default would close it
+    await until('the stalled client to be disconnected', () => broker.limits.stalledDisconnects === 1, 20_000)
+    const elapsed = performance.now() - started
+    assert.ok(elapsed >= stallTimeoutMs - 50, `disconnected after ${Math.round(elapsed)} ms, before the stall timeout`)
     // The client sees the end once it reads what its kernel had already received.
     stalled.resume()
     await within(stalled.closed, 15_000, 'the connection is closed')

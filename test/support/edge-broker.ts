@@ -4,24 +4,20 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Level } from 'level'
 import { pino } from 'pino'
-import { EdgeBroker, type BrokerOptions } from '../../broker/broker.js'
+import { EdgeBroker } from '../../broker/broker.js'
 import { parseEdgeConfig } from '../../cli/config.js'
 import type { ClientPool } from './mqtt.js'
 import { scratchDir } from './resources.js'
 
 /** `mqtt` is the config's `mqtt:` section (default: one plain listener on port 0). */
-export async function startEdgeBroker(
-  pool: ClientPool,
-  mqtt: Record<string, unknown>,
-  options: Pick<BrokerOptions, 'stallTimeout' | 'connectTimeout'> = {},
-): Promise<{ broker: EdgeBroker; port: number; url: string }> {
+export async function startEdgeBroker(pool: ClientPool, mqtt: Record<string, unknown>): Promise<{ broker: EdgeBroker; port: number; url: string }> {
   const dir = await scratchDir()
   pool.defer(() => dir.remove())
   const db = new Level<string, unknown>(join(dir.path, 'db'), { valueEncoding: 'json' })
   await db.open()
   pool.defer(() => db.close())
   const config = parseEdgeConfig({ node: { name: 'edge-1' }, dataDir: dir.path, mqtt: { listeners: [{ port: 0 }], ...mqtt } }, 'test')
-  const broker = new EdgeBroker({ config: config.mqtt, db, log: pino({ level: 'silent' }), ...options })
+  const broker = new EdgeBroker({ config: config.mqtt, db, log: pino({ level: 'silent' }) })
   await broker.start()
   pool.defer(() => broker.stop())
   const port = broker.listeners[0]?.port ?? 0

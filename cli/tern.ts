@@ -90,12 +90,13 @@ async function edge(args: string[]): Promise<void> {
   if (values['http-listen'] !== undefined) config.http = httpListen(config.http, values['http-listen'])
   const log = createLogger(config.log.level)
   routeConsoleToLog(log)
+  const stopOnSignal = onSignals()
   const { startEdge } = await import('./edge.js')
   const node = await startEdge(config, log)
   startHeapPolicy()
   const { notifyReady } = await import('./systemd.js')
   const stopping = await notifyReady(log)
-  onSignals(log, async () => {
+  stopOnSignal(log, async () => {
     await stopping()
     await node.stop()
   })
@@ -129,11 +130,12 @@ async function cloud(args: string[]): Promise<void> {
   if (values['http-listen'] !== undefined) config.http = httpListen(config.http, values['http-listen'])
   const log = createLogger(config.log.level)
   routeConsoleToLog(log)
+  const stopOnSignal = onSignals()
   const { startCloud } = await import('./cloud.js')
   const side = await startCloud(config, log)
   const { notifyReady } = await import('./systemd.js')
   const stopping = await notifyReady(log)
-  onSignals(log, async () => {
+  stopOnSignal(log, async () => {
     await stopping()
     await side.stop()
   })
@@ -143,10 +145,11 @@ async function demo(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { 'mqtt-port': { type: 'string' } }, strict: true })
   const log = createLogger('warn')
   routeConsoleToLog(log)
+  const stopOnSignal = onSignals()
   const { demoInstructions, startDemo } = await import('./demo.js')
   const running = await startDemo({ mqttPort: parsePort(values['mqtt-port'] ?? '1883'), log })
   print(demoInstructions(running))
-  onSignals(log, () => running.stop())
+  stopOnSignal(log, () => running.stop())
 }
 
 async function mapper(args: string[]): Promise<void> {
@@ -170,6 +173,7 @@ async function mapper(args: string[]): Promise<void> {
   if (values.broker === undefined || values.node === undefined) throw new TernError('USAGE', 'tern mapper needs --broker URL and --node NAME')
   const { holdYoungGeneration, startHeapPolicy } = await import('./heap.js')
   holdYoungGeneration()
+  const stopOnSignal = onSignals()
   const { startMapperProcess } = await import('./mapper.js')
   const running = await startMapperProcess({
     protocol: name,
@@ -184,31 +188,43 @@ async function mapper(args: string[]): Promise<void> {
   })
   routeConsoleToLog(running.log)
   startHeapPolicy()
-  onSignals(running.log, () => running.stop())
+  stopOnSignal(running.log, () => running.stop())
 }
 
-/** SIGINT/SIGTERM run `stop` once, then exit 0 (1 if stopping failed). */
-function onSignals(log: ReturnType<typeof createLogger>, stop: () => Promise<void>): void {
-  let stopping = false
-  const shutdown = (signal: string): void => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal }, 'stopping')
-    const started = Date.now()
-    stop().then(
-      () => {
-        // the last line a service manager's journal shows: the node stopped on its own, cleanly
-        log.info({ signal, stopMs: Date.now() - started }, 'stopped')
-        process.exit(0)
-      },
-      (err: unknown) => {
-        log.error({ err }, 'stop failed')
-        process.exit(1)
-      },
-    )
+/**
+ * Takes SIGINT/SIGTERM from before a command starts its parts: a signal that comes while they start
+ * would otherwise end the process at once, without stopping them. The returned function gives the
+ * stop, which runs once, at the first signal (at once if one came already); then the process
+ * exits 0, or 1 if stopping failed.
+ */
+function onSignals(): (log: ReturnType<typeof createLogger>, stop: () => Promise<void>) => void {
+  let signal: string | undefined
+  let stopWith: (() => void) | undefined
+  const shutdown = (received: string): void => {
+    if (signal !== undefined) return
+    signal = received
+    stopWith?.()
   }
   process.on('SIGINT', () => shutdown('SIGINT'))
   process.on('SIGTERM', () => shutdown('SIGTERM'))
+  return (log, stop) => {
+    stopWith = () => {
+      log.info({ signal }, 'stopping')
+      const started = Date.now()
+      stop().then(
+        () => {
+          // the last line a service manager's journal shows: the node stopped on its own, cleanly
+          log.info({ signal, stopMs: Date.now() - started }, 'stopped')
+          process.exit(0)
+        },
+        (err: unknown) => {
+          log.error({ err }, 'stop failed')
+          process.exit(1)
+        },
+      )
+    }
+    if (signal !== undefined) stopWith()
+  }
 }
 
 async function passwd(args: string[]): Promise<void> {

@@ -109,6 +109,16 @@ describe('cli: tern edge', function () {
     await reader.endAsync()
   })
 
+  it('stops cleanly on a SIGTERM that comes while the node is still starting', async () => {
+    const node = startChild(process.execPath, [TERN_BIN, 'edge', '--data-dir', join(dir, 'data'), '--mqtt-port', '0', '--http-listen', '127.0.0.1:0'])
+    after(() => node.stop())
+    // the first line is written by a part starting, well before the node is ready
+    await node.waitForLine((l) => l !== '')
+    node.process.kill('SIGTERM')
+    assert.deepEqual(await node.exited(), { code: 0, signal: null }, node.output())
+    assert.match(node.output(), /"msg":"stopped"/)
+  })
+
   it('exits 2 with usage for an unknown command or option', async () => {
     assert.equal((await runTern(['frobnicate'])).code, 2)
     const { code, output } = await runTern(['edge', '--colour'])

@@ -37,6 +37,8 @@ export interface Child {
   kill9(): Promise<void>
 }
 
+const STDIO_GRACE_MS = 2000
+
 /** Spawns a process we own; we only ever signal it by its own PID. */
 export function startChild(command: string, args: readonly string[], options: SpawnOptions = {}): Child {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options })
@@ -50,16 +52,26 @@ export function startChild(command: string, args: readonly string[], options: Sp
   }
   child.stdout?.on('data', onData)
   child.stderr?.on('data', onData)
+  // 'exit' can come before the pipes have given their last output: the exit counts once they are
+  // closed too, or STDIO_GRACE_MS after it when a process the child started still holds them.
+  let gone = false
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
   const exitedPromise = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
-      exit = { code, signal }
-      for (const wake of lineWaiters) wake()
-      resolve(exit)
+      gone = true
+      const settle = (): void => {
+        clearTimeout(timer)
+        if (exit !== undefined) return
+        exit = { code, signal }
+        for (const wake of lineWaiters) wake()
+        resolve(exit)
+      }
+      const timer = setTimeout(settle, STDIO_GRACE_MS)
+      child.once('close', settle)
     })
   })
   const signal = async (sig: NodeJS.Signals): Promise<void> => {
-    if (exit !== undefined) return
+    if (gone) return
     try {
       process.kill(pid, sig)
     } catch {

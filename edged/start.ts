@@ -25,12 +25,12 @@ import type { Rejection } from './admission.js'
 import type { Pod, PodStatus } from '../schemas/pod.js'
 import { StaticPodDir } from './sources/static-dir.js'
 import type { PodSource } from './sources/source.js'
-import { VolumeManager } from './volumes.js'
+import { VolumeManager, type VolumeFiles } from './volumes.js'
 import type { Mounter } from './volumes/mounter.js'
 import { RefreshingVolumes } from './volumes/refresh.js'
 
 /** What the cloud gave the node: its pods (the `api` source) and the ConfigMaps and Secrets they use. */
-export interface CloudWorkloads extends CloudPods, EnvResolver {}
+export interface CloudWorkloads extends CloudPods, EnvResolver, VolumeFiles {}
 
 /**
  * The real parts: the kubelet's CRI configs, images by pull policy, volumes under `rootDir` (tmpfs
@@ -38,13 +38,13 @@ export interface CloudWorkloads extends CloudPods, EnvResolver {}
  * on a node), hooks reaching pods through `dial`; ConfigMaps and Secrets for env and volumes from
  * `resolve` (the cloud's, when the node has a cloud link).
  */
-export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp, options: { clock?: Clock; mounter?: Mounter; resolve?: EnvResolver; recorder?: EventRecorder } = {}): EdgedParts {
+export function edgedParts(runtime: ContainerRuntime, rootDir: string, dial: Dial = dialTcp, options: { clock?: Clock; mounter?: Mounter; resolve?: EnvResolver & VolumeFiles; recorder?: EventRecorder } = {}): EdgedParts {
   const clock = options.clock ?? realClock
   const resolve = options.resolve
   return {
     configs: { sandbox: sandboxConfig, container: resolve === undefined ? containerConfig : (pod, container, ctx) => containerConfig(pod, container, { ...ctx, resolve }) },
     images: new ImageManager({ runtime, backoff: new Backoff({ clock }), clock, ...(options.recorder === undefined ? {} : { recorder: apiPodsOnly(options.recorder) }), ...(resolve === undefined ? {} : { secret: (ns, name) => resolve.secret(ns, name) }) }),
-    volumes: new VolumeManager({ rootDir, ...(options.mounter === undefined ? {} : { mounter: options.mounter }), ...(resolve === undefined ? {} : { resolve }) }),
+    volumes: new VolumeManager({ rootDir, ...(options.mounter === undefined ? {} : { mounter: options.mounter }), ...(resolve === undefined ? {} : { files: resolve }) }),
     runHook: (target, handler, timeoutSeconds) => runHandler(runtime, target, handler, timeoutSeconds, { dial }),
     dial,
   }

@@ -13,19 +13,26 @@ import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import { TernError } from '../schemas/errors.js'
 import type { Pod, Volume } from '../schemas/pod.js'
-import type { EnvResolver } from './kuberuntime/env.js'
 import { compareQuantities, quantityValue } from './pod/quantity.js'
 import { checkHostPath } from './volumes/host-path.js'
 import { systemMounter, type Mounter } from './volumes/mounter.js'
 import { writeAtomically, type PayloadFile } from './volumes/atomic-writer.js'
 import { setVolumeOwnership } from './volumes/ownership.js'
 
+/** The files a ConfigMap or Secret gives a volume, key → bytes; undefined when the node does not hold it. */
+export interface VolumeFiles {
+  /** `data` (as UTF-8) and `binaryData` (decoded from base64), as the kubelet's configMap volume makes its payload */
+  configMapFiles(namespace: string, name: string): Promise<Readonly<Record<string, Uint8Array>> | undefined>
+  /** `data`, decoded from base64 */
+  secretFiles(namespace: string, name: string): Promise<Readonly<Record<string, Uint8Array>> | undefined>
+}
+
 export interface VolumeManagerOptions {
   /** edged's root directory; volumes live in `<rootDir>/volumes/<pod uid>/`. */
   rootDir: string
   mounter?: Mounter
-  /** ConfigMap and Secret data for configMap and secret volumes (without it, such a volume fails to set up). */
-  resolve?: EnvResolver
+  /** ConfigMap and Secret contents for configMap and secret volumes (without it, such a volume fails to set up). */
+  files?: VolumeFiles
   /** Node memory for pods, bytes: the largest a Memory emptyDir can be (default: this machine's). */
   allocatableMemory?: bigint
 }
@@ -92,7 +99,8 @@ export class VolumeManager {
     if (source !== undefined) {
       const kind = volume.configMap !== undefined ? 'configmap' : 'secret'
       const name = volume.configMap?.name ?? volume.secret?.secretName ?? ''
-      const data = this.#o.resolve === undefined ? undefined : await (kind === 'configmap' ? this.#o.resolve.configMap(pod.metadata.namespace, name) : this.#o.resolve.secret(pod.metadata.namespace, name))
+      const files = this.#o.files
+      const data = files === undefined ? undefined : await (kind === 'configmap' ? files.configMapFiles(pod.metadata.namespace, name) : files.secretFiles(pod.metadata.namespace, name))
       if (data === undefined && source.optional !== true) throw new TernError('EDGED_VOLUME_SETUP_FAILED', `volume ${volume.name}: ${kind} "${name}" not found`)
       // A secret stays in memory, as on a kubelet (a Memory emptyDir under it, sized the same way).
       await this.#makeDir(dir, kind === 'secret' ? memorySize(pod, volume, this.#o.allocatableMemory ?? BigInt(totalmem())) : undefined)
@@ -151,7 +159,7 @@ export function memorySize(pod: Pod, volume: Volume, allocatable: bigint): bigin
 }
 
 /** The keys as files (all of them, or the listed items under their paths), each with its mode. */
-async function writeKeys(dir: string, volume: string, data: Readonly<Record<string, string>>, items: ReadonlyArray<{ key: string; path: string; mode?: number }> | undefined, mode: number): Promise<void> {
+async function writeKeys(dir: string, volume: string, data: Readonly<Record<string, Uint8Array>>, items: ReadonlyArray<{ key: string; path: string; mode?: number }> | undefined, mode: number): Promise<void> {
   const files = items ?? Object.keys(data).map((key) => ({ key, path: key, mode: undefined }))
   const payload = new Map<string, PayloadFile>()
   for (const item of files) {

@@ -10,6 +10,8 @@ import { ObjectMeta } from './device.js'
 import { PodMeta } from './pod.js'
 
 const Strings = Type.Record(Type.String(), Type.String())
+/** values base64-encoded, as the API server serves binaryData and Secret data */
+const Base64Values = Type.Record(Type.String(), Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$' }))
 
 /** A Pod as the API server serves it; its spec is edged's to validate. */
 export const CloudPod = Type.Object(
@@ -30,8 +32,7 @@ export const ConfigMap = Type.Object(
     kind: Type.Optional(Type.String()),
     metadata: ObjectMeta,
     data: Type.Optional(Strings),
-    /** values base64-encoded, as the API server serves them */
-    binaryData: Type.Optional(Strings),
+    binaryData: Type.Optional(Base64Values),
     immutable: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: true },
@@ -43,8 +44,7 @@ export const Secret = Type.Object(
     apiVersion: Type.Optional(Type.String()),
     kind: Type.Optional(Type.String()),
     metadata: ObjectMeta,
-    /** values base64-encoded, as the API server serves them */
-    data: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$' }))),
+    data: Type.Optional(Base64Values),
     type: Type.Optional(Type.String()),
     immutable: Type.Optional(Type.Boolean()),
   },

@@ -7,8 +7,10 @@
  * with CLOUD_MESSAGE_INVALID / CLOUD_NOT_OWNER and changes nothing. Whether edged can run a pod is
  * edged's to say (its cloud source, edged/sources/cloud.ts), so one bad pod never blocks the set.
  *
- * It is edged's view of the cloud: `pods()`, `configMap()`, `secret()` (EnvResolver) and
- * `onChange`. After a restart with the cloud unreachable it serves what the last run stored.
+ * It is edged's view of the cloud: `pods()`, `configMap()` and `secret()` for env (EnvResolver),
+ * `configMapFiles()` and `secretFiles()` for volumes (bytes: binaryData and Secret data need not be
+ * UTF-8), and `onChange`. After a restart with the cloud unreachable it serves what the last run
+ * stored.
  */
 import type { Logger } from 'pino'
 import * as checks from '../../schemas/generated/validators.js'
@@ -97,17 +99,31 @@ export class WorkloadSync {
     return this.#objects
   }
 
-  /** A ConfigMap's data (binaryData decoded as UTF-8), or undefined when the node does not hold it. */
+  /** A ConfigMap's `data` for env, or undefined when the node does not hold it (the kubelet's env never reads binaryData). */
   configMap(namespace: string, name: string): Promise<Readonly<Record<string, string>> | undefined> {
     const cm: ConfigMap | undefined = this.#held('configmap', namespace, name)
-    if (cm === undefined) return Promise.resolve(undefined)
-    return Promise.resolve({ ...decoded(cm.binaryData), ...cm.data })
+    return Promise.resolve(cm === undefined ? undefined : { ...cm.data })
   }
 
-  /** A Secret's data, decoded, or undefined when the node does not hold it. */
+  /** A Secret's data for env, decoded, or undefined when the node does not hold it. */
   secret(namespace: string, name: string): Promise<Readonly<Record<string, string>> | undefined> {
     const secret: Secret | undefined = this.#held('secret', namespace, name)
     return Promise.resolve(secret === undefined ? undefined : decoded(secret.data))
+  }
+
+  /** A ConfigMap's volume files: `data` as UTF-8 and `binaryData` as the bytes it encodes (the API server keeps their keys apart). */
+  configMapFiles(namespace: string, name: string): Promise<Readonly<Record<string, Uint8Array>> | undefined> {
+    const cm: ConfigMap | undefined = this.#held('configmap', namespace, name)
+    if (cm === undefined) return Promise.resolve(undefined)
+    const files: Record<string, Uint8Array> = bytesOf(cm.binaryData)
+    for (const [key, value] of Object.entries(cm.data ?? {})) files[key] = Buffer.from(value, 'utf8')
+    return Promise.resolve(files)
+  }
+
+  /** A Secret's volume files: the bytes its data encodes. */
+  secretFiles(namespace: string, name: string): Promise<Readonly<Record<string, Uint8Array>> | undefined> {
+    const secret: Secret | undefined = this.#held('secret', namespace, name)
+    return Promise.resolve(secret === undefined ? undefined : bytesOf(secret.data))
   }
 
   /** A Secret's type and data, decoded, for imagePullSecrets. */
@@ -199,8 +215,16 @@ function setOf(set: NodeWorkloadSet): Map<string, WorkloadObject> {
   return next
 }
 
+/** Base64 values decoded to bytes. */
+function bytesOf(data: Readonly<Record<string, string>> | undefined): Record<string, Uint8Array> {
+  const out: Record<string, Uint8Array> = {}
+  for (const [key, value] of Object.entries(data ?? {})) out[key] = Buffer.from(value, 'base64')
+  return out
+}
+
+/** Base64 values decoded to text, for env (a process's environment is text). */
 function decoded(data: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(data ?? {})) out[key] = Buffer.from(value, 'base64').toString('utf8')
+  for (const [key, value] of Object.entries(bytesOf(data))) out[key] = Buffer.from(value).toString('utf8')
   return out
 }

@@ -12,7 +12,8 @@ import { basename, dirname, join } from 'node:path'
 const DATA = '..data'
 
 export interface PayloadFile {
-  content: string
+  /** bytes, written as they are (a configMap's binaryData need not be UTF-8) */
+  content: Uint8Array
   mode: number
 }
 
@@ -55,7 +56,7 @@ async function holds(dir: string, payload: ReadonlyMap<string, PayloadFile>): Pr
     const want = payload.get(path)
     if (want === undefined) return false
     const full = join(dir, path)
-    if (((await stat(full)).mode & 0o777) !== want.mode || (await readFile(full, 'utf8')) !== want.content) return false
+    if (((await stat(full)).mode & 0o777) !== want.mode || !(await readFile(full)).equals(want.content)) return false
   }
   return true
 }

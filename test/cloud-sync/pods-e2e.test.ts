@@ -12,6 +12,10 @@ import type { PodSnapshot } from '../../edged/status-manager.js'
 import { containerdAvailable } from '../support/containerd.js'
 import { NODE, podUid, podYaml, running, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
 
+/** Bytes that are not UTF-8 (0xff, 0xfe and 0x80 never occur in it; 0xc3 0x28 is a broken sequence). */
+const BLOB = [0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28, 0x0a]
+const KEY = [0x80, 0x81, 0xfe, 0x00, 0xff]
+
 describe('pods bound to an edge node run there (real processes: emulator, tern cloud, tern edge, containerd)', function () {
   this.timeout(300_000)
   const undo: Array<() => Promise<void>> = []
@@ -80,7 +84,7 @@ describe('pods bound to an edge node run there (real processes: emulator, tern c
     await world.cloud.waitForLine((l) => l.includes('pod deleted after its termination at the edge') && l.includes('default/term'), 10_000)
   })
 
-  it('ConfigMaps and Secrets: a configMap volume follows kubectl edits inside the running container; env from a Secret at start', async () => {
+  it('ConfigMaps and Secrets: a configMap volume follows kubectl edits inside the running container; env from a Secret at start; binaryData and Secret bytes that are not UTF-8 reach the files byte for byte', async () => {
     const { world, runtime, startEdge } = await startPodsWorld(undo)
     await startEdge()
     const out = join(world.dir, 'cfg-out')
@@ -100,23 +104,43 @@ apiVersion: v1
 kind: Secret
 metadata: { name: app-secret, namespace: default }
 stringData: { token: s3cret }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: app-binary, namespace: default }
+data: { text: "h\u00e9llo" }
+binaryData: { blob: ${Buffer.from(BLOB).toString('base64')} }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: binary-secret, namespace: default }
+data: { key: ${Buffer.from(KEY).toString('base64')} }
 `
     const created = await world.kubectl.run(['apply', '-f', '-'], objects)
     assert.equal(created.code, 0, created.stderr)
     const extra = `      env: [{ name: TOKEN, valueFrom: { secretKeyRef: { name: app-secret, key: token } } }]
-      volumeMounts: [{ name: cfg, mountPath: /cfg }, { name: out, mountPath: /out }]
+      volumeMounts: [{ name: cfg, mountPath: /cfg }, { name: out, mountPath: /out }, { name: bin, mountPath: /bin-cm }, { name: binsec, mountPath: /bin-secret }]
   volumes:
     - name: cfg
       configMap: { name: app-config }
+    - name: bin
+      configMap: { name: app-binary }
+    - name: binsec
+      secret: { secretName: binary-secret }
     - name: out
       hostPath: { path: ${out}, type: Directory }
 `
-    const pod = podYaml('reader', NODE, 'while true; do cat /cfg/greeting > /out/seen.tmp; mv /out/seen.tmp /out/seen; echo "$TOKEN" > /out/token; sleep 0.2; done', extra)
+    const copy = 'cp /bin-cm/blob /out/blob; cp /bin-cm/text /out/text; cp /bin-secret/key /out/key; '
+    const pod = podYaml('reader', NODE, `${copy}while true; do cat /cfg/greeting > /out/seen.tmp; mv /out/seen.tmp /out/seen; echo "$TOKEN" > /out/token; sleep 0.2; done`, extra)
     assert.equal((await world.kubectl.run(['apply', '-f', '-'], pod)).code, 0)
     await until('reader running at the edge', () => running(runtime, 'reader'), (c) => c.length === 1)
     const seen = (): Promise<string> => readFile(join(out, 'seen'), 'utf8').then((t) => t.trim())
     await until('the container reads hello', seen, (t) => t === 'hello')
     assert.equal((await readFile(join(out, 'token'), 'utf8')).trim(), 's3cret', 'env from the Secret')
+    // as the container reads them: the bytes the API holds (base64 there), not a UTF-8 decoding of them
+    assert.deepEqual([...(await readFile(join(out, 'blob')))], BLOB, 'binaryData, byte for byte')
+    assert.equal(await readFile(join(out, 'text'), 'utf8'), 'h\u00e9llo', 'data beside it, as UTF-8')
+    assert.deepEqual([...(await readFile(join(out, 'key')))], KEY, 'Secret data, byte for byte')
 
     const edited = await world.kubectl.run(['patch', 'configmap', 'app-config', '--type', 'merge', '-p', '{"data":{"greeting":"bonjour"}}'])
     assert.equal(edited.code, 0, edited.stderr)

@@ -13,7 +13,7 @@ describe('edged volumes: the AtomicWriter of configMap and secret volumes', () =
   it('..data switched in one rename; links per top-level path; unchanged payload writes nothing; removed keys disappear', async () => {
     const dir = await scratchDir()
     try {
-      const first = new Map([['a.conf', { content: 'one', mode: 0o644 }], ['sub/b', { content: 'bee', mode: 0o400 }]])
+      const first = new Map([['a.conf', { content: Buffer.from('one'), mode: 0o644 }], ['sub/b', { content: Buffer.from('bee'), mode: 0o400 }]])
       assert.equal(await writeAtomically(dir.path, first), true)
       const data1 = await readlink(join(dir.path, '..data'))
       assert.match(data1, /^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\./)
@@ -25,7 +25,7 @@ describe('edged volumes: the AtomicWriter of configMap and secret volumes', () =
       assert.equal(await writeAtomically(dir.path, new Map(first)), false, 'same payload: nothing written')
       assert.equal(await readlink(join(dir.path, '..data')), data1)
 
-      assert.equal(await writeAtomically(dir.path, new Map([['a.conf', { content: 'two', mode: 0o644 }]])), true)
+      assert.equal(await writeAtomically(dir.path, new Map([['a.conf', { content: Buffer.from('two'), mode: 0o644 }]])), true)
       const data2 = await readlink(join(dir.path, '..data'))
       assert.notEqual(data2, data1)
       assert.equal(await readFile(join(dir.path, 'a.conf'), 'utf8'), 'two')

@@ -89,11 +89,11 @@ describe('edged: files the node gives a pod (real containerd)', function () {
 
   it('configMap and secret files: the fsGroup’s, read-only to it; directories setgid', async () => {
     const { harness: h, containerd: cd } = suite()
-    const resolve = {
-      configMap: () => Promise.resolve({ 'app.conf': 'a=1\n' }),
-      secret: () => Promise.resolve({ token: 't0k3n' }),
+    const files = {
+      configMapFiles: () => Promise.resolve({ 'app.conf': Buffer.from('a=1\n') }),
+      secretFiles: () => Promise.resolve({ token: Buffer.from('t0k3n') }),
     }
-    const manager = new VolumeManager({ rootDir: h.rootDir, mounter: systemMounter({ namespacePid: cd.pid }), resolve })
+    const manager = new VolumeManager({ rootDir: h.rootDir, mounter: systemMounter({ namespacePid: cd.pid }), files })
     const pod = validatePod(
       {
         apiVersion: 'v1',

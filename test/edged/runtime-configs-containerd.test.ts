@@ -220,11 +220,11 @@ describe('edged runtime configs on a real containerd', function () {
   })
 
   it('configMap and secret volumes: keys as files with their modes, the secret on a tmpfs; a new VolumeManager (after a restart) tears down what it finds', async () => {
-    const resolve = {
-      configMap: (ns: string, name: string) => Promise.resolve(ns === 'default' && name === 'cfg' ? { 'app.conf': 'mode=fast\n', other: 'x' } : undefined),
-      secret: (ns: string, name: string) => Promise.resolve(ns === 'default' && name === 'creds' ? { password: 's3cret' } : undefined),
+    const files = {
+      configMapFiles: (ns: string, name: string) => Promise.resolve(ns === 'default' && name === 'cfg' ? { 'app.conf': Buffer.from('mode=fast\n'), other: Buffer.from('x') } : undefined),
+      secretFiles: (ns: string, name: string) => Promise.resolve(ns === 'default' && name === 'creds' ? { password: Buffer.from('s3cret') } : undefined),
     }
-    const manager = new VolumeManager({ rootDir: root.path, mounter: systemMounter({ namespacePid: containerd.pid }), resolve })
+    const manager = new VolumeManager({ rootDir: root.path, mounter: systemMounter({ namespacePid: containerd.pid }), files })
     const pod = validatePod(
       {
         apiVersion: 'v1',

@@ -31,6 +31,13 @@ export interface Bus {
    * nobody reads. A bus that cannot tell (another broker) leaves it out: everything is observed.
    */
   observed?(topic: string): Promise<boolean>
+  /**
+   * `listener` runs each time the connection comes back after it was lost, once every subscription
+   * is in place again. What was published meanwhile never arrives (a clean session), so a part
+   * that keeps what it heard asks again here. A bus that cannot lose its connection (in-process)
+   * leaves it out.
+   */
+  onReconnect?(listener: () => void): void
   stop(): Promise<void>
 }
 
@@ -128,8 +135,11 @@ export async function clientBus(options: { url: string; clientId: string; log: L
     reconnectPeriod: 1000,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
     ...options.mqtt,
+    // subscribed again below, where the bus can tell when the subscriptions are back
+    resubscribe: false,
   })
-  const handlers: Array<{ filter: string; handler: MessageHandler }> = []
+  const handlers: Array<{ filter: string; handler: MessageHandler; qos: QoS }> = []
+  const reconnected: Array<() => void> = []
   // mqtt.js delivers every message of the connection to one listener; route by filter here.
   client.on('message', (topic, payload) => {
     for (const { filter, handler } of handlers) {
@@ -138,6 +148,27 @@ export async function clientBus(options: { url: string; clientId: string; log: L
   })
   client.on('error', (err) => log.warn({ code: 'BROKER_EXTERNAL_UNREACHABLE', url, err: err.message }, 'MQTT client error'))
   client.on('reconnect', () => log.debug({ url }, 'reconnecting'))
+  let connectedOnce = false
+  client.on('connect', () => {
+    if (!connectedOnce) {
+      connectedOnce = true
+      return
+    }
+    resubscribe(client, handlers).then(
+      () => {
+        log.info({ url }, 'connection to the MQTT broker back')
+        for (const listener of reconnected) {
+          try {
+            listener()
+          } catch (err) {
+            log.error({ err }, 'reconnect listener failed')
+          }
+        }
+      },
+      // lost again before the SUBACK: the next 'connect' subscribes again
+      (err: unknown) => log.warn({ url, err: (err as Error).message }, 'subscribing again after a reconnect failed'),
+    )
+  })
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no CONNACK within the connect timeout')), options.connectTimeoutMs ?? 10_000)
@@ -159,9 +190,11 @@ export async function clientBus(options: { url: string; clientId: string; log: L
       await client.publishAsync(topic, payload, { qos: opts.qos ?? 0, retain: opts.retain ?? false })
     },
     subscribe: async (filter, handler, opts = {}) => {
-      handlers.push({ filter, handler })
-      await client.subscribeAsync(filter, { qos: opts.qos ?? 1 })
+      const qos = opts.qos ?? 1
+      handlers.push({ filter, handler, qos })
+      await client.subscribeAsync(filter, { qos })
     },
+    onReconnect: (listener) => reconnected.push(listener),
     stop: async () => {
       await client.endAsync()
     },
@@ -186,6 +219,12 @@ export async function externalBus(config: ExternalBrokerConfig, clientId: string
     log,
     mqtt: { username: config.username, password, ca, cert, key, rejectUnauthorized: true },
   })
+}
+
+/** Subscribes a reconnected clean session to every filter of the bus again, in one SUBSCRIBE. */
+async function resubscribe(client: MqttClient, handlers: ReadonlyArray<{ filter: string; qos: QoS }>): Promise<void> {
+  if (handlers.length === 0) return
+  await client.subscribeAsync(Object.fromEntries(handlers.map(({ filter, qos }) => [filter, { qos }])))
 }
 
 function safely(log: Logger, topic: string, fn: () => void): void {

@@ -67,6 +67,8 @@ export class Mapper {
   #membership: Promise<void> = Promise.resolve()
   #answered: (() => void) | undefined
   #gotMembership = false
+  /** the bus reconnected and the next device list answers the mapper's question again */
+  #resyncing = false
   #retry: TimerHandle | undefined
   #metricsTimer: TimerHandle | undefined
   #started = false
@@ -101,6 +103,7 @@ export class Mapper {
       ...deviceTopicFilters('twin/get/result'),
     ]
     for (const filter of filters) await bus.subscribe(filter, handler, { qos: 1 })
+    bus.onReconnect?.(() => this.#resync())
     const answered = new Promise<void>((resolve) => (this.#answered = resolve))
     await this.#askMembership()
     const timedOut = await new Promise<boolean>((resolve) => {
@@ -164,6 +167,20 @@ export class Mapper {
     this.#retry = this.#o.clock.setTimeout(() => void this.#askMembership(), this.#tuning.membershipTimeoutMs)
   }
 
+  /**
+   * The bus's connection came back (a broker restart): membership/updated and deltas published
+   * meanwhile were lost, so the device list is asked for again and taken whole, as at start, and
+   * every device that keeps running asks for its twin again.
+   */
+  #resync(): void {
+    if (this.#stopped) return
+    this.#log.info({ node: this.#o.nodeName }, 'bus reconnected: asking for the membership again')
+    if (this.#retry !== undefined) this.#o.clock.clearTimeout(this.#retry)
+    this.#gotMembership = false
+    this.#resyncing = true
+    void this.#askMembership()
+  }
+
   #receive(topic: string, payload: Buffer): void {
     if (this.#stopped) return
     const parsed = parseTopic(topic)
@@ -193,20 +210,28 @@ export class Mapper {
       this.#gotMembership = true
       if (this.#retry !== undefined) this.#o.clock.clearTimeout(this.#retry)
     }
+    const resync = message.kind === 'all' && this.#resyncing
+    if (resync) this.#resyncing = false
     this.#membership = this.#membership
-      .then(() => this.#apply(message))
+      .then(() => this.#apply(message, resync))
       .catch((err: unknown) => this.#log.error({ err }, 'membership change failed'))
       .finally(() => {
         if (message.kind === 'all') this.#answered?.()
       })
   }
 
-  async #apply(message: Extract<MembershipMessage, { kind: 'all' | 'change' }>): Promise<void> {
+  async #apply(message: Extract<MembershipMessage, { kind: 'all' | 'change' }>, resync: boolean): Promise<void> {
     if (this.#stopped) return
     if (message.kind === 'all') {
       const listed = new Set(message.members.map((m) => m.key))
       for (const key of [...this.#supervisors.keys()]) if (!listed.has(key)) await this.#stopDevice(key, 'removed')
-      for (const m of message.members) await this.#upsert(m)
+      for (const m of message.members) {
+        const before = this.#supervisors.get(m.key)
+        await this.#upsert(m)
+        // kept running across the outage: its desired values may have changed meanwhile
+        const after = this.#supervisors.get(m.key)
+        if (resync && after !== undefined && after === before) this.#askTwin(m.key, after.device)
+      }
       return
     }
     for (const r of message.removed) {
@@ -244,8 +269,13 @@ export class Mapper {
     this.#supervisors.set(member.key, supervisor)
     supervisor.start()
     this.#log.info({ device: member.key, properties: device.properties.length }, running === undefined ? 'device added' : 'device restarted with its new spec')
+    this.#askTwin(member.key, device)
+  }
+
+  /** Asks for the device's twin; its answer hands the supervisor the desired values not yet reached. */
+  #askTwin(key: string, device: EdgeDevice): void {
     const eventId = this.#nextEventId()
-    this.#twinGets.set(eventId, member.key)
+    this.#twinGets.set(eventId, key)
     // not awaited: 1,000 devices ask together rather than one round trip after another (stop() waits for it)
     void this.#publish(deviceTopic(this.#ref(device), 'twin/get'), { event_id: eventId, timestamp: this.#o.clock.now() })
   }

@@ -1,11 +1,12 @@
 /**
  * The device twin's metrics: requests by topic and result code and their latency (from the request
  * reaching the twin to its result published, the store write included), the store's batch write
- * latency, and devices by state. The twin tells the observer of each request; a histogram child
- * per label set is kept, so an observation costs no label hashing.
+ * latency, and devices by state. The twin tells the observer of each request, on its hot path: an
+ * answer is counted in plain numbers (a count per code and a {@link Tally} per topic), read when
+ * scraped, so a request costs no label lookup and no allocation.
  */
 import type { DeviceTwin, TwinObserver, TwinRequestTopic } from '../../twin/device-twin.js'
-import { Counter, gaugedBy, Histogram, LATENCY_BUCKETS, type Registry } from '../prom.js'
+import { countedBy, gaugedBy, histogramBy, LATENCY_BUCKETS, Tally, type Registry, type Sample } from '../prom.js'
 
 /** The states a device may have (DESIGN §4.6); each gets a sample, 0 included, so a panel shows them all. */
 const STATES = ['online', 'offline', 'ok', 'unknown', 'unhealthy'] as const
@@ -18,16 +19,39 @@ export interface TwinMetrics {
   devices(twin: DeviceTwin): void
 }
 
+/** One request topic's answers: how many per result code, and their latency. */
+interface TopicAnswers {
+  readonly codes: Map<number, number>
+  readonly latency: Tally
+}
+
 export function twinMetrics(registry: Registry): TwinMetrics {
-  const requests = new Counter({ name: 'tern_twin_requests_total', help: 'Twin requests answered, by request topic (twin/update, twin/get, state/update, membership/get) and result code (200, 400, 404, 500)', labelNames: ['topic', 'code'], registers: [registry] })
-  const latency = new Histogram({
+  // A topic appears once a request of it was answered, as prom-client's labelled series do.
+  const answers = new Map<TwinRequestTopic, TopicAnswers>()
+  const writes = new Tally(LATENCY_BUCKETS)
+  countedBy(registry, {
+    name: 'tern_twin_requests_total',
+    help: 'Twin requests answered, by request topic (twin/update, twin/get, state/update, membership/get) and result code (200, 400, 404, 500)',
+    labelNames: ['topic', 'code'],
+    read: () => {
+      const out: Array<Sample<'topic' | 'code'>> = []
+      for (const [topic, a] of answers) for (const [code, n] of a.codes) out.push([{ topic, code: String(code) }, n])
+      return out
+    },
+  })
+  histogramBy(registry, {
     name: 'tern_twin_request_duration_seconds',
     help: 'Twin requests from arrival at the twin to their result published (queueing behind the same device and the store write included), by request topic',
     labelNames: ['topic'],
     buckets: LATENCY_BUCKETS,
-    registers: [registry],
+    read: () => [...answers].map(([topic, a]) => [{ topic }, a.latency] as const),
   })
-  const writes = new Histogram({ name: 'tern_twin_store_write_duration_seconds', help: 'Batch writes of the twin store to the node LevelDB (one batch holds the changes of many requests)', buckets: LATENCY_BUCKETS, registers: [registry] })
+  histogramBy(registry, {
+    name: 'tern_twin_store_write_duration_seconds',
+    help: 'Batch writes of the twin store to the node LevelDB (one batch holds the changes of many requests)',
+    buckets: LATENCY_BUCKETS,
+    read: () => [[{}, writes]],
+  })
   const devices = (t: DeviceTwin): void => void gaugedBy(registry, {
     name: 'tern_devices',
     help: "The node's devices by state (online, offline, ok, unknown, unhealthy)",
@@ -41,23 +65,16 @@ export function twinMetrics(registry: Registry): TwinMetrics {
       return [...counts].map(([state, n]) => [{ state }, n] as const)
     },
   })
-  const children = new Map<string, { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof latency.labels> }>()
-  const child = (topic: TwinRequestTopic, code: number): { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof latency.labels> } => {
-    const key = `${topic} ${code}`
-    let c = children.get(key)
-    if (c === undefined) children.set(key, (c = { count: requests.labels(topic, String(code)), time: latency.labels(topic) }))
-    return c
-  }
-  const writeTime = writes.labels()
   return {
     observer: {
       answered(topic, code, startedMs) {
-        const c = child(topic, code)
-        c.count.inc()
-        c.time.observe((performance.now() - startedMs) / 1000)
+        let a = answers.get(topic)
+        if (a === undefined) answers.set(topic, (a = { codes: new Map(), latency: new Tally(LATENCY_BUCKETS) }))
+        a.codes.set(code, (a.codes.get(code) ?? 0) + 1)
+        a.latency.observe((performance.now() - startedMs) / 1000)
       },
     },
-    storeWrite: (ms) => writeTime.observe(ms / 1000),
+    storeWrite: (ms) => writes.observe(ms / 1000),
     devices,
   }
 }

@@ -5,7 +5,9 @@
  * `http: false`, the order swapped every round so drift in the machine's load hits both alike.
  * Prints each run and the median throughput of each side; cost = 1 - on / off. On a loaded machine
  * throughput follows the load, so the tern process's CPU time per update is reported too: the cost
- * the metrics add to each update, whatever else runs.
+ * the metrics add to each update, whatever else runs. Where other work's load drifts within the
+ * bench, the two runs of a round (one right after the other) see closer loads than the medians of all
+ * rounds do: the median over rounds of each round's own cost is reported beside them (`paired`).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
@@ -75,7 +77,10 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2
 }
 
+const percent = (x: number): number => Math.round(x * 1000) / 10
+
 export async function runMetricsCostBench(o: MetricsCostOptions, log: (line: string) => void): Promise<unknown> {
+  const loadBefore = loadavg()[0] ?? 0
   const dir = await scratchDir('tern-bench-metrics-')
   try {
     await mkdir(join(dir.path, 'devices'))
@@ -94,7 +99,13 @@ export async function runMetricsCostBench(o: MetricsCostOptions, log: (line: str
         log(`metrics: round ${round} ${metrics ? 'on ' : 'off'} ${r.throughput} updates/s, ${r.cpuMicrosPerUpdate} µs CPU per update${metrics ? ` (${r.scrapes} scrapes)` : ''}`)
       }
     }
-    const result = { devices: o.devices, rounds: o.rounds, duration: o.duration, medianOn: median(on), medianOff: median(off), costPercent: Math.round((1 - median(on) / median(off)) * 1000) / 10, medianCpuMicrosOn: median(cpuOn), medianCpuMicrosOff: median(cpuOff), cpuCostPercent: Math.round((median(cpuOn) / median(cpuOff) - 1) * 1000) / 10, loadAverage: loadavg()[0], runs }
+    const rounds = on.map((_, i) => i)
+    const paired = {
+      costPercent: percent(median(rounds.map((i) => 1 - (on[i] ?? 0) / (off[i] ?? 1)))),
+      cpuCostPercent: percent(median(rounds.map((i) => (cpuOn[i] ?? 0) / (cpuOff[i] ?? 1) - 1))),
+    }
+    const loadAverage = { before: Math.round(loadBefore * 100) / 100, after: Math.round((loadavg()[0] ?? 0) * 100) / 100 }
+    const result = { devices: o.devices, rounds: o.rounds, duration: o.duration, medianOn: median(on), medianOff: median(off), costPercent: percent(1 - median(on) / median(off)), medianCpuMicrosOn: median(cpuOn), medianCpuMicrosOff: median(cpuOff), cpuCostPercent: percent(median(cpuOn) / median(cpuOff) - 1), paired, loadAverage, runs }
     process.stdout.write(`${JSON.stringify({ bench: 'metrics', ...result, runs: undefined })}\n`)
     return result
   } finally {

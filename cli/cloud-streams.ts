@@ -2,8 +2,8 @@
  * `tern cloud`'s kubelet stream endpoint and the nodes' stream tunnels (cloud-sync/streams/), when
  * the config has a `streams:` section: loaded only then, as the other optional parts are.
  */
-import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import type { BoundPods } from '../cloud-sync/cloud/pod-uplink.js'
 import type { KubeletEndpoint } from '../cloud-sync/cloud/node-object.js'
 import type { StreamServer } from '../cloud-sync/streams/stream-server.js'
 import type { Tunnels } from '../cloud-sync/streams/tunnels.js'
@@ -20,12 +20,9 @@ export interface CloudStreams {
   stop(): Promise<void>
 }
 
-export async function startStreams(config: NonNullable<CloudConfig['streams']>, kube: KubeConfig, hubTls: { cert: string | Buffer; key: string | Buffer } | undefined, log: Logger): Promise<CloudStreams> {
-  const [{ Tunnels }, { StreamServer }, { clientNodePodLookup }] = await Promise.all([
-    import('../cloud-sync/streams/tunnels.js'),
-    import('../cloud-sync/streams/stream-server.js'),
-    import('../cloud-sync/streams/pod-lookup.js'),
-  ])
+/** `pods`: the workload downlink's pod informer, which routes each request to its pod's node. */
+export async function startStreams(config: NonNullable<CloudConfig['streams']>, pods: BoundPods, hubTls: { cert: string | Buffer; key: string | Buffer } | undefined, log: Logger): Promise<CloudStreams> {
+  const [{ Tunnels }, { StreamServer }] = await Promise.all([import('../cloud-sync/streams/tunnels.js'), import('../cloud-sync/streams/stream-server.js')])
   const read = (path: string, what: string): Promise<Buffer> => readNamedFile(path, what, 'CLOUD_CONFIG_INVALID')
   const clientCA = await read(config.clientCA, 'streams.clientCA')
   const tls = config.tls === undefined ? hubTls : { cert: await read(config.tls.cert, 'streams.tls.cert'), key: await read(config.tls.key, 'streams.tls.key') }
@@ -33,14 +30,14 @@ export async function startStreams(config: NonNullable<CloudConfig['streams']>, 
     const { TernError } = await import('../schemas/errors.js')
     throw new TernError('CLOUD_CONFIG_INVALID', 'streams needs a serving certificate: set streams.tls (or hub.tls in shared-secret mode); the API server speaks only HTTPS to a kubelet')
   }
-  const tunnels = new Tunnels({ log })
+  const tunnels = new Tunnels({ log, maxPerNode: config.maxPerNode })
   const server = new StreamServer({
     host: config.host,
     port: config.port,
     tls,
     clientCA,
     allowedNames: config.allowedNames,
-    pods: clientNodePodLookup(kube),
+    pods,
     tunnels,
     replyTimeoutMs: config.replyTimeoutMs,
     log,

@@ -109,7 +109,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
 
     if (config.streams !== undefined) {
       const { startStreams } = await import('./cloud-streams.js')
-      const started = await startStreams(config.streams, kube, tls, log)
+      const started = await startStreams(config.streams, workloads.pods, tls, log)
       streams = started
       stops.push(() => started.stop())
     }

@@ -54,6 +54,7 @@ export const StreamsConfig = Type.Object(
       ),
     ),
     replyTimeoutMs: Type.Integer({ minimum: 100, default: 30_000, description: 'how long an edge may take to answer a new stream (runtime calls included), ms' }),
+    maxPerNode: Type.Integer({ minimum: 1, maximum: 10_000, default: 32, description: 'streams (kubectl logs, exec, attach, port-forward connections) open at once to one node; the next gets 429 STREAM_LIMIT_REACHED until one ends' }),
   },
   { ...strict, description: 'the kubelet stream endpoint: kubectl logs, exec, attach and port-forward reach edge pods through it and the nodes\' stream tunnels; off when absent' },
 )

@@ -4,8 +4,10 @@
  * one address (the Nodes' daemonEndpoints point here) and carried to the pod's node through its
  * stream tunnel. HTTPS; the caller authenticates as the API server does to a kubelet, with a
  * client certificate (its --kubelet-client-certificate) of `clientCA`. The node a request goes to
- * is the pod's `spec.nodeName` as the API server has it, never anything in the request, so a node
- * is only ever asked for its own pods (and checks that it runs them).
+ * is the pod's `spec.nodeName` as tern cloud's pod informer has it (the workload downlink's watch,
+ * so a request costs the API server nothing more), never anything in the request, so a node is
+ * only ever asked for its own pods (and checks that it runs them). A node has at most
+ * `maxPerNode` streams open at once (tunnels.ts); the next request is refused.
  *
  * Logs are answered as HTTP responses; exec, attach and port-forward are upgraded connections
  * (SPDY, or a WebSocket channel protocol) passed through byte for byte to the runtime's streaming
@@ -22,14 +24,12 @@ import { ErrorCodes, TernError, type ErrorCode } from '../../schemas/errors.js'
 import * as checks from '../../schemas/generated/validators.js'
 import type { StreamReply, StreamRequest } from '../../schemas/stream-tunnel.js'
 import { validator } from '../../schemas/validate.js'
+import type { BoundPods } from '../cloud/pod-uplink.js'
 import { LOG_QUERY_KEYS, parseKubeletPath, type KubeletTarget } from './kubelet-paths.js'
 import type { TunnelStream } from './mux.js'
 import type { Tunnels } from './tunnels.js'
 
 const validateReply = validator(checks.StreamReply)
-
-/** The pod as the API server has it: its node and uid, or undefined when there is no such pod. */
-export type PodLookup = (namespace: string, name: string) => Promise<{ node: string | undefined; uid: string | undefined } | undefined>
 
 export interface StreamServerOptions {
   host: string
@@ -39,7 +39,8 @@ export interface StreamServerOptions {
   clientCA: string | Buffer
   /** when not empty, only client certificates with one of these CNs */
   allowedNames: readonly string[]
-  pods: PodLookup
+  /** pods bound to a node: the workload downlink's pod informer */
+  pods: Pick<BoundPods, 'synced' | 'get'>
   tunnels: Tunnels
   /** how long the edge may take to answer a new stream, ms */
   replyTimeoutMs?: number
@@ -118,22 +119,24 @@ export class StreamServer {
     return undefined
   }
 
-  /** The node that runs the target's pod, checked against the API server. */
-  async #route(target: KubeletTarget): Promise<string> {
-    const pod = await this.#o.pods(target.namespace, target.pod).catch((err: unknown) => {
-      throw new Refusal(503, 'CLOUD_KUBE_UNAVAILABLE', `cannot read pod ${target.namespace}/${target.pod}: ${(err as Error).message}`)
-    })
-    if (pod === undefined) throw new Refusal(404, 'STREAM_POD_NOT_FOUND', `pod ${target.namespace}/${target.pod} not found`)
-    if ('uid' in target && target.uid !== undefined && target.uid !== pod.uid) throw new Refusal(404, 'STREAM_POD_NOT_FOUND', `pod ${target.namespace}/${target.pod} has another uid than ${target.uid}`)
-    if (pod.node === undefined || pod.node === '') throw new Refusal(404, 'STREAM_POD_NOT_FOUND', `pod ${target.namespace}/${target.pod} is not bound to a node`)
-    if (!this.#o.tunnels.has(pod.node)) throw new Refusal(503, 'STREAM_NODE_UNAVAILABLE', `node ${pod.node} of pod ${target.namespace}/${target.pod} has no stream tunnel open (not connected to tern cloud)`)
-    return pod.node
+  /** The node that runs the target's pod, as the pod informer has it (the cache keeps bound pods only). */
+  #route(target: KubeletTarget): string {
+    const { pods, tunnels } = this.#o
+    const what = `pod ${target.namespace}/${target.pod}`
+    if (!pods.synced) throw new Refusal(503, 'CLOUD_KUBE_UNAVAILABLE', `tern cloud has not listed the cluster's pods yet; cannot route ${what}`)
+    const pod = pods.get(target.namespace, target.pod)
+    if (pod === undefined) throw new Refusal(404, 'STREAM_POD_NOT_FOUND', `${what} not found, or not bound to a node`)
+    if ('uid' in target && target.uid !== undefined && target.uid !== pod.metadata.uid) throw new Refusal(404, 'STREAM_POD_NOT_FOUND', `${what} has another uid than ${target.uid}`)
+    const node = pod.spec.nodeName ?? ''
+    if (!tunnels.has(node)) throw new Refusal(503, 'STREAM_NODE_UNAVAILABLE', `node ${node} of ${what} has no stream tunnel open (not connected to tern cloud)`)
+    return node
   }
 
   /** Opens the stream and waits for the edge's reply; a refusal when it says no. */
   async #open(node: string, request: StreamRequest): Promise<TunnelStream> {
-    const stream = this.#o.tunnels.open(node, request)
-    if (stream === undefined) throw new Refusal(503, 'STREAM_NODE_UNAVAILABLE', `node ${node} has no stream tunnel open`)
+    const opened = this.#o.tunnels.open(node, request)
+    if (!opened.ok) throw new Refusal(opened.code === 'STREAM_LIMIT_REACHED' ? 429 : 503, opened.code, opened.message)
+    const stream = opened.stream
     const timeoutMs = this.#o.replyTimeoutMs ?? 30_000
     const reply = await new Promise<StreamReply>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -172,7 +175,7 @@ export class StreamServer {
       if (target === undefined) throw new Refusal(404, 'STREAM_REQUEST_INVALID', `${url.pathname} is not a kubelet path tern serves`)
       if (target.kind !== 'logs') throw new Refusal(400, 'STREAM_REQUEST_INVALID', `${target.kind} needs an upgraded connection (SPDY or WebSocket)`)
       if (request.method !== 'GET') throw new Refusal(405, 'STREAM_REQUEST_INVALID', `${request.method ?? ''} is not allowed on containerLogs`)
-      const node = await this.#route(target)
+      const node = this.#route(target)
       const query = Object.fromEntries(LOG_QUERY_KEYS.flatMap((k) => (url.searchParams.has(k) ? [[k, url.searchParams.get(k) as string]] : [])))
       const stream = await this.#open(node, { kind: 'logs', namespace: target.namespace, pod: target.pod, container: target.container, query })
       log.debug({ node, stream: stream.id }, 'logs stream opened')
@@ -203,7 +206,7 @@ export class StreamServer {
       const url = new URL(request.url ?? '/', 'https://stream.invalid')
       const target = parseKubeletPath(url.pathname)
       if (target === undefined || target.kind === 'logs') throw new Refusal(404, 'STREAM_REQUEST_INVALID', `${url.pathname} is not an exec, attach or portForward path`)
-      const node = await this.#route(target)
+      const node = this.#route(target)
       const headers: Array<[string, string]> = []
       for (let i = 0; i + 1 < request.rawHeaders.length; i += 2) {
         const name = request.rawHeaders[i] as string
@@ -258,6 +261,6 @@ function asRefusal(err: unknown, log: Logger): Refusal {
 
 /** A metav1.Status, as the API server passes a kubelet's refusal on to kubectl. */
 function statusBody(refusal: Refusal): string {
-  const reason = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 503: 'ServiceUnavailable' }[refusal.status] ?? 'InternalError'
+  const reason = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 429: 'TooManyRequests', 503: 'ServiceUnavailable' }[refusal.status] ?? 'InternalError'
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: refusal.message, reason, details: { causes: [{ reason: refusal.code }] }, code: refusal.status })
 }

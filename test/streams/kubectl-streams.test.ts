@@ -8,49 +8,58 @@
  */
 import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
+import { request } from 'node:https'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { stringify } from 'yaml'
-import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
-import { containerdAvailable, startContainerd, type Containerd } from '../support/containerd.js'
+import type { CloudWorld } from '../support/cloud.js'
+import { containerdAvailable } from '../support/containerd.js'
 import { busyboxPod, eventually, SLEEP_FOREVER } from '../support/edged.js'
-import { relayIntoNetns } from '../support/netns-relay.js'
-import { startChild } from '../support/resources.js'
+import type { Child } from '../support/resources.js'
+import { startStreamsWorld } from '../support/streams-world.js'
 
 const NODE = 'edge-s1'
 const FLOOD_LINES = 100_000
+/** streams.maxPerNode of this world's tern cloud */
+const MAX_STREAMS = 4
 
 describe('kubectl logs, exec and port-forward through the stream tunnel (real processes)', function () {
   this.timeout(300_000)
   const undo: Array<() => Promise<void>> = []
-  let containerd: Containerd
   let world: CloudWorld
+
+  /** A GET of the API server (the emulator), as a client of it other than kubectl. */
+  const apiGet = async (path: string): Promise<IncomingMessage> => {
+    const ca = await readFile(world.pki.ca)
+    const kube = world.kube as NonNullable<CloudWorld['kube']>
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: kube.port, path, ca, headers: { Authorization: 'Bearer admin' } }, resolve)
+      req.on('error', reject)
+      req.end()
+    })
+  }
+  const text = async (response: IncomingMessage): Promise<string> => {
+    let body = ''
+    for await (const chunk of response) body += (chunk as Buffer).toString('utf8')
+    return body
+  }
 
   before(async function () {
     if (!(await containerdAvailable())) this.skip()
-    containerd = await startContainerd()
-    undo.push(() => containerd.stop())
-    world = await startCloudWorld(undo, { streams: {}, nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
-    const relay = await relayIntoNetns(containerd.pid, world.dir, world.cloud.hubPort)
-    undo.push(() => relay.stop())
-    const pods = [
-      busyboxPod('web', { app: 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done' }),
-      busyboxPod('www', { app: 'mkdir -p /www && echo hello-from-the-pod > /www/index.html && httpd -f -p 8080 -h /www' }),
-      busyboxPod('boot', { app: `echo boot-$RANDOM$RANDOM; ${SLEEP_FOREVER}` }),
-      // 20 MB of 200-character lines, more than the sockets between kubectl and the edge hold
-      busyboxPod('flood', { app: `yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${FLOOD_LINES}; ${SLEEP_FOREVER}` }),
-    ]
-    // tern edge in the runtime's network namespace, as on a node; CloudHub through the relay
-    const spawn = (command: string, args: readonly string[]): ReturnType<typeof startChild> => startChild('nsenter', [`--net=/proc/${containerd.pid}/ns/net`, '--', command, ...args])
-    await startCloudEdge(world, NODE, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, nodeStatus: { updateSeconds: 1 }, edged: { runtimeEndpoint: containerd.endpoint, rootDir: join(world.dir, 'edged') } })
-    // the pods bound to the node through the cluster, one whose image the node does not have (it
-    // never runs), and one bound to a node that is not connected
-    const bound = (pod: Record<string, unknown>, node: string): string => {
-      const { metadata, spec } = pod as { metadata: { name: string }; spec: Record<string, unknown> }
-      return stringify({ ...pod, metadata: { name: `${metadata.name}-${NODE}`, namespace: 'default' }, spec: { ...spec, nodeName: node } })
-    }
+    const streams = await startStreamsWorld(undo, {
+      node: NODE,
+      streams: { maxPerNode: MAX_STREAMS },
+      pods: [
+        busyboxPod('web', { app: 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done' }),
+        busyboxPod('www', { app: 'mkdir -p /www && echo hello-from-the-pod > /www/index.html && httpd -f -p 8080 -h /www' }),
+        busyboxPod('boot', { app: `echo boot-$RANDOM$RANDOM; ${SLEEP_FOREVER}` }),
+        // 20 MB of 200-character lines, more than the sockets between kubectl and the edge hold
+        busyboxPod('flood', { app: `yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${FLOOD_LINES}; ${SLEEP_FOREVER}` }),
+      ],
+    })
+    world = streams.world
+    // one pod whose image the node does not have (it never runs), and one bound to a node that is not connected
     const absent = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'stray' }, spec: { containers: [{ name: 'app', image: 'localhost/absent:1', imagePullPolicy: 'Never' }] } }
-    const objects = [...pods.map((p) => bound(p, NODE)), stringify({ ...absent, spec: { ...absent.spec, nodeName: NODE } }), stringify({ ...absent, metadata: { name: 'ghost' }, spec: { ...absent.spec, nodeName: 'edge-elsewhere' } })]
+    const objects = [stringify({ ...absent, spec: { ...absent.spec, nodeName: NODE } }), stringify({ ...absent, metadata: { name: 'ghost' }, spec: { ...absent.spec, nodeName: 'edge-elsewhere' } })]
     const applied = await world.kubectl.run(['apply', '-f', '-'], objects.join('---\n'))
     assert.equal(applied.code, 0, applied.stderr)
     // the Node of a tern node that is not connected now: its endpoint is tern cloud's, as for every tern node
@@ -59,10 +68,6 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     const endpoint = { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: world.cloud.streamsPort } } } }
     const patched = await world.kubectl.run(['patch', 'node', 'edge-elsewhere', '--subresource=status', '--type=merge', '-p', JSON.stringify(endpoint)])
     assert.equal(patched.code, 0, patched.stderr)
-    await eventually(async () => {
-      const r = await world.kubectl.run(['get', 'node', NODE, '-o', 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port} {.status.conditions[?(@.type=="Ready")].status}'])
-      return r.code === 0 && r.stdout === `${world.cloud.streamsPort ?? ''} True`
-    }, 60_000, 'the node Ready with its stream endpoint')
     await eventually(async () => {
       const r = await world.kubectl.run(['logs', `web-${NODE}`])
       return r.code === 0 && r.stdout.includes('tick-2')
@@ -106,10 +111,8 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
   })
 
   it('kubectl port-forward reaches a server in the pod', async () => {
-    // kubectl port-forward wants phase Running; in this setup the node's pod status does not say so
-    // within the test's time, so it is set here as the status would be
-    const running = await world.kubectl.run(['patch', 'pod', `www-${NODE}`, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running"}}'])
-    assert.equal(running.code, 0, running.stderr)
+    // kubectl port-forward reads the phase once and refuses a pod that is not Running: the world
+    // waited until the node's own status said so (no status is written here)
     const forward = world.kubectl.spawn(['port-forward', `pod/www-${NODE}`, ':8080'])
     try {
       const port = Number(await eventually(() => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(forward.output())?.[1]), 30_000, 'port-forward listening').catch((err: Error) => {
@@ -134,7 +137,6 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     assert.match(ghost.stderr, /node edge-elsewhere .*no stream tunnel/)
     // the kubelet endpoint itself: no client certificate, or one of another CA → 401
     const get = async (client: { cert: string; key: string } | undefined): Promise<{ status: number; body: string }> => {
-      const { request } = await import('node:https')
       const [ca, cert, key] = await Promise.all([readFile(world.pki.ca), client && readFile(client.cert), client && readFile(client.key)])
       return new Promise((resolve, reject) => {
         const req = request({ host: '127.0.0.1', port: world.cloud.streamsPort, path: `/containerLogs/default/web-${NODE}/app`, ca, ...(cert === undefined || key === undefined ? {} : { cert, key }) }, (res) => {
@@ -160,14 +162,7 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
       return r.code === 0 && r.stdout.includes('done')
     }, 120_000, 'the flood written')
     // the stalled reader: a client of the API server that reads the first bytes of a 20 MB log and then nothing
-    const { request } = await import('node:https')
-    const ca = await readFile(world.pki.ca)
-    const kube = world.kube as NonNullable<CloudWorld['kube']>
-    const response = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: kube.port, path: `/api/v1/namespaces/default/pods/${name}/log`, ca, headers: { Authorization: 'Bearer admin' } }, resolve)
-      req.on('error', reject)
-      req.end()
-    })
+    const response = await apiGet(`/api/v1/namespaces/default/pods/${name}/log`)
     assert.equal(response.statusCode, 200)
     const chunks: Buffer[] = []
     const collect = (d: Buffer): number => chunks.push(d)
@@ -211,5 +206,46 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     assert.equal(previous.code, 0, previous.stderr)
     assert.equal(previous.stdout, `${first}\n`)
     assert.notEqual(second, first)
+  })
+
+  it('the endpoint routes a request by tern cloud\'s pod informer: no API read of the pod per request', async () => {
+    const kube = world.kube as NonNullable<CloudWorld['kube']>
+    const podPath = `/api/v1/namespaces/default/pods/web-${NODE}`
+    const reads = (): number => kube.requests.filter((r) => r.method === 'GET' && r.url.split('?')[0] === podPath).length
+    const before = reads()
+    for (let i = 0; i < 5; i++) {
+      const response = await apiGet(`${podPath}/log?tailLines=1`)
+      assert.equal(response.statusCode, 200)
+      assert.match(await text(response), /^tick-\d+\n$/)
+    }
+    // the emulator finds the pod's node itself (no request); any GET of the pod came from tern cloud
+    assert.equal(reads() - before, 0, 'tern cloud read the pod from the API server for a stream request')
+  })
+
+  it(`streams.maxPerNode: with ${MAX_STREAMS} streams open to the node the next kubectl gets STREAM_LIMIT_REACHED; one ending makes room`, async () => {
+    const followers: Child[] = []
+    try {
+      for (let i = 0; i < MAX_STREAMS; i++) {
+        const follow = world.kubectl.spawn(['logs', '-f', `web-${NODE}`])
+        followers.push(follow)
+        await eventually(() => Promise.resolve(/tick-\d+\n/.test(follow.output())), 30_000, `follower ${i + 1} streaming`)
+      }
+      const exec = await world.kubectl.run(['exec', `web-${NODE}`, '--', 'true'])
+      assert.notEqual(exec.code, 0)
+      assert.match(exec.stderr, new RegExp(`node ${NODE} has ${MAX_STREAMS} streams open.*streams\\.maxPerNode`))
+      const logs = await world.kubectl.run(['logs', `web-${NODE}`, '--tail=1'])
+      assert.notEqual(logs.code, 0)
+      assert.match(logs.stderr, /TooManyRequests|streams open/)
+      // the followers were not disturbed
+      const seen = followers.map((f) => f.output().length)
+      await eventually(() => Promise.resolve(followers.every((f, i) => f.output().length > (seen[i] ?? 0))), 30_000, 'every follower still streaming')
+      await followers.shift()?.stop(5_000)
+      await eventually(async () => {
+        const r = await world.kubectl.run(['exec', `web-${NODE}`, '--', 'cat', '/etc/hostname'])
+        return r.code === 0 && r.stdout.trim() === `web-${NODE}`
+      }, 30_000, 'an exec served once a follower ended')
+    } finally {
+      for (const follow of followers) await follow.stop(5_000)
+    }
   })
 })

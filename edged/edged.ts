@@ -20,12 +20,13 @@ import { RuntimeObserver, type ObservedPod } from './kuberuntime/observe.js'
 import type { HookRunner, Images, RuntimeConfigs, Volumes } from './kuberuntime/parts.js'
 import { podName, PodSyncer, type SyncResult } from './kuberuntime/pod-sync.js'
 import type { Unhealthy } from './kuberuntime/plan.js'
+import { PodAdmission } from './pod-admission.js'
 import { PodStore, uidOf } from './pod-store.js'
 import { PodWorkers } from './pod-workers.js'
 import { ProbeManager } from './prober/manager.js'
 import type { Dial } from './pod-network.js'
 import type { PodSource } from './sources/source.js'
-import { REJECTED_PREFIX, type Rejection } from './admission.js'
+import type { Rejection } from './admission.js'
 import { apiPodsOnly, fromApi, noEvents, type EventRecorder } from './events.js'
 import { podStatus } from './status.js'
 import { StatusManager } from './status-manager.js'
@@ -86,13 +87,12 @@ export class Edged {
   readonly #probes: ProbeManager
   readonly #hostIP: string
   readonly #events: EventRecorder
+  readonly #admission: PodAdmission
   /** uid → the pod and the source it came from */
   readonly #desired = new Map<string, Desired>()
   /** pods gone from their source whose runtime objects are still being stopped */
   readonly #terminating = new Map<string, Pod>()
   readonly #lastSync = new Map<string, SyncResult>()
-  /** pods admission refused: never run, reported Failed until their source drops them */
-  readonly #rejected = new Map<string, Pod>()
   /** containers a liveness or startup probe found unhealthy: pod uid → container name → why */
   readonly #unhealthy = new Map<string, Map<string, Unhealthy>>()
   #relistSeq = 0
@@ -117,6 +117,7 @@ export class Edged {
       ...(onPodStatus === undefined ? {} : { onChange: (pod: Pod, status: PodStatus) => (fromApi(pod) ? onPodStatus(pod, status) : undefined) }),
     })
     this.#events = apiPodsOnly(options.recorder ?? noEvents)
+    this.#admission = new PodAdmission({ node: options.admission, statuses: this.#statuses, events: this.#events, clock: this.#clock, hostIP: this.#hostIP, log: options.log })
     this.#observer = new RuntimeObserver(options.runtime)
     this.#backoff = new Backoff({ clock: this.#clock, ...(options.crashBackoff === undefined ? {} : options.crashBackoff) })
     this.#syncer = new PodSyncer({
@@ -217,20 +218,12 @@ export class Edged {
       const status = this.#statuses.previous(uid)
       if (status !== undefined) await this.#statuses.set(d.pod, status, true)
     }
-    for (const [uid] of this.#rejected) {
-      if (now.has(uid)) continue
-      this.#rejected.delete(uid)
-      await this.#statuses.remove(uid)
-    }
+    await this.#admission.keepOnly(now)
     for (const pod of pods) {
       const uid = uidOf(pod)
-      if (this.#rejected.has(uid)) continue
+      if (this.#admission.rejected(uid)) continue
       if (!this.#desired.has(uid)) {
-        const rejection = this.#admit(pod, uid)
-        if (rejection !== undefined) {
-          await this.#reject(pod, rejection)
-          continue
-        }
+        if (!(await this.#admission.admit(pod))) continue
         this.#log.info({ pod: podName(pod), uid, source }, 'pod added')
       }
       this.#desired.set(uid, { pod, source })
@@ -238,23 +231,6 @@ export class Edged {
     }
     await this.#store.setSourcePods(source, pods)
     this.#alarm.wake()
-  }
-
-  /** Why a pod new to edged may not run; a pod admitted (or refused) before a restart keeps that verdict. */
-  #admit(pod: Pod, uid: string): Rejection | undefined {
-    const before = this.#statuses.previous(uid)
-    if (before?.phase === 'Failed' && before.message?.startsWith(REJECTED_PREFIX) === true) return { reason: before.reason ?? '', message: before.message }
-    if (before !== undefined) return undefined
-    return this.#o.admission?.check(pod)
-  }
-
-  /** The kubelet's rejectPod: a Warning event and the status Failed with the reason; nothing runs. */
-  async #reject(pod: Pod, rejection: Rejection): Promise<void> {
-    this.#rejected.set(uidOf(pod), pod)
-    this.#log.warn({ pod: podName(pod), uid: uidOf(pod), reason: rejection.reason }, rejection.message)
-    this.#events.event(pod, 'Warning', rejection.reason, rejection.message.slice(REJECTED_PREFIX.length))
-    const status: PodStatus = { phase: 'Failed', reason: rejection.reason, message: rejection.message, conditions: [], containerStatuses: [], hostIP: this.#hostIP, startTime: new Date(this.#clock.now()).toISOString() }
-    await this.#statuses.set(pod, status, false)
   }
 
   async #run(): Promise<void> {

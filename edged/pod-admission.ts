@@ -1,0 +1,71 @@
+/**
+ * Edged's side of admission: whether a pod new to edged may run (the Node's spec decides, through
+ * admission.ts), what a refused pod reports, and remembering the refusal until its source drops
+ * the pod. A verdict survives a restart through the stored statuses: a pod refused before stays
+ * refused, a pod admitted before stays admitted, whatever the Node's spec says now.
+ */
+import type { Logger } from 'pino'
+import type { Pod, PodStatus } from '../schemas/pod.js'
+import type { Clock } from '../mappers/runtime/clock.js'
+import { REJECTED_PREFIX, type Rejection } from './admission.js'
+import type { EventRecorder } from './events.js'
+import { podName } from './kuberuntime/pod-sync.js'
+import { uidOf } from './pod-store.js'
+import type { StatusManager } from './status-manager.js'
+
+export interface PodAdmissionOptions {
+  statuses: StatusManager
+  events: EventRecorder
+  clock: Clock
+  hostIP: string
+  log: Logger
+  /** admission of new pods against the Node's spec (cordon, taints; undefined: every pod is admitted) */
+  node: { check(pod: Pod): Rejection | undefined } | undefined
+}
+
+export class PodAdmission {
+  readonly #o: PodAdmissionOptions
+  /** pods refused: never run, reported Failed until their source drops them */
+  readonly #rejected = new Map<string, Pod>()
+
+  constructor(options: PodAdmissionOptions) {
+    this.#o = options
+  }
+
+  rejected(uid: string): boolean {
+    return this.#rejected.has(uid)
+  }
+
+  /** Forgets the refused pods not in `present` (their sources dropped them), with their statuses. */
+  async keepOnly(present: ReadonlySet<string>): Promise<void> {
+    for (const [uid] of this.#rejected) {
+      if (present.has(uid)) continue
+      this.#rejected.delete(uid)
+      await this.#o.statuses.remove(uid)
+    }
+  }
+
+  /** Whether a pod new to edged may run; a refused one is reported and remembered. */
+  async admit(pod: Pod): Promise<boolean> {
+    const rejection = this.#verdict(pod, uidOf(pod))
+    if (rejection === undefined) return true
+    await this.#reject(pod, rejection)
+    return false
+  }
+
+  #verdict(pod: Pod, uid: string): Rejection | undefined {
+    const before = this.#o.statuses.previous(uid)
+    if (before?.phase === 'Failed' && before.message?.startsWith(REJECTED_PREFIX) === true) return { reason: before.reason ?? '', message: before.message }
+    if (before !== undefined) return undefined
+    return this.#o.node?.check(pod)
+  }
+
+  /** The kubelet's rejectPod: a Warning event and the status Failed with the reason; nothing runs. */
+  async #reject(pod: Pod, rejection: Rejection): Promise<void> {
+    this.#rejected.set(uidOf(pod), pod)
+    this.#o.log.warn({ pod: podName(pod), uid: uidOf(pod), reason: rejection.reason }, rejection.message)
+    this.#o.events.event(pod, 'Warning', rejection.reason, rejection.message.slice(REJECTED_PREFIX.length))
+    const status: PodStatus = { phase: 'Failed', reason: rejection.reason, message: rejection.message, conditions: [], containerStatuses: [], hostIP: this.#o.hostIP, startTime: new Date(this.#o.clock.now()).toISOString() }
+    await this.#o.statuses.set(pod, status, false)
+  }
+}

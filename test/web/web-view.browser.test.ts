@@ -1,7 +1,10 @@
 /**
  * The web view as a user sees it (issue: a live web view of the gateway): Debian's headless
- * Chromium on the page of a real edge whose Modbus mapper polls a real pymodbus peer. Screenshots
- * go to .tmp/web-view/ (git-ignored); the docs' ones are copies of these.
+ * Chromium on the page the built `tern edge` serves on its own HTTP listener (`http.ui: true`),
+ * its Modbus mapper polling a real pymodbus peer. The browser reaches the node by a host name that
+ * is not loopback's, as from another machine, so the node asks for a login; by 127.0.0.1 it admits
+ * an anonymous viewer. Screenshots go to .tmp/web-view/ (git-ignored); the docs' ones are copies
+ * of these.
  */
 import { strict as assert } from 'node:assert'
 import { mkdir } from 'node:fs/promises'
@@ -10,7 +13,7 @@ import type { Browser, Page } from 'playwright-core'
 import { registerUntil } from '../support/cloud.js'
 import { FAN_MODEL, startPymodbus, type PymodbusPeer } from '../support/modbus.js'
 import { freePort, scratchDir } from '../support/resources.js'
-import { ARTEFACTS, fanManifest, launchChromium, startWebNode, type WebNode } from '../support/web-view.js'
+import { ARTEFACTS, fanManifest, launchChromium, startTernWebNode, type TernWebNode } from '../support/web-view.js'
 
 const ACL = [
   { topic: '$hw/#', access: 'readwrite' as const, users: ['admin'] },
@@ -18,12 +21,14 @@ const ACL = [
   { topic: '$hw/events/device/fan-2/#', access: 'readwrite' as const, users: ['alice'] },
   // the mapper's counters, which carry every device of the protocol: alice sees fan-2's alone
   { topic: '$tern/mappers/#', access: 'read' as const, users: ['alice'] },
+  // viewers on the gateway itself (loopback, no login) may look at fan-1
+  { topic: '$hw/events/device/fan-1/twin/update/document', access: 'read' as const, users: ['$anonymous'] },
 ]
 
-describe('web view in Chromium (pymodbus peer, real edge)', function () {
+describe('web view in Chromium (built tern edge, pymodbus peer)', function () {
   this.timeout(120_000)
   const undo: Array<() => Promise<unknown>> = []
-  let web: WebNode
+  let web: TernWebNode
   let peer: PymodbusPeer | undefined
   let port: number
   let browser: Browser
@@ -33,14 +38,15 @@ describe('web view in Chromium (pymodbus peer, real edge)', function () {
     const dir = await scratchDir('tern-web-')
     undo.push(() => dir.remove())
     port = await freePort()
-    web = await startWebNode({
-      dir: dir.path,
-      manifests: `${FAN_MODEL}${fanManifest('fan-1', port, { slave: 1 })}${fanManifest('fan-2', port, { slave: 2 })}`,
-      users: { admin: 'admin-secret', alice: 'alice-secret' },
-      acl: ACL,
-      view: { allowAnonymous: false },
-    })
-    undo.push(() => web.stop())
+    web = await startTernWebNode(
+      {
+        dir: dir.path,
+        manifests: `${FAN_MODEL}${fanManifest('fan-1', port, { slave: 1 })}${fanManifest('fan-2', port, { slave: 2 })}`,
+        users: { admin: 'admin-secret', alice: 'alice-secret' },
+        acl: ACL,
+      },
+      undo,
+    )
     const chromium = await launchChromium()
     undo.push(() => chromium.close())
     browser = chromium.browser
@@ -143,5 +149,17 @@ describe('web view in Chromium (pymodbus peer, real edge)', function () {
     assert.equal(await rows.count(), 1)
     assert.equal(await rows.first().getAttribute('data-counters'), 'default/fan-2')
     await page.screenshot({ path: join(ARTEFACTS, 'phone-acl.png'), fullPage: true })
+  })
+
+  it("on the gateway itself (loopback) admits a viewer without a login, who sees what the ACL's $anonymous may read", async () => {
+    const context = await browser.newContext()
+    undo.push(() => context.close())
+    const page = await context.newPage()
+    await page.goto(`${web.loopbackUrl}/ui/`)
+    await state(page, 'fan-1').waitFor()
+    assert.equal(await page.locator('#login').isVisible(), false)
+    assert.equal(await page.locator('#user').textContent(), 'anonymous (loopback)')
+    assert.equal(await page.locator('[data-device]').count(), 1)
+    assert.equal(await page.locator('[data-device="default/fan-1"] form[data-prop]').count(), 0, 'read access only: nothing to set')
   })
 })

@@ -78,6 +78,9 @@
  * containerd):
  *   --streams-flood-lines 200000  lines of 200 characters logged (and as many bytes cat reads)
  *   results also go to bench/results/streams-latest.json
+ * web (the web view's page and files as the built tern edge serves them, plain and gzipped,
+ * bench/web-assets.ts; seconds):
+ *   results also go to bench/results/web-latest.json
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -94,9 +97,10 @@ import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './
 import { EDGED_DEFAULTS, edgedEstimateSeconds, runEdgedBench } from './edged.js'
 import { METRICS_COST_DEFAULTS, metricsCostEstimateSeconds, runMetricsCostBench } from './metrics-cost.js'
 import { STREAMS_DEFAULTS, runStreamsBench, streamsEstimateSeconds } from './streams.js'
+import { runWebAssetsBench, webAssetsEstimateSeconds } from './web-assets.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity', 'edged', 'metrics', 'streams'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity', 'edged', 'metrics', 'streams', 'web'] as const
 
 const { values } = parseArgs({
   options: {
@@ -205,7 +209,7 @@ function ensureBuilt(): void {
       return 0
     }
   })()
-  const sources = Math.max(...['broker', 'cli', 'cloud-sync', 'edged', 'schemas', 'types', 'twin', 'mappers'].map((d) => newestSource(resolve(ROOT, d))))
+  const sources = Math.max(...['broker', 'cli', 'cloud-sync', 'edged', 'schemas', 'types', 'twin', 'mappers', 'metrics', 'web'].map((d) => newestSource(resolve(ROOT, d))))
   if (built >= sources) return
   log('dist/ is older than the sources: building (npm run build)')
   const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] })
@@ -274,6 +278,11 @@ async function main(): Promise<void> {
     const result = await withWatchdog('streams', streamsEstimateSeconds(options), () => runStreamsBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/streams-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
+  }
+  if (only.includes('web')) {
+    const result = await withWatchdog('web', webAssetsEstimateSeconds(), () => runWebAssetsBench(log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/web-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
 }
 

@@ -34,6 +34,8 @@
  *   --gateway-memory 1024      run tern in a memory cgroup of that many MiB (root), so V8 sizes
  *                              its heap as on a gateway with that RAM (bench/gateway.ts);
  *                              results then go to twin[-<mapper>]-gateway<MiB>-latest.json
+ *   --http off                 the node's metrics listener: off (`http: false`, nothing of it loaded),
+ *                              or an address such as 127.0.0.1:0 (default: the node's default, 127.0.0.1:9464)
  *   results also go to bench/results/twin-latest.json
  * modbus (batched vs one request per property, 100 registers, pymodbus over TCP and RTU):
  *   results also go to bench/results/modbus-latest.json
@@ -127,6 +129,7 @@ const { values } = parseArgs({
     starts: { type: 'string' },
     'with-mapper': { type: 'string' },
     'gateway-memory': { type: 'string' },
+    http: { type: 'string' },
     'cloud-nodes': { type: 'string' },
     'cloud-devices': { type: 'string' },
     'cloud-namespaces': { type: 'string' },
@@ -293,7 +296,8 @@ function twinOptions(): TwinBenchOptions {
   const mapper = values['with-mapper']
   if (mapper !== undefined && !isTwinBenchMapper(mapper)) throw new Error(`--with-mapper: one of ${TWIN_BENCH_MAPPERS.join(', ')}, got ${mapper}`)
   const gatewayMemoryMiB = values['gateway-memory'] === undefined ? undefined : num('gateway-memory', 0, 64)
-  return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1), mapper, gatewayMemoryMiB }
+  const http = values.http === undefined ? undefined : values.http === 'off' ? false : { listen: values.http }
+  return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1), mapper, gatewayMemoryMiB, http }
 }
 
 function cloudOptions(): CloudBenchOptions {

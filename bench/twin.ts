@@ -12,7 +12,9 @@
  * runs; the mapper's own reports are told from the bench's by their event ids. `modbus-down`: the
  * same devices on a port where nothing listens, so the mapper holds 1,000 devices that back off
  * reconnecting (the worst case for its memory: every device in a retry loop).
- * Environment: TERN_NODE_FLAGS (node flags for the tern process, e.g. --max-semi-space-size=2),
+ * Environment: TERN_NODE_FLAGS (node flags for the tern process, e.g. --max-semi-space-size=2; with
+ * --trace-gc-verbose the result also gives the V8 heap's committed size, new space apart, at each
+ * settled reading, from the last GC's trace before it),
  * TERN_BENCH_BIN (another built tern.js, for A/B runs), TERN_BENCH_CPU_PROF (a directory for a
  * CPU profile).
  */
@@ -23,6 +25,7 @@ import { stringify } from 'yaml'
 import { startPymodbus, type PymodbusPeer } from '../test/support/modbus.js'
 import { freePort, scratchDir } from '../test/support/resources.js'
 import { TERN_BIN } from '../test/support/tern.js'
+import { heapCommittedMiB } from '../test/support/v8-trace.js'
 import { Connection } from './connection.js'
 import { gatewayMemory, type Gateway } from './gateway.js'
 import { PUBLISH, pubacks } from './mqtt-wire.js'
@@ -198,7 +201,7 @@ export async function driver(port: number, devices: number): Promise<{ driver: D
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-export async function startNode(dir: string, gateway: Gateway | undefined): Promise<{ pid: number; readyMs: number; httpPort: number; stop(): Promise<void> }> {
+export async function startNode(dir: string, gateway: Gateway | undefined): Promise<{ pid: number; readyMs: number; httpPort: number; output(): string; stop(): Promise<void> }> {
   const t0 = performance.now()
   const args = [...ternNodeFlags(process.env.TERN_BENCH_CPU_PROF), process.env.TERN_BENCH_BIN ?? TERN_BIN, 'edge', '--config', join(dir, 'tern.yaml')]
   const child = startOwned(...(gateway === undefined ? ([process.execPath, args] as const) : gateway.wrap(process.execPath, args)))
@@ -210,7 +213,7 @@ export async function startNode(dir: string, gateway: Gateway | undefined): Prom
     throw err
   }
   const httpPort = (JSON.parse(ready) as { http?: { port: number } }).http?.port ?? 0
-  return { pid: child.pid, readyMs: performance.now() - t0, httpPort, stop: () => child.stop(10_000) }
+  return { pid: child.pid, readyMs: performance.now() - t0, httpPort, output: () => child.output(), stop: () => child.stop(10_000) }
 }
 
 export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => void): Promise<unknown> {
@@ -234,6 +237,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     await sleep(SETTLE_SECONDS * 1000)
     const rssIdleSettled = rssMiB(first.pid)
     const anonIdleSettled = anonMiB(first.pid)
+    const heapIdleSettled = heapCommittedMiB(first.output())
     const polled = peer === undefined ? undefined : await modbusRequestsPerSec(peer, SETTLE_SECONDS)
     const session = await driver(port, o.devices)
     const d = session.driver
@@ -273,6 +277,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     let rssRestarted = 0
     let rssRestartedSettled = 0
     let anonRestartedSettled = 0
+    let heapRestartedSettled: ReturnType<typeof heapCommittedMiB>
     for (let i = 0; i < o.starts; i++) {
       const node = await startNode(dir.path, gateway)
       starts.push(node.readyMs)
@@ -283,6 +288,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
         await sleep(SETTLE_SECONDS * 1000)
         rssRestartedSettled = rssMiB(node.pid)
         anonRestartedSettled = anonMiB(node.pid)
+        heapRestartedSettled = heapCommittedMiB(node.output())
       }
       await node.stop()
     }
@@ -302,6 +308,9 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
       rssMiB: { idle: rssIdle, idleSettled: rssIdleSettled, afterLoad: rssLoaded, restarted: rssRestarted, restartedSettled: rssRestartedSettled },
       // the settled figures' anonymous part: RSS less the node binary's and libraries' file pages (~40-44 MiB)
       anonMiB: { idleSettled: anonIdleSettled, restartedSettled: anonRestartedSettled },
+      // with --trace-gc-verbose in TERN_NODE_FLAGS: the V8 heap's committed size (all spaces, and new space alone) at the same two readings
+      ...(heapIdleSettled === undefined || heapRestartedSettled === undefined ? {} : { heapCommittedMiB: { idleSettled: heapIdleSettled, restartedSettled: heapRestartedSettled } }),
+      ...(o.http === undefined ? {} : { http: o.http }),
       startToReadyMs: { runs: starts.map((s) => Math.round(s)), median: Math.round([...starts].sort((a, b) => a - b)[Math.floor(starts.length / 2)] ?? NaN) },
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)

@@ -55,7 +55,8 @@ export async function startPymodbus(options: PeerOptions, wrap: readonly string[
   const child = startChild(command, [...prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
   let ready: string
   try {
-    ready = await child.waitForLine((l) => l.startsWith('READY '), 10_000)
+    // generous: on a loaded 2-core machine Python takes 20 s and more to import pymodbus and bind 247 slaves
+    ready = await child.waitForLine((l) => l.startsWith('READY '), 60_000)
   } catch (err) {
     await child.kill9()
     throw err

@@ -149,6 +149,8 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       stops.push(() => running.stop())
       http?.edged(edged)
       if (cloud !== undefined) {
+        // after an outage the cluster's copy of pod status may be stale or overwritten (the node lifecycle controller's Ready=False)
+        cloud.onLinked(() => running.reassertStatuses())
         const { serveStreams } = await import('./edge-streams.js')
         stops.push(await serveStreams(cloud, config.edged, dataDir, log))
       }

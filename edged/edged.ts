@@ -165,6 +165,15 @@ export class Edged {
   }
 
   /**
+   * Every pod's current status to `onPodStatus` again, as if new: after the link to the API server
+   * came back, so what others wrote meanwhile (Ready=False from the node lifecycle controller) is
+   * set right, as the kubelet's status reconciliation does.
+   */
+  reassertStatuses(): void {
+    this.#statuses.reassert()
+  }
+
+  /**
    * Reads the sources' pods and starts the loop. Does not wait for the runtime: a node whose
    * containerd is down still starts, and serves its devices.
    */

@@ -3,8 +3,12 @@
  * transition times survive a restart of tern edge) and in `<rootDir>/pods.json`, the snapshot
  * `tern pods` reads while tern edge runs or not. The snapshot is rewritten atomically (temp file +
  * rename) shortly after any change. `onChange` hears of every status that differs from the one kept
- * (the kubelet's status manager syncing to the API server): after a restart an unchanged status is
- * not heard of again.
+ * (the kubelet's status manager syncing to the API server), of each pod's first status after a
+ * start even when the store kept the same one, and of every status again on `reassert()`: the
+ * kubelet reconciles the API server's copy with its own, because others write it too (the node
+ * lifecycle controller marks the pods of an unreachable node not ready), and here the API server's
+ * copy is out of sight, so it is re-asserted whenever it may have drifted: after a restart of tern
+ * edge, and (reassert) after each reconnection to the cloud.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -46,6 +50,8 @@ export class StatusManager {
   readonly #log: Logger
   readonly #entries = new Map<string, Entry>()
   #stored = new Map<string, PodStatus>()
+  /** pods whose status onChange heard in this run */
+  readonly #heard = new Set<string>()
   #timer: NodeJS.Timeout | undefined
   #writing: Promise<void> = Promise.resolve()
   readonly #onChange: (pod: Pod, status: PodStatus) => void
@@ -79,15 +85,24 @@ export class StatusManager {
     const changed = before === undefined || before.deleting !== deleting || stableJson(before.status) !== stableJson(status)
     if (!changed) return
     this.#schedule()
-    if (stableJson(this.#stored.get(uid)) !== stableJson(status)) {
+    const kept = stableJson(this.#stored.get(uid)) === stableJson(status)
+    if (kept && this.#heard.has(uid)) return
+    if (!kept) {
       this.#stored.set(uid, status)
       await this.#store.putStatus(uid, status)
-      this.#onChange(pod, status)
     }
+    this.#heard.add(uid)
+    this.#onChange(pod, status)
+  }
+
+  /** `onChange` hears every current status again (its receiver may have lost or overwritten them). */
+  reassert(): void {
+    for (const { pod, status } of this.#entries.values()) this.#onChange(pod, status)
   }
 
   async remove(uid: string): Promise<void> {
     const had = this.#entries.delete(uid)
+    this.#heard.delete(uid)
     if (this.#stored.delete(uid)) await this.#store.deleteStatus(uid)
     if (had) this.#schedule()
   }

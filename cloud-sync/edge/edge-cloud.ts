@@ -72,6 +72,7 @@ export class EdgeCloud {
   #renewer: Renewer | undefined
   #pods: PodReports | undefined
   #tunnel: EdgeTunnel | undefined
+  readonly #linked: Array<() => void> = []
 
   constructor(options: EdgeCloudOptions) {
     this.#o = options
@@ -141,6 +142,13 @@ export class EdgeCloud {
         status.linked(true)
         session.onClose(() => status.linked(false))
         this.#tunnel?.attach(session)
+        for (const listener of this.#linked) {
+          try {
+            listener()
+          } catch (err) {
+            log.error({ err }, 'a listener of the cloud link threw')
+          }
+        }
       },
     })
     this.#renewer = await this.#makeRenewer(this.#hub, (info) => status.certificate(info))
@@ -173,6 +181,11 @@ export class EdgeCloud {
     const reports = this.#reports
     if (final === undefined || reports === undefined) return
     reports.put(`pod-delete/${final.resource}`, { ...NODE_STATUS_ROUTE, operation: Operations.delete, ...final }).catch((err: unknown) => this.#o.log.error({ err, pod: final.resource }, 'cannot queue the final delete of a pod'))
+  }
+
+  /** `listener` runs on every new session with the cloud, after the reports waiting were handed to it. */
+  onLinked(listener: () => void): void {
+    this.#linked.push(listener)
   }
 
   /** Edged's status and event hooks: pods from the API server reported to the cloud (after `start`). */

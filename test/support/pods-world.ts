@@ -1,6 +1,8 @@
 /**
  * A world for end-to-end tests of pods on an edge node: the cloud world (test/support/cloud.ts) with
  * a private containerd, and `tern edge` with edged run in containerd's mount namespace, as on a node.
+ * With a network-namespace pair (netns.ts), `tern edge` runs in the pair's edge namespace and reaches
+ * CloudHub over its veth, so a partition test can cut the link between them.
  */
 import { strict as assert } from 'node:assert'
 import { join } from 'node:path'
@@ -10,6 +12,7 @@ import type { ContainerRuntime } from '../../edged/cri/runtime.js'
 import { POD_NAME, POD_UID } from '../../edged/labels.js'
 import { startCloudEdge, startCloudWorld, until as pollUntil, type CloudWorld } from './cloud.js'
 import { BUSYBOX_IMAGE, startContainerd, type Containerd } from './containerd.js'
+import type { NetnsPair } from './netns.js'
 import { startChild } from './resources.js'
 import type { Spawner, TernEdgeProcess } from './tern.js'
 
@@ -62,17 +65,29 @@ export interface PodsWorld {
   startEdge: () => Promise<TernEdgeProcess>
 }
 
-export async function startPodsWorld(undo: Array<() => Promise<void>>): Promise<PodsWorld> {
-  const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
+/** CloudHub's port in the cloud namespace of a pair (the bridge's; that namespace has nothing else). */
+const BRIDGED_HUB_PORT = 10000
+
+/** `link`: a namespace pair the edge runs behind (made before the world: the hub's certificate names its cloud address). */
+export async function startPodsWorld(undo: Array<() => Promise<void>>, options: { link?: NetnsPair } = {}): Promise<PodsWorld> {
+  const { link } = options
+  const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 }, ...(link === undefined ? {} : { serverIps: [link.cloudIp] }) })
   const containerd = await startContainerd()
   undo.push(() => containerd.stop())
   const runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 60_000 })
   undo.push(() => Promise.resolve(runtime.close()))
-  const url = `wss://127.0.0.1:${world.cloud.hubPort}`
+  let url = `wss://127.0.0.1:${world.cloud.hubPort}`
+  let spawn = inMountNamespaceOf(containerd)
+  if (link !== undefined) {
+    await link.bridge(world.cloud.hubPort, BRIDGED_HUB_PORT, world.dir)
+    url = `wss://${link.cloudIp}:${BRIDGED_HUB_PORT}`
+    // `ip netns exec` puts it in the edge's network namespace, nsenter then in containerd's mounts (both exec in place)
+    spawn = (command, args) => link.spawn(link.edgeNs, 'nsenter', [`--target=${containerd.pid}`, '--mount', '--', command, ...args])
+  }
   const edgeDir = join(world.dir, 'edge')
   const { mkdir } = await import('node:fs/promises')
   await mkdir(edgeDir, { recursive: true })
-  const startEdge = (): Promise<TernEdgeProcess> => startCloudEdge(world, NODE, url, { dir: edgeDir, spawn: inMountNamespaceOf(containerd), edged: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: 0.5 } })
+  const startEdge = (): Promise<TernEdgeProcess> => startCloudEdge(world, NODE, url, { dir: edgeDir, spawn, edged: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: 0.5 } })
   return { world, containerd, runtime, url, edgeDir, startEdge }
 }
 

@@ -129,6 +129,8 @@ export const Container = Type.Object(
     imagePullPolicy: Type.Optional(StringEnum(['Always', 'IfNotPresent', 'Never'] as const)),
     securityContext: Type.Optional(SecurityContext),
     stdin: Type.Optional(Type.Boolean()),
+    /** the runtime closes the container's stdin when the first attach ends (kubectl run -i) */
+    stdinOnce: Type.Optional(Type.Boolean()),
     tty: Type.Optional(Type.Boolean()),
     terminationMessagePath: Type.Optional(Type.String()),
     terminationMessagePolicy: Type.Optional(StringEnum(['File', 'FallbackToLogsOnError'] as const)),

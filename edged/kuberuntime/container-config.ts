@@ -61,7 +61,7 @@ export async function containerConfig(pod: Pod, container: Container, ctx: Conta
     },
     logPath: containerLogPath(container.name, ctx.restartCount),
     stdin: container.stdin === true,
-    stdinOnce: false,
+    stdinOnce: container.stdinOnce === true,
     tty: container.tty === true,
     linux: {
       resources: linuxResources(pod, container, ctx.memoryCapacity ?? totalmem()),

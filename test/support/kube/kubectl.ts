@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { startChild, type Child } from '../resources.js'
+import { startOnTerminal, type Terminal } from '../terminal.js'
 import type { KubeEmulator } from './server.js'
 
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl'
@@ -15,8 +16,10 @@ export interface KubectlResult {
 export interface Kubectl {
   /** Runs one kubectl command to completion (never throws on a non-zero exit). */
   run(args: readonly string[], input?: string): Promise<KubectlResult>
-  /** Starts a long-running kubectl (e.g. `get -w`); the caller stops it by its PID. */
-  spawn(args: readonly string[]): Child
+  /** Starts a long-running kubectl (e.g. `get -w`); the caller stops it by its PID. `stdin`: a pipe (child.process.stdin) instead of none. */
+  spawn(args: readonly string[], options?: { stdin?: boolean }): Child
+  /** Starts kubectl on a pseudo-terminal of `rows` × `cols` (e.g. `exec -it`); the caller stops it by its PID. */
+  terminal(args: readonly string[], size: { rows: number; cols: number }): Terminal
 }
 
 /** `dir` holds the kubeconfig and kubectl's discovery cache (no state shared between tests). */
@@ -41,6 +44,7 @@ export function kubectlWith(kubeconfig: string, dir: string, options: { home?: s
         })
         if (input !== undefined) child.stdin?.end(input)
       }),
-    spawn: (args) => startChild(KUBECTL, [...base, ...args], { env }),
+    spawn: (args, options = {}) => startChild(KUBECTL, [...base, ...args], { env, ...(options.stdin === true ? { stdio: ['pipe', 'pipe', 'pipe'] } : {}) }),
+    terminal: (args, size) => startOnTerminal(KUBECTL, [...base, ...args], { ...size, env }),
   }
 }

@@ -52,6 +52,10 @@ interface NodeState {
   renewal: TimerHandle | undefined
   /** reports of this node are written one at a time */
   chain: Promise<void>
+  /** msg_ids of the reports waiting in `chain` or being written */
+  taken: Set<string>
+  /** msg_id of the report written last */
+  written: string | undefined
 }
 
 export interface NodeLifecycleMetrics {
@@ -121,7 +125,7 @@ export class NodeLifecycle {
   #state(node: string): NodeState {
     let state = this.#nodes.get(node)
     if (state === undefined) {
-      state = { session: undefined, view: undefined, ensured: false, lastHeard: this.#o.clock.now(), unknown: false, lease: undefined, renewing: false, renewal: undefined, chain: Promise.resolve() }
+      state = { session: undefined, view: undefined, ensured: false, lastHeard: this.#o.clock.now(), unknown: false, lease: undefined, renewing: false, renewal: undefined, chain: Promise.resolve(), taken: new Set(), written: undefined }
       this.#nodes.set(node, state)
     }
     return state
@@ -142,7 +146,17 @@ export class NodeLifecycle {
       return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', reason)
     }
     const state = this.#state(session.node)
-    state.chain = state.chain.then(() => this.#write(session, state, message, checked.value)).catch((err: unknown) => log.error({ err }, 'node status write failed'))
+    // The edge's Session re-sends a report the cloud has not answered yet (after resendMs, then
+    // doubling): a copy is answered with the original, never written again, or a slow API server
+    // would get one more PATCH per copy and grow slower still.
+    const id = message.header.msg_id
+    if (state.taken.has(id)) return
+    if (state.written === id) return session.send(response(message, Sources.cloud))
+    state.taken.add(id)
+    state.chain = state.chain
+      .then(() => this.#write(session, state, message, checked.value))
+      .catch((err: unknown) => log.error({ err }, 'node status write failed'))
+      .finally(() => state.taken.delete(id))
   }
 
   async #write(session: Session, state: NodeState, message: Envelope, report: NodeStatusReport): Promise<void> {
@@ -157,6 +171,7 @@ export class NodeLifecycle {
       const written = await this.#o.api.patchNodeStatus(node, statusPatch(report, state.view?.conditions ?? [], this.#o.clock.now(), this.#o.kubeletEndpoint?.()))
       this.#metrics.statusPatches++
       state.view = viewOf(written)
+      state.written = message.header.msg_id
       state.lastHeard = this.#o.clock.now()
       state.unknown = false
       session.send(response(message, Sources.cloud))

@@ -155,4 +155,36 @@ describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silen
     assert.equal(after.status.conditions[0]?.status, 'True')
     assert.equal(await getYaml(world, ['node', 'edge-b']), undefined, 'no Node for a node that reported nothing of its own')
   })
+
+  it('copies of a report (the edge re-sends while the cloud has not answered) are written once; the report is answered', async function () {
+    const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 60, gracePeriodSeconds: 60, monitorPeriodSeconds: 1 } })
+    const kube = world.kube
+    if (kube === undefined) this.skip() // counts the API server's requests: the emulator's
+    const secret = (await readFile(world.secretFile, 'utf8')).trim()
+    const sessions: Session[] = []
+    const hub = new EdgeHub({ url: `wss://127.0.0.1:${world.cloud.hubPort}`, node: 'edge-r', secret, ca: await readFile(world.pki.ca), log: pino({ level: 'silent' }), onSession: (s) => sessions.push(s) })
+    await hub.start()
+    undo.push(() => hub.stop())
+    const session = await until('edge-r connected', () => Promise.resolve(sessions[0]), (s) => s.open)
+    const route = { ...NODE_STATUS_ROUTE, operation: Operations.update, resource: nodeStatusResource('edge-r') }
+    const content = (cpu: string): object => ({
+      capacity: { cpu, memory: '1024Ki', pods: '110' },
+      allocatable: { cpu, memory: '1000Ki', pods: '110' },
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
+      addresses: [{ type: 'Hostname', address: 'edge-r' }],
+      nodeInfo: { machineID: '', systemUUID: '', bootID: '', kernelVersion: 'x', osImage: 'x', containerRuntimeVersion: '', kubeletVersion: 'v1.32.0-tern-v0.1.0', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64' },
+    })
+    const report = message(route, content('2'))
+    const answered = session.request(report)
+    for (let i = 0; i < 4; i++) session.send(report) // the Session's re-sends, all before the first answer
+    assert.equal((await answered).route.operation, Operations.response)
+    session.send(report) // a re-send that crossed the answer: answered again (the Session drops it), not written
+    // the cloud writes a node's reports in order: once the next one is answered, every copy was handled
+    const next = await session.request(message(route, content('4')))
+    assert.equal(next.route.operation, Operations.response)
+    const patches = kube.requests.filter((r) => r.method === 'PATCH' && r.url.startsWith('/api/v1/nodes/edge-r/status'))
+    assert.equal(patches.length, 2, `PATCHes of nodes/edge-r/status: ${patches.length}`)
+    const node = (await getYaml<NodeDoc>(world, ['node', 'edge-r'])) as NodeDoc
+    assert.equal(node.status.capacity.cpu, '4')
+  })
 })

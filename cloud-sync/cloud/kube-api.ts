@@ -180,10 +180,29 @@ export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
 type AgentFactory = (cluster: k8s.Cluster | null, options: AgentOptions) => Agent
 
 /**
+ * Connections to one API server at most (its watches, ~6, included); more requests wait for one.
+ * Without a bound, 1,000 edge nodes connecting at once made as many requests at once, each on a
+ * connection of its own, that then sat idle between Lease renewals; the API server closed them
+ * (idle timeout) as the cloud reused them, and every such request failed with "socket hang up"
+ * (bench/cloud-workloads.ts: a third of the Node status writes). A kube-apiserver also answers
+ * 429 beyond its --max-requests-inflight.
+ */
+export const API_CONNECTIONS = 64
+
+/**
+ * An idle connection is closed by tern cloud first: a second before the server's announced
+ * `Keep-Alive: timeout` (Node applies that hint only below an agent timeout), else after this
+ * long. A request sent on a connection the server is closing fails with "socket hang up"; on a
+ * busy machine the cloud notices the server's close late, so that race was lost often.
+ */
+export const API_IDLE_MS = 30_000
+
+/**
  * client-node 1.4 builds a new Agent for every request (`KubeConfig.createAgent`, called from
  * `applySecurityAuthentication`), so every status patch opened a new TCP connection and TLS
  * handshake — thousands of sockets in TIME_WAIT at a few hundred patches/s. This keeps one
- * keep-alive agent per cluster and credentials on this KubeConfig. `createAgent` is private in
+ * keep-alive agent per cluster and credentials on this KubeConfig, with at most
+ * {@link API_CONNECTIONS} connections. `createAgent` is private in
  * client-node's types; test/cloud-sync/cloud-connections.test.ts fails if it stops being called.
  */
 function reuseConnections(kc: k8s.KubeConfig): void {
@@ -198,7 +217,7 @@ function reuseConnections(kc: k8s.KubeConfig): void {
     const key = parts.map(keyPart).join('\u0000')
     let agent = agents.get(key)
     if (agent === undefined) {
-      agent = make(cluster, { ...options, keepAlive: true })
+      agent = make(cluster, { ...options, keepAlive: true, maxSockets: API_CONNECTIONS, timeout: API_IDLE_MS })
       agents.set(key, agent)
     }
     return agent

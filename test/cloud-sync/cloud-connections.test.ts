@@ -2,32 +2,46 @@
  * tern cloud reuses its connections to the API server: client-node 1.4 builds a new Agent (a new
  * TCP connection and TLS handshake) for every request, which at a few hundred status patches per
  * second leaves thousands of sockets in TIME_WAIT (bench/cloud.ts found it). ClientNodeKubeApi
- * keeps one keep-alive agent per cluster and credentials.
+ * keeps one keep-alive agent per cluster and credentials, with a bounded number of connections
+ * (bench/cloud-workloads.ts: 1,000 nodes connecting at once opened hundreds, which then idled
+ * between Lease renewals and failed with "socket hang up" as the server closed them).
  */
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { ClientNodeKubeApi, loadKubeConfig } from '../../cloud-sync/cloud/kube-api.js'
+import { API_CONNECTIONS, ClientNodeKubeApi, loadKubeConfig } from '../../cloud-sync/cloud/kube-api.js'
 import { kubectlFor } from '../support/kube/kubectl.js'
-import { startKubeEmulator } from '../support/kube/server.js'
+import { startKubeEmulator, type KubeEmulator } from '../support/kube/server.js'
 import { makeTestPki } from '../support/pki.js'
 import { scratchDir } from '../support/resources.js'
 
 const root = join(import.meta.dirname, '../..')
 
+/** The emulator (HTTPS with a token, or plain HTTP) holding Device `d`, and a ClientNodeKubeApi on it; runs `use`, then stops both. */
+async function withDevice(scheme: 'https' | 'http', use: (api: ClientNodeKubeApi, kube: KubeEmulator) => Promise<void>): Promise<void> {
+  const dir = await scratchDir()
+  const pki = await makeTestPki(dir.path)
+  const kube = await startKubeEmulator(scheme === 'https' ? { token: 'admin', tls: { ...pki.server, ca: pki.ca } } : {})
+  try {
+    const kubectl = await kubectlFor(kube, dir.path)
+    assert.equal((await kubectl.run(['apply', '-f', join(root, 'deploy/crds')])).code, 0)
+    const model = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: m }\nspec: { protocol: modbus }\n'
+    const device = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: d }\nspec: { deviceModelRef: { name: m }, nodeName: n1 }\n'
+    assert.equal((await kubectl.run(['apply', '-f', '-'], `${model}---\n${device}`)).code, 0)
+    await use(new ClientNodeKubeApi(loadKubeConfig(await kube.writeKubeconfig(join(dir.path, 'api-kubeconfig'))), {}), kube)
+  } finally {
+    await kube.stop()
+    await dir.remove()
+  }
+}
+
 describe('cloud sync, cloud: connections to the API server', function () {
   this.timeout(30_000)
   for (const scheme of ['https', 'http'] as const) {
-    it(`${scheme}: 40 status patches and lists travel over a handful of kept-alive connections`, async () => {
-      const dir = await scratchDir()
-      const pki = await makeTestPki(dir.path)
-      const kube = await startKubeEmulator(scheme === 'https' ? { token: 'admin', tls: { ...pki.server, ca: pki.ca } } : {})
-      try {
-        const kubectl = await kubectlFor(kube, dir.path)
-        assert.equal((await kubectl.run(['apply', '-f', join(root, 'deploy/crds')])).code, 0)
-        const model = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: DeviceModel\nmetadata: { name: m }\nspec: { protocol: modbus }\n'
-        const device = 'apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata: { name: d }\nspec: { deviceModelRef: { name: m }, nodeName: n1 }\n'
-        assert.equal((await kubectl.run(['apply', '-f', '-'], `${model}---\n${device}`)).code, 0)
-        const api = new ClientNodeKubeApi(loadKubeConfig(await kube.writeKubeconfig(join(dir.path, 'api-kubeconfig'))), {})
+    it(`${scheme}: 40 status patches and lists travel over a handful of kept-alive connections`, () =>
+      withDevice(scheme, async (api, kube) => {
         const before = kube.connectionCount()
         for (let i = 0; i < 20; i++) {
           await api.patchDeviceStatus('default', 'd', { status: { state: i % 2 === 0 ? 'online' : 'offline' } })
@@ -35,10 +49,45 @@ describe('cloud sync, cloud: connections to the API server', function () {
         }
         const opened = kube.connectionCount() - before
         assert.ok(opened <= 3, `${opened} connections for 40 requests`)
-      } finally {
-        await kube.stop()
-        await dir.remove()
-      }
-    })
+      }))
   }
+
+  it(`${API_CONNECTIONS * 3} requests at once share at most ${API_CONNECTIONS} connections; every one is answered`, () =>
+    withDevice('http', async (api, kube) => {
+      const before = kube.connectionCount()
+      const answers = await Promise.all(Array.from({ length: API_CONNECTIONS * 3 }, (_, i) => api.patchDeviceStatus('default', 'd', { status: { state: i % 2 === 0 ? 'online' : 'offline' } })))
+      assert.equal(answers.length, API_CONNECTIONS * 3)
+      const opened = kube.connectionCount() - before
+      assert.ok(opened <= API_CONNECTIONS, `${opened} connections for ${API_CONNECTIONS * 3} requests at once`)
+    }))
+
+  it('an idle connection is closed by tern cloud a second before the server’s Keep-Alive timeout, not by the server', async () => {
+    // a minimal API server answering the device list, with Node's keep-alive (it announces `Keep-Alive: timeout=2`)
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ apiVersion: 'devices.kubeedge.io/v1beta1', kind: 'DeviceList', metadata: { resourceVersion: '1' }, items: [] }))
+    })
+    server.keepAliveTimeout = 2000
+    const closedByClient: boolean[] = []
+    server.on('connection', (socket) => {
+      let ended = false
+      socket.on('end', () => (ended = true)) // the client's FIN
+      socket.on('close', () => closedByClient.push(ended))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const dir = await scratchDir()
+    try {
+      const port = (server.address() as AddressInfo).port
+      const kubeconfig = join(dir.path, 'kubeconfig')
+      await writeFile(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{ name: c, cluster: { server: 'http://127.0.0.1:${port}', insecure-skip-tls-verify: true } }]\nusers: [{ name: u, user: {} }]\ncontexts: [{ name: x, context: { cluster: c, user: u } }]\ncurrent-context: x\n`)
+      const api = new ClientNodeKubeApi(loadKubeConfig(kubeconfig), {})
+      assert.deepEqual((await api.list('devices')).items, [])
+      const deadline = Date.now() + 10_000
+      while (closedByClient.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+      assert.deepEqual(closedByClient, [true])
+    } finally {
+      server.close()
+      await dir.remove()
+    }
+  })
 })

@@ -75,7 +75,7 @@ export async function runDesiredLatency(o: DesiredLatencyOptions, log: (line: st
     const statusQps = 50
     const cloud = await startCloud(
       dir.path,
-      { hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key } }, auth: { secretFile }, kube: { kubeconfig: join(dir.path, 'kubeconfig') }, status: { qps: statusQps } },
+      { hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key } }, auth: { mode: 'shared-secret', secretFile }, kube: { kubeconfig: join(dir.path, 'kubeconfig') }, status: { qps: statusQps } },
       30_000,
     )
     undo.push(() => cloud.stop())

@@ -13,7 +13,7 @@ import { CRDS, NAMESPACES, type ResourceType } from '../test/support/kube/regist
 import type { KubeEmulator } from '../test/support/kube/server.js'
 import type { Child } from '../test/support/resources.js'
 import { TERN_BIN } from '../test/support/tern.js'
-import { startOwned, ternNodeFlags } from './servers.js'
+import { rssMiB, startOwned, ternNodeFlags } from './servers.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 
@@ -105,7 +105,8 @@ export interface CloudProcess {
  */
 export async function startCloud(dir: string, config: Record<string, unknown>, timeoutMs: number): Promise<CloudProcess> {
   const path = join(dir, 'cloud.yaml')
-  await writeFile(path, stringify(config))
+  // the metrics listener on a port of the OS's choosing (its default, 9464, may be taken by another tern)
+  await writeFile(path, stringify({ http: { listen: '127.0.0.1:0' }, ...config }))
   const started = performance.now()
   const child = startOwned(process.execPath, [...ternNodeFlags(process.env.TERN_BENCH_CPU_PROF), process.env.TERN_BENCH_BIN ?? TERN_BIN, 'cloud', '--config', path])
   let line: string
@@ -152,4 +153,36 @@ export function warnings(output: string): Record<string, number> {
     }
   }
   return counts
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** `work`, or a rejection naming `what` after `ms`. */
+export async function within<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${Math.round(ms / 1000)} s`)), ms)
+  })
+  try {
+    return await Promise.race([work, expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Samples the cloud's RSS every 500 ms; `peak()` since the last `reset()`. */
+export function sampleRss(cloud: CloudProcess): { reset(): void; peak(): number; stop(): void } {
+  let peak = 0
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMiB(cloud.pid))
+    } catch {
+      // the process is gone; the run reports the failure
+    }
+  }, 500)
+  return {
+    reset: () => (peak = 0),
+    peak: () => peak,
+    stop: () => clearInterval(timer),
+  }
 }

@@ -23,7 +23,7 @@ import { scratchDir } from '../test/support/resources.js'
 import { runDesiredLatency, type DesiredLatencyResult } from './cloud-latency.js'
 import { forkEdgeSimulator } from './cloud-edges.js'
 import type { SimCounters } from './cloud-sim.js'
-import { countRequests, installCrds, isStatusPatch, nodeName, openFilesLimit, populate, startCloud, warnings, type CloudProcess } from './cloud-world.js'
+import { countRequests, installCrds, isStatusPatch, nodeName, openFilesLimit, populate, sampleRss, sleep, startCloud, warnings, within, type CloudProcess } from './cloud-world.js'
 import { round, type LatencyResult } from './phases.js'
 import { cpuSeconds, rssMiB } from './servers.js'
 
@@ -117,20 +117,6 @@ export interface CloudBenchResult {
   desiredLatency?: DesiredLatencyResult
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-async function within<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${Math.round(ms / 1000)} s`)), ms)
-  })
-  try {
-    return await Promise.race([work, expired])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 export async function runCloudBench(o: CloudBenchOptions, log: (line: string) => void): Promise<CloudBenchResult> {
   const result: CloudBenchResult = { bench: 'cloud' }
   if (!o.skipScale) result.scale = await runScale(o, log)
@@ -188,7 +174,7 @@ async function scaleRun(o: CloudBenchOptions, qps: number, w: World, log: (line:
     w.dir,
     {
       hub: { host: '127.0.0.1', port: 0, ...(w.pki === undefined ? {} : { tls: { cert: w.pki.server.cert, key: w.pki.server.key } }), sessionLimit: Math.max(1000, o.nodes) },
-      auth: { secretFile: w.secretFile },
+      auth: { mode: 'shared-secret', secretFile: w.secretFile },
       kube: { kubeconfig: w.kubeconfig },
       status: { qps, burst: o.burst },
       log: { level: 'info' },
@@ -291,22 +277,5 @@ function summarize(o: CloudBenchOptions, qps: number, kube: KubeEmulator, a: Sna
       const from = a.counters.at + i * 5000
       return countRequests(kube, from, from + 5000, (m, u, s) => isStatusPatch(m, u) && s < 300)
     }),
-  }
-}
-
-/** Samples the cloud's RSS every 500 ms; `peak()` since the last `reset()`. */
-function sampleRss(cloud: CloudProcess): { reset(): void; peak(): number; stop(): void } {
-  let peak = 0
-  const timer = setInterval(() => {
-    try {
-      peak = Math.max(peak, rssMiB(cloud.pid))
-    } catch {
-      // the process is gone; the run reports the failure
-    }
-  }, 500)
-  return {
-    reset: () => (peak = 0),
-    peak: () => peak,
-    stop: () => clearInterval(timer),
   }
 }

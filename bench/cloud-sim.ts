@@ -8,6 +8,9 @@
  *   per device in flight, at most `window` devices in flight per node, values that change while a
  *   report is in flight are coalesced into the next one.
  *
+ * With `kubelet`, each node also does what tern's edge sends for its Node and its pods
+ * (cloud-sim-kubelet.ts): Node status reports, and pods bound to it reported Running.
+ *
  * Twin updates arrive at the devices at an offered total rate (round-robin over every device), or,
  * with rate 0, every device always has a newer value (the next report leaves as soon as the last
  * one is acknowledged). Re-sends are the Session's (after `resendMs`, then at doubling intervals),
@@ -18,6 +21,7 @@ import { pino } from 'pino'
 import { EdgeHub } from '../cloud-sync/link/edge-hub.js'
 import { message, reportResource, response, RESYNC_RESOURCE, Sources, validateTwinReport, type Envelope, type TwinReport } from '../cloud-sync/messages.js'
 import type { Session } from '../cloud-sync/session.js'
+import { SimKubelet, type KubeletCounters } from './cloud-sim-kubelet.js'
 
 export interface SimOptions {
   /** `wss://127.0.0.1:<port>` */
@@ -30,6 +34,8 @@ export interface SimOptions {
   resendMs: number
   /** edge outbox window: devices with a report in flight per node (edge default 256) */
   window: number
+  /** also report Node status every `statusSeconds` and pods Running (cloud-sim-kubelet.ts) */
+  kubelet?: { statusSeconds: number }
 }
 
 export interface SimCounters {
@@ -55,6 +61,8 @@ export interface SimCounters {
   resends: number
   inFlight: number
   downstreamAcked: number
+  /** with `kubelet`: nodes whose Node status was acknowledged on their current session, pods held, and the reports' counts */
+  kubelet?: KubeletCounters & { nodesReady: number; podsHeld: number }
 }
 
 interface SimDevice {
@@ -70,6 +78,7 @@ interface SimDevice {
 interface SimNode {
   readonly name: string
   readonly hub: EdgeHub
+  readonly kubelet: SimKubelet | undefined
   session: Session | undefined
   resynced: boolean
   devices: SimDevice[]
@@ -104,6 +113,7 @@ export class EdgeSimulator {
   #sampleCount = 0
   #recording = false
   readonly #resyncWaiters: Array<() => void> = []
+  readonly #kubelet: KubeletCounters = { nodeStatusSent: 0, nodeStatusAcked: 0, podsRunning: 0, podReportsSent: 0, refused: {} }
 
   constructor(options: SimOptions) {
     this.#o = options
@@ -115,7 +125,9 @@ export class EdgeSimulator {
   /** Dials every node at once (a cloud restart's reconnect storm) and returns. */
   async start(): Promise<void> {
     const log = pino({ level: 'warn' }, pino.destination(2))
-    for (const name of this.#o.nodes) {
+    for (const [index, name] of this.#o.nodes.entries()) {
+      const k = this.#o.kubelet
+      const kubelet = k === undefined ? undefined : new SimKubelet({ node: name, index, statusSeconds: k.statusSeconds, resendMs: this.#o.resendMs, counters: this.#kubelet })
       const hub: EdgeHub = new EdgeHub({
         url: this.#o.url,
         node: name,
@@ -125,7 +137,7 @@ export class EdgeSimulator {
         log,
         onSession: (session) => this.#attach(node, session),
       })
-      const node: SimNode = { name, hub, session: undefined, resynced: false, devices: [], flying: 0, ready: [] }
+      const node: SimNode = { name, hub, kubelet, session: undefined, resynced: false, devices: [], flying: 0, ready: [] }
       this.#nodes.set(name, node)
     }
     await Promise.all([...this.#nodes.values()].map((n) => n.hub.start()))
@@ -187,11 +199,22 @@ export class EdgeSimulator {
       if (node.resynced) devices += node.devices.length
       inFlight += node.flying
     }
-    return { at: now, ...this.#c, refused: { ...this.#c.refused }, connected, resynced: this.#resyncedCount(), devices, resends: this.#resendsDone + liveResends, inFlight }
+    const counters: SimCounters = { at: now, ...this.#c, refused: { ...this.#c.refused }, connected, resynced: this.#resyncedCount(), devices, resends: this.#resendsDone + liveResends, inFlight }
+    if (this.#o.kubelet !== undefined) {
+      let nodesReady = 0
+      let podsHeld = 0
+      for (const node of this.#nodes.values()) {
+        if (node.kubelet?.ready === true) nodesReady++
+        podsHeld += node.kubelet?.podsHeld ?? 0
+      }
+      counters.kubelet = { ...this.#kubelet, refused: { ...this.#kubelet.refused }, nodesReady, podsHeld }
+    }
+    return counters
   }
 
   async stop(): Promise<void> {
     this.stopLoad()
+    for (const node of this.#nodes.values()) node.kubelet?.stop()
     await Promise.all([...this.#nodes.values()].map((n) => n.hub.stop()))
   }
 
@@ -213,7 +236,10 @@ export class EdgeSimulator {
       }
       this.#c.sessionsLost++
     })
-    session.onMessage((m) => this.#downstream(node, session, m))
+    session.onMessage((m) => {
+      if (node.kubelet?.downstream(session, m) !== true) this.#downstream(node, session, m)
+    })
+    node.kubelet?.attach(session)
   }
 
   #downstream(node: SimNode, session: Session, m: Envelope): void {

@@ -59,6 +59,21 @@
  *   --cloud-latency-runs 30    kubectl patch → register repetitions (0 skips that part)
  *   --cloud-skip-scale         only the latency part
  *   results also go to bench/results/cloud-latest.json
+ * cloud-workloads (one tern cloud keeping 1,000 simulated nodes' Nodes, Leases and 10 pods each:
+ * API requests/s by verb and resource, CPU, RSS, time to all pods Running, bench/cloud-workloads.ts;
+ * about 9 minutes with the defaults on an idle machine, most of it the rollout at status.qps 50,
+ * and up to 20 on a busy one, where 1,000 TLS connects take minutes;
+ * `--workloads-nodes 50 --workloads-duration 10 --workloads-warmup 2` is a smoke run of a minute):
+ *   --workloads-nodes 1000     simulated edge nodes
+ *   --workloads-pods 10        pods per node, created at once, reported Running by the nodes
+ *   --workloads-status-seconds 60  the nodes' Node status interval (tern edge: on a change, else
+ *                              every 300 s)
+ *   --workloads-warmup 20      seconds after every node is Ready before the first measurement
+ *   --workloads-duration 60    seconds of each steady-state measurement (without and with pods)
+ *   --workloads-qps 50         tern cloud status.qps (pod status PATCHes share it)
+ *   --workloads-burst 100      tern cloud status.burst
+ *   --cloud-plain-ws           CloudHub without TLS here too
+ *   results also go to bench/results/cloud-workloads-latest.json
  * identity (node connects with mutual TLS vs the shared secret, bench/identity.ts; about 2 minutes
  * with the defaults):
  *   --identity-nodes 1000      nodes that connect at once after CloudHub starts, and again after it restarts
@@ -94,6 +109,7 @@ import { stopAllChildren, type BrokerName } from './servers.js'
 import { MODBUS_DEFAULTS, modbusEstimateSeconds, runModbusBench } from './modbus.js'
 import { OPCUA_DEFAULTS, opcuaEstimateSeconds, runOpcuaBench } from './opcua.js'
 import { CLOUD_DEFAULTS, cloudEstimateSeconds, runCloudBench, type CloudBenchOptions } from './cloud.js'
+import { CLOUD_WORKLOADS_DEFAULTS, cloudWorkloadsEstimateSeconds, runCloudWorkloadsBench, type CloudWorkloadsOptions } from './cloud-workloads.js'
 import { TWIN_BENCH_MAPPERS, TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchMapper, type TwinBenchOptions } from './twin.js'
 import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './identity.js'
 import { EDGED_DEFAULTS, edgedEstimateSeconds, runEdgedBench } from './edged.js'
@@ -102,7 +118,7 @@ import { STREAMS_DEFAULTS, runStreamsBench, streamsEstimateSeconds } from './str
 import { runWebAssetsBench, webAssetsEstimateSeconds } from './web-assets.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'identity', 'edged', 'metrics', 'streams', 'web'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'cloud-workloads', 'identity', 'edged', 'metrics', 'streams', 'web'] as const
 
 const { values } = parseArgs({
   options: {
@@ -142,6 +158,13 @@ const { values } = parseArgs({
     'cloud-plain-ws': { type: 'boolean' },
     'cloud-latency-runs': { type: 'string' },
     'cloud-skip-scale': { type: 'boolean' },
+    'workloads-nodes': { type: 'string' },
+    'workloads-pods': { type: 'string' },
+    'workloads-status-seconds': { type: 'string' },
+    'workloads-warmup': { type: 'string' },
+    'workloads-duration': { type: 'string' },
+    'workloads-qps': { type: 'string' },
+    'workloads-burst': { type: 'string' },
     'identity-nodes': { type: 'string' },
     'identity-connects': { type: 'string' },
     'edged-pods': { type: 'string' },
@@ -254,6 +277,12 @@ async function main(): Promise<void> {
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/cloud-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
   }
+  if (only.includes('cloud-workloads')) {
+    const options = workloadsOptions()
+    const result = await withWatchdog('cloud-workloads', cloudWorkloadsEstimateSeconds(options), () => runCloudWorkloadsBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/cloud-workloads-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
+  }
   if (only.includes('identity')) {
     const options = { nodes: num('identity-nodes', IDENTITY_DEFAULTS.nodes, 1), connects: num('identity-connects', IDENTITY_DEFAULTS.connects, 1) }
     const result = await withWatchdog('identity', identityEstimateSeconds(options), () => runIdentityBench(options, log))
@@ -316,6 +345,21 @@ function cloudOptions(): CloudBenchOptions {
     tls: values['cloud-plain-ws'] !== true,
     latencyRuns: num('cloud-latency-runs', CLOUD_DEFAULTS.latencyRuns, 0),
     skipScale: values['cloud-skip-scale'] === true,
+  }
+}
+
+function workloadsOptions(): CloudWorkloadsOptions {
+  const d = CLOUD_WORKLOADS_DEFAULTS
+  return {
+    ...d,
+    nodes: num('workloads-nodes', d.nodes, 1),
+    podsPerNode: num('workloads-pods', d.podsPerNode, 1),
+    statusSeconds: num('workloads-status-seconds', d.statusSeconds, 1),
+    warmup: num('workloads-warmup', d.warmup, 0),
+    duration: num('workloads-duration', d.duration, 1),
+    qps: num('workloads-qps', d.qps, 0.1),
+    burst: num('workloads-burst', d.burst, 1),
+    tls: values['cloud-plain-ws'] !== true,
   }
 }
 

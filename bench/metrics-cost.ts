@@ -105,7 +105,7 @@ export async function runMetricsCostBench(o: MetricsCostOptions, log: (line: str
       cpuCostPercent: percent(median(rounds.map((i) => (cpuOn[i] ?? 0) / (cpuOff[i] ?? 1) - 1))),
     }
     const loadAverage = { before: Math.round(loadBefore * 100) / 100, after: Math.round((loadavg()[0] ?? 0) * 100) / 100 }
-    const result = { devices: o.devices, rounds: o.rounds, duration: o.duration, medianOn: median(on), medianOff: median(off), costPercent: percent(1 - median(on) / median(off)), medianCpuMicrosOn: median(cpuOn), medianCpuMicrosOff: median(cpuOff), cpuCostPercent: percent(median(cpuOn) / median(cpuOff) - 1), paired, loadAverage, runs }
+    const result = { devices: o.devices, rounds: o.rounds, duration: o.duration, medianOn: median(on), medianOff: median(off), costPercent: percent(1 - median(on) / median(off)), medianCpuMicrosOn: Math.round(median(cpuOn) * 10) / 10, medianCpuMicrosOff: Math.round(median(cpuOff) * 10) / 10, cpuCostPercent: percent(median(cpuOn) / median(cpuOff) - 1), paired, loadAverage, runs }
     process.stdout.write(`${JSON.stringify({ bench: 'metrics', ...result, runs: undefined })}\n`)
     return result
   } finally {

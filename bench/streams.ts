@@ -1,23 +1,19 @@
 /**
  * kubectl logs/exec through the stream tunnel (`npm run bench -- --only streams`), with the real
- * processes of test/streams/kubectl-streams.test.ts: the API emulator, `tern cloud`, `tern edge`
- * beside a private containerd and kubectl 1.32. Measured: `kubectl exec POD -- true` wall time
+ * processes of test/streams/kubectl-streams.test.ts (test/support/streams-world.ts): the API
+ * emulator, `tern cloud`, `tern edge` beside a private containerd, kubectl 1.32, and the pods
+ * applied to the node through the cluster. Measured: `kubectl exec POD -- true` wall time
  * against `kubectl get pod POD` (the same kubectl start and API round trip, no stream); `kubectl
  * logs` of a large log and `kubectl exec -- cat` of a large file through the tunnel, against the
  * edge's own reading of the same CRI log file (cloud-sync/streams/log-stream.ts, no tunnel); and
  * the tunnel's effect on a control message on a shared slow uplink (bench/streams-link.ts).
  */
-import { mkdir } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import { stringify } from 'yaml'
 import { findPodLogs, containerLogFile } from '../edged/logs/files.js'
 import { logStream } from '../cloud-sync/streams/log-stream.js'
-import { startCloudEdge, startCloudWorld } from '../test/support/cloud.js'
-import { startContainerd } from '../test/support/containerd.js'
-import { busyboxPod, eventually, SLEEP_FOREVER, writeManifest } from '../test/support/edged.js'
-import { relayIntoNetns } from '../test/support/netns-relay.js'
-import { startChild } from '../test/support/resources.js'
+import { busyboxPod, eventually, SLEEP_FOREVER } from '../test/support/edged.js'
+import { startStreamsWorld } from '../test/support/streams-world.js'
 import { percentiles, round } from './phases.js'
 import { LINK_DEFAULTS, runLinkBench } from './streams-link.js'
 
@@ -42,21 +38,16 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
   const undo: Array<() => Promise<void>> = []
   const load = [loadavg()[0]]
   try {
-    const containerd = await startContainerd()
-    undo.push(() => containerd.stop())
-    const world = await startCloudWorld(undo, { streams: {} })
-    const relay = await relayIntoNetns(containerd.pid, world.dir, world.cloud.hubPort)
-    undo.push(() => relay.stop())
-    const manifests = join(world.dir, 'manifests')
-    await mkdir(manifests)
-    const rootDir = join(world.dir, 'edged')
-    await writeManifest(manifests, 'web.yaml', busyboxPod('web', { app: SLEEP_FOREVER }))
     const bytes = o.floodLines * 201
-    await writeManifest(manifests, 'flood.yaml', busyboxPod('flood', { app: `head -c ${bytes} /dev/zero > /tmp/big; yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${o.floodLines}; ${SLEEP_FOREVER}` }))
-    const spawn = (command: string, args: readonly string[]): ReturnType<typeof startChild> => startChild('nsenter', [`--net=/proc/${containerd.pid}/ns/net`, '--', command, ...args])
-    await startCloudEdge(world, NODE, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, edged: { runtimeEndpoint: containerd.endpoint, podManifestsDir: manifests, rootDir } })
-    const pod = (name: string): string => stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { nodeName: NODE, containers: [{ name: 'app', image: 'localhost/busybox:1' }] } })
-    await world.kubectl.run(['apply', '-f', '-'], [pod(`web-${NODE}`), pod(`flood-${NODE}`)].join('---\n'))
+    // the pods come from the cluster: kubectl apply with spec.nodeName, sent down by the workload downlink
+    const { world, rootDir } = await startStreamsWorld(undo, {
+      node: NODE,
+      pods: [
+        busyboxPod('web', { app: SLEEP_FOREVER }),
+        busyboxPod('flood', { app: `head -c ${bytes} /dev/zero > /tmp/big; yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${o.floodLines}; ${SLEEP_FOREVER}` }),
+      ],
+      readyMs: 300_000,
+    })
     await eventually(async () => {
       const r = await world.kubectl.run(['exec', `flood-${NODE}`, '--', 'sh', '-c', 'test -n "$(pidof yes)" || echo done'])
       return r.code === 0 && r.stdout.includes('done')

@@ -21,6 +21,7 @@ import { atGrantedQos, deliverAtHighestGrant } from './delivery.js'
 import { coalesceWrites, memoizeMatches, parseDirectly, skipCleanSessionAcks } from './hot-path.js'
 import { ConnectionLimit, limitCounters, type LimitCounters } from './limits.js'
 import { OutgoingQueue } from './outgoing.js'
+import { PublishOrder, type PublishFn } from './publish-order.js'
 import { trafficCounters, type TrafficCounters } from './traffic.js'
 import { limitPacketSize } from './packet-size.js'
 import type { OfflineQueueStats } from './offline-queue.js'
@@ -110,10 +111,11 @@ export class EdgeBroker {
     const sessions = sessionPersistence(db, config, this.#log)
     this.#sessions = sessions
     const queueLimits = { maxQueuedMessages: config.maxQueuedMessages, maxQueuedBytes: config.maxQueuedBytes }
+    const order = new PublishOrder() // one topic's messages reach subscribers in the order published
     const aedes = await Aedes.createBroker({
       id: 'tern',
       // aedes' own emitter (its default concurrency, empty levels match [MQTT-4.7.1-3]), answers remembered
-      mq: memoizeMatches(mqemitter({ concurrency: AEDES_CONCURRENCY, matchEmptyLevels: true })),
+      mq: order.emitter(memoizeMatches(mqemitter({ concurrency: AEDES_CONCURRENCY, matchEmptyLevels: true }))),
       persistence: cleanIncomingInMemory(skipCleanSessionAcks(sessions.persistence)),
       heartbeatInterval: this.#options.heartbeatInterval ?? 60_000,
       keepaliveLimit: config.keepaliveLimit,
@@ -148,6 +150,7 @@ export class EdgeBroker {
       },
       authorizePublish: (client, packet, done) => {
         if (client !== null && !this.#mayPublish(client, packet)) this.#denied.add(packet)
+        else if (client !== null) order.arrived(packet, client)
         done(null)
       },
       authorizeSubscribe: (client, sub, done) => {
@@ -163,10 +166,7 @@ export class EdgeBroker {
     })
     // A refused publish is acknowledged as usual (MQTT 3.1.1 has no way to say no) and dropped,
     // as Mosquitto does; aedes would instead close the connection, so drop it here.
-    // (aedes' typings omit the client argument its handlers pass.)
-    type Done = (err?: Error) => void
-    type PublishFn = (packet: PublishPacket, client: Client | null | Done, done?: Done) => void
-    const publish = (aedes.publish as unknown as PublishFn).bind(aedes)
+    const publish = order.publishing(aedes)
     const guarded: PublishFn = (packet, client, done) => {
       if (!this.#denied.has(packet)) {
         this.#traffic.received[packet.qos]++

@@ -26,6 +26,7 @@ import type { BrokerDb } from './broker.js'
 import { TopicMemo } from './hot-path.js'
 import { oneWritePerSubscribe, removeInSlices, retainedFor } from './many-subscriptions.js'
 import { OfflineQueues, type QueueLimits } from './offline-queue.js'
+import { newestRetainedWins } from './retained-writes.js'
 import { StoreHealth } from './store-health.js'
 
 /** Stands for "a session without subscriptions"; never a real subscription (see above): a client
@@ -221,7 +222,7 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
   // Live subscribers get a retained message and a client's will works without the store; only
   // keeping them across a restart needs it.
   const storeRetained = store.storeRetained.bind(store)
-  store.storeRetained = (packet) => unlessStoreFull('store a retained message', () => storeRetained(packet))
+  store.storeRetained = newestRetainedWins((packet) => unlessStoreFull('store a retained message', () => storeRetained(packet)))
   const putWill = store.putWill.bind(store)
   store.putWill = (client, packet) => unlessStoreFull('store a will', () => putWill(client, packet))
   return { persistence: store, health, queues }

@@ -1,7 +1,7 @@
 /**
  * tern patches a few dependencies' internals where profiling or the MQTT specification demanded it
  * (broker/hot-path.ts, broker/conformance.ts, broker/quiet-debug.ts, broker/outgoing.ts,
- * broker/packet-size.ts, the twin store's batch). Each
+ * broker/packet-size.ts, broker/publish-order.ts, broker/retained-writes.ts, the twin store's batch). Each
  * patch feature-detects what it relies on and otherwise leaves the dependency alone, which is safe
  * but silent: an upgrade could make the broker slower, or less conformant, without a word. So each
  * is pinned here to the exact versions it was written for, and what it relies on is probed on the
@@ -56,6 +56,8 @@ const PINS: Pin[] = [
   { patch: 'limitPacketSize (broker/packet-size.ts)', relies: "mqtt-packet's parser parse/_parseLength/_emitError/_list/packet.length, and aedes' client.connackSent", versions: { 'mqtt-packet': '9.0.2', aedes: '1.2.0' } },
   { patch: 'connect timeouts counted (broker/broker.ts)', relies: "aedes' connect timer failing the connection with 'connect did not arrive in time'", versions: { aedes: '1.2.0' } },
   { patch: 'quiet-debug (broker/quiet-debug.ts)', relies: "mqtt-packet loading `debug` by require(), replaced in require's cache", versions: { debug: '4.4.3', 'mqtt-packet': '9.0.2' } },
+  { patch: 'PublishOrder (broker/publish-order.ts)', relies: "aedes' publishFuncs (retained stored and QoS 1/2 queued before mq.emit), handlePublish publishing QoS 1 after the PUBACK with the packet authorizePublish saw, and aedes-packet numbering a new message ++broker.counter", versions: { aedes: '1.2.0', 'aedes-packet': '4.0.1' } },
+  { patch: 'newestRetainedWins (broker/retained-writes.ts)', relies: 'aedes-persistence-level storing each retained message with its own put', versions: { 'aedes-persistence-level': '9.2.0' } },
   { patch: 'LevelStore direct batch (twin/store.ts)', relies: "abstract-level 3's chained batch _put/_del/_write, classic-level storing utf8 as is", versions: { 'abstract-level': '3.1.1', 'classic-level': '3.0.0' } },
 ]
 
@@ -94,6 +96,20 @@ describe('dependency patches are pinned to the versions they were written for', 
     const before = (mq as unknown as { _matcher: { match: unknown } })._matcher.match
     memoizeMatches(mq)
     assert.notEqual((mq as unknown as { _matcher: { match: unknown } })._matcher.match, before, 'PATCH memoizeMatches: mqemitter has no _matcher trie it can wrap')
+  })
+
+  it("aedes numbers each published message with the broker's next counter (else PATCH PublishOrder orders nothing and only delays)", async () => {
+    const broker = await Aedes.createBroker()
+    try {
+      const numbered = broker as unknown as { counter?: unknown }
+      assert.equal(typeof numbered.counter, 'number', 'PATCH PublishOrder: aedes has no counter')
+      const next = (numbered.counter as number) + 1
+      const delivered = new Promise<number>((resolve) => broker.subscribe('probe', (packet, cb) => (resolve(packet.brokerCounter), cb()), () => {}))
+      broker.publish({ cmd: 'publish', topic: 'probe', payload: Buffer.from('x'), qos: 0, retain: false, dup: false }, () => {})
+      assert.equal(await delivered, next, 'PATCH PublishOrder: a published message is not numbered counter + 1')
+    } finally {
+      await new Promise<void>((done) => broker.close(() => done()))
+    }
   })
 
   it("aedes keeps the connection's parser as client._parser with the members conformance patches", async () => {

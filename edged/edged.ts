@@ -18,7 +18,7 @@ import { Backoff } from './backoff.js'
 import type { ContainerRuntime } from './cri/runtime.js'
 import { RuntimeObserver, type ObservedPod } from './kuberuntime/observe.js'
 import type { HookRunner, Images, RuntimeConfigs, Volumes } from './kuberuntime/parts.js'
-import { podName, PodSyncer, type SyncResult } from './kuberuntime/pod-sync.js'
+import { podGraceSeconds, podName, PodSyncer, type SyncResult } from './kuberuntime/pod-sync.js'
 import type { Unhealthy } from './kuberuntime/plan.js'
 import { PodAdmission } from './pod-admission.js'
 import { PodStore, uidOf } from './pod-store.js'
@@ -90,8 +90,15 @@ export class Edged {
   readonly #admission: PodAdmission
   /** uid → the pod and the source it came from */
   readonly #desired = new Map<string, Desired>()
-  /** pods gone from their source whose runtime objects are still being stopped */
-  readonly #terminating = new Map<string, Pod>()
+  /** pods gone from their source, or being deleted, whose runtime objects are still being stopped */
+  readonly #terminating = new Map<string, Desired>()
+  /**
+   * Pods being deleted (deletionTimestamp) whose termination is over while their source still
+   * lists them (until the final delete lands): uid → source. Not stopped or reported again.
+   */
+  readonly #finished = new Map<string, string>()
+  /** pods whose sync may be waiting for an image: aborted when the pod is to stop (uid → controller) */
+  readonly #syncAborts = new Map<string, AbortController>()
   readonly #lastSync = new Map<string, SyncResult>()
   /** containers a liveness or startup probe found unhealthy: pod uid → container name → why */
   readonly #unhealthy = new Map<string, Map<string, Unhealthy>>()
@@ -220,16 +227,16 @@ export class Edged {
     const now = new Set(pods.map(uidOf))
     for (const [uid, d] of this.#desired) {
       if (d.source !== source || now.has(uid)) continue
-      this.#desired.delete(uid)
-      this.#terminating.set(uid, d.pod)
-      this.#probes.removePod(uid)
-      this.#log.info({ pod: podName(d.pod), uid }, 'pod removed from its source: stopping it')
-      const status = this.#statuses.previous(uid)
-      if (status !== undefined) await this.#statuses.set(d.pod, status, true)
+      await this.#stop(d.pod, source, 'pod removed from its source: stopping it')
     }
     await this.#admission.keepOnly(now)
+    for (const [uid, from] of this.#finished) if (from === source && !now.has(uid)) this.#finished.delete(uid)
     for (const pod of pods) {
       const uid = uidOf(pod)
+      if (pod.metadata.deletionTimestamp !== undefined) {
+        await this.#deleting(pod, source)
+        continue
+      }
       if (this.#admission.rejected(uid)) continue
       if (!this.#desired.has(uid)) {
         if (!(await this.#admission.admit(pod))) continue
@@ -240,6 +247,40 @@ export class Edged {
     }
     await this.#store.setSourcePods(source, pods)
     this.#alarm.wake()
+  }
+
+  /** Moves a desired pod to termination: its sync stops waiting for images, its probes stop. */
+  async #stop(pod: Pod, source: string, why: string): Promise<void> {
+    const uid = uidOf(pod)
+    this.#desired.delete(uid)
+    this.#terminating.set(uid, { pod, source })
+    this.#syncAborts.get(uid)?.abort()
+    this.#probes.removePod(uid)
+    this.#log.info({ pod: podName(pod), uid, graceSeconds: podGraceSeconds(pod) }, why)
+    const status = this.#statuses.previous(uid)
+    if (status !== undefined) await this.#statuses.set(pod, status, true)
+  }
+
+  /**
+   * A pod its source lists as being deleted (the API server's deletionTimestamp), as the kubelet
+   * treats one: stopped with the deletion's grace period (a `--grace-period` shorter than the
+   * pod's own counts), never started when edged had not started it, and reported terminated
+   * (`onPodTerminated`, the cloud's final delete) once nothing of it runs — also when it never ran
+   * (admission refused it, or it was deleted before it reached the node).
+   */
+  async #deleting(pod: Pod, source: string): Promise<void> {
+    const uid = uidOf(pod)
+    if (this.#finished.has(uid)) return
+    if (this.#desired.has(uid)) return this.#stop(pod, source, 'pod being deleted: stopping it')
+    if (await this.#admission.forget(uid)) {
+      this.#finished.set(uid, source)
+      this.#o.onPodTerminated?.({ namespace: pod.metadata.namespace, name: pod.metadata.name, uid })
+      return
+    }
+    // already stopping (the newest version carries the deletion's grace period), or new to edged:
+    // the sync loop removes whatever the runtime holds of it and then reports it terminated
+    if (!this.#terminating.has(uid)) this.#log.info({ pod: podName(pod), uid }, 'pod being deleted before it started here: not started')
+    this.#terminating.set(uid, { pod, source })
   }
 
   async #run(): Promise<void> {
@@ -290,7 +331,16 @@ export class Edged {
     const { pod } = desired
     const unhealthy = this.#unhealthy.get(uid) ?? new Map<string, Unhealthy>()
     this.#unhealthy.delete(uid)
-    const result = await this.#syncer.sync(pod, observed, unhealthy)
+    const abort = new AbortController()
+    this.#syncAborts.set(uid, abort)
+    let result: SyncResult
+    try {
+      result = await this.#syncer.sync(pod, observed, unhealthy, abort.signal)
+    } finally {
+      this.#syncAborts.delete(uid)
+    }
+    // stopped meanwhile: the next sync removes what this one made, and the status says terminating
+    if (abort.signal.aborted) return
     this.#lastSync.set(uid, result)
     // the status says what this sync made (a started container is Running now, not a sync period later)
     const now = result.acted ? await this.#observer.relistPod(uid) : observed
@@ -320,7 +370,8 @@ export class Edged {
 
   /** A pod no source has any more, or runtime objects no pod owns: stopped and removed, then forgotten. */
   async #syncGone(uid: string, observed: ObservedPod | undefined): Promise<void> {
-    const pod = this.#terminating.get(uid)
+    const stopping = this.#terminating.get(uid)
+    const pod = stopping?.pod
     // what is being removed: a pod its source dropped, or (after a restart) runtime objects of one
     const ref = pod === undefined ? observed?.ref : { namespace: pod.metadata.namespace, name: pod.metadata.name }
     if (observed !== undefined && (observed.sandboxes.length > 0 || observed.containers.length > 0)) {
@@ -333,6 +384,8 @@ export class Edged {
     }
     await this.#syncer.tearDown(uid)
     this.#terminating.delete(uid)
+    // its source lists it until the final delete lands: not to be stopped again meanwhile
+    if (pod?.metadata.deletionTimestamp !== undefined && stopping !== undefined) this.#finished.set(uid, stopping.source)
     if (ref !== undefined) this.#o.onPodTerminated?.({ namespace: ref.namespace, name: ref.name, uid })
     this.#lastSync.delete(uid)
     this.#probes.removePod(uid)
@@ -346,7 +399,7 @@ export class Edged {
       this.#alarm.wake()
       return
     }
-    const pod = this.#desired.get(uid)?.pod ?? this.#terminating.get(uid)
+    const pod = this.#desired.get(uid)?.pod ?? this.#terminating.get(uid)?.pod
     this.#log.error({ code: err instanceof TernError ? err.code : undefined, pod: pod === undefined ? uid : podName(pod), err }, 'pod sync failed; retried at the next sync')
   }
 }

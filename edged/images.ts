@@ -49,8 +49,12 @@ export class ImageManager {
     this.#o = options
   }
 
-  /** The image reference to create the container from (the runtime's image id). */
-  async ensure(pod: Pod, container: Container, auth?: PullAuth): Promise<string> {
+  /**
+   * The image reference to create the container from (the runtime's image id). `signal` abandons
+   * the wait for a pull (the pod is being deleted, as the kubelet's cancelled sync does); the pull
+   * itself goes on for any other pod that waits for it, and nothing is backed off.
+   */
+  async ensure(pod: Pod, container: Container, signal?: AbortSignal): Promise<string> {
     let image: string
     try {
       image = withDefaultTag(container.image)
@@ -74,12 +78,12 @@ export class ImageManager {
     try {
       events.event(pod, 'Normal', 'Pulling', `Pulling image "${container.image}"`)
       const started = this.#o.clock.now()
-      const ref = await this.#pull(image, auth ?? (await this.#pullSecretsAuth(pod, image)))
+      const ref = await abandonable(this.#pull(image, await this.#pullSecretsAuth(pod, image)), signal)
       events.event(pod, 'Normal', 'Pulled', `Successfully pulled image "${container.image}" in ${this.#o.clock.now() - started}ms`)
       this.#failedAt.delete(key)
       return ref
     } catch (err) {
-      if (err instanceof TernError && err.code === 'EDGED_RUNTIME_UNAVAILABLE') throw err
+      if ((err instanceof TernError && err.code === 'EDGED_RUNTIME_UNAVAILABLE') || signal?.aborted === true) throw err
       const now = this.#o.clock.now()
       this.#o.backoff.next(key, now)
       this.#failedAt.set(key, now)
@@ -115,4 +119,15 @@ export class ImageManager {
     }
     return pull
   }
+}
+
+/** `work`, or a rejection with the signal's reason as soon as it is aborted. */
+function abandonable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work
+  if (signal.aborted) return Promise.reject(signal.reason as Error)
+  return new Promise<T>((resolve, reject) => {
+    const abandon = (): void => reject(signal.reason as Error)
+    signal.addEventListener('abort', abandon, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abandon))
+  })
 }

@@ -45,6 +45,13 @@ export class PodAdmission {
     }
   }
 
+  /** Forgets a refused pod and its status (it is being deleted); false when it was not refused. */
+  async forget(uid: string): Promise<boolean> {
+    if (!this.#rejected.delete(uid)) return false
+    await this.#o.statuses.remove(uid)
+    return true
+  }
+
   /** Whether a pod new to edged may run; a refused one is reported and remembered. */
   async admit(pod: Pod): Promise<boolean> {
     const rejection = this.#verdict(pod, uidOf(pod))

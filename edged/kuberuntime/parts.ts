@@ -17,8 +17,8 @@ export interface RuntimeConfigs {
 }
 
 export interface Images {
-  /** The image reference to create the container from, pulling it as the pull policy says. */
-  ensure(pod: Pod, container: Container): Promise<string>
+  /** The image reference to create the container from, pulling it as the pull policy says; `signal` abandons the wait. */
+  ensure(pod: Pod, container: Container, signal?: AbortSignal): Promise<string>
   /** Who the image runs as when the pod does not say (checked against runAsNonRoot). */
   user?(imageRef: string): Promise<ImageUser>
 }

@@ -76,7 +76,8 @@ export class PodSyncer {
     this.#events = options.recorder ?? noEvents
   }
 
-  async sync(pod: Pod, observed: ObservedPod | undefined, unhealthy: ReadonlyMap<string, Unhealthy>): Promise<SyncResult> {
+  /** `signal`: the pod is to stop (being deleted): waits for images are abandoned and nothing more is started. */
+  async sync(pod: Pod, observed: ObservedPod | undefined, unhealthy: ReadonlyMap<string, Unhealthy>, signal?: AbortSignal): Promise<SyncResult> {
     const { runtime, backoff } = this.#o
     const actions = planPod({ pod, observed, unhealthy, inBackoff: (c, finishedAt) => backoff.isInBackOffSince(backoffKey(pod, c), finishedAt) })
     const acted = actions.kill.length + actions.stopSandboxes.length + actions.removeContainers.length + actions.removeSandboxes.length + actions.start.length > 0 || actions.createSandbox !== undefined
@@ -113,7 +114,8 @@ export class PodSyncer {
     }
     if (sandboxId === undefined) return result
     for (const start of actions.start) {
-      const issue = await this.#start(pod, start, sandboxId, attempt, podIP)
+      if (signal?.aborted === true) break
+      const issue = await this.#start(pod, start, sandboxId, attempt, podIP, signal)
       if (issue === undefined) continue
       result.waiting.set(start.container.name, issue)
       // the kubelet's "Error: <reason>" (a failed pull says why through the image manager)
@@ -168,16 +170,17 @@ export class PodSyncer {
     await ignoreNotFound(this.#o.runtime.stopContainer(c.id, left))
   }
 
-  async #start(pod: Pod, start: ContainerStart, sandboxId: string, attempt: number, podIP: string): Promise<ContainerIssue | undefined> {
+  async #start(pod: Pod, start: ContainerStart, sandboxId: string, attempt: number, podIP: string, signal: AbortSignal | undefined): Promise<ContainerIssue | undefined> {
     const { runtime, backoff, configs, images, log } = this.#o
     const spec = start.container
     if (start.after !== undefined) backoff.next(backoffKey(pod, spec), start.after.finishedAt)
     let image: string
     try {
-      image = await images.ensure(pod, spec)
+      image = await images.ensure(pod, spec, signal)
     } catch (err) {
       return issue(err, 'ErrImagePull')
     }
+    if (signal?.aborted === true) return { reason: 'ContainerCreating', message: 'the pod is being deleted' }
     let config: ContainerConfig
     try {
       const volumes = await this.#setUpVolumes(pod)

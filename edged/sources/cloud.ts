@@ -2,9 +2,10 @@
  * Pods bound to the node in Kubernetes (the kubelet's `api` config source), from the edge's store
  * of cloud workload objects (cloud-sync/edge/workload-sync.ts): `start()` returns what is stored,
  * so after a restart with the cloud unreachable the node's pods start again, and every change the
- * cloud sends gives edged the whole set again. Pods keep their API server uid. Each pod is
- * validated as the kubelet would run it; one edged refuses is logged once per version
- * (EDGED_POD_INVALID, naming the field) and left out, and the others run.
+ * cloud sends gives edged the whole set again, pods being deleted included (edged stops them).
+ * Pods keep their API server uid. Each pod is validated as the kubelet would run it; one edged
+ * refuses is logged once per version (EDGED_POD_INVALID, naming the field) and left out, and the
+ * others run.
  */
 import type { Logger } from 'pino'
 import { TernError } from '../../schemas/errors.js'
@@ -57,8 +58,9 @@ export class CloudPodSource implements PodSource {
       const key = `${uid ?? ''}@${resourceVersion ?? ''}`
       const pod = this.#checked.has(key) ? this.#checked.get(key) : this.#validate(stored, `${namespace}/${name}`)
       checked.set(key, pod)
-      // Being deleted: left out, so edged stops it.
-      if (pod !== undefined && pod.metadata.deletionTimestamp === undefined) pods.push(pod)
+      // a pod being deleted stays in (with its deletionTimestamp): edged stops it with the
+      // deletion's grace period, and says when nothing of it runs, so its final delete can go
+      if (pod !== undefined) pods.push(pod)
     }
     this.#checked = checked
     return pods

@@ -1,7 +1,8 @@
 /**
  * Where desired pods come from. Each source gives its whole current set every time (level
  * triggered, like the kubelet's config sources in SET mode); edged merges the sources' sets.
- * Static pods from a directory now; pods bound to the node from the cloud next.
+ * A pod with `metadata.deletionTimestamp` is being deleted: edged stops it and never starts it.
+ * Static pods from a directory, and pods bound to the node from the cloud.
  */
 import type { Pod } from '../../schemas/pod.js'
 

@@ -5,18 +5,11 @@
  * and a BackOff Event is listed; the edge stopped → the pod keeps its last reported status.
  */
 import { strict as assert } from 'node:assert'
-import { containerdAvailable } from '../support/containerd.js'
-import { NODE, podYaml, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
+import { NODE, podsWorlds, podYaml, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
 
 describe('pod status and Events from tern edge in kubectl (real processes)', function () {
   this.timeout(300_000)
-  const undo: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const fn of undo.splice(0).reverse()) await fn()
-  })
-  before(async function () {
-    if (!(await containerdAvailable())) this.skip()
-  })
+  const undo = podsWorlds()
 
   it('Running with its IP; a crash loop counts RESTARTS and lists BackOff; the edge stopped → the last status stays', async () => {
     const { world, startEdge } = await startPodsWorld(undo)

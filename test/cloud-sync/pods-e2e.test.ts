@@ -9,8 +9,7 @@ import { strict as assert } from 'node:assert'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PodSnapshot } from '../../edged/status-manager.js'
-import { containerdAvailable } from '../support/containerd.js'
-import { NODE, podUid, podYaml, running, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
+import { NODE, podsWorlds, podUid, podYaml, running, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
 
 /** Bytes that are not UTF-8 (0xff, 0xfe and 0x80 never occur in it; 0xc3 0x28 is a broken sequence). */
 const BLOB = [0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28, 0x0a]
@@ -18,14 +17,7 @@ const KEY = [0x80, 0x81, 0xfe, 0x00, 0xff]
 
 describe('pods bound to an edge node run there (real processes: emulator, tern cloud, tern edge, containerd)', function () {
   this.timeout(300_000)
-  const undo: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const fn of undo.splice(0).reverse()) await fn()
-  })
-
-  before(async function () {
-    if (!(await containerdAvailable())) this.skip()
-  })
+  const undo = podsWorlds()
 
   it('kubectl apply of a pod with nodeName → its container runs at the edge with the API uid; a pod edged refuses is reported and the others run; after a restart with no cloud the pods come from the store', async () => {
     const { world, runtime, startEdge } = await startPodsWorld(undo)

@@ -3,7 +3,9 @@
  * status of such a pod reaches the status hook, and the kubelet's events (Pulled, Created, Started,
  * BackOff, Killing) reach the recorder — nothing of static pods does; and admission against the
  * Node's spec: a cordoned node refuses new pods (Failed, TaintToleration, nothing runs) while the
- * pods it runs keep running, and admits new ones again once uncordoned.
+ * pods it runs keep running, and admits new ones again once uncordoned; pods being deleted
+ * (deletionTimestamp) stopped with the deletion's grace period and reported terminated once nothing
+ * of them runs, also when they never ran.
  */
 import assert from 'node:assert/strict'
 import { NodeAdmission } from '../../edged/admission.js'
@@ -41,7 +43,9 @@ describe('edged: status and events of pods from the API server, admission agains
   const statuses: Array<{ pod: string; status: PodStatus }> = []
   const events: Array<{ pod: string; type: string; reason: string; message: string }> = []
   const admission = new NodeAdmission()
+  const terminated: string[] = []
   const suite = edgedSuite({
+    onPodTerminated: (pod) => void terminated.push(pod.uid),
     crashBackoff: { initialMs: 1000, maxMs: 2000 },
     sources: [api],
     onPodStatus: (pod, status) => void statuses.push({ pod: pod.metadata.name, status }),
@@ -88,5 +92,35 @@ describe('edged: status and events of pods from the API server, admission agains
     api.set([apiPod('web', SLEEP_FOREVER, 'uid-web'), apiPod('late', SLEEP_FOREVER, 'uid-late'), apiPod('after', SLEEP_FOREVER, 'uid-after')])
     await eventually(async () => (await containersOf(h.runtime, 'after', 'CONTAINER_RUNNING')).length === 1, 60_000, 'a new pod runs once uncordoned')
     assert.equal((await containersOf(h.runtime, 'late')).length, 0, 'a refused pod stays refused (the kubelet does not admit it again)')
+  })
+
+  it('being deleted: a refused pod and one never seen are reported terminated at once and never started; a running one that ignores SIGTERM is killed after the deletion’s grace period, not its own; each reported once', async () => {
+    const h = suite().harness
+    const deleting = (pod: Pod, grace: number): Pod => ({ ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date(Date.now() + grace * 1000).toISOString(), deletionGracePeriodSeconds: grace } })
+    const base = apiPod('stubborn', `trap '' TERM; ${SLEEP_FOREVER}`, 'uid-stubborn')
+    const stubborn: Pod = { ...base, spec: { ...base.spec, terminationGracePeriodSeconds: 90 } }
+    const web = apiPod('web', SLEEP_FOREVER, 'uid-web')
+    const late = apiPod('late', SLEEP_FOREVER, 'uid-late') // refused while cordoned, above
+    api.set([web, late, stubborn])
+    await eventually(async () => (await containersOf(h.runtime, 'stubborn', 'CONTAINER_RUNNING')).length === 1, 60_000, 'stubborn running')
+
+    const asked = Date.now()
+    const early = apiPod('early', SLEEP_FOREVER, 'uid-early')
+    const doomed = [deleting(late, 30), deleting(early, 30), deleting(stubborn, 2)]
+    api.set([web, ...doomed])
+    await eventually(() => Promise.resolve(terminated.includes('uid-late') && terminated.includes('uid-early')), 30_000, 'late and early reported terminated')
+    await eventually(() => Promise.resolve(terminated.includes('uid-stubborn')), 60_000, 'stubborn reported terminated')
+    const took = (Date.now() - asked) / 1000
+    assert.ok(took >= 1.5 && took < 60, `stubborn ended after ${took} s: its deletion's 2 s grace period, not its own 90`)
+    assert.deepEqual(await containersOf(h.runtime, 'stubborn'), [], 'nothing of stubborn is left')
+    assert.deepEqual(await containersOf(h.runtime, 'early'), [])
+    assert.deepEqual(events.filter((e) => e.pod === 'early' && (e.reason === 'Created' || e.reason === 'Started')), [], 'early was never started')
+
+    // listed as being deleted until the final delete lands: not reported again
+    api.set([web, ...doomed])
+    await new Promise((r) => setTimeout(r, 1500)) // a few syncs
+    for (const uid of ['uid-early', 'uid-late', 'uid-stubborn']) assert.equal(terminated.filter((u) => u === uid).length, 1, `${uid} reported once`)
+    api.set([web])
+    assert.equal((await containersOf(h.runtime, 'web', 'CONTAINER_RUNNING')).length, 1, 'the other pod runs on')
   })
 })

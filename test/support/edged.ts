@@ -36,7 +36,7 @@ export interface EdgedHarness {
 
 export async function startEdgedHarness(
   containerd: Containerd,
-  options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock' | 'onPodStatus' | 'recorder' | 'admission'>> & { db?: AnyLevel; dir?: string; syncPeriodSeconds?: number; sources?: PodSource[] } = {},
+  options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock' | 'onPodStatus' | 'recorder' | 'admission' | 'onPodTerminated'>> & { db?: AnyLevel; dir?: string; syncPeriodSeconds?: number; sources?: PodSource[] } = {},
 ): Promise<EdgedHarness & { dir: string; removeDir(): Promise<void> }> {
   const { sources = [], ...rest } = options
   const scratch = options.dir === undefined ? await scratchDir('tern-edged-') : { path: options.dir, remove: () => Promise.resolve() }

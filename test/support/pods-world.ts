@@ -11,7 +11,7 @@ import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
 import type { ContainerRuntime } from '../../edged/cri/runtime.js'
 import { POD_NAME, POD_UID } from '../../edged/labels.js'
 import { startCloudEdge, startCloudWorld, until as pollUntil, type CloudWorld } from './cloud.js'
-import { BUSYBOX_IMAGE, startContainerd, type Containerd } from './containerd.js'
+import { BUSYBOX_IMAGE, containerdAvailable, startContainerd, type Containerd } from './containerd.js'
 import type { NetnsPair } from './netns.js'
 import { startChild } from './resources.js'
 import type { Spawner, TernEdgeProcess } from './tern.js'
@@ -63,6 +63,21 @@ export interface PodsWorld {
   url: string
   edgeDir: string
   startEdge: () => Promise<TernEdgeProcess>
+}
+
+/**
+ * Call inside a `describe`: skips it where containerd is not installed, and undoes each test's
+ * world after the test. Returns the undo list to hand startPodsWorld.
+ */
+export function podsWorlds(): Array<() => Promise<void>> {
+  const undo: Array<() => Promise<void>> = []
+  before(async function () {
+    if (!(await containerdAvailable())) this.skip()
+  })
+  afterEach(async () => {
+    for (const fn of undo.splice(0).reverse()) await fn()
+  })
+  return undo
 }
 
 /** CloudHub's port in the cloud namespace of a pair (the bridge's; that namespace has nothing else). */

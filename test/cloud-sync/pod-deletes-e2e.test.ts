@@ -1,0 +1,73 @@
+/**
+ * Deleting pods bound to an edge node, end to end with real processes (emulator, `tern cloud`,
+ * `tern edge` with edged on a private containerd, kubectl), as the kubelet does it: the edge
+ * stops a pod with the deletion's grace period (`kubectl delete --grace-period=N` shorter than the
+ * pod's own counts), and the final delete (grace 0, uid precondition) comes once nothing of the
+ * pod runs at the edge — also for a pod that never ran there. Bounds are generous for a loaded
+ * machine; each is well below what the defect it guards against would take.
+ */
+import { strict as assert } from 'node:assert'
+import { NODE, podsWorlds, podYaml, running, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
+import { startChild } from '../support/resources.js'
+import type { CloudWorld } from '../support/cloud.js'
+
+/** Whether `kubectl get pod` says the object is gone. */
+async function gone(world: CloudWorld, name: string): Promise<boolean> {
+  return /NotFound/.test((await world.kubectl.run(['get', 'pod', name])).stderr)
+}
+
+/** A registry inside containerd's network namespace that takes connections and never answers: a pull waits on it. */
+const STALLED_REGISTRY = `
+const server = require('node:net').createServer((socket) => { console.log('connection'); socket.on('error', () => {}) })
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port))
+`
+
+describe('deleting pods at an edge node (real processes: emulator, tern cloud, tern edge, containerd)', function () {
+  this.timeout(300_000)
+  const undo = podsWorlds()
+
+  it('kubectl delete --grace-period=3 of a pod whose container ignores SIGTERM (terminationGracePeriodSeconds 90): killed after the 3 s, not the pod’s 90', async () => {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    await startEdge()
+    const pod = podYaml('stubborn', NODE, `trap '' TERM; ${SLEEPING}`).replace('terminationGracePeriodSeconds: 5', 'terminationGracePeriodSeconds: 90')
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], pod)).code, 0)
+    await until('stubborn running at the edge', () => running(runtime, 'stubborn'), (c) => c.length === 1)
+
+    const asked = Date.now()
+    const deleted = await world.kubectl.run(['delete', 'pod', 'stubborn', '--grace-period=3', '--wait=false'])
+    assert.equal(deleted.code, 0, deleted.stderr)
+    // still running within the grace period: SIGTERM was ignored, and the kill waits for the 3 s
+    await new Promise((r) => setTimeout(r, 1000))
+    assert.equal((await running(runtime, 'stubborn')).length, 1, 'not killed before its grace period')
+    await until('the container killed', () => running(runtime, 'stubborn'), (c) => c.length === 0, 60_000)
+    await until('the pod object gone', () => gone(world, 'stubborn'), (g) => g, 60_000)
+    const took = (Date.now() - asked) / 1000
+    assert.ok(took >= 2.5, `gone after ${took} s: the 3 s grace period was waited for`)
+    assert.ok(took < 75, `gone after ${took} s: the deletion's 3 s counted, not the pod's 90`)
+  })
+
+  it('pods deleted before they ever ran are deleted for good: one deleted before the node connected, one whose image pull never ends', async () => {
+    const { world, containerd, startEdge } = await startPodsWorld(undo)
+    // deleted while the node was away: the first the edge hears of it is that it is being deleted
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], podYaml('early', NODE, SLEEPING))).code, 0)
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'early', '--wait=false'])).code, 0)
+    assert.equal(await gone(world, 'early'), false, 'Terminating: it waits for the node')
+
+    const registry = startChild('nsenter', [`--target=${containerd.pid}`, '--net', '--', process.execPath, '-e', STALLED_REGISTRY])
+    undo.push(() => registry.stop())
+    const port = Number((await registry.waitForLine((l) => l.startsWith('port '))).slice(5))
+    const edge = await startEdge()
+    await until('early gone', () => gone(world, 'early'), (g) => g, 60_000)
+    const started = edge.output().split('\n').filter((l) => l.includes('"msg":"container started"') && l.includes('"pod":"default/early"'))
+    assert.deepEqual(started, [], 'early was never started')
+
+    const pulling = podYaml('pulling', NODE, SLEEPING).replace(/image: .*/, `image: 127.0.0.1:${port}/stalled/app:1`)
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], pulling)).code, 0)
+    await registry.waitForLine((l) => l === 'connection', 60_000) // the pull is under way, and will never end
+    const asked = Date.now()
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'pulling', '--wait=false'])).code, 0)
+    // the runtime's own deadline for the pull is 120 s: the pod must not wait for it
+    await until('pulling gone', () => gone(world, 'pulling'), (g) => g, 90_000)
+    assert.ok(Date.now() - asked < 100_000)
+  })
+})

@@ -128,6 +128,8 @@ export interface Harness {
 export interface HarnessOptions {
   emulator?: KubeEmulatorOptions
   cloud?: Partial<CloudControllerOptions>
+  /** more controller options, made from the emulator's kubeconfig file (e.g. a workload API) */
+  cloudFromKubeconfig?: (kubeconfig: string) => Partial<CloudControllerOptions>
   /** wraps the real client-node API (fault injection) */
   wrapApi?: (api: KubeApi, kube: KubeEmulator) => KubeApi
   /** install the CRDs before starting (default true) */
@@ -160,7 +162,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   )
   const real = new ClientNodeKubeApi(loadKubeConfig(kubeconfig), { watchTimeoutSeconds: 60 })
   const api = options.wrapApi?.(real, kube) ?? real
-  const cloud = new CloudController({ api, log, informerBackoff: { initialMs: 50, maxMs: 500 }, retry: { initialMs: 50, maxMs: 500 }, syncTimeoutMs: options.crds === false ? 0 : 5000, ...options.cloud })
+  const cloud = new CloudController({ api, log, informerBackoff: { initialMs: 50, maxMs: 500 }, retry: { initialMs: 50, maxMs: 500 }, syncTimeoutMs: options.crds === false ? 0 : 5000, ...options.cloud, ...options.cloudFromKubeconfig?.(kubeconfig) })
   const edges: Edge[] = []
   const http = (method: string, path: string, body?: unknown, contentType?: string): Promise<HttpResult> => call(kube, method, path, body, contentType)
   const harness: Harness = {

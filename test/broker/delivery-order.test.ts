@@ -7,7 +7,9 @@
  * And the retained message of a topic is the last one published to it [MQTT-3.3.1-5], however
  * fast they come: a burst of retained publishes on one topic, QoS 0 and 1 alternating (and
  * non-retained ones between them), from one client in one go; a subscriber arriving afterwards
- * gets the last retained one, one that was there all along gets them all in the order published.
+ * gets the last retained one, one that was there all along gets them in the order published: per
+ * QoS on both brokers (what MQTT requires), across QoS too on tern (Mosquitto lets QoS 0 ones pass
+ * QoS 1 ones waiting for the subscriber's inflight window).
  * On tern, retained messages are stored asynchronously in LevelDB before they go out
  * (broker/publish-order.ts, retained-writes.ts).
  */
@@ -69,12 +71,14 @@ for (const target of brokerTargets) {
       const taken = sent.map((payload, i) => publisher.client.publishAsync(topic, payload, { qos: i % 2 === 0 ? 1 : 0, retain: retained(i) }))
       await Promise.all(taken)
       // QoS 0 ones have no acknowledgement: the live subscriber's copies say they were all handled
-      const got = await live.inbox.waitForCount(BURST, 30_000)
-      assert.deepEqual(
-        got.map((m) => m.payload),
-        sent,
-        'a subscriber that was there gets them in the order published',
-      )
+      const got = (await live.inbox.waitForCount(BURST, 30_000)).map((m) => m.payload)
+      const ofQos = (qos: number) => (payloads: string[]): string[] => payloads.filter((p) => Number(p) % 2 === (qos === 1 ? 0 : 1))
+      for (const qos of [0, 1]) {
+        assert.deepEqual(ofQos(qos)(got), ofQos(qos)(sent), `a subscriber that was there gets the QoS ${qos} ones in the order published`)
+      }
+      // MQTT orders one topic's messages per QoS only [MQTT-4.6.0-6]; Mosquitto lets a QoS 0 one pass
+      // QoS 1 ones waiting for the subscriber's inflight window; tern keeps the order across QoS
+      if (target.name === 'tern') assert.deepEqual(got, sent, 'a subscriber that was there gets them in the order published')
     }
 
     async function retainedNow(topic: string): Promise<string> {

@@ -13,6 +13,7 @@ export const ErrorCodes = {
   DATA_DIR_UNWRITABLE: 'the data directory cannot be created or written by the user tern runs as',
   DATA_DIR_IN_USE: 'another tern process holds the data directory (its LevelDB is locked)',
   MANIFESTS_DIR_UNREADABLE: 'twin.manifestsDir does not exist or cannot be read',
+  MANIFEST_INVALID: 'a Device or DeviceModel manifest in twin.manifestsDir breaks its schema, names a missing model, declares properties its model lacks or repeats, or repeats another device\'s id; that device is left out, the others are served',
   DEMO_EXAMPLES_MISSING: 'tern demo cannot find the example files it serves (examples/ of the installed package)',
   MQTT_NOT_AUTHORIZED: 'an MQTT client was refused by the topic ACL',
   MQTT_BAD_CREDENTIALS: 'an MQTT client gave an unknown username or a wrong password',

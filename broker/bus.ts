@@ -8,7 +8,7 @@ import type { Aedes, AedesPublishPacket } from 'aedes'
 import type { MqttClient, IClientOptions } from 'mqtt'
 import type { Logger } from 'pino'
 import type { ExternalBrokerConfig } from '../schemas/config.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import { TopicMemo } from './hot-path.js'
 import { topicMatches } from './topics.js'
 

@@ -5,7 +5,7 @@ import { createServer as createNetServer, isIP, type Server as NetServer, type A
 import type { SecureContextOptions } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import type { ListenerConfig } from '../schemas/config.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 
 export type ConnectionHandler = (stream: Duplex, listener: ResolvedListener, req?: IncomingMessage) => void
 

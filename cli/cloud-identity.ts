@@ -11,7 +11,7 @@ import { issueServing, loadOrCreateCa, servingNames, type FleetCa } from '../clo
 import { ClientNodeIdentityApi } from '../cloud-sync/identity/identity-api.js'
 import { RECORD_SELECTOR } from '../cloud-sync/identity/node-identities.js'
 import type { CloudConfig } from '../schemas/cloud-config.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import { readNamedFile } from './config.js'
 
 const DEFAULT_NAMESPACE = 'tern-system'

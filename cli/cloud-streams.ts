@@ -27,7 +27,7 @@ export async function startStreams(config: NonNullable<CloudConfig['streams']>, 
   const clientCA = await read(config.clientCA, 'streams.clientCA')
   const tls = config.tls === undefined ? hubTls : { cert: await read(config.tls.cert, 'streams.tls.cert'), key: await read(config.tls.key, 'streams.tls.key') }
   if (tls === undefined) {
-    const { TernError } = await import('../schemas/errors.js')
+    const { TernError } = await import('../schemas/tern-error.js')
     throw new TernError('CLOUD_CONFIG_INVALID', 'streams needs a serving certificate: set streams.tls (or hub.tls in shared-secret mode); the API server speaks only HTTPS to a kubelet')
   }
   const tunnels = new Tunnels({ log, maxPerNode: config.maxPerNode })

@@ -1,9 +1,8 @@
 /** Loads and validates the YAML configuration files (edge node, cloud side); every problem is reported with its path. */
 import { readFile } from 'node:fs/promises'
-import { parse } from 'yaml'
 import type { CloudConfig } from '../schemas/cloud-config.js'
 import type { EdgeConfig } from '../schemas/config.js'
-import { TernError, type ErrorCode } from '../schemas/errors.js'
+import { TernError, type ErrorCode } from '../schemas/tern-error.js'
 import { EdgeConfig as edgeConfigCheck } from '../schemas/generated/validators/EdgeConfig.js'
 import { validator, formatProblems, type Validator } from '../schemas/validate.js'
 
@@ -50,6 +49,9 @@ function checked<T>(validate: Validator<T>, doc: unknown, source: string, what: 
 
 async function readYaml(path: string): Promise<unknown> {
   const text = (await readNamedFile(path, 'the configuration file', 'CONFIG_UNREADABLE')).toString('utf8')
+  // loaded here, not with this module: a node started on the embedded defaults reads no YAML.
+  // yaml is CommonJS for Node: bundled, a dynamic import of it has only its default export
+  const { parse } = (await import('yaml')).default
   try {
     return parse(text, { prettyErrors: true })
   } catch (cause) {

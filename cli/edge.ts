@@ -12,7 +12,7 @@ import { EdgeBroker } from '../broker/broker.js'
 import { aedesBus, externalBus, type Bus } from '../broker/bus.js'
 import type { BoundListener } from '../broker/listeners.js'
 import type { CloudLinkConfig, EdgeConfig } from '../schemas/config.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import { protocolFactory, protocolNames } from '../mappers/protocols.js'
 import { realClock } from '../mappers/runtime/clock.js'
 import type { Mapper } from '../mappers/runtime/mapper.js'
@@ -21,7 +21,7 @@ import type { EdgeObservability } from '../metrics/edge-observability.js'
 import { resolveHttp } from '../schemas/http-listener.js'
 import type { Edged } from '../edged/edged.js'
 import { DeviceTwin } from '../twin/device-twin.js'
-import { ManifestDir, type ManifestCacheSpaces } from '../twin/manifest-dir.js'
+import type { ManifestCacheSpaces } from '../twin/manifest-dir.js'
 import { LevelStore } from '../twin/store.js'
 import type { TwinSpaces } from '../twin/stored-device.js'
 import { readNamedFile, readSecret } from './config.js'
@@ -110,6 +110,8 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
 
     const manifestsDir = config.twin.manifestsDir
     if (manifestsDir !== undefined) {
+      // loaded here, with the Device and DeviceModel validators it brings: a node without manifestsDir never reads a manifest
+      const { ManifestDir } = await import('../twin/manifest-dir.js')
       const manifests = new ManifestDir({
         dir: resolve(manifestsDir),
         nodeName: config.node.name,

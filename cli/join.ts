@@ -24,7 +24,8 @@ import { writeNodeFiles, writePrivate } from '../cloud-sync/identity/node-files.
 import { parsePinnedToken } from '../cloud-sync/identity/tokens.js'
 import { caPin, newKey, nodeCsr, nodeOfSubject } from '../cloud-sync/identity/x509.js'
 import { isNodeName } from '../cloud-sync/link/protocol.js'
-import { ErrorCodes, TernError, type ErrorCode } from '../schemas/errors.js'
+import { isErrorCode } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import { parseEdgeConfig } from './config.js'
 import { exists } from './preflight.js'
 
@@ -70,7 +71,7 @@ export async function joinNode(args: JoinArgs): Promise<string> {
   const answer = await call({ ...base, path: NODE_CERT_PATH, method: 'POST', ca: ca.toString(), headers: { Authorization: `Bearer ${token.id}.${token.secret}`, 'Content-Type': 'application/pkcs10' } }, nodeCsr(node, key))
   const parsed = parseJson(answer.body)
   if (answer.status !== 200) {
-    const code = typeof parsed?.code === 'string' && parsed.code in ErrorCodes ? (parsed.code as ErrorCode) : 'JOIN_FAILED'
+    const code = isErrorCode(parsed?.code) ? parsed.code : 'JOIN_FAILED'
     throw new TernError(code, `the cloud refused the join (HTTP ${answer.status}): ${typeof parsed?.reason === 'string' ? parsed.reason : answer.body.toString('utf8').slice(0, 200)}`)
   }
   const checked = validateIssued(parsed)

@@ -9,7 +9,7 @@ import { containerLogFile, findPodLogs } from '../edged/logs/files.js'
 import { followLog, readLogLines } from '../edged/logs/read.js'
 import { edgedRootDir } from '../edged/root-dir.js'
 import { SNAPSHOT_FILE, type PodSnapshot } from '../edged/status-manager.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import { loadEdgeConfig } from './config.js'
 import { podsTable } from './pods-table.js'
 

@@ -1,4 +1,4 @@
-import type { TernError } from '../schemas/errors.js'
+import type { TernError } from '../schemas/tern-error.js'
 
 /** Several problems of one run, each with its own code; the CLI prints one line each (`tern: CODE: message`). */
 export class SetupProblems extends Error {

@@ -2,7 +2,7 @@
 /** The `tern` command. Parses arguments, runs one sub-command, maps TernErrors to exit codes. */
 import '../broker/quiet-debug.js' // first: before aedes loads mqtt-packet
 import { parseArgs } from 'node:util'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import type { HttpConfig } from '../schemas/http-config.js'
 import { LISTEN_PATTERN } from '../schemas/http-listener.js'
 import { createLogger } from './log.js'

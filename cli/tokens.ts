@@ -10,7 +10,7 @@ import { loadKubeConfig } from '../cloud-sync/cloud/kube-api.js'
 import { recordName } from '../cloud-sync/identity/node-identities.js'
 import { newToken, parseDuration, tokenSecret } from '../cloud-sync/identity/tokens.js'
 import { isNodeName } from '../cloud-sync/link/protocol.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import { openIdentityStore } from './cloud-identity.js'
 import { loadCloudConfig } from './config.js'
 

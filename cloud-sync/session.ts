@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino'
 import { MSG_ID_MAX_LENGTH } from '../schemas/cloud-link-limits.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import { errorResponse, isAnswer, Operations, validateEnvelope, type Envelope } from './messages.js'
 
 export interface Wire {

@@ -10,7 +10,7 @@
 import { networkInterfaces } from 'node:os'
 import type { Logger } from 'pino'
 import type { EdgedConfig } from '../schemas/config.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import type { Pod, PodStatus } from '../schemas/pod.js'
 import { Alarm, realClock, type Clock } from '../mappers/runtime/clock.js'
 import type { AnyLevel } from '../twin/store.js'

@@ -7,7 +7,7 @@
  * it means (a failed postStart kills the container, a failed preStop is only reported).
  */
 import { realClock, type Clock } from '../mappers/runtime/clock.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import type { Container, LifecycleHandler } from '../schemas/pod.js'
 import type { ContainerRuntime } from './cri/runtime.js'
 import { dialTcp, type Dial } from './pod-network.js'

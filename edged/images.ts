@@ -8,7 +8,7 @@
  * `imagePullSecrets` give for the image's registry (pull-secrets.ts).
  */
 import { noEvents, type EventRecorder } from './events.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import type { Container, Pod } from '../schemas/pod.js'
 import type { ContainerRuntime } from './cri/runtime.js'
 import type { ImageUser } from './kuberuntime/security-context.js'

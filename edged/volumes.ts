@@ -11,7 +11,7 @@
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises'
 import { totalmem } from 'node:os'
 import { join } from 'node:path'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import type { Pod, Volume } from '../schemas/pod.js'
 import { compareQuantities, quantityValue } from './pod/quantity.js'
 import { checkHostPath } from './volumes/host-path.js'

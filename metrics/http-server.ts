@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { HttpListener } from '../schemas/http-listener.js'
-import { TernError } from '../schemas/errors.js'
+import { TernError } from '../schemas/tern-error.js'
 import type { Registry } from './prom.js'
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void

@@ -1,6 +1,7 @@
 /**
  * The catalogue of stable error codes. Logs, results on MQTT and CLI exit messages carry these
- * codes; tests assert codes, never message text.
+ * codes; tests assert codes, never message text. The descriptions are documentation: code that only
+ * throws uses TernError (schemas/tern-error.ts), which does not load them.
  */
 export const ErrorCodes = {
   CONFIG_UNREADABLE: 'the configuration file cannot be read or parsed',
@@ -166,14 +167,7 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes
 
-export class TernError extends Error {
-  readonly code: ErrorCode
-  readonly details: readonly string[]
-
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: readonly string[] } = {}) {
-    super(message, { cause: options.cause })
-    this.name = 'TernError'
-    this.code = code
-    this.details = options.details ?? []
-  }
+/** Whether `value` is a code of the catalogue (a peer's answer may carry any string). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ErrorCodes, value)
 }

@@ -19,7 +19,7 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import type { Clock } from '../../mappers/runtime/clock.js'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { Session } from '../session.js'
 import { Downstream, type DownstreamMetrics } from './downstream.js'
 import { DeviceInformers } from './informers.js'

@@ -18,7 +18,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { Logger } from 'pino'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import { message, Operations, Sources, type Envelope, type ErrorContent } from '../messages.js'
 import type { Session } from '../session.js'
 import { Backoff } from './timing.js'

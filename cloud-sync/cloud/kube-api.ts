@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import type { Agent, AgentOptions } from 'node:https'
 import { join } from 'node:path'
 import * as k8s from '@kubernetes/client-node'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 
 export const GROUP = 'devices.kubeedge.io'
 export const VERSION = 'v1beta1'

@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
-import { TernError, type ErrorCode } from '../../schemas/errors.js'
+import { TernError, type ErrorCode } from '../../schemas/tern-error.js'
 import type { NodeIdentities } from './node-identities.js'
 import { parseToken } from './tokens.js'
 import { MAX_CSR_BYTES } from './x509.js'

@@ -4,7 +4,7 @@
  * answers with the new certificate (IssuedCertificate) or an error with its code. The node is the
  * session's, which its certificate named; the serial it connected with must still be in its record.
  */
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import * as checks from '../../schemas/generated/validators.js'
 import { validator } from '../../schemas/validate.js'
 import { errorResponse, message, response, Sources, type Envelope } from '../messages.js'

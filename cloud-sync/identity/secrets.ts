@@ -1,5 +1,5 @@
 /** Secrets from the API server, checked at the boundary: their shape (schemas/identity.ts) and each data key tern reads. */
-import { TernError, type ErrorCode } from '../../schemas/errors.js'
+import { TernError, type ErrorCode } from '../../schemas/tern-error.js'
 import * as checks from '../../schemas/generated/validators.js'
 import type { SecretObject } from '../../schemas/identity.js'
 import { validator } from '../../schemas/validate.js'

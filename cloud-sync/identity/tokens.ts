@@ -7,7 +7,7 @@
  * resourceVersion-guarded update, so two replicas cannot spend the last use twice.
  */
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { SecretObject } from '../../schemas/identity.js'
 import type { IdentityApi } from './identity-api.js'
 import { b64, checkedSecret } from './secrets.js'

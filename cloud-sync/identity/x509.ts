@@ -9,7 +9,7 @@ import { isIP } from 'node:net'
 import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr'
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
 import * as X from '@peculiar/asn1-x509'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 
 const ECDSA_SHA256 = '1.2.840.10045.4.3.2'
 const OID_CN = '2.5.4.3'

@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { TernError, type ErrorCode } from '../../schemas/errors.js'
+import { TernError, type ErrorCode } from '../../schemas/tern-error.js'
 
 /**
  * `expiresAt`: when the credential stops being valid (a certificate's notAfter), CloudHub closes the

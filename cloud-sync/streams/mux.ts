@@ -9,7 +9,7 @@
 import { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import { decodeFrame, encodeCredit, encodeFrame, encodeJson, FrameType, type Frame, type StreamReply } from './frames.js'
 
 /** Bytes a side may send on one stream before the receiver grants more (default). */

@@ -6,7 +6,7 @@
  * kubelet's proxy passes it (its UpgradeAwareHandler).
  */
 import { connect, type Socket } from 'node:net'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 
 /** How long connecting to the streaming server may take, ms. */
 const CONNECT_TIMEOUT_MS = 10_000

@@ -20,7 +20,8 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
-import { ErrorCodes, TernError, type ErrorCode } from '../../schemas/errors.js'
+import { isErrorCode } from '../../schemas/errors.js'
+import { TernError, type ErrorCode } from '../../schemas/tern-error.js'
 import * as checks from '../../schemas/generated/validators.js'
 import type { StreamReply, StreamRequest } from '../../schemas/stream-tunnel.js'
 import { validator } from '../../schemas/validate.js'
@@ -158,7 +159,7 @@ export class StreamServer {
     })
     if (reply.status >= 300 && reply.status !== 101) {
       stream.destroy()
-      const code = reply.code !== undefined && reply.code in ErrorCodes ? (reply.code as ErrorCode) : 'STREAM_RUNTIME_FAILED'
+      const code = isErrorCode(reply.code) ? reply.code : 'STREAM_RUNTIME_FAILED'
       throw new Refusal(reply.status, code, reply.message ?? 'the node refused the request')
     }
     stream.removeAllListeners('error')

@@ -4,7 +4,7 @@
  * without edged never loads them.
  */
 import type * as GrpcJs from '@grpc/grpc-js'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import { CRI_V1_DESCRIPTOR } from './proto.js'
 import type { ContainerRuntime, CriStreaming, Image } from './runtime.js'
 

@@ -8,7 +8,7 @@
 import { mkdir, realpath } from 'node:fs/promises'
 import { totalmem } from 'node:os'
 import { join, sep } from 'node:path'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { Container, Pod } from '../../schemas/pod.js'
 import type { ContainerConfig, Mount } from '../cri/runtime.js'
 import { CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, containerLabels, containerLogPath, POD_TERMINATION_GRACE } from '../labels.js'

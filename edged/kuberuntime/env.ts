@@ -6,7 +6,7 @@
  * Secret that is missing and not optional refuses the container (CreateContainerConfigError).
  */
 import { cpus, totalmem } from 'node:os'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { Container, Pod } from '../../schemas/pod.js'
 import { quantityMilli, quantityValue } from '../pod/quantity.js'
 import { expand, mappingFor } from './expansion.js'

@@ -8,7 +8,7 @@
  * (EDGED_RUNTIME_UNAVAILABLE) is thrown.
  */
 import type { Logger } from 'pino'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { Container, Pod } from '../../schemas/pod.js'
 import type { Backoff } from '../backoff.js'
 import { noEvents, type EventRecorder } from '../events.js'

@@ -4,7 +4,7 @@
  * container's securityContext over the pod's, fsGroup added to the supplemental groups,
  * no_new_privs when privilege escalation is refused, and the Linux namespaces the pod shares.
  */
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { Container, Pod } from '../../schemas/pod.js'
 import type { ContainerConfig, NamespaceMode } from '../cri/runtime.js'
 

@@ -5,7 +5,7 @@
  * problem named by its field path; other pods are unaffected.
  */
 import * as checks from '../../schemas/generated/validators.js'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { Pod } from '../../schemas/pod.js'
 import { applyPodDefaults } from './defaults.js'
 import { fromPointer, type PodProblem } from './field-path.js'

@@ -1,5 +1,5 @@
 /** exec: the command's exit code decides (pkg/probe/exec); a command past its timeout is a failure, as the kubelet's ExecProbeTimeout. */
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { ContainerRuntime } from '../cri/runtime.js'
 import { clip, type ProbeOutcome } from './outcome.js'
 

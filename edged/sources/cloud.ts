@@ -8,7 +8,7 @@
  * others run.
  */
 import type { Logger } from 'pino'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { Pod } from '../../schemas/pod.js'
 import type { PodSource, PodValidator } from './source.js'
 

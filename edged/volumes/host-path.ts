@@ -6,7 +6,7 @@
  */
 import { chmod, mkdir, open, stat } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { HOST_PATH_TYPES } from '../../schemas/pod.js'
 
 type HostPathType = (typeof HOST_PATH_TYPES)[number]

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert'
 import { createAcl } from '../../broker/acl.js'
 import { parseEdgeConfig } from '../../cli/config.js'
 import type { AclRule } from '../../schemas/config.js'
-import type { TernError } from '../../schemas/errors.js'
+import type { TernError } from '../../schemas/tern-error.js'
 
 const rules: AclRule[] = [
   { topic: '$hw/events/device/%u/#', access: 'readwrite' },

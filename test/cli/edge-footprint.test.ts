@@ -2,17 +2,18 @@
  * What `tern edge` loads (DESIGN.md §8: a gateway's memory and start-up time). Every module a node
  * loads stays in its heap, source text included, so a node loads the code of what it serves and no
  * more: no schema builder (validators are compiled at build time, schemas/validated.ts) and no
- * validator of documents only another process reads. Checked on the built command, through the
- * source maps of the bundle chunks the process actually loaded.
+ * validator of documents only another process reads, nor the error catalogue's descriptions (a node
+ * throws and logs codes; their descriptions are documentation). Checked on the built command,
+ * through the source maps of the bundle chunks the process actually loaded.
  */
 import { strict as assert } from 'node:assert'
 import { readFile } from 'node:fs/promises'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fanDevice } from '../support/cloud.js'
 import { scratchWithDevices } from '../support/manifests.js'
 import { FAN_MODEL } from '../support/modbus.js'
-import { freePort, startChild } from '../support/resources.js'
+import { freePort, scratchDir, startChild } from '../support/resources.js'
 import { startTernEdge, TERN_BIN } from '../support/tern.js'
 
 /** Module hooks for the child process: every file it loads as an ES module, one line each on stderr. */
@@ -42,6 +43,8 @@ describe('cli: what tern edge loads', function () {
   let sources: string[]
   /** what a node with `http: false` loaded */
   let withoutHttp: string[]
+  /** what a node started with no configuration file loaded: the embedded defaults */
+  let onDefaults: string[]
   before(async () => {
     // a Modbus device on a port where nothing listens: the mapper and its driver load, the device stays offline
     const { dir, devices } = await scratchWithDevices(`${FAN_MODEL}---\n${fanDevice('fan-1', 'edge-1', await freePort(), '0')}`, undo)
@@ -57,6 +60,13 @@ describe('cli: what tern edge loads', function () {
     const quiet = await startTernEdge(quietDir, { node: { name: 'edge-1' }, mqtt: { listeners: [{ port: 0 }] }, http: false }, [], (command, args) => startChild(command, ['--import', TRACE, ...args]))
     await quiet.stop()
     withoutHttp = await loadedSources(quiet.output())
+    const scratch = await scratchDir()
+    undo.push(() => scratch.remove())
+    const bare = startChild(process.execPath, ['--import', TRACE, TERN_BIN, 'edge', '--data-dir', join(scratch.path, 'data'), '--mqtt-port', '0', '--http-listen', '127.0.0.1:0'])
+    undo.push(() => bare.stop())
+    await bare.waitForLine((l) => l.includes('"msg":"edge node ready"'))
+    await bare.stop()
+    onDefaults = await loadedSources(bare.output())
   })
   after(async () => {
     for (const step of undo.reverse()) await step()
@@ -65,6 +75,28 @@ describe('cli: what tern edge loads', function () {
   it('loads no schema builder: TypeBox declares the schemas the build compiles, and is no part of a running node', () => {
     assert.deepEqual(
       sources.filter((s) => s.includes('node_modules/@sinclair/typebox/')),
+      [],
+    )
+  })
+
+  it('loads no error descriptions: TernError carries a code, the catalogue (schemas/errors.ts) is documentation', () => {
+    for (const loaded of [sources, withoutHttp, onDefaults]) {
+      assert.ok(loaded.some((s) => s.endsWith('schemas/tern-error.ts')), `a node throws TernErrors: ${loaded.filter((s) => s.includes('schemas/')).join(', ')}`)
+      assert.deepEqual(
+        loaded.filter((s) => s.endsWith('schemas/errors.ts')),
+        [],
+      )
+    }
+  })
+
+  it('on the embedded defaults (no configuration file, no manifestsDir) loads no YAML parser, and no manifest reader or its Device and DeviceModel validators', () => {
+    assert.ok(sources.some((s) => s.endsWith('schemas/generated/validators/Device.js')), 'a node with manifestsDir validates its manifests')
+    assert.deepEqual(
+      onDefaults.filter((s) => s.includes('node_modules/yaml/') || /twin\/manifest|validators\/(Device|DeviceModel)\.js$/.test(s)),
+      [],
+    )
+    assert.deepEqual(
+      withoutHttp.filter((s) => /twin\/manifest|validators\/(Device|DeviceModel)\.js$/.test(s)),
       [],
     )
   })
@@ -89,7 +121,7 @@ describe('cli: what tern edge loads', function () {
     )
   })
 
-    it('loads the validators of the documents it reads, one module each, and none of those only the cloud side reads', () => {
+  it('loads the validators of the documents it reads, one module each, and none of those only the cloud side reads', () => {
     const validators = sources.filter((s) => s.includes('schemas/generated/validators'))
     assert.ok(validators.some((s) => s.endsWith('schemas/generated/validators/EdgeConfig.js')), `the edge config is validated: ${validators.join(', ')}`)
     assert.deepEqual(

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
 import type { ContainerRuntime, PodSandboxConfig } from '../../edged/cri/runtime.js'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import { BUSYBOX_IMAGE, PAUSE_IMAGE, startContainerd, type Containerd } from '../support/containerd.js'
 import { scratchDir } from '../support/resources.js'
 

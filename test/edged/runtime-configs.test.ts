@@ -13,7 +13,7 @@ import { sandboxConfig } from '../../edged/kuberuntime/sandbox-config.js'
 import { CONTAINER_NAME, MANAGED_BY, POD_UID } from '../../edged/labels.js'
 import { podQOSClass } from '../../edged/pod/qos.js'
 import { validatePod } from '../../edged/pod/validate.js'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 import type { Pod } from '../../schemas/pod.js'
 import { scratchDir } from '../support/resources.js'
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { validatePod } from '../../edged/pod/validate.js'
-import { TernError } from '../../schemas/errors.js'
+import { TernError } from '../../schemas/tern-error.js'
 
 type Json = Record<string, unknown>
 const pod = (spec: Json, metadata: Json = { name: 'web' }): Json => ({ apiVersion: 'v1', kind: 'Pod', metadata, spec })

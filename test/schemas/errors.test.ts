@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
-import { ErrorCodes } from '../../schemas/errors.js'
+import { inspect } from 'node:util'
+import { ErrorCodes, isErrorCode } from '../../schemas/errors.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 /** The folders of tern's own code (tests, scripts and benchmarks are not what users see). */
@@ -32,5 +33,13 @@ describe('error catalogue (schemas/errors.ts)', () => {
     }
     assert.ok(seen > 50, `only ${seen} code literals found: the pattern no longer matches how codes are written`)
     assert.deepEqual(missing, [])
+  })
+
+  it('isErrorCode takes the catalogue’s own codes and nothing else: a peer’s answer may carry any string', () => {
+    for (const code of Object.keys(ErrorCodes)) assert.equal(isErrorCode(code), true, code)
+    // names every object inherits: `code in ErrorCodes` took them for codes
+    for (const value of ['constructor', 'toString', 'hasOwnProperty', '__proto__', 'valueOf', '', 'join_failed', 42, null, undefined, {}]) {
+      assert.equal(isErrorCode(value), false, inspect(value))
+    }
   })
 })

@@ -9,13 +9,12 @@ import type { Logger } from 'pino'
 import type { EdgeBroker } from '../broker/broker.js'
 import type { EdgeCloud } from '../cloud-sync/edge/edge-cloud.js'
 import type { Edged } from '../edged/edged.js'
-import type { Mapper } from '../mappers/runtime/mapper.js'
 import type { HttpListener } from '../schemas/http-listener.js'
 import type { DeviceTwin } from '../twin/device-twin.js'
 import { brokerMetrics } from './edge/broker.js'
 import { cloudLinkMetrics } from './edge/cloud-link.js'
 import { edgedMetrics } from './edge/edged.js'
-import { mapperMetrics } from './edge/mappers.js'
+import { mapperMetrics, type CountingMapper } from './edge/mappers.js'
 import { twinMetrics, type TwinMetrics } from './edge/twin.js'
 import { MetricsServer } from './http-server.js'
 import { processMetrics } from './process.js'
@@ -50,7 +49,7 @@ export class EdgeObservability {
     this.readiness.met('twin')
   }
 
-  mappers(mappers: readonly Mapper[]): void {
+  mappers(mappers: readonly CountingMapper[]): void {
     mapperMetrics(this.#registry, mappers, this.#deviceSeries)
     this.readiness.met('mappers')
   }

@@ -65,7 +65,7 @@ describe('metrics: tern edge /metrics, /healthz, /readyz (pymodbus peer, MQTT ap
     const updates = (s: Scrape): number => sample(s, 'tern_twin_requests_total', { topic: 'twin/update', code: '200' }) ?? 0
     const writes = (s: Scrape): number => sample(s, 'tern_twin_store_write_duration_seconds_count') ?? 0
     await peer.set(1, 'ir', 0, [300])
-    // the mapper's counters are read from a snapshot up to 100 ms old, the twin's live: wait for both
+    // the mapper's request and the twin's update are counted at different moments: wait for both
     const requests = (s: Scrape): number => fanCounter(s, 'tern_mapper_requests_total')
     const after = await scrapeUntil(node.httpPort, (s) => updates(s) > updates(before) && writes(s) > writes(before) && requests(s) > requests(before), 'the new temperature written')
     // every answered twin/update is in the latency histogram

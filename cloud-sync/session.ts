@@ -8,8 +8,10 @@
  * that is not an envelope is logged and answered with an error; it never ends the session.
  */
 import type { Logger } from 'pino'
-import { MSG_ID_MAX_LENGTH } from '../schemas/cloud-link-limits.js'
+import { MAX_NESTING, MSG_ID_MAX_LENGTH } from '../schemas/cloud-link-limits.js'
 import { TernError } from '../schemas/tern-error.js'
+import { nestedDeeperThan } from './json-depth.js'
+import { RefusalLog } from './refusal-log.js'
 import { errorResponse, isAnswer, Operations, validateEnvelope, type Envelope } from './messages.js'
 
 export interface Wire {
@@ -52,6 +54,8 @@ export class Session {
   readonly #messageHandlers: Array<(message: Envelope) => void> = []
   readonly #keepaliveHandlers: Array<(message: Envelope) => void> = []
   readonly #closeHandlers: Array<(code: number, reason: string) => void> = []
+  /** malformed frames: logged once per episode, every one answered */
+  readonly #refusals: RefusalLog
   #open = true
   #resends = 0
   /** time of the last frame received, for keepalive checks */
@@ -64,6 +68,7 @@ export class Session {
     const { identity: _identity, ...rest } = options
     this.#o = { resendMs: 5000, resendMaxMs: 60_000, now: Date.now, ...rest }
     this.lastReceivedAt = this.#o.now()
+    this.#refusals = new RefusalLog(this.#o.log, this.#o.now)
     wire.onText((text) => this.#receive(text))
     wire.onClose((code, reason) => this.#closed(code, reason))
   }
@@ -146,13 +151,18 @@ export class Session {
     try {
       doc = JSON.parse(text)
     } catch (err) {
-      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', reason: (err as Error).message }, 'frame is not JSON; answered with an error')
+      this.#refusals.warn(this.node, 'CLOUD_MESSAGE_INVALID', { reason: (err as Error).message }, 'frame is not JSON; answered with an error')
       this.#refuse(undefined, `frame is not JSON: ${(err as Error).message}`)
+      return
+    }
+    if (nestedDeeperThan(doc, MAX_NESTING)) {
+      this.#refusals.warn(this.node, 'CLOUD_MESSAGE_INVALID', { maxNesting: MAX_NESTING }, 'frame nests too deep; answered with an error')
+      this.#refuse(doc, `frame nests arrays and objects deeper than ${MAX_NESTING} levels`)
       return
     }
     const checked = validateEnvelope(doc)
     if (!checked.ok) {
-      this.#o.log.warn({ code: 'CLOUD_MESSAGE_INVALID', problems: checked.problems }, 'frame is not a message envelope; answered with an error')
+      this.#refusals.warn(this.node, 'CLOUD_MESSAGE_INVALID', { problems: checked.problems }, 'frame is not a message envelope; answered with an error')
       this.#refuse(doc, checked.problems.map((p) => `${p.path}: ${p.message}`).join('; '))
       return
     }

@@ -6,3 +6,19 @@
 
 /** The longest `msg_id` / `parent_msg_id` accepted (KubeEdge's are UUIDs, 36 characters). */
 export const MSG_ID_MAX_LENGTH = 128
+
+/**
+ * The deepest nesting of arrays and objects accepted in a frame. Every document of the link is a
+ * few levels deep (a pod status about 7), while JSON.parse takes any depth and JSON.stringify,
+ * which writes what a node reported to the API server, throws past a few thousand: a deeper frame
+ * is refused on arrival instead of failing every time it is written.
+ */
+export const MAX_NESTING = 64
+
+/**
+ * The largest pod status a node may report: the length of its JSON (JSON.stringify's). A
+ * kubelet's are a few KiB; the status schema keeps unknown fields, so without a bound a node could
+ * write up to a frame's 16 MiB into a pod the API server stores whole (etcd takes 1.5 MiB per
+ * object).
+ */
+export const POD_STATUS_MAX_BYTES = 256 * 1024

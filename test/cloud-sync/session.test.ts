@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { pino } from 'pino'
 import { message, response, Sources, type Envelope } from '../../cloud-sync/messages.js'
 import { Session, wirePair } from '../../cloud-sync/session.js'
+import { MAX_NESTING } from '../../schemas/cloud-link-limits.js'
 
 const log = pino({ level: 'silent' })
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -54,6 +55,25 @@ describe('cloud sync: session', () => {
       ['error', '', 'CLOUD_MESSAGE_INVALID'], // no msg_id to name: answered all the same
       ['error', 'x1', 'CLOUD_MESSAGE_INVALID'],
     ])
+    assert.ok(cloud.open)
+    cloud.close()
+  })
+
+  it('a flood of malformed frames is answered frame by frame and logged once; a frame nested deeper than MAX_NESTING is refused', async () => {
+    const [a, b] = wirePair()
+    const lines: string[] = []
+    const logged = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) })
+    const cloud = new Session(b, { node: 'n1', source: Sources.cloud, log: logged })
+    const replies: string[] = []
+    a.onText((t) => replies.push(t))
+    for (let i = 0; i < 200; i++) a.send(`garbage ${i}`)
+    a.send(`{"header":{"msg_id":"deep"},"route":{},"content":${'['.repeat(MAX_NESTING + 1)}${']'.repeat(MAX_NESTING + 1)}}`)
+    await sleep(50)
+    assert.equal(replies.length, 201)
+    const last = JSON.parse(replies[200] as string) as Envelope
+    assert.deepEqual([last.header.parent_msg_id, (last.content as { code: string }).code], ['deep', 'CLOUD_MESSAGE_INVALID'])
+    assert.match((last.content as { reason: string }).reason, /deeper than 64 levels/)
+    assert.equal(lines.filter((l) => l.includes('CLOUD_MESSAGE_INVALID')).length, 1, lines.join(''))
     assert.ok(cloud.open)
     cloud.close()
   })

@@ -4,8 +4,10 @@
  *
  * - The first status report of a session creates the node's `Node` when it has none (labels
  *   node-role.kubernetes.io/edge, kubernetes.io/hostname, kubernetes.io/arch, kubernetes.io/os)
- *   or sets those labels on the existing one; every report is written with one strategic merge
- *   patch of `nodes/<name>/status` and acknowledged after it. A later report finding the Node
+ *   or sets those labels on the existing one; a report is written with one strategic merge patch
+ *   of `nodes/<name>/status` and acknowledged after it, at most one write per node every
+ *   `minWriteIntervalMs` (reports coming faster are coalesced: the newest is written and answers
+ *   the ones it replaced). A later report finding the Node
  *   gone does not create it again (deleting the Node revokes the node). A report about another
  *   node is refused with CLOUD_NOT_OWNER (logged), a malformed one with CLOUD_MESSAGE_INVALID, a
  *   status the API server refuses (400/422) with CLOUD_STATUS_WRITE_FAILED; other failures answer
@@ -22,6 +24,7 @@ import type { Logger } from 'pino'
 import { realClock, type Clock, type TimerHandle } from '../../mappers/runtime/clock.js'
 import type { ErrorCode } from '../../schemas/errors.js'
 import { errorResponse, parseNodeStatusResource, response, Sources, validateNodeStatusReport, type Envelope, type NodeStatusReport } from '../messages.js'
+import { RefusalLog } from '../refusal-log.js'
 import type { Session } from '../session.js'
 import { KubeRequestError } from './kube-api.js'
 import type { NodeApi } from './node-api.js'
@@ -37,6 +40,12 @@ export interface NodeLifecycleOptions {
   monitorPeriodMs?: number
   /** the stream endpoint the Nodes point the API server at (daemonEndpoints), once it listens */
   kubeletEndpoint?: () => KubeletEndpoint | undefined
+  /**
+   * the least time between two status writes of one node (default 1 s): reports that come faster
+   * are coalesced, the newest written, so a node cannot make the cloud PATCH its Node at the rate it
+   * sends (a kubelet writes every 10 s)
+   */
+  minWriteIntervalMs?: number
 }
 
 interface NodeState {
@@ -56,10 +65,23 @@ interface NodeState {
   taken: Set<string>
   /** msg_id of the report written last */
   written: string | undefined
+  /** the newest report waiting to be written, and the older ones it replaced (answered with it) */
+  waiting: ReportBatch | undefined
+  /** when this node's status was last written (clock ms) */
+  writtenAt: number
+}
+
+interface ReportBatch {
+  session: Session
+  message: Envelope
+  report: NodeStatusReport
+  replaced: Envelope[]
 }
 
 export interface NodeLifecycleMetrics {
   reports: number
+  /** reports replaced by a newer one of the same node before they were written */
+  coalesced: number
   refused: number
   statusPatches: number
   leaseWrites: number
@@ -69,12 +91,15 @@ export interface NodeLifecycleMetrics {
 export class NodeLifecycle {
   readonly #o: Required<Omit<NodeLifecycleOptions, 'clock' | 'kubeletEndpoint'>> & Pick<NodeLifecycleOptions, 'kubeletEndpoint'> & { clock: Clock }
   readonly #nodes = new Map<string, NodeState>()
-  readonly #metrics: NodeLifecycleMetrics = { reports: 0, refused: 0, statusPatches: 0, leaseWrites: 0, markedUnknown: 0 }
+  readonly #metrics: NodeLifecycleMetrics = { reports: 0, coalesced: 0, refused: 0, statusPatches: 0, leaseWrites: 0, markedUnknown: 0 }
+  /** refusals, logged once per node, code and episode */
+  readonly #refusals: RefusalLog
   #monitor: TimerHandle | undefined
   #running = false
 
   constructor(options: NodeLifecycleOptions) {
-    this.#o = { leaseDurationSeconds: 40, leaseRenewMs: 10_000, gracePeriodMs: 40_000, monitorPeriodMs: 5000, ...options, clock: options.clock ?? realClock }
+    this.#o = { leaseDurationSeconds: 40, leaseRenewMs: 10_000, gracePeriodMs: 40_000, monitorPeriodMs: 5000, minWriteIntervalMs: 1000, ...options, clock: options.clock ?? realClock }
+    this.#refusals = new RefusalLog(options.log, () => this.#o.clock.now())
   }
 
   metrics(): NodeLifecycleMetrics {
@@ -125,7 +150,7 @@ export class NodeLifecycle {
   #state(node: string): NodeState {
     let state = this.#nodes.get(node)
     if (state === undefined) {
-      state = { session: undefined, view: undefined, ensured: false, lastHeard: this.#o.clock.now(), unknown: false, lease: undefined, renewing: false, renewal: undefined, chain: Promise.resolve(), taken: new Set(), written: undefined }
+      state = { session: undefined, view: undefined, ensured: false, lastHeard: this.#o.clock.now(), unknown: false, lease: undefined, renewing: false, renewal: undefined, chain: Promise.resolve(), taken: new Set(), written: undefined, waiting: undefined, writtenAt: -Infinity }
       this.#nodes.set(node, state)
     }
     return state
@@ -136,13 +161,13 @@ export class NodeLifecycle {
     const named = parseNodeStatusResource(message.route.resource) ?? ''
     const log = this.#o.log.child({ node: session.node })
     if (named !== session.node) {
-      log.warn({ code: 'CLOUD_NOT_OWNER', reported: named }, 'status report about another node; refused')
+      this.#refusals.warn(session.node, 'CLOUD_NOT_OWNER', { node: session.node, reported: named }, 'status report about another node; refused')
       return this.#refuse(session, message, 'CLOUD_NOT_OWNER', `node ${session.node} cannot report the status of node ${named}`)
     }
     const checked = validateNodeStatusReport(message.content)
     if (message.route.operation !== 'update' || !checked.ok) {
       const reason = checked.ok ? `operation ${message.route.operation} is not update` : checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')
-      log.warn({ code: 'CLOUD_MESSAGE_INVALID', reason }, 'invalid node status report; refused')
+      this.#refusals.warn(session.node, 'CLOUD_MESSAGE_INVALID', { node: session.node, reason }, 'invalid node status report; refused')
       return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', reason)
     }
     const state = this.#state(session.node)
@@ -153,13 +178,37 @@ export class NodeLifecycle {
     if (state.taken.has(id)) return
     if (state.written === id) return session.send(response(message, Sources.cloud))
     state.taken.add(id)
+    if (state.waiting !== undefined) {
+      // only the newest status matters: it replaces the one waiting, and both get its answer
+      state.waiting.replaced.push(state.waiting.message)
+      Object.assign(state.waiting, { session, message, report: checked.value })
+      this.#metrics.coalesced++
+      return
+    }
+    state.waiting = { session, message, report: checked.value, replaced: [] }
     state.chain = state.chain
-      .then(() => this.#write(session, state, message, checked.value))
+      .then(() => this.#paced(state))
+      .then(async () => {
+        const batch = state.waiting as ReportBatch
+        state.waiting = undefined
+        try {
+          await this.#write(batch.session, state, batch)
+        } finally {
+          for (const m of [batch.message, ...batch.replaced]) state.taken.delete(m.header.msg_id)
+        }
+      })
       .catch((err: unknown) => log.error({ err }, 'node status write failed'))
-      .finally(() => state.taken.delete(id))
   }
 
-  async #write(session: Session, state: NodeState, message: Envelope, report: NodeStatusReport): Promise<void> {
+  /** Resolves when the node's status may be written again (`minWriteIntervalMs` after the last write). */
+  #paced(state: NodeState): Promise<void> {
+    const wait = state.writtenAt + this.#o.minWriteIntervalMs - this.#o.clock.now()
+    if (wait <= 0) return Promise.resolve()
+    return new Promise((resolve) => this.#o.clock.setTimeout(resolve, wait))
+  }
+
+  async #write(session: Session, state: NodeState, batch: ReportBatch): Promise<void> {
+    const { message, report } = batch
     if (!this.#running || state.session !== session) return // unanswered: the edge re-sends on its next session
     const node = session.node
     const log = this.#o.log.child({ node })
@@ -168,26 +217,27 @@ export class NodeLifecycle {
         await this.#ensureNode(node, state, report)
         state.ensured = true
       }
+      state.writtenAt = this.#o.clock.now()
       const written = await this.#o.api.patchNodeStatus(node, statusPatch(report, state.view?.conditions ?? [], this.#o.clock.now(), this.#o.kubeletEndpoint?.()))
       this.#metrics.statusPatches++
       state.view = viewOf(written)
       state.written = message.header.msg_id
       state.lastHeard = this.#o.clock.now()
       state.unknown = false
-      session.send(response(message, Sources.cloud))
+      for (const m of [...batch.replaced, message]) session.send(response(m, Sources.cloud))
       this.#startRenewing(node, state)
     } catch (err) {
       const status = err instanceof KubeRequestError ? err.status : undefined
       if (status === 404) {
         log.warn({ code: 'CLOUD_NOT_OWNER' }, 'the Node was deleted; not created again for this session')
-        return this.#refuse(session, message, 'CLOUD_NOT_OWNER', `the Node ${node} does not exist`)
+        return this.#refuseAll(session, batch, 'CLOUD_NOT_OWNER', `the Node ${node} does not exist`)
       }
       if (status === 400 || status === 422) {
         log.warn({ code: 'CLOUD_STATUS_WRITE_FAILED', status, err: (err as Error).message }, 'the API server refused the node status; dropped')
-        return this.#refuse(session, message, 'CLOUD_STATUS_WRITE_FAILED', (err as Error).message)
+        return this.#refuseAll(session, batch, 'CLOUD_STATUS_WRITE_FAILED', (err as Error).message)
       }
       log.warn({ code: 'CLOUD_KUBE_UNAVAILABLE', status, err: (err as Error).message }, 'cannot write the node status; the edge retries')
-      return this.#refuse(session, message, 'CLOUD_KUBE_UNAVAILABLE', (err as Error).message)
+      return this.#refuseAll(session, batch, 'CLOUD_KUBE_UNAVAILABLE', (err as Error).message)
     }
   }
 
@@ -207,6 +257,10 @@ export class NodeLifecycle {
     const patch = labelPatch(viewOf(current).labels, wanted)
     if (patch !== undefined) current = await this.#o.api.patchNode(node, patch)
     state.view = viewOf(current)
+  }
+
+  #refuseAll(session: Session, batch: ReportBatch, code: ErrorCode, reason: string): void {
+    for (const m of [...batch.replaced, batch.message]) this.#refuse(session, m, code, reason)
   }
 
   #refuse(session: Session, message: Envelope, code: ErrorCode, reason: string): void {

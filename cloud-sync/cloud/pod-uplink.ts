@@ -11,15 +11,18 @@
  *   not the pod's, is refused with CLOUD_NOT_OWNER and logged (so is an event about such a pod):
  *   checked when the report arrives and again when it is written (from the informer's cache, or a
  *   GET of a pod the cache has not seen yet). A pod gone meanwhile: CLOUD_NOT_OWNER, dropped.
- * - A report whose content does not match its schema: CLOUD_MESSAGE_INVALID; a status or Event the
- *   API server refuses (400/422): CLOUD_STATUS_WRITE_FAILED; other failures are retried with
+ * - A report whose content does not match its schema, or a status of more than
+ *   POD_STATUS_MAX_BYTES: CLOUD_MESSAGE_INVALID; a status or Event the API server refuses
+ *   (400/413/422): CLOUD_STATUS_WRITE_FAILED; other failures are retried with
  *   back-off and the report stays unanswered (the edge re-sends).
  */
 import type { Logger } from 'pino'
 import type { Clock } from '../../mappers/runtime/clock.js'
+import { POD_STATUS_MAX_BYTES } from '../../schemas/cloud-link-limits.js'
 import type { ErrorCode } from '../../schemas/errors.js'
 import { errorResponse, Operations, Sources, type Envelope } from '../messages.js'
 import { parsePodReportResource, validateEventReport, validatePodStatusReport, type EventReport, type PodReportKind, type PodStatusReport } from '../pod-messages.js'
+import { RefusalLog } from '../refusal-log.js'
 import type { Session } from '../session.js'
 import type { CoreApi } from './core-api.js'
 import { KeyedWriter, type Refusal } from './keyed-writer.js'
@@ -75,10 +78,13 @@ export class PodUplink {
   readonly #events: KeyedWriter<PendingEvent>
   /** Events this process created or patched (namespace/name): a repeat is patched, not created */
   readonly #written = new Set<string>()
+  /** refusals, logged once per node, code and episode */
+  readonly #refusals: RefusalLog
   #running = false
 
   constructor(options: PodUplinkOptions) {
     this.#o = options
+    this.#refusals = new RefusalLog(options.log, () => options.clock.now())
     const common = { clock: options.clock, workers: options.workers, retry: options.retry, merge: newest }
     this.#statuses = new KeyedWriter<PendingStatus>({ ...common, bucket: options.statusBucket, log: options.log.child({ writer: 'podstatus' }), write: (_, v) => this.#writeStatus(v) })
     this.#events = new KeyedWriter<PendingEvent>({ ...common, bucket: options.eventBucket, log: options.log.child({ writer: 'events' }), write: (_, v) => this.#writeEvent(v) })
@@ -113,24 +119,26 @@ export class PodUplink {
     const key = `${namespace}/${name}`
     const writer = kind === 'podstatus' ? this.#statuses : this.#events
     if (writer.known(session, message, key)) return
-    const log = this.#o.log.child({ node: session.node, [kind === 'podstatus' ? 'pod' : 'event']: key })
+    const fields = { node: session.node, [kind === 'podstatus' ? 'pod' : 'event']: key }
     const operation = message.route.operation
     if (kind === 'podstatus' ? operation !== Operations.update : operation !== 'insert' && operation !== Operations.update) {
-      return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `operation ${operation} is not ${kind === 'podstatus' ? 'update' : 'insert'}`, log)
+      return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `operation ${operation} is not ${kind === 'podstatus' ? 'update' : 'insert'}`, fields)
     }
     const checked = kind === 'podstatus' ? validatePodStatusReport(message.content) : validateEventReport(message.content)
-    if (!checked.ok) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', checked.problems.map((p) => `${p.path}: ${p.message}`).join('; '), log)
+    if (!checked.ok) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', checked.problems.map((p) => `${p.path}: ${p.message}`).join('; '), fields)
     if (kind === 'podstatus') {
       const report = checked.value as PodStatusReport
+      const size = JSON.stringify(report.status).length
+      if (size > POD_STATUS_MAX_BYTES) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `the status is ${size} bytes of JSON, more than ${POD_STATUS_MAX_BYTES}`, fields)
       const refusal = this.#ownership(this.#o.pods.get(namespace, name), session.node, namespace, name, report.uid, true)
-      if (refusal !== undefined) return this.#refuse(session, message, refusal.code, refusal.reason, log)
+      if (refusal !== undefined) return this.#refuse(session, message, refusal.code, refusal.reason, fields)
       return this.#statuses.submit(session, message, key, () => ({ node: session.node, namespace, name, report }))
     }
     const event = checked.value as EventReport
     const about = event.involvedObject
-    if (about.namespace !== namespace) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `the event is in ${namespace} about a pod in ${about.namespace}`, log)
+    if (about.namespace !== namespace) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `the event is in ${namespace} about a pod in ${about.namespace}`, fields)
     const refusal = this.#ownership(this.#o.pods.get(about.namespace, about.name), session.node, about.namespace, about.name, about.uid, true)
-    if (refusal !== undefined) return this.#refuse(session, message, refusal.code, refusal.reason, log)
+    if (refusal !== undefined) return this.#refuse(session, message, refusal.code, refusal.reason, fields)
     this.#events.submit(session, message, key, () => ({ node: session.node, namespace, name, event }))
   }
 
@@ -215,21 +223,21 @@ export class PodUplink {
     const status = err instanceof KubeRequestError ? err.status : undefined
     if (status === 404) return this.#logged({ code: 'CLOUD_NOT_OWNER', reason: `${what} does not exist` }, node)
     if (status === 409) return this.#logged({ code: 'CLOUD_NOT_OWNER', reason: `${what}: the uid precondition failed (recreated)` }, node)
-    if (status === 400 || status === 422) {
-      this.#o.log.warn({ node, code: 'CLOUD_STATUS_WRITE_FAILED', status, err: (err as Error).message }, `the API server refused ${what}; dropped`)
+    // 413: larger than the API server takes (its request or object limit); re-sending cannot help
+    if (status === 400 || status === 413 || status === 422) {
+      this.#refusals.warn(node, 'CLOUD_STATUS_WRITE_FAILED', { node, status, err: (err as Error).message }, `the API server refused ${what}; dropped`)
       return { code: 'CLOUD_STATUS_WRITE_FAILED', reason: (err as Error).message }
     }
     throw err
   }
 
   #logged(refusal: Refusal, node: string): Refusal {
-    this.#o.log.info({ node, code: refusal.code }, `${refusal.reason}; refused`)
+    this.#refusals.info(node, refusal.code, { node, reason: refusal.reason }, 'pod report refused when written')
     return refusal
   }
 
-  #refuse(session: Session, message: Envelope, code: ErrorCode, reason: string, log: Logger): void {
-    if (code === 'CLOUD_NOT_OWNER') log.warn({ code }, `${reason}; refused`)
-    else log.warn({ code, reason }, 'invalid pod report; refused')
+  #refuse(session: Session, message: Envelope, code: ErrorCode, reason: string, fields: Record<string, string>): void {
+    this.#refusals.warn(session.node, code, { ...fields, reason }, code === 'CLOUD_NOT_OWNER' ? 'pod report about a pod the node does not own; refused' : 'invalid pod report; refused')
     session.send(errorResponse(message, Sources.cloud, { code, reason }))
   }
 }

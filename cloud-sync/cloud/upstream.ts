@@ -23,6 +23,7 @@ import { twinType } from '../../schemas/vocabulary.js'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
 import type { ErrorCode } from '../../schemas/errors.js'
 import { errorResponse, Operations, parseReportResource, response, Sources, validateStateReport, validateTwinReport, type Envelope, type StateReport, type TwinReport } from '../messages.js'
+import { RefusalLog } from '../refusal-log.js'
 import type { Session } from '../session.js'
 import { objectKey, type DeviceInformers } from './informers.js'
 import { KubeRequestError, type KubeApi } from './kube-api.js'
@@ -82,11 +83,14 @@ export class Upstream {
   readonly #written = new Map<string, { resourceVersion: string; status: Device['status'] }>()
   /** `refusedPatches`: patches the API server answered 404/400/422 (failures the writer does not see) */
   readonly #metrics = { reportsReceived: 0, reportsRefused: 0, patchesWritten: 0, acked: 0, refusedPatches: 0 }
+  /** refusals, logged once per node, code and episode */
+  readonly #refusals: RefusalLog
   #running = false
   #subscribed = false
 
   constructor(options: UpstreamOptions) {
     this.#o = { qps: 50, burst: 100, workers: 4, retry: { initialMs: 500, maxMs: 30_000 }, ...options, clock: options.clock ?? realClock }
+    this.#refusals = new RefusalLog(this.#o.log, () => this.#o.clock.now())
     this.#bucket = options.bucket ?? new TokenBucket({ qps: this.#o.qps, burst: this.#o.burst, clock: this.#o.clock })
     this.#writer = new KeyedWriter<Pending>({
       bucket: this.#bucket,
@@ -172,7 +176,7 @@ export class Upstream {
   /** The report's device and content, or undefined after refusing it (invalid, unknown, another node's). */
   #accept(session: Session, message: Envelope, namespace: string, name: string, kind: 'twin' | 'state'): { device: Device; twin?: TwinReport; state?: StateReport } | undefined {
     const key = objectKey(namespace, name)
-    const log = this.#o.log.child({ node: session.node, device: key, kind })
+    const fields = { node: session.node, device: key, kind }
     if (message.route.operation !== Operations.update) {
       this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `operation ${message.route.operation} is not update`)
       return undefined
@@ -180,19 +184,19 @@ export class Upstream {
     const checked = kind === 'twin' ? validateTwinReport(message.content) : validateStateReport(message.content)
     if (!checked.ok) {
       const reason = checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')
-      log.warn({ code: 'CLOUD_MESSAGE_INVALID', reason }, 'invalid report; refused')
+      this.#refusals.warn(session.node, 'CLOUD_MESSAGE_INVALID', { ...fields, reason }, 'invalid report; refused')
       this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', reason)
       return undefined
     }
     const device = this.#o.informers.devices.get(namespace, name)
     if (device === undefined) {
-      log.info({ code: 'CLOUD_DEVICE_UNKNOWN' }, 'report for a device that does not exist; refused')
+      this.#refusals.info(session.node, 'CLOUD_DEVICE_UNKNOWN', fields, 'report for a device that does not exist; refused')
       this.#refuse(session, message, 'CLOUD_DEVICE_UNKNOWN', `device ${key} does not exist`)
       return undefined
     }
     if (device.spec.nodeName !== session.node) {
       // The session's node is authenticated (its certificate): a report about another node's device is refused and logged.
-      log.warn({ code: 'CLOUD_NOT_OWNER', boundTo: device.spec.nodeName ?? null }, 'report for a device of another node; refused')
+      this.#refusals.warn(session.node, 'CLOUD_NOT_OWNER', { ...fields, boundTo: device.spec.nodeName ?? null }, 'report for a device of another node; refused')
       this.#refuse(session, message, 'CLOUD_NOT_OWNER', `device ${key} is not bound to node ${session.node}`)
       return undefined
     }

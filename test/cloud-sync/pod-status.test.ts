@@ -56,6 +56,8 @@ describe('pod status, Events and the Node spec between tern cloud and an edge no
       url: `wss://127.0.0.1:${world.cloud.hubPort}`,
       node,
       secret,
+      // keepalives well within the world's 3 s CloudHub timeout: kubectl calls between two reports take seconds under load
+      heartbeatMs: 500,
       ca: await readFile(world.pki.ca),
       log: pino({ level: 'silent' }),
       onSession: (s) => {

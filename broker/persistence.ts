@@ -24,6 +24,7 @@ import { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import type { BrokerDb } from './broker.js'
 import { TopicMemo } from './hot-path.js'
+import { inCallOrder } from './in-call-order.js'
 import { oneWritePerSubscribe, removeInSlices, retainedFor } from './many-subscriptions.js'
 import { OfflineQueues, type QueueLimits } from './offline-queue.js'
 import { newestRetainedWins } from './retained-writes.js'
@@ -35,24 +36,6 @@ export const SESSION_MARKER = '$tern/session'
 
 type StoredSubscription = { topic: string; qos?: number }
 
-/**
- * `write`, its calls finishing in the order they were made; the writes themselves still run at
- * once, only their answers wait for the earlier ones. aedes goes on with a QoS 1/2 message when
- * the store has written it, and LevelDB finishes concurrent writes in any order, so messages went
- * out in another order than they were published [MQTT-4.6.0-6] (and, before outgoing.ts counted
- * copies itself, aedes dropped the overtaken ones as copies).
- */
-function inCallOrder<A extends unknown[], R>(write: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  let previous: Promise<unknown> = Promise.resolve()
-  return (...args) => {
-    const written = write(...args)
-    const answered = Promise.allSettled([previous, written]).then(() => written)
-    previous = answered.catch(noop)
-    return answered
-  }
-}
-
-function noop(): void {}
 
 /** The promise-style persistence calls aedes 1.x makes that are changed here. */
 interface SessionCalls {
@@ -161,8 +144,8 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
     patterns.length <= 1 ? createRetainedStreamCombi(patterns) : Readable.from(retainedFor(store.createRetainedStream('#') as AsyncIterable<AedesPublishPacket>, patterns))
 
   // aedes hands a QoS 1/2 message to its subscribers once this answers
-  store.outgoingEnqueueCombi = inCallOrder(async (subs, packet) => {
-    if (subs.length === 0) return // every QoS 1 publish asks, most with no offline subscriber
+  store.outgoingEnqueueCombi = inCallOrder((subs, packet) => (subs.length === 0 ? undefined : enqueueOffline(subs, packet)))
+  const enqueueOffline = async (subs: Parameters<typeof store.outgoingEnqueueCombi>[0], packet: AedesPublishPacket): Promise<void> => {
     // One queue entry per client (aedes keys them by message), at its highest matching grant.
     const granted = new Map<string, number>()
     for (const sub of subs) granted.set(sub.clientId, Math.max(granted.get(sub.clientId) ?? 0, sub.qos ?? 0))
@@ -179,7 +162,7 @@ export function sessionPersistence(db: BrokerDb, limits: QueueLimits, log: Logge
         }
       }),
     )
-  })
+  }
   // A QoS 2 message is replaced in the store by its PUBREL (aedes' pubrec handler), which has no
   // payload: its bytes are released then, known from when it was sent (client id -> message id -> bytes).
   const outgoingUpdate = store.outgoingUpdate.bind(store)

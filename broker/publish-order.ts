@@ -47,12 +47,15 @@ interface Early {
   then: Done | undefined
 }
 
-/** One topic's waiting messages, in publish order, found by the broker counter aedes gives each. */
+/**
+ * One topic's waiting messages, in publish order, found by the broker counter aedes gives each
+ * (a binary search: counters grow in publish order; no map per line, as a line is made and
+ * dropped for almost every QoS 1 message).
+ */
 interface Line {
   order: Place[]
   /** index of the first message still in the line (shifting a long array each time is quadratic) */
   head: number
-  byCounter: Map<number, Place>
 }
 
 export class PublishOrder {
@@ -66,7 +69,7 @@ export class PublishOrder {
     const emit = mq.emit.bind(mq)
     mq.emit = (packet, cb) => {
       const line = this.#lines.size === 0 ? undefined : this.#lines.get(packet.topic)
-      const place = line?.byCounter.get(packet.brokerCounter)
+      const place = line === undefined ? undefined : placeOf(line, packet.brokerCounter)
       if (line === undefined || place === undefined || place.gone) return emit(packet, cb)
       place.handOn = () => emit(packet, cb)
       this.#advance(packet.topic, line)
@@ -114,9 +117,8 @@ export class PublishOrder {
       const counter = own !== undefined && own > 0 ? own : numbered.counter + 1
       const place: Place = { counter, handOn: undefined, gone: false }
       let line = this.#lines.get(packet.topic)
-      if (line === undefined) this.#lines.set(packet.topic, (line = { order: [], head: 0, byCounter: new Map() }))
+      if (line === undefined) this.#lines.set(packet.topic, (line = { order: [], head: 0 }))
       line.order.push(place)
-      line.byCounter.set(counter, place)
       publish(packet, by, (err) => {
         if (!place.gone) {
           // failed before it reached the emitter: it holds up nobody
@@ -134,7 +136,6 @@ export class PublishOrder {
     for (let head = line.order[line.head]; head !== undefined; head = line.order[line.head]) {
       if (!head.gone && head.handOn === undefined) break
       line.head++
-      line.byCounter.delete(head.counter)
       if (!head.gone) {
         head.gone = true
         head.handOn?.()
@@ -147,4 +148,21 @@ export class PublishOrder {
       line.head = 0
     }
   }
+}
+
+/** The place of the message numbered `counter` among the line's waiting ones, if it has one. */
+function placeOf(line: Line, counter: number): Place | undefined {
+  const { order } = line
+  let lo = line.head
+  let hi = order.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const place = order[mid] as Place
+    if (place.counter === counter) return place
+    if (place.counter < counter) lo = mid + 1
+    else hi = mid - 1
+  }
+  // a counter the message brought along (brokerCounter) need not follow the others: look at every one
+  for (let i = line.head; i < order.length; i++) if (order[i]?.counter === counter) return order[i]
+  return undefined
 }

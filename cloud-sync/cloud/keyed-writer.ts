@@ -6,7 +6,7 @@
  * - `submit` folds a report into the object's pending value (`fold`: the newest wins, or a merge);
  *   reports of an object that wait together are written as one request;
  * - a pump starts at most `workers` writes at once, never two for one object, each taking a token
- *   of `bucket` (shared with other writers: one API budget);
+ *   of `bucket` (shared with other writers: one API budget, taken in turn by each writer's `lane`);
  * - `write` resolving with nothing acknowledges every report folded in; with a refusal answers
  *   them with its code (re-sending cannot help); throwing puts the value back behind newer
  *   reports (`merge`) and retries it with back-off, unanswered (the edge keeps re-sending);
@@ -30,6 +30,8 @@ export interface Refusal {
 
 export interface KeyedWriterOptions<S> {
   bucket: TokenBucket
+  /** this writer's lane of `bucket`: writers sharing a bucket take its tokens in turn (timing.ts) */
+  lane?: string
   clock: Clock
   log: Logger
   /** writes in flight at once (never two for one key) */
@@ -137,7 +139,7 @@ export class KeyedWriter<S> {
         if (earliest !== Infinity) this.#wakeAt(earliest)
         return
       }
-      const wait = this.#o.bucket.take()
+      const wait = this.#o.bucket.take(this.#o.lane)
       if (wait > 0) {
         this.#wakeAt(now + wait)
         return

@@ -86,7 +86,7 @@ export class PodUplink {
     this.#o = options
     this.#refusals = new RefusalLog(options.log, () => options.clock.now())
     const common = { clock: options.clock, workers: options.workers, retry: options.retry, merge: newest }
-    this.#statuses = new KeyedWriter<PendingStatus>({ ...common, bucket: options.statusBucket, log: options.log.child({ writer: 'podstatus' }), write: (_, v) => this.#writeStatus(v) })
+    this.#statuses = new KeyedWriter<PendingStatus>({ ...common, bucket: options.statusBucket, lane: 'pod-status', log: options.log.child({ writer: 'podstatus' }), write: (_, v) => this.#writeStatus(v) })
     this.#events = new KeyedWriter<PendingEvent>({ ...common, bucket: options.eventBucket, log: options.log.child({ writer: 'events' }), write: (_, v) => this.#writeEvent(v) })
   }
 

@@ -94,6 +94,7 @@ export class Upstream {
     this.#bucket = options.bucket ?? new TokenBucket({ qps: this.#o.qps, burst: this.#o.burst, clock: this.#o.clock })
     this.#writer = new KeyedWriter<Pending>({
       bucket: this.#bucket,
+      lane: 'device-status',
       clock: this.#o.clock,
       log: this.#o.log,
       workers: this.#o.workers,

@@ -70,7 +70,6 @@ export class ClientNodeKubeApi implements KubeApi {
 
   constructor(kc: k8s.KubeConfig, options: ClientNodeKubeApiOptions = {}) {
     this.#kc = kc
-    reuseConnections(kc)
     this.#objects = kc.makeApiClient(k8s.CustomObjectsApi)
     this.#watch = new k8s.Watch(kc)
     this.#timeout = options.watchTimeoutSeconds ?? 300
@@ -157,7 +156,10 @@ const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/tok
  * The kubeconfig `tern cloud` uses: the explicit file; else `$KUBECONFIG` or `~/.kube/config`; else
  * the in-cluster service account (client-node's loadFromDefault order). Throws
  * CLOUD_KUBE_UNAVAILABLE when there is none, where client-node would silently fall back to
- * http://localhost:8080, and CLOUD_CONFIG_INVALID when the file cannot be read or parsed.
+ * http://localhost:8080, and CLOUD_CONFIG_INVALID when the file cannot be read or parsed. Every
+ * client made from it (API clients and watches alike, whenever they are made) shares one
+ * keep-alive agent with at most {@link API_CONNECTIONS} connections: the bound belongs to the
+ * cluster's credentials, not to whichever client happens to be made first.
  */
 export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig()
@@ -174,6 +176,7 @@ export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
     throw new TernError('CLOUD_CONFIG_INVALID', `cannot load the kubeconfig: ${(err as Error).message}`, { cause: err })
   }
   if (kc.getCurrentCluster() === null) throw new TernError('CLOUD_KUBE_UNAVAILABLE', 'the kubeconfig has no current cluster')
+  shareConnections(kc)
   return kc
 }
 
@@ -202,10 +205,11 @@ export const API_IDLE_MS = 30_000
  * `applySecurityAuthentication`), so every status patch opened a new TCP connection and TLS
  * handshake — thousands of sockets in TIME_WAIT at a few hundred patches/s. This keeps one
  * keep-alive agent per cluster and credentials on this KubeConfig, with at most
- * {@link API_CONNECTIONS} connections. `createAgent` is private in
- * client-node's types; test/cloud-sync/cloud-connections.test.ts fails if it stops being called.
+ * {@link API_CONNECTIONS} connections, for every client made from it before or after (idempotent;
+ * {@link loadKubeConfig} applies it). `createAgent` is private in client-node's types;
+ * test/cloud-sync/cloud-connections.test.ts fails if it stops being called.
  */
-function reuseConnections(kc: k8s.KubeConfig): void {
+function shareConnections(kc: k8s.KubeConfig): void {
   const target = kc as unknown as { createAgent: AgentFactory; ternAgents?: Map<string, Agent> }
   if (target.ternAgents !== undefined) return
   const make = target.createAgent.bind(kc)

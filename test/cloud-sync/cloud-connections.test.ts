@@ -1,17 +1,22 @@
 /**
  * tern cloud reuses its connections to the API server: client-node 1.4 builds a new Agent (a new
  * TCP connection and TLS handshake) for every request, which at a few hundred status patches per
- * second leaves thousands of sockets in TIME_WAIT (bench/cloud.ts found it). ClientNodeKubeApi
- * keeps one keep-alive agent per cluster and credentials, with a bounded number of connections
- * (bench/cloud-workloads.ts: 1,000 nodes connecting at once opened hundreds, which then idled
- * between Lease renewals and failed with "socket hang up" as the server closed them).
+ * second leaves thousands of sockets in TIME_WAIT (bench/cloud.ts found it). The kubeconfig tern
+ * loads keeps one keep-alive agent per cluster and credentials for every client made from it, with
+ * a bounded number of connections (bench/cloud-workloads.ts: 1,000 nodes connecting at once opened
+ * hundreds, which then idled between Lease renewals and failed with "socket hang up" as the server
+ * closed them).
  */
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { ClientNodeCoreApi } from '../../cloud-sync/cloud/core-api.js'
 import { API_CONNECTIONS, ClientNodeKubeApi, loadKubeConfig } from '../../cloud-sync/cloud/kube-api.js'
+import { ClientNodeNodeApi } from '../../cloud-sync/cloud/node-api.js'
+import { ClientNodeWorkloadApi } from '../../cloud-sync/cloud/workload-api.js'
+import { ClientNodeIdentityApi } from '../../cloud-sync/identity/identity-api.js'
 import { kubectlFor } from '../support/kube/kubectl.js'
 import { startKubeEmulator, type KubeEmulator } from '../support/kube/server.js'
 import { makeTestPki } from '../support/pki.js'
@@ -90,4 +95,28 @@ describe('cloud sync, cloud: connections to the API server', function () {
       await dir.remove()
     }
   })
+
+  // Every client of tern cloud, each made alone from the kubeconfig as loaded: none may depend on
+  // another having been made first (the bound once came with the Device client's constructor).
+  const alone: Array<[string, (kubeconfig: string) => () => Promise<unknown>]> = [
+    ['Nodes and Leases', (kc) => { const api = new ClientNodeNodeApi(loadKubeConfig(kc)); return () => api.getLease('absent') }],
+    ['pod status and Events', (kc) => { const api = new ClientNodeCoreApi(loadKubeConfig(kc)); return () => api.getPod('default', 'absent') }],
+    ['workloads', (kc) => { const api = new ClientNodeWorkloadApi(loadKubeConfig(kc)); return () => api.list('configmaps') }],
+    ['node identity', (kc) => { const api = new ClientNodeIdentityApi(loadKubeConfig(kc), 'default', 'x=y'); return () => api.getSecret('default', 'absent') }],
+  ]
+  for (const [what, make] of alone) {
+    it(`the ${what} client, made alone, shares the bound: ${API_CONNECTIONS * 3} requests at once use at most ${API_CONNECTIONS} connections`, () =>
+      withDevice('http', async (_api, kube) => {
+        const dir = await scratchDir()
+        try {
+          const request = make(await kube.writeKubeconfig(join(dir.path, 'alone-kubeconfig')))
+          const before = kube.connectionCount()
+          await Promise.all(Array.from({ length: API_CONNECTIONS * 3 }, () => request()))
+          const opened = kube.connectionCount() - before
+          assert.ok(opened <= API_CONNECTIONS, `${opened} connections for ${API_CONNECTIONS * 3} requests at once`)
+        } finally {
+          await dir.remove()
+        }
+      }))
+  }
 })

@@ -123,6 +123,10 @@ async function cloud(args: string[]): Promise<void> {
   const { dependencyProblem } = await import('./optional-deps.js')
   const missing = dependencyProblem('tern cloud', ['cloud'])
   if (missing !== undefined) throw missing
+  // as for the edge: without it the old generation grew to 2–3 × what was live (V8's default
+  // growth on a host with GiBs of RAM) and the young generation to 2 × 16 MiB (cli/heap.ts)
+  const { holdYoungGeneration, startHeapPolicy } = await import('./heap.js')
+  holdYoungGeneration()
   const { loadCloudConfig } = await import('./config.js')
   const config = await loadCloudConfig(values.config)
   if (values.kubeconfig !== undefined) config.kube.kubeconfig = values.kubeconfig
@@ -133,6 +137,7 @@ async function cloud(args: string[]): Promise<void> {
   const stopOnSignal = onSignals()
   const { startCloud } = await import('./cloud.js')
   const side = await startCloud(config, log)
+  startHeapPolicy()
   const { notifyReady } = await import('./systemd.js')
   const stopping = await notifyReady(log)
   stopOnSignal(log, async () => {

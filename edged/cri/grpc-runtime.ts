@@ -72,7 +72,8 @@ export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Prom
     createContainer: async (podSandboxId, config, sandboxConfig) =>
       (await rt<{ containerId: string }>('CreateContainer', { podSandboxId, config, sandboxConfig })).containerId,
     startContainer: async (id) => void (await rt('StartContainer', { containerId: id })),
-    stopContainer: async (id, timeoutSeconds) => void (await rt('StopContainer', { containerId: id, timeout: timeoutSeconds })),
+    // the grace period on top of the deadline, as the kubelet's remote runtime gives it: a stop waits that long before its SIGKILL
+    stopContainer: async (id, timeoutSeconds) => void (await rt('StopContainer', { containerId: id, timeout: timeoutSeconds }, timeoutSeconds * 1000)),
     removeContainer: async (id) => void (await rt('RemoveContainer', { containerId: id })),
     listContainers: async (filter) =>
       (await rt<{ containers: Awaited<ReturnType<ContainerRuntime['listContainers']>> }>('ListContainers', { filter: wireFilter(filter) })).containers,

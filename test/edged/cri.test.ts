@@ -114,6 +114,28 @@ describe('edged CRI client (real containerd)', function () {
     }
   })
 
+  it('StopContainer of a container that ignores SIGTERM waits its grace period past the call deadline, then the container is killed (not EDGED_RUNTIME_UNAVAILABLE)', async () => {
+    // a call deadline shorter than the grace period, as runtimeRequestTimeoutSeconds (120 s) is to a pod's 300 s
+    const short = await connectGrpcRuntime({ endpoint: containerd!.endpoint, callTimeoutMs: 1_000 })
+    const sandboxConfig: PodSandboxConfig = { metadata: { name: 'stubborn', uid: 'uid-stop', namespace: 'default', attempt: 0 }, hostname: 'stubborn', labels: { 'tern.io/test': 'cri-stop' } }
+    const rt = runtime!
+    const sandboxId = await rt.runPodSandbox(sandboxConfig)
+    try {
+      const config = { metadata: { name: 'app', attempt: 0 }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sh', '-c'], args: ["trap '' TERM; while true; do sleep 0.2; done"], labels: { 'tern.io/test': 'cri-stop' } }
+      const id = await rt.createContainer(sandboxId, config, sandboxConfig)
+      await rt.startContainer(id)
+      const asked = Date.now()
+      await short.stopContainer(id, 3)
+      const took = Date.now() - asked
+      assert.ok(took >= 2_500, `stopped after ${took} ms: the 3 s grace period was waited for`)
+      assert.equal((await rt.containerStatus(id)).state, 'CONTAINER_EXITED')
+    } finally {
+      short.close()
+      await rt.stopPodSandbox(sandboxId)
+      await rt.removePodSandbox(sandboxId)
+    }
+  })
+
   it('a pull no registry can serve is EDGED_RUNTIME_FAILED naming the image; a missing socket is EDGED_RUNTIME_UNAVAILABLE', async () => {
     await assert.rejects(runtime!.pullImage('127.0.0.1:1/absent:1'), (e: unknown) => isCode('EDGED_RUNTIME_FAILED')(e) && /absent/.test((e as Error).message))
     const dir = await scratchDir('tern-cri-nosock-')

@@ -7,7 +7,6 @@
  * (EDGED_RUNTIME_UNAVAILABLE) and retried with back-off, while the rest of the node keeps serving
  * devices; when it answers again the loop adopts what it still runs.
  */
-import { networkInterfaces } from 'node:os'
 import type { Logger } from 'pino'
 import type { EdgedConfig } from '../schemas/config.js'
 import { TernError } from '../schemas/tern-error.js'
@@ -20,16 +19,17 @@ import { RuntimeObserver, type ObservedPod } from './kuberuntime/observe.js'
 import type { HookRunner, Images, RuntimeConfigs, Volumes } from './kuberuntime/parts.js'
 import { podGraceSeconds, podName, PodSyncer, type SyncResult } from './kuberuntime/pod-sync.js'
 import type { Unhealthy } from './kuberuntime/plan.js'
-import { PodAdmission } from './pod-admission.js'
+import { PodAdmission, refusedPod } from './pod-admission.js'
 import { PodStore, uidOf } from './pod-store.js'
 import { PodWorkers } from './pod-workers.js'
 import { ProbeManager } from './prober/manager.js'
-import type { Dial } from './pod-network.js'
+import { nodeAddress, type Dial } from './pod-network.js'
 import type { PodSource } from './sources/source.js'
 import type { Rejection } from './admission.js'
 import { apiPodsOnly, fromApi, noEvents, type EventRecorder } from './events.js'
 import { podStatus } from './status.js'
 import { StatusManager } from './status-manager.js'
+import { Terminations } from './terminations.js'
 
 /**
  * Retry delays while the runtime cannot be reached, ms, doubling from the first to the cap: the
@@ -90,16 +90,9 @@ export class Edged {
   readonly #admission: PodAdmission
   /** uid → the pod and the source it came from */
   readonly #desired = new Map<string, Desired>()
-  /** pods gone from their source, or being deleted, whose runtime objects are still being stopped */
-  readonly #terminating = new Map<string, Desired>()
-  /**
-   * Pods being deleted (deletionTimestamp) whose termination is over while their source still
-   * lists them (until the final delete lands): uid → source. Not stopped or reported again.
-   */
-  readonly #finished = new Map<string, string>()
+  readonly #terminations: Terminations
   /** pods whose sync may be waiting for an image: aborted when the pod is to stop (uid → controller) */
   readonly #syncAborts = new Map<string, AbortController>()
-  readonly #lastSync = new Map<string, SyncResult>()
   /** containers a liveness or startup probe found unhealthy: pod uid → container name → why */
   readonly #unhealthy = new Map<string, Map<string, Unhealthy>>()
   #relistSeq = 0
@@ -114,6 +107,7 @@ export class Edged {
     this.#clock = options.clock ?? realClock
     this.#log = options.log
     this.#hostIP = options.config.nodeIP ?? nodeAddress()
+    this.#terminations = new Terminations(this.#clock)
     this.#store = new PodStore(options.db)
     const onPodStatus = options.onPodStatus
     this.#statuses = new StatusManager({
@@ -187,8 +181,8 @@ export class Edged {
   async start(): Promise<void> {
     await this.#statuses.load()
     for (const source of this.#o.sources) {
-      const pods = await source.start((next) => void this.#setSourcePods(source.name, next).catch((err: unknown) => this.#log.error({ err }, 'applying pod changes failed')))
-      await this.#setSourcePods(source.name, pods)
+      const pods = await source.start((next) => void this.#setSourcePods(source, next).catch((err: unknown) => this.#log.error({ err }, 'applying pod changes failed')))
+      await this.#setSourcePods(source, pods)
     }
     await this.#statuses.writeNow()
     this.#loop = this.#run()
@@ -223,14 +217,17 @@ export class Edged {
     if (pod !== undefined) this.#events.event(pod, type, reason, message)
   }
 
-  async #setSourcePods(source: string, pods: Pod[]): Promise<void> {
-    const now = new Set(pods.map(uidOf))
+  async #setSourcePods(from: PodSource, pods: Pod[]): Promise<void> {
+    const source = from.name
+    const refused = (from.refused?.() ?? []).map((r) => ({ pod: refusedPod(r), message: r.message }))
+    const now = new Set([...pods, ...refused.map((r) => r.pod)].map(uidOf))
     for (const [uid, d] of this.#desired) {
       if (d.source !== source || now.has(uid)) continue
       await this.#stop(d.pod, source, 'pod removed from its source: stopping it')
     }
     await this.#admission.keepOnly(now)
-    for (const [uid, from] of this.#finished) if (from === source && !now.has(uid)) this.#finished.delete(uid)
+    this.#terminations.keepFinished(source, now)
+    for (const uid of this.#terminations.forceDeleted(source, now)) this.#hurry(uid)
     for (const pod of pods) {
       const uid = uidOf(pod)
       if (pod.metadata.deletionTimestamp !== undefined) {
@@ -243,7 +240,12 @@ export class Edged {
         this.#log.info({ pod: podName(pod), uid, source }, 'pod added')
       }
       this.#desired.set(uid, { pod, source })
-      this.#terminating.delete(uid)
+      this.#terminations.cancel(uid)
+    }
+    // a refused version of a pod edged runs leaves it running as it was (the API server never changes a pod's containers)
+    for (const { pod, message } of refused) {
+      if (pod.metadata.deletionTimestamp !== undefined) await this.#deleting(pod, source)
+      else if (!this.#desired.has(uidOf(pod))) await this.#admission.refuse(pod, message)
     }
     await this.#store.setSourcePods(source, pods)
     this.#alarm.wake()
@@ -253,7 +255,7 @@ export class Edged {
   async #stop(pod: Pod, source: string, why: string): Promise<void> {
     const uid = uidOf(pod)
     this.#desired.delete(uid)
-    this.#terminating.set(uid, { pod, source })
+    this.#terminations.stop(pod, source)
     this.#syncAborts.get(uid)?.abort()
     this.#probes.removePod(uid)
     this.#log.info({ pod: podName(pod), uid, graceSeconds: podGraceSeconds(pod) }, why)
@@ -270,17 +272,22 @@ export class Edged {
    */
   async #deleting(pod: Pod, source: string): Promise<void> {
     const uid = uidOf(pod)
-    if (this.#finished.has(uid)) return
+    if (this.#terminations.finished(uid)) return
     if (this.#desired.has(uid)) return this.#stop(pod, source, 'pod being deleted: stopping it')
     if (await this.#admission.forget(uid)) {
-      this.#finished.set(uid, source)
+      this.#terminations.overBeforeStart(uid, source)
       this.#o.onPodTerminated?.({ namespace: pod.metadata.namespace, name: pod.metadata.name, uid })
       return
     }
     // already stopping (the newest version carries the deletion's grace period), or new to edged:
     // the sync loop removes whatever the runtime holds of it and then reports it terminated
-    if (!this.#terminating.has(uid)) this.#log.info({ pod: podName(pod), uid }, 'pod being deleted before it started here: not started')
-    this.#terminating.set(uid, { pod, source })
+    if (!this.#terminations.has(uid)) this.#log.info({ pod: podName(pod), uid }, 'pod being deleted before it started here: not started')
+    if (this.#terminations.stop(pod, source)) this.#hurry(uid)
+  }
+
+  /** A shorter deletion of a pod being stopped: its containers are stopped within what is left of it now. */
+  #hurry(uid: string): void {
+    void this.#syncer.hurry(this.#observer.relistPod(uid), this.#terminations.graceLeft(uid) ?? 0)
   }
 
   async #run(): Promise<void> {
@@ -320,7 +327,7 @@ export class Edged {
   async #relist(): Promise<void> {
     const seq = ++this.#relistSeq
     const observed = await this.#observer.relist()
-    const uids = new Set([...this.#desired.keys(), ...this.#terminating.keys(), ...observed.keys()])
+    const uids = new Set([...this.#desired.keys(), ...this.#terminations.uids(), ...observed.keys()])
     for (const uid of uids) this.#workers.offer(uid, seq, observed.get(uid))
     this.#backoff.prune((key) => [...this.#desired.keys()].some((uid) => key.includes(`_${uid}_`)))
   }
@@ -341,10 +348,9 @@ export class Edged {
     }
     // stopped meanwhile: the next sync removes what this one made, and the status says terminating
     if (abort.signal.aborted) return
-    this.#lastSync.set(uid, result)
     // the status says what this sync made (a started container is Running now, not a sync period later)
     const now = result.acted ? await this.#observer.relistPod(uid) : observed
-    this.#trackProbes(pod, now)
+    this.#probes.track(pod, now, this.#hostIP)
     const status = podStatus({
       pod,
       observed: now,
@@ -357,37 +363,23 @@ export class Edged {
     await this.#statuses.set(pod, status, false)
   }
 
-  /** Probes run for the app containers running in the pod's current sandbox, and stop with them. */
-  #trackProbes(pod: Pod, observed: ObservedPod | undefined): void {
-    const uid = uidOf(pod)
-    const sandbox = observed?.sandboxes.filter((s) => s.state === 'SANDBOX_READY').sort((a, b) => b.createdAt - a.createdAt)[0]
-    for (const spec of pod.spec.containers) {
-      const running = observed?.containers.find((c) => c.name === spec.name && c.sandboxId === sandbox?.id && c.state === 'CONTAINER_RUNNING')
-      if (running === undefined) this.#probes.removeContainer(uid, spec.name)
-      else this.#probes.addContainer(pod, spec, running.id, pod.spec.hostNetwork === true ? this.#hostIP : (sandbox?.ip ?? ''), running.startedAt || undefined)
-    }
-  }
-
   /** A pod no source has any more, or runtime objects no pod owns: stopped and removed, then forgotten. */
   async #syncGone(uid: string, observed: ObservedPod | undefined): Promise<void> {
-    const stopping = this.#terminating.get(uid)
-    const pod = stopping?.pod
+    const pod = this.#terminations.get(uid)?.pod
     // what is being removed: a pod its source dropped, or (after a restart) runtime objects of one
     const ref = pod === undefined ? observed?.ref : { namespace: pod.metadata.namespace, name: pod.metadata.name }
     if (observed !== undefined && (observed.sandboxes.length > 0 || observed.containers.length > 0)) {
       if (pod === undefined) this.#log.info({ pod: `${observed.ref.namespace}/${observed.ref.name}`, uid }, 'removing runtime objects no pod owns')
-      await this.#syncer.killPod(observed, pod)
+      await this.#syncer.killPod(observed, pod, this.#terminations.graceLeft(uid))
       // an owner-less pod is not synced again once gone: this was its end
       if (pod === undefined && ref !== undefined) this.#o.onPodTerminated?.({ namespace: ref.namespace, name: ref.name, uid })
       // gone from the runtime: the next relist shows nothing and forgets the pod
       return
     }
     await this.#syncer.tearDown(uid)
-    this.#terminating.delete(uid)
     // its source lists it until the final delete lands: not to be stopped again meanwhile
-    if (pod?.metadata.deletionTimestamp !== undefined && stopping !== undefined) this.#finished.set(uid, stopping.source)
+    this.#terminations.over(uid)
     if (ref !== undefined) this.#o.onPodTerminated?.({ namespace: ref.namespace, name: ref.name, uid })
-    this.#lastSync.delete(uid)
     this.#probes.removePod(uid)
     await this.#statuses.remove(uid)
     this.#workers.forget(uid)
@@ -399,15 +391,7 @@ export class Edged {
       this.#alarm.wake()
       return
     }
-    const pod = this.#desired.get(uid)?.pod ?? this.#terminating.get(uid)?.pod
+    const pod = this.#desired.get(uid)?.pod ?? this.#terminations.get(uid)?.pod
     this.#log.error({ code: err instanceof TernError ? err.code : undefined, pod: pod === undefined ? uid : podName(pod), err }, 'pod sync failed; retried at the next sync')
   }
-}
-
-/** The node's address for hostIP: its first non-loopback IPv4 address. */
-function nodeAddress(): string {
-  for (const addresses of Object.values(networkInterfaces())) {
-    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
-  }
-  return '127.0.0.1'
 }

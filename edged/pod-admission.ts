@@ -11,7 +11,16 @@ import { REJECTED_PREFIX, type Rejection } from './admission.js'
 import type { EventRecorder } from './events.js'
 import { podName } from './kuberuntime/pod-sync.js'
 import { uidOf } from './pod-store.js'
+import type { RefusedPod } from './sources/source.js'
 import type { StatusManager } from './status-manager.js'
+
+/** The status reason of a pod edged cannot run as its source gave it (EDGED_POD_INVALID). */
+export const INVALID_REASON = 'PodInvalid'
+
+/** What edged keeps of a pod its source refused: its metadata and no containers (nothing of it runs). */
+export function refusedPod(refused: RefusedPod): Pod {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: refused.metadata, spec: { containers: [] } } as unknown as Pod
+}
 
 export interface PodAdmissionOptions {
   statuses: StatusManager
@@ -50,6 +59,12 @@ export class PodAdmission {
     if (!this.#rejected.delete(uid)) return false
     await this.#o.statuses.remove(uid)
     return true
+  }
+
+  /** A pod its source refused (EDGED_POD_INVALID, `message` says why): reported Failed and remembered, once. */
+  async refuse(pod: Pod, message: string): Promise<void> {
+    if (this.#rejected.has(uidOf(pod))) return
+    await this.#reject(pod, { reason: INVALID_REASON, message: `${REJECTED_PREFIX}${message}` })
   }
 
   /** Whether a pod new to edged may run; a refused one is reported and remembered. */

@@ -46,6 +46,20 @@ export class Terminations {
     return old !== undefined && deadline < old.deadline
   }
 
+  /**
+   * Pods being deleted that `source` no longer lists before their termination is over: deleted for
+   * good meanwhile (`--force --grace-period=0`), so stopped at once, as the kubelet begins immediate
+   * cleanup of a pod force-deleted. Returns the uids whose deadline that moved earlier.
+   */
+  forceDeleted(source: string, present: ReadonlySet<string>): string[] {
+    const hurried: string[] = []
+    for (const [uid, s] of this.#stopping) {
+      if (s.source !== source || present.has(uid) || s.pod.metadata.deletionTimestamp === undefined) continue
+      if (this.stop({ ...s.pod, metadata: { ...s.pod.metadata, deletionGracePeriodSeconds: 0 } }, source)) hurried.push(uid)
+    }
+    return hurried
+  }
+
   /** A pod listed again as desired (a static pod's manifest back): its termination is called off. */
   cancel(uid: string): void {
     this.#stopping.delete(uid)

@@ -126,18 +126,40 @@ export class PodSyncer {
 
   /**
    * Stops and removes everything the runtime holds of a pod (gone from every source, or its
-   * objects owned by no pod); `pod` gives the hooks and grace period when edged still knows it.
+   * objects owned by no pod); `pod` gives the hooks and grace period when edged still knows it,
+   * `graceSeconds` what is left of its termination's grace period when that is counting down.
    */
-  async killPod(observed: ObservedPod, pod: Pod | undefined): Promise<void> {
+  async killPod(observed: ObservedPod, pod: Pod | undefined, graceSeconds?: number): Promise<void> {
     const { runtime } = this.#o
     const ipOf = (id: string): string => observed.sandboxes.find((s) => s.id === id)?.ip ?? ''
     const specOf = (name: string): Container | undefined => (pod === undefined ? undefined : findContainer(pod, name))
     const running = observed.containers.filter((c) => c.state === 'CONTAINER_RUNNING')
-    await Promise.all(running.map((c) => this.killContainer(c, pod, specOf(c.name), ipOf(c.sandboxId), 'the pod was removed')))
+    await Promise.all(running.map((c) => this.killContainer(c, pod, specOf(c.name), ipOf(c.sandboxId), 'the pod was removed', undefined, graceSeconds)))
     for (const s of observed.sandboxes) await ignoreNotFound(runtime.stopPodSandbox(s.id))
     for (const c of observed.containers) await ignoreNotFound(runtime.removeContainer(c.id))
     for (const s of observed.sandboxes) await ignoreNotFound(runtime.removePodSandbox(s.id))
     await this.tearDown(observed.ref.uid)
+  }
+
+  /**
+   * Stops a pod's running containers within `graceSeconds`, beside a kill under way with a longer
+   * one: the runtime does not send SIGTERM twice, and sends SIGKILL once the shorter one runs out,
+   * which also ends the longer stop (the kubelet restarts its kill with the shorter period). A
+   * failure is logged: the kill under way, and the syncs after it, still stop the pod.
+   */
+  async hurry(view: Promise<ObservedPod | undefined>, graceSeconds: number): Promise<void> {
+    const left = Math.max(MIN_GRACE_SECONDS, graceSeconds)
+    try {
+      const running = ((await view)?.containers ?? []).filter((c) => c.state === 'CONTAINER_RUNNING')
+      await Promise.all(
+        running.map((c) => {
+          this.#o.log.info({ container: c.name, id: c.id, graceSeconds: left }, 'stopping container sooner: the deletion’s grace period was shortened')
+          return ignoreNotFound(this.#o.runtime.stopContainer(c.id, left))
+        }),
+      )
+    } catch (err) {
+      this.#o.log.warn({ code: err instanceof TernError ? err.code : undefined, err }, 'stopping a pod sooner failed')
+    }
   }
 
   /** Releases the pod's volumes and termination message files (after its containers are gone). */
@@ -151,10 +173,11 @@ export class PodSyncer {
    * preStop hook (within the grace period), then the runtime's SIGTERM and, after what is left of
    * the grace period, SIGKILL. The grace period is the kubelet's setTerminationGracePeriod: the
    * pod's deletion grace, else `probeGrace` (a failed liveness or startup probe's own
-   * terminationGracePeriodSeconds), else the pod's.
+   * terminationGracePeriodSeconds), else the pod's; `graceLeft`, when given, is what is left of a
+   * termination under way and wins.
    */
-  async killContainer(c: ObservedContainer, pod: Pod | undefined, spec: Container | undefined, podIP: string, why: string, probeGrace?: number): Promise<void> {
-    const grace = pod === undefined ? (c.graceSeconds ?? DEFAULT_GRACE_SECONDS) : (pod.metadata.deletionGracePeriodSeconds ?? probeGrace ?? podGraceSeconds(pod))
+  async killContainer(c: ObservedContainer, pod: Pod | undefined, spec: Container | undefined, podIP: string, why: string, probeGrace?: number, graceLeft?: number): Promise<void> {
+    const grace = graceLeft ?? (pod === undefined ? (c.graceSeconds ?? DEFAULT_GRACE_SECONDS) : (pod.metadata.deletionGracePeriodSeconds ?? probeGrace ?? podGraceSeconds(pod)))
     const started = Date.now()
     const preStop = spec?.lifecycle?.preStop
     if (preStop !== undefined && spec !== undefined && this.#o.runHook !== undefined) {

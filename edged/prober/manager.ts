@@ -10,6 +10,7 @@ import type { Logger } from 'pino'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
 import type { Container, Pod } from '../../schemas/pod.js'
 import type { ContainerRuntime } from '../cri/runtime.js'
+import type { ObservedPod } from '../kuberuntime/observe.js'
 import { dialTcp, type Dial } from '../pod-network.js'
 import { runProbe } from './run-probe.js'
 import { ProbeWorker, type ProbeKind, type ProbeResult } from './worker.js'
@@ -56,6 +57,17 @@ export class ProbeManager {
     this.#o = options
     this.#clock = options.clock ?? realClock
     this.#dial = options.dial ?? dialTcp
+  }
+
+  /** Probes run for the app containers running in the pod's current sandbox, and stop with them (`hostIP`: where hostNetwork pods answer). */
+  track(pod: Pod, observed: ObservedPod | undefined, hostIP: string): void {
+    const uid = pod.metadata.uid ?? ''
+    const sandbox = observed?.sandboxes.filter((s) => s.state === 'SANDBOX_READY').sort((a, b) => b.createdAt - a.createdAt)[0]
+    for (const spec of pod.spec.containers) {
+      const running = observed?.containers.find((c) => c.name === spec.name && c.sandboxId === sandbox?.id && c.state === 'CONTAINER_RUNNING')
+      if (running === undefined) this.removeContainer(uid, spec.name)
+      else this.addContainer(pod, spec, running.id, pod.spec.hostNetwork === true ? hostIP : (sandbox?.ip ?? ''), running.startedAt || undefined)
+    }
   }
 
   /**

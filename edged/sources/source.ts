@@ -12,6 +12,18 @@ export interface PodSource {
   /** Reads the initial set and starts watching; `onChange` gets every later whole set. */
   start(onChange: (pods: Pod[]) => void): Promise<Pod[]>
   stop(): Promise<void>
+  /**
+   * The pods of the current set it could not take (EDGED_POD_INVALID), when the source has them
+   * from the API server: never run, but reported Failed with why, and terminated once deleted, so
+   * the cluster is never left waiting on them.
+   */
+  refused?(): RefusedPod[]
+}
+
+/** A pod its source refused: its metadata (it checked as far as that) and why. */
+export interface RefusedPod {
+  metadata: Pod['metadata']
+  message: string
 }
 
 /** Checks a document against the Pod schema and the API server's rules; throws EDGED_POD_INVALID naming the field. */

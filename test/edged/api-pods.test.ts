@@ -9,37 +9,44 @@
  */
 import assert from 'node:assert/strict'
 import { NodeAdmission } from '../../edged/admission.js'
-import type { PodSource } from '../../edged/sources/source.js'
+import { validatePod } from '../../edged/pod/validate.js'
+import { CloudPodSource, type CloudPods } from '../../edged/sources/cloud.js'
+import { pino } from 'pino'
 import type { Pod, PodStatus } from '../../schemas/pod.js'
 import { BUSYBOX_IMAGE } from '../support/containerd.js'
 import { busyboxPod, containersOf, edgedSuite, eventually, NODE, SLEEP_FOREVER, writeManifest } from '../support/edged.js'
 
-/** A source named `api` whose pods a test sets, as the cloud's would be. */
-class TestApiSource implements PodSource {
-  readonly name = 'api'
+/** The edge's store of the cloud's pods as edged's cloud source reads it, with the pods a test sets. */
+class TestCloudPods implements CloudPods {
   #pods: Pod[] = []
-  #onChange: (pods: Pod[]) => void = () => undefined
-  start(onChange: (pods: Pod[]) => void): Promise<Pod[]> {
-    this.#onChange = onChange
-    return Promise.resolve(this.#pods)
+  #listeners: Array<() => void> = []
+  pods(): Pod[] {
+    return this.#pods
   }
-  stop(): Promise<void> {
-    return Promise.resolve()
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener)
   }
   set(pods: Pod[]): void {
     this.#pods = pods
-    this.#onChange(pods)
+    for (const listener of this.#listeners) listener()
   }
 }
 
+/** Each version of a pod gets its own resourceVersion, as from the API server (the cloud source validates each version once). */
+let version = 0
+const nextVersion = (): string => String(++version)
+
 function apiPod(name: string, script: string, uid: string): Pod {
   const pod = busyboxPod(name, { app: script }) as unknown as Pod
-  return { ...pod, metadata: { name, namespace: 'default', uid }, spec: { ...pod.spec, nodeName: NODE, containers: pod.spec.containers.map((c) => ({ ...c, image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent' })) } }
+  return { ...pod, metadata: { name, namespace: 'default', uid, resourceVersion: nextVersion() }, spec: { ...pod.spec, nodeName: NODE, containers: pod.spec.containers.map((c) => ({ ...c, image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent' })) } }
 }
+
+/** The pod as the API server serves it once deleted with `grace` seconds (deletionTimestamp and deletionGracePeriodSeconds). */
+const deleting = (pod: Pod, grace: number): Pod => ({ ...pod, metadata: { ...pod.metadata, resourceVersion: nextVersion(), deletionTimestamp: new Date(Date.now() + grace * 1000).toISOString(), deletionGracePeriodSeconds: grace } })
 
 describe('edged: status and events of pods from the API server, admission against the Node spec (real containerd)', function () {
   this.timeout(180_000)
-  const api = new TestApiSource()
+  const api = new TestCloudPods()
   const statuses: Array<{ pod: string; status: PodStatus }> = []
   const events: Array<{ pod: string; type: string; reason: string; message: string }> = []
   const admission = new NodeAdmission()
@@ -47,7 +54,7 @@ describe('edged: status and events of pods from the API server, admission agains
   const suite = edgedSuite({
     onPodTerminated: (pod) => void terminated.push(pod.uid),
     crashBackoff: { initialMs: 1000, maxMs: 2000 },
-    sources: [api],
+    sources: [new CloudPodSource({ store: api, validate: validatePod, log: pino({ level: 'silent' }) })],
     onPodStatus: (pod, status) => void statuses.push({ pod: pod.metadata.name, status }),
     recorder: { event: (pod, type, reason, message) => void events.push({ pod: pod.metadata.name, type, reason, message }) },
     admission,
@@ -96,7 +103,6 @@ describe('edged: status and events of pods from the API server, admission agains
 
   it('being deleted: a refused pod and one never seen are reported terminated at once and never started; a running one that ignores SIGTERM is killed after the deletion’s grace period, not its own; each reported once', async () => {
     const h = suite().harness
-    const deleting = (pod: Pod, grace: number): Pod => ({ ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date(Date.now() + grace * 1000).toISOString(), deletionGracePeriodSeconds: grace } })
     const base = apiPod('stubborn', `trap '' TERM; ${SLEEP_FOREVER}`, 'uid-stubborn')
     const stubborn: Pod = { ...base, spec: { ...base.spec, terminationGracePeriodSeconds: 90 } }
     const web = apiPod('web', SLEEP_FOREVER, 'uid-web')
@@ -120,6 +126,55 @@ describe('edged: status and events of pods from the API server, admission agains
     api.set([web, ...doomed])
     await new Promise((r) => setTimeout(r, 1500)) // a few syncs
     for (const uid of ['uid-early', 'uid-late', 'uid-stubborn']) assert.equal(terminated.filter((u) => u === uid).length, 1, `${uid} reported once`)
+    api.set([web])
+    assert.equal((await containersOf(h.runtime, 'web', 'CONTAINER_RUNNING')).length, 1, 'the other pod runs on')
+  })
+
+  it('a second, shorter deletion of a pod already stopping (SIGTERM ignored, terminationGracePeriodSeconds 90, deleted with 60 then 2, or then removed as by --force --grace-period=0) kills it within seconds of the second, as the kubelet keeps the earliest deadline', async () => {
+    const h = suite().harness
+    const stubborn = (name: string): Pod => {
+      const base = apiPod(name, `trap '' TERM; ${SLEEP_FOREVER}`, `uid-${name}`)
+      return { ...base, spec: { ...base.spec, terminationGracePeriodSeconds: 90 } }
+    }
+    const [slow, forced] = [stubborn('slow'), stubborn('forced')]
+    const web = apiPod('web', SLEEP_FOREVER, 'uid-web')
+    api.set([web, slow, forced])
+    for (const name of ['slow', 'forced']) await eventually(async () => (await containersOf(h.runtime, name, 'CONTAINER_RUNNING')).length === 1, 60_000, `${name} running`)
+    const first = [deleting(slow, 60), deleting(forced, 60)]
+    api.set([web, ...first])
+    await eventually(() => Promise.resolve(['slow', 'forced'].every((name) => events.some((e) => e.pod === name && e.reason === 'Killing'))), 30_000, 'the kills with 60 s under way')
+    await new Promise((r) => setTimeout(r, 1500))
+    for (const name of ['slow', 'forced']) assert.equal((await containersOf(h.runtime, name, 'CONTAINER_RUNNING')).length, 1, `SIGTERM ignored: ${name} still running within the 60 s`)
+
+    const asked = Date.now()
+    api.set([web, deleting(slow, 2)])
+    // before the 60 s are up by far: a loaded machine takes seconds, the first deletion's period 58 more
+    await eventually(() => Promise.resolve(terminated.includes('uid-slow')), 30_000, 'slow reported terminated after the second deletion')
+    const took = (Date.now() - asked) / 1000
+    assert.ok(took >= 1.5, `slow ended ${took} s after the second deletion: its 2 s were waited for`)
+    await eventually(async () => (await containersOf(h.runtime, 'forced')).length === 0, 30_000, 'nothing of forced left after it was removed')
+    assert.deepEqual(await containersOf(h.runtime, 'slow'), [], 'nothing of slow is left')
+    assert.equal(terminated.filter((u) => u === 'uid-slow').length, 1, 'reported once')
+    api.set([web])
+  })
+
+  it('a pod edged refuses (EDGED_POD_INVALID) reports Failed with why and never runs; deleted, it is reported terminated, as is one refused and deleted before edged heard of it', async () => {
+    const h = suite().harness
+    const gpu = (pod: Pod): Pod => ({ ...pod, spec: { ...pod.spec, containers: pod.spec.containers.map((c) => ({ ...c, resources: { limits: { 'nvidia.com/gpu': '1' } } })) } })
+    const web = apiPod('web', SLEEP_FOREVER, 'uid-web')
+    const bad = gpu(apiPod('bad', SLEEP_FOREVER, 'uid-bad'))
+    api.set([web, bad])
+    const refused = await eventually(() => Promise.resolve(statuses.find((s) => s.pod === 'bad')), 30_000, 'bad reported refused')
+    assert.equal(refused.status.phase, 'Failed')
+    assert.equal(refused.status.reason, 'PodInvalid')
+    assert.match(refused.status.message ?? '', /^Pod was rejected: EDGED_POD_INVALID: .*resources\.limits.*nvidia\.com\/gpu/)
+    assert.ok(events.some((e) => e.pod === 'bad' && e.type === 'Warning' && e.reason === 'PodInvalid'), 'a Warning event says why')
+    await new Promise((r) => setTimeout(r, 1500)) // a few syncs
+    assert.deepEqual(await containersOf(h.runtime, 'bad'), [], 'nothing of the refused pod runs')
+
+    const unseen = gpu(apiPod('unseen', SLEEP_FOREVER, 'uid-unseen'))
+    api.set([web, deleting(bad, 30), deleting(unseen, 30)])
+    await eventually(() => Promise.resolve(terminated.includes('uid-bad') && terminated.includes('uid-unseen')), 30_000, 'bad and unseen reported terminated')
     api.set([web])
     assert.equal((await containersOf(h.runtime, 'web', 'CONTAINER_RUNNING')).length, 1, 'the other pod runs on')
   })

@@ -8,6 +8,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { NODE, podsWorlds, podYaml, running, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
+import { parse } from 'yaml'
 import { startChild } from '../support/resources.js'
 import type { CloudWorld } from '../support/cloud.js'
 
@@ -69,5 +70,40 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     // the runtime's own deadline for the pull is 120 s: the pod must not wait for it
     await until('pulling gone', () => gone(world, 'pulling'), (g) => g, 90_000)
     assert.ok(Date.now() - asked < 100_000)
+  })
+  it('a second, shorter kubectl delete (--grace-period=60, then 2) of a pod whose container ignores SIGTERM (terminationGracePeriodSeconds 90): killed within seconds of the second', async () => {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    await startEdge()
+    const pod = podYaml('slow', NODE, `trap '' TERM; ${SLEEPING}`).replace('terminationGracePeriodSeconds: 5', 'terminationGracePeriodSeconds: 90')
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], pod)).code, 0)
+    await until('slow running at the edge', () => running(runtime, 'slow'), (c) => c.length === 1)
+
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'slow', '--grace-period=60', '--wait=false'])).code, 0)
+    await new Promise((r) => setTimeout(r, 3000)) // the edge is stopping it with the 60 s
+    assert.equal((await running(runtime, 'slow')).length, 1, 'SIGTERM ignored: still running within the 60 s')
+    const asked = Date.now()
+    const second = await world.kubectl.run(['delete', 'pod', 'slow', '--grace-period=2', '--wait=false'])
+    assert.equal(second.code, 0, second.stderr)
+    await until('the pod object gone', () => gone(world, 'slow'), (g) => g, 45_000)
+    assert.deepEqual(await running(runtime, 'slow'), [])
+    const took = (Date.now() - asked) / 1000
+    assert.ok(took < 45, `gone ${took} s after the second delete: its 2 s counted, not what was left of the 60`)
+  })
+
+  it('a pod edged refuses (EDGED_POD_INVALID): never run, Failed in the cluster with why; kubectl delete removes it', async () => {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    await startEdge()
+    const bad = podYaml('bad', NODE, SLEEPING, '      resources: { limits: { nvidia.com/gpu: "1" } }\n')
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], bad)).code, 0)
+    const status = await until(
+      'bad Failed in the cluster',
+      async () => (parse((await world.kubectl.run(['get', 'pod', 'bad', '-o', 'yaml'])).stdout) as { status?: { phase?: string; reason?: string; message?: string } }).status,
+      (s) => s.phase === 'Failed',
+    )
+    assert.equal(status.reason, 'PodInvalid')
+    assert.match(status.message ?? '', /^Pod was rejected: EDGED_POD_INVALID: .*nvidia\.com\/gpu/)
+    assert.deepEqual(await running(runtime, 'bad'), [], 'never run')
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'bad', '--wait=false'])).code, 0)
+    await until('bad gone', () => gone(world, 'bad'), (g) => g, 60_000)
   })
 })

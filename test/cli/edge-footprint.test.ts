@@ -24,8 +24,8 @@ export async function load(url, context, next) {
 }`
 const TRACE = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)})`)}`
 
-/** The source files (paths as the source maps give them) bundled in the dist chunks a process loaded. */
-async function loadedSources(output: string): Promise<string[]> {
+/** The dist chunks a process loaded. */
+function loadedChunks(output: string): string[] {
   const dist = dirname(TERN_BIN)
   const chunks = output
     .split('\n')
@@ -33,6 +33,12 @@ async function loadedSources(output: string): Promise<string[]> {
     .map((l) => fileURLToPath(l.slice('tern-test-loaded '.length)))
     .filter((path) => path.startsWith(`${resolve(dist, '..')}/`))
   assert.ok(chunks.includes(TERN_BIN), `the trace names the files tern loaded; it has: ${chunks.join(', ')}`)
+  return chunks
+}
+
+/** The source files (paths as the source maps give them) bundled in the dist chunks a process loaded. */
+async function loadedSources(output: string): Promise<string[]> {
+  const chunks = loadedChunks(output)
   const sources = await Promise.all(chunks.map(async (chunk) => (JSON.parse(await readFile(`${chunk}.map`, 'utf8')) as { sources: string[] }).sources))
   return [...new Set(sources.flat())]
 }
@@ -45,6 +51,8 @@ describe('cli: what tern edge loads', function () {
   let withoutHttp: string[]
   /** what a node started with no configuration file loaded: the embedded defaults */
   let onDefaults: string[]
+  /** the text of the chunks that node loaded */
+  let onDefaultsCode: string
   before(async () => {
     // a Modbus device on a port where nothing listens: the mapper and its driver load, the device stays offline
     const { dir, devices } = await scratchWithDevices(`${FAN_MODEL}---\n${fanDevice('fan-1', 'edge-1', await freePort(), '0')}`, undo)
@@ -67,6 +75,7 @@ describe('cli: what tern edge loads', function () {
     await bare.waitForLine((l) => l.includes('"msg":"edge node ready"'))
     await bare.stop()
     onDefaults = await loadedSources(bare.output())
+    onDefaultsCode = (await Promise.all(loadedChunks(bare.output()).map((chunk) => readFile(chunk, 'utf8')))).join('\n')
   })
   after(async () => {
     for (const step of undo.reverse()) await step()
@@ -87,6 +96,15 @@ describe('cli: what tern edge loads', function () {
         [],
       )
     }
+  })
+
+  it('loads no help text: it is printed only by `tern help`, `--help` and usage errors (cli/help.ts)', () => {
+    assert.deepEqual(
+      [...sources, ...onDefaults].filter((s) => s.endsWith('cli/help.ts')),
+      [],
+    )
+    // nor in another module: a line of another command's help
+    assert.ok(!onDefaultsCode.includes('print a password hash for mqtt.users'), 'tern passwd’s help is in a chunk tern edge loaded')
   })
 
   it('on the embedded defaults (no configuration file, no manifestsDir) loads no YAML parser, and no manifest reader or its Device and DeviceModel validators', () => {

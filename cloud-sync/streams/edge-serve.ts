@@ -6,7 +6,7 @@
  * runs are served: the containers and sandboxes are looked up by edged's labels.
  */
 import type { Logger } from 'pino'
-import { Readable } from 'node:stream'
+import { pipeline, Readable } from 'node:stream'
 import { join } from 'node:path'
 import type { ContainerRuntime, CriStreaming, StdioOptions } from '../../edged/cri/runtime.js'
 import { containerLogFile, findPodLogs } from '../../edged/logs/files.js'
@@ -92,7 +92,9 @@ async function serveLogs(o: EdgeStreamsOptions, stream: TunnelStream, request: E
     signal: abort.signal,
   })
   reply(stream, { status: 200 })
-  Readable.from(chunks, { objectMode: false }).pipe(stream)
+  // pipeline, not pipe: the stream closing (the client gone, its tunnel lost) ends the reading,
+  // a follow's wait included, instead of leaving it suspended with its file for ever
+  pipeline(Readable.from(chunks, { objectMode: false }), stream, () => abort.abort())
 }
 
 function integer(value: string | undefined, name: string): number | undefined {
@@ -140,14 +142,18 @@ async function serveUpgrade(o: EdgeStreamsOptions, stream: TunnelStream, request
     } else url = await runtimeCall(() => o.runtime.attach(container.id, stdio))
   }
   const upstream = await proxyToRuntime(url, request.method, request.headers)
+  // the stream may have closed while the runtime was asked (the client left): its session goes too
+  if (stream.destroyed) {
+    upstream.destroy()
+    return
+  }
   reply(stream, { status: 101 })
   log.debug({ kind: request.kind, pod: `${request.namespace}/${request.pod}`, stream: stream.id }, 'stream passed through to the runtime')
   stream.pipe(upstream).pipe(stream)
   upstream.on('error', () => stream.destroy())
-  stream.on('error', () => upstream.destroy())
-  stream.on('close', () => {
-    if (!upstream.writableEnded) upstream.destroy()
-  })
+  // a closed stream can carry nothing more either way: the runtime's connection closes with it,
+  // which ends the exec'd process's stdin and output as the kubelet's proxy does
+  stream.on('close', () => upstream.destroy())
 }
 
 async function runtimeCall(call: () => Promise<string>): Promise<string> {

@@ -60,20 +60,22 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
   while (!o.signal.aborted && left > 0) {
     const size = (await stat(path).catch(() => undefined))?.size ?? 0
     if (size > offset) {
+      // the file is open only while read, never while the consumer holds the generator at a yield
       const handle = await open(path, 'r')
+      let bytesRead: number
+      const buffer = Buffer.alloc(Math.min(READ_CHUNK, size - offset))
       try {
-        const buffer = Buffer.alloc(Math.min(READ_CHUNK, size - offset))
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
-        offset += bytesRead
-        // a chunk may end inside a UTF-8 character: records are split at '\n' only, so decode whole records
-        const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('latin1'))
-        rest = split.rest
-        const records = split.records.map((r) => Buffer.from(r, 'latin1').toString('utf8'))
-        const out = format(parseRecords(records, pending))
-        if (out !== undefined) yield out
+        ;({ bytesRead } = await handle.read(buffer, 0, buffer.length, offset))
       } finally {
         await handle.close()
       }
+      offset += bytesRead
+      // a chunk may end inside a UTF-8 character: records are split at '\n' only, so decode whole records
+      const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('latin1'))
+      rest = split.rest
+      const records = split.records.map((r) => Buffer.from(r, 'latin1').toString('utf8'))
+      const out = format(parseRecords(records, pending))
+      if (out !== undefined) yield out
       continue
     }
     if (!o.follow) return

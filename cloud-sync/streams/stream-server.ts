@@ -133,11 +133,21 @@ export class StreamServer {
     return node
   }
 
-  /** Opens the stream and waits for the edge's reply; a refusal when it says no. */
-  async #open(node: string, request: StreamRequest): Promise<TunnelStream> {
+  /**
+   * Opens the stream and waits for the edge's reply; a refusal when it says no. `gone` is the
+   * caller's connection closing: from then on the stream is closed (a waiting one at once), so a
+   * client that leaves at any moment never leaves its stream holding one of the node's slots.
+   */
+  async #open(node: string, request: StreamRequest, gone: AbortSignal): Promise<TunnelStream> {
+    if (gone.aborted) throw new Refusal(499, 'STREAM_CLOSED', 'the client closed the connection')
     const opened = this.#o.tunnels.open(node, request)
     if (!opened.ok) throw new Refusal(opened.code === 'STREAM_LIMIT_REACHED' ? 429 : 503, opened.code, opened.message)
     const stream = opened.stream
+    const close = (): void => {
+      stream.destroy()
+    }
+    gone.addEventListener('abort', close, { once: true })
+    stream.once('close', () => gone.removeEventListener('abort', close))
     const timeoutMs = this.#o.replyTimeoutMs ?? 30_000
     const reply = await new Promise<StreamReply>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -156,6 +166,10 @@ export class StreamServer {
         clearTimeout(timer)
         reject(new Refusal(502, 'STREAM_CLOSED', err.message))
       })
+      stream.once('close', () => {
+        clearTimeout(timer)
+        reject(new Refusal(499, 'STREAM_CLOSED', 'the client closed the connection'))
+      })
     })
     if (reply.status >= 300 && reply.status !== 101) {
       stream.destroy()
@@ -168,6 +182,8 @@ export class StreamServer {
 
   async #request(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const log = this.#log.child({ url: request.url })
+    const gone = new AbortController()
+    response.once('close', () => gone.abort())
     try {
       const refused = this.#authenticate(request)
       if (refused !== undefined) throw refused
@@ -178,7 +194,7 @@ export class StreamServer {
       if (request.method !== 'GET') throw new Refusal(405, 'STREAM_REQUEST_INVALID', `${request.method ?? ''} is not allowed on containerLogs`)
       const node = this.#route(target)
       const query = Object.fromEntries(LOG_QUERY_KEYS.flatMap((k) => (url.searchParams.has(k) ? [[k, url.searchParams.get(k) as string]] : [])))
-      const stream = await this.#open(node, { kind: 'logs', namespace: target.namespace, pod: target.pod, container: target.container, query })
+      const stream = await this.#open(node, { kind: 'logs', namespace: target.namespace, pod: target.pod, container: target.container, query }, gone.signal)
       log.debug({ node, stream: stream.id }, 'logs stream opened')
       response.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' })
       response.flushHeaders()
@@ -187,10 +203,9 @@ export class StreamServer {
         log.debug({ err }, 'logs stream failed')
         response.destroy()
       })
-      response.on('close', () => stream.destroy())
     } catch (err) {
       const refusal = asRefusal(err, log)
-      if (response.headersSent) response.destroy()
+      if (response.headersSent || gone.signal.aborted) response.destroy()
       else {
         const body = statusBody(refusal)
         response.writeHead(refusal.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body)
@@ -201,6 +216,8 @@ export class StreamServer {
   async #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const log = this.#log.child({ url: request.url })
     socket.on('error', (err) => log.debug({ err }, 'stream endpoint connection error'))
+    const gone = new AbortController()
+    socket.once('close', () => gone.abort())
     try {
       const refused = this.#authenticate(request)
       if (refused !== undefined) throw refused
@@ -222,11 +239,7 @@ export class StreamServer {
         query: [...url.searchParams.entries()],
         method: request.method ?? 'GET',
         headers,
-      })
-      if (socket.destroyed) {
-        stream.destroy()
-        return
-      }
+      }, gone.signal)
       log.debug({ node, stream: stream.id, kind: target.kind }, 'upgraded stream opened')
       this.#sockets.add(socket)
       if (head.length > 0) stream.write(head)
@@ -236,7 +249,7 @@ export class StreamServer {
         stream.destroy()
         socket.destroy()
       }
-      socket.on('close', done)
+      socket.once('close', done)
       stream.on('error', done)
       stream.on('close', () => socket.end())
     } catch (err) {

@@ -15,10 +15,13 @@ import { startContainerd, type Containerd } from './containerd.js'
 import { eventually } from './edged.js'
 import { relayIntoNetns } from './netns-relay.js'
 import { startChild } from './resources.js'
+import type { TernEdgeProcess } from './tern.js'
 
 export interface StreamsWorld {
   world: CloudWorld
   containerd: Containerd
+  /** the running `tern edge` */
+  edge: TernEdgeProcess
   node: string
   /** edged's root directory (its pods/ holds the CRI log files) */
   rootDir: string
@@ -44,7 +47,7 @@ export async function startStreamsWorld(undo: Array<() => Promise<void>>, o: Str
   undo.push(() => relay.stop())
   const spawn = (command: string, args: readonly string[]): ReturnType<typeof startChild> => startChild('nsenter', [`--net=/proc/${containerd.pid}/ns/net`, '--', command, ...args])
   const rootDir = join(world.dir, 'edged')
-  await startCloudEdge(world, o.node, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, nodeStatus: { updateSeconds: 1 }, edged: { runtimeEndpoint: containerd.endpoint, rootDir } })
+  const edge = await startCloudEdge(world, o.node, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, nodeStatus: { updateSeconds: 1 }, edged: { runtimeEndpoint: containerd.endpoint, rootDir } })
   const pod = (name: string): string => `${name}-${o.node}`
   const bound = o.pods.map((p) => {
     const { metadata, spec } = p as { metadata: { name: string }; spec: Record<string, unknown> }
@@ -63,5 +66,5 @@ export async function startStreamsWorld(undo: Array<() => Promise<void>>, o: Str
     const phases = r.stdout.split('\n').filter((l) => l !== '')
     return r.code === 0 && phases.length === names.length && phases.every((p) => p === 'Running')
   }, o.readyMs ?? 120_000, `pods ${names.join(', ')} Running`)
-  return { world, containerd, node: o.node, rootDir, pod }
+  return { world, containerd, edge, node: o.node, rootDir, pod }
 }

@@ -16,6 +16,8 @@ import { decodeFrame, encodeCredit, encodeFrame, encodeJson, FrameType, type Fra
 export const DEFAULT_WINDOW = 256 * 1024
 /** Largest DATA payload: streams interleave on the tunnel at this grain. */
 export const MAX_DATA = 32 * 1024
+/** Largest payload of another frame (a request with its headers, a reply, a reset). */
+export const MAX_CONTROL = 1024 * 1024 - 5
 
 export class TunnelStream extends Duplex {
   readonly id: number
@@ -118,6 +120,11 @@ export class TunnelStream extends Duplex {
       case FrameType.credit:
         if (frame.payload.length !== 4) return
         this.#credit += frame.payload.readUInt32BE(0)
+        // a receiver grants what its consumer took, so what may be in flight never exceeds its window
+        if (this.#credit > this.#window) {
+          this.destroy(new TernError('STREAM_PROTOCOL_ERROR', `stream ${this.id}: the peer granted credit beyond the window`))
+          return
+        }
         this.#flush()
         return
       case FrameType.end:
@@ -210,8 +217,8 @@ export class Mux {
 
   #receive(data: Buffer, isBinary: boolean): void {
     const frame = isBinary ? decodeFrame(data) : undefined
-    if (frame === undefined) {
-      this.#o.log.warn({ code: 'STREAM_PROTOCOL_ERROR' }, 'a stream tunnel frame is not valid; closing the tunnel')
+    if (frame === undefined || frame.payload.length > (frame.type === FrameType.data ? MAX_DATA : MAX_CONTROL)) {
+      this.#o.log.warn({ code: 'STREAM_PROTOCOL_ERROR', bytes: data.length }, 'a stream tunnel frame is not valid or larger than the protocol allows; closing the tunnel')
       this.close(1002, 'invalid frame')
       return
     }
@@ -220,11 +227,9 @@ export class Mux {
       stream.receive(frame)
       return
     }
-    if (frame.type !== FrameType.open || this.#o.onOpen === undefined) {
-      // a late frame of a stream this side already closed
-      if (frame.type !== FrameType.reset && frame.type !== FrameType.credit) this.send(encodeJson(FrameType.reset, frame.id, { code: 'STREAM_CLOSED', message: 'no such stream' }))
-      return
-    }
+    // A frame of a stream this side closed (it said so then, with END or RESET) or never had: no
+    // answer, so that a peer sending such frames without reading ours cannot make this side buffer.
+    if (frame.type !== FrameType.open || this.#o.onOpen === undefined) return
     const opened = new TunnelStream(this, frame.id, this.#o.window ?? DEFAULT_WINDOW)
     this.#streams.set(frame.id, opened)
     this.#o.onOpen(opened, parseJson(frame.payload))

@@ -10,14 +10,16 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import WebSocket, { WebSocketServer } from 'ws'
-import { encodeFrame, FrameType } from '../../cloud-sync/streams/frames.js'
-import { DEFAULT_WINDOW, MAX_DATA, Mux, type TunnelStream } from '../../cloud-sync/streams/mux.js'
+import { encodeCredit, encodeFrame, FrameType } from '../../cloud-sync/streams/frames.js'
+import { DEFAULT_WINDOW, MAX_CONTROL, MAX_DATA, Mux, type TunnelStream } from '../../cloud-sync/streams/mux.js'
 import { eventually } from '../support/edged.js'
 
 const log = pino({ level: 'silent' })
 
 interface Pair {
   cloud: Mux
+  /** the cloud Mux's socket */
+  cloudSocket: WebSocket
   edgeSocket: WebSocket
   /** bytes each flood stream at the edge has written so far */
   produced: Map<number, number>
@@ -56,9 +58,11 @@ async function pair(): Promise<Pair> {
     },
   })
   await new Promise((resolve) => edgeSocket.once('open', resolve))
-  const cloud = new Mux(await accepted, { log })
+  const cloudSocket = await accepted
+  const cloud = new Mux(cloudSocket, { log })
   return {
     cloud,
+    cloudSocket,
     edgeSocket,
     produced,
     stop: async () => {
@@ -128,8 +132,44 @@ describe('stream tunnel multiplexing: credit flow control (real WebSocket)', fun
     stream.pause()
     const failed = new Promise<Error>((resolve) => stream.once('error', resolve))
     // the edge's socket, used raw: one window and one byte more, without waiting for credit
-    p.edgeSocket.send(encodeFrame(FrameType.data, stream.id, Buffer.alloc(DEFAULT_WINDOW, 1)))
+    for (let sent = 0; sent < DEFAULT_WINDOW; sent += MAX_DATA) p.edgeSocket.send(encodeFrame(FrameType.data, stream.id, Buffer.alloc(MAX_DATA, 1)))
     p.edgeSocket.send(encodeFrame(FrameType.data, stream.id, Buffer.alloc(1, 1)))
     assert.equal(((await failed) as Error & { code?: string }).code, 'STREAM_PROTOCOL_ERROR')
+  })
+
+  it('a peer granting credit beyond the window loses the stream (STREAM_PROTOCOL_ERROR)', async () => {
+    const stream = p.cloud.open({ kind: 'echo' })
+    const failed = new Promise<Error>((resolve) => stream.once('error', resolve))
+    p.edgeSocket.send(encodeCredit(stream.id, 1))
+    assert.equal(((await failed) as Error & { code?: string }).code, 'STREAM_PROTOCOL_ERROR')
+  })
+
+  it('a frame larger than the protocol allows, or one that is not a frame, closes the tunnel; its streams end with STREAM_CLOSED', async () => {
+    for (const bad of [encodeFrame(FrameType.data, 1, Buffer.alloc(MAX_DATA + 1)), encodeFrame(FrameType.reply, 1, Buffer.alloc(MAX_CONTROL + 1)), Buffer.from([FrameType.data, 0, 0]), Buffer.from([99, 0, 0, 0, 1])]) {
+      const pp = await pair()
+      try {
+        const stream = pp.cloud.open({ kind: 'echo' })
+        const failed = new Promise<Error>((resolve) => stream.once('error', resolve))
+        pp.edgeSocket.send(bad)
+        assert.equal(((await failed) as Error & { code?: string }).code, 'STREAM_CLOSED')
+        assert.ok(pp.cloud.closed, 'the tunnel is closed')
+      } finally {
+        await pp.stop()
+      }
+    }
+  })
+
+  it('frames of streams that do not exist get no answer: a peer that sends them and reads nothing cannot make this side buffer', async () => {
+    const marker = p.cloud.open({ kind: 'echo' })
+    marker.on('error', () => undefined)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    // the edge stops reading its socket, then sends 300,000 small frames of unknown streams and,
+    // last, one byte on a stream the cloud has: when that arrives, the cloud has handled the rest
+    ;(p.edgeSocket as unknown as { _socket: { pause(): void } })._socket.pause()
+    for (let i = 0; i < 300_000; i++) p.edgeSocket.send(encodeFrame(FrameType.data, 1_000_001 + 2 * (i % 1000), Buffer.alloc(1)))
+    p.edgeSocket.send(encodeFrame(FrameType.data, marker.id, Buffer.from('!')))
+    await new Promise((resolve) => marker.once('data', resolve))
+    assert.ok(p.cloudSocket.bufferedAmount < 64 * 1024, `the cloud buffers ${p.cloudSocket.bufferedAmount} bytes for a peer that reads nothing`)
+    assert.equal(p.cloud.closed, false)
   })
 })

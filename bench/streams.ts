@@ -5,15 +5,18 @@
  * applied to the node through the cluster. Measured: `kubectl exec POD -- true` wall time
  * against `kubectl get pod POD` (the same kubectl start and API round trip, no stream); `kubectl
  * logs` of a large log and `kubectl exec -- cat` of a large file through the tunnel, against the
- * edge's own reading of the same CRI log file (cloud-sync/streams/log-stream.ts, no tunnel); and
- * the tunnel's effect on a control message on a shared slow uplink (bench/streams-link.ts).
+ * edge's own reading of the same CRI log file (cloud-sync/streams/log-stream.ts, no tunnel); a
+ * file fetched through `kubectl port-forward` against the same fetch from the pod IP; and the
+ * tunnel's effect on a control message on a shared slow uplink (bench/streams-link.ts).
  */
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { findPodLogs, containerLogFile } from '../edged/logs/files.js'
 import { logStream } from '../cloud-sync/streams/log-stream.js'
+import { BUSYBOX_BIN } from '../test/support/containerd.js'
 import { busyboxPod, eventually, SLEEP_FOREVER } from '../test/support/edged.js'
-import { startStreamsWorld } from '../test/support/streams-world.js'
+import { startChild } from '../test/support/resources.js'
+import { startStreamsWorld, type StreamsWorld } from '../test/support/streams-world.js'
 import { percentiles, round } from './phases.js'
 import { LINK_DEFAULTS, runLinkBench } from './streams-link.js'
 
@@ -24,12 +27,14 @@ export interface StreamsBenchOptions {
   floodLines: number
   /** throughput repetitions */
   runs: number
+  /** bytes of the file fetched through kubectl port-forward and directly from the pod IP */
+  forwardBytes: number
 }
 
-export const STREAMS_DEFAULTS: StreamsBenchOptions = { execRuns: 20, floodLines: 200_000, runs: 3 }
+export const STREAMS_DEFAULTS: StreamsBenchOptions = { execRuns: 20, floodLines: 200_000, runs: 3, forwardBytes: 100_000_000 }
 
 export function streamsEstimateSeconds(o: StreamsBenchOptions): number {
-  return 90 + o.execRuns * 2 * 1.5 + o.runs * 3 * (o.floodLines / 50_000) + 3 * (LINK_DEFAULTS.pings * 0.2 + 3)
+  return 90 + o.execRuns * 2 * 1.5 + o.runs * 3 * (o.floodLines / 50_000) + o.runs * 2 * (o.forwardBytes / 5e6) + 3 * (LINK_DEFAULTS.pings * 0.2 + 3)
 }
 
 const NODE = 'edge-bench'
@@ -40,10 +45,11 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
   try {
     const bytes = o.floodLines * 201
     // the pods come from the cluster: kubectl apply with spec.nodeName, sent down by the workload downlink
-    const { world, rootDir } = await startStreamsWorld(undo, {
+    const { world, rootDir, containerd } = await startStreamsWorld(undo, {
       node: NODE,
       pods: [
         busyboxPod('web', { app: SLEEP_FOREVER }),
+        busyboxPod('www', { app: `mkdir -p /www && head -c ${o.forwardBytes} /dev/zero > /www/big && touch /www/ready && httpd -f -p 8080 -h /www` }),
         busyboxPod('flood', { app: `head -c ${bytes} /dev/zero > /tmp/big; yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${o.floodLines}; ${SLEEP_FOREVER}` }),
       ],
       readyMs: 300_000,
@@ -97,15 +103,61 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
     const mbps = (rates: number[]): number => round(Math.max(...rates) / 1e6, 2)
     say(`streams: logs ${mbps(logsRate)} MB/s, cat ${mbps(catRate)} MB/s, direct read ${mbps(directRate)} MB/s`)
     load.push(loadavg()[0])
+    const forward = await forwardThroughput(world, containerd.pid, o)
+    say(`streams: port-forward ${forward.best.throughTernMBps} MB/s, direct to the pod IP ${forward.best.directMBps} MB/s (ratio ${forward.best.ratio})`)
+    load.push(loadavg()[0])
     const link = await runLinkBench(LINK_DEFAULTS, say)
     load.push(loadavg()[0])
     return {
       exec: { runs: o.execRuns, kubectlExecMs: percentiles(execMs), kubectlGetMs: percentiles(getMs) },
       throughput: { bytes, runs: o.runs, best: { kubectlLogsMBps: mbps(logsRate), kubectlExecCatMBps: mbps(catRate), directLogReadMBps: mbps(directRate) } },
+      portForward: forward,
       link: { options: LINK_DEFAULTS, cases: link },
       loadAverage1m: load.map((l) => round(l ?? 0, 2)),
     }
   } finally {
     for (const fn of undo.splice(0).reverse()) await fn().catch(() => undefined)
+  }
+}
+
+/**
+ * One file fetched over HTTP from the pod's httpd by the same client (busybox wget), through
+ * `kubectl port-forward` (kubectl → API emulator → tern cloud → tunnel → tern edge → containerd's
+ * port forwarder → the pod) and directly from the pod IP inside the node's network namespace, in
+ * turn, `runs` times each.
+ */
+async function forwardThroughput(world: StreamsWorld['world'], netnsPid: number, o: StreamsBenchOptions): Promise<Record<string, unknown> & { best: { throughTernMBps: number; directMBps: number; ratio: number } }> {
+  const pod = `www-${NODE}`
+  await eventually(async () => (await world.kubectl.run(['exec', pod, '--', 'test', '-e', '/www/ready'])).code === 0, 300_000, 'the file to fetch written')
+  const ip = (await world.kubectl.run(['get', 'pod', pod, '-o', 'jsonpath={.status.podIP}'])).stdout.trim()
+  const forward = world.kubectl.spawn(['port-forward', `pod/${pod}`, ':8080'])
+  try {
+    const port = Number(await eventually(() => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(forward.output())?.[1]), 60_000, 'port-forward listening'))
+    const fetch = async (command: string, args: string[]): Promise<number> => {
+      const started = performance.now()
+      const child = startChild(command, args)
+      const { code } = await child.exited()
+      if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${String(code)}: ${child.output()}`)
+      return o.forwardBytes / ((performance.now() - started) / 1000)
+    }
+    const wget = (url: string): string[] => ['wget', '-q', '-O', '/dev/null', url]
+    const tern: number[] = []
+    const direct: number[] = []
+    for (let i = 0; i < o.runs; i++) {
+      tern.push(await fetch(BUSYBOX_BIN, wget(`http://127.0.0.1:${port}/big`)))
+      direct.push(await fetch('nsenter', [`--net=/proc/${netnsPid}/ns/net`, '--', BUSYBOX_BIN, ...wget(`http://${ip}:8080/big`)]))
+    }
+    const best = (rates: number[]): number => round(Math.max(...rates) / 1e6, 2)
+    const ratios = tern.map((t, i) => t / (direct[i] ?? Infinity))
+    return {
+      bytes: o.forwardBytes,
+      runs: o.runs,
+      throughTernMBps: tern.map((r) => round(r / 1e6, 2)),
+      directMBps: direct.map((r) => round(r / 1e6, 2)),
+      pairedRatios: ratios.map((r) => round(r, 3)),
+      best: { throughTernMBps: best(tern), directMBps: best(direct), ratio: round(Math.max(...tern) / Math.max(...direct), 3) },
+    }
+  } finally {
+    await forward.stop(5_000)
   }
 }

@@ -10,7 +10,8 @@
  * - **ownership**: a report about a pod that is not bound to the session's node, or whose uid is
  *   not the pod's, is refused with CLOUD_NOT_OWNER and logged (so is an event about such a pod):
  *   checked when the report arrives and again when it is written (from the informer's cache, or a
- *   GET of a pod the cache has not seen yet). A pod gone meanwhile: CLOUD_NOT_OWNER, dropped.
+ *   GET of a pod the cache has not seen yet: at most UNSEEN_PODS_PER_NODE such reports of a node
+ *   wait at once, more are refused). A pod gone meanwhile: CLOUD_NOT_OWNER, dropped.
  * - A report whose content does not match its schema, or a status of more than
  *   POD_STATUS_MAX_BYTES: CLOUD_MESSAGE_INVALID; a status or Event the API server refuses
  *   (400/413/422): CLOUD_STATUS_WRITE_FAILED; other failures are retried with
@@ -56,6 +57,14 @@ export interface PodUplinkOptions {
   retry: BackoffOptions
 }
 
+/**
+ * Reports of one node about pods this cloud's cache has not seen, waiting for the GET that checks
+ * them. A pod a node runs is in the cache unless it was created a moment ago (another replica sent
+ * it down first): a few at a time cover that; more are refused at once, so a node naming pods
+ * that do not exist cannot spend the API budget other nodes' statuses share.
+ */
+export const UNSEEN_PODS_PER_NODE = 8
+
 interface PendingStatus {
   node: string
   namespace: string
@@ -80,6 +89,8 @@ export class PodUplink {
   readonly #written = new Set<string>()
   /** refusals, logged once per node, code and episode */
   readonly #refusals: RefusalLog
+  /** node → writer keys of its reports about pods the cache has not seen, until written */
+  readonly #unseen = new Map<string, Set<string>>()
   #running = false
 
   constructor(options: PodUplinkOptions) {
@@ -130,16 +141,37 @@ export class PodUplink {
       const report = checked.value as PodStatusReport
       const size = JSON.stringify(report.status).length
       if (size > POD_STATUS_MAX_BYTES) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `the status is ${size} bytes of JSON, more than ${POD_STATUS_MAX_BYTES}`, fields)
-      const refusal = this.#ownership(this.#o.pods.get(namespace, name), session.node, namespace, name, report.uid, true)
+      const refusal = this.#ownership(this.#o.pods.get(namespace, name), session.node, namespace, name, report.uid, true) ?? this.#admitUnseen(session.node, namespace, name, `podstatus ${key}`)
       if (refusal !== undefined) return this.#refuse(session, message, refusal.code, refusal.reason, fields)
       return this.#statuses.submit(session, message, key, () => ({ node: session.node, namespace, name, report }))
     }
     const event = checked.value as EventReport
     const about = event.involvedObject
     if (about.namespace !== namespace) return this.#refuse(session, message, 'CLOUD_MESSAGE_INVALID', `the event is in ${namespace} about a pod in ${about.namespace}`, fields)
-    const refusal = this.#ownership(this.#o.pods.get(about.namespace, about.name), session.node, about.namespace, about.name, about.uid, true)
+    const refusal = this.#ownership(this.#o.pods.get(about.namespace, about.name), session.node, about.namespace, about.name, about.uid, true) ?? this.#admitUnseen(session.node, about.namespace, about.name, `event ${key}`)
     if (refusal !== undefined) return this.#refuse(session, message, refusal.code, refusal.reason, fields)
     this.#events.submit(session, message, key, () => ({ node: session.node, namespace, name, event }))
+  }
+
+  /** Takes a place among `node`'s reports about unseen pods (a refusal when none is left); nothing for a pod the cache has. */
+  #admitUnseen(node: string, namespace: string, name: string, writerKey: string): Refusal | undefined {
+    if (this.#o.pods.get(namespace, name) !== undefined) return undefined
+    let waiting = this.#unseen.get(node)
+    if (waiting?.has(writerKey) === true) return undefined
+    if ((waiting?.size ?? 0) >= UNSEEN_PODS_PER_NODE) return { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} does not exist (not seen by this cloud, and ${UNSEEN_PODS_PER_NODE} reports of the node about unseen pods wait to be checked)` }
+    if (waiting === undefined) this.#unseen.set(node, (waiting = new Set()))
+    waiting.add(writerKey)
+    return undefined
+  }
+
+  /**
+   * The reports of a writer key were written or refused: their places are free, for every node
+   * (reports of two nodes about one pod are coalesced into one write, named after the newest's).
+   */
+  #checked(writerKey: string): void {
+    for (const [node, waiting] of this.#unseen) {
+      if (waiting.delete(writerKey) && waiting.size === 0) this.#unseen.delete(node)
+    }
   }
 
   /** Why `node` may not report on the pod (undefined: it may; `unseen` pods pass until written). */
@@ -159,6 +191,12 @@ export class PodUplink {
   }
 
   async #writeStatus(v: PendingStatus): Promise<Refusal | undefined> {
+    const outcome = await this.#writeStatusChecked(v)
+    this.#checked(`podstatus ${v.namespace}/${v.name}`) // not on a throw: the write is retried
+    return outcome
+  }
+
+  async #writeStatusChecked(v: PendingStatus): Promise<Refusal | undefined> {
     const refusal = this.#ownership(await this.#pod(v.namespace, v.name), v.node, v.namespace, v.name, v.report.uid, false)
     if (refusal !== undefined) return this.#logged(refusal, v.node)
     try {
@@ -170,6 +208,12 @@ export class PodUplink {
   }
 
   async #writeEvent(v: PendingEvent): Promise<Refusal | undefined> {
+    const outcome = await this.#writeEventChecked(v)
+    this.#checked(`event ${v.namespace}/${v.name}`)
+    return outcome
+  }
+
+  async #writeEventChecked(v: PendingEvent): Promise<Refusal | undefined> {
     const about = v.event.involvedObject
     const refusal = this.#ownership(await this.#pod(about.namespace, about.name), v.node, about.namespace, about.name, about.uid, false)
     if (refusal !== undefined) return this.#logged(refusal, v.node)

@@ -54,7 +54,11 @@ describe('pods bound to an edge node run there (real processes: emulator, tern c
     assert.equal((await running(runtime, 'other')).length, 1)
     assert.deepEqual(await running(runtime, 'elsewhere'), [])
     const snapshot = JSON.parse(await readFile(join(world.dir, 'edge', 'data', 'edged', 'pods.json'), 'utf8')) as PodSnapshot
-    assert.deepEqual(snapshot.pods.map((p) => `${p.name} ${p.uid === uid}`).sort(), ['other false', 'web true'])
+    assert.deepEqual(snapshot.pods.map((p) => `${p.name} ${p.uid === uid}`).sort(), ['bad false', 'other false', 'web true'])
+    // the refused pod is kept as the kubelet keeps a pod its admission rejected: Failed, never run
+    const badEntry = snapshot.pods.find((p) => p.name === 'bad')
+    assert.equal(badEntry?.status.phase, 'Failed')
+    assert.equal(badEntry?.status.reason, 'PodInvalid')
   })
 
   it('kubectl delete pod: SIGTERM reaches the container at the edge, then the final delete (grace 0, uid precondition) removes the object', async () => {

@@ -108,10 +108,13 @@ describe('streams under abuse: dropped clients, stalled readers, a silent edge (
     for (let i = 0; i < jobs.length; i += 10) await Promise.all(jobs.slice(i, i + 10).map((job) => job()))
     // everything the storm opened is closed again: the same descriptors at both ends and at the
     // runtime, no cat left in the container
-    // (the API server's idle keep-alive connections to tern cloud may close meanwhile: not more, not the same)
+    // (the API server's idle keep-alive connections to tern cloud may close meanwhile: not more, not the same;
+    // containerd may keep a descriptor or two of its own a while longer, seen once on a quiet run: a
+    // stream the edge left open at the runtime would hold several of the storm's 100)
+    const slack: Record<string, number> = { runtimeFds: 2 }
     const settled = async (): Promise<boolean> => {
       const now = await counts()
-      return Object.entries(before).every(([k, v]) => (now[k] ?? Infinity) <= v)
+      return Object.entries(before).every(([k, v]) => (now[k] ?? Infinity) <= v + (slack[k] ?? 0))
     }
     await eventually(settled, 60_000, `the counts back to ${JSON.stringify(before)}`).catch(async (err: Error) => {
       throw new Error(`${err.message}; now ${JSON.stringify(await counts())}`)

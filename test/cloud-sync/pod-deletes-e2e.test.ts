@@ -17,6 +17,13 @@ async function gone(world: CloudWorld, name: string): Promise<boolean> {
   return /NotFound/.test((await world.kubectl.run(['get', 'pod', name])).stderr)
 }
 
+/** Applies a pod `name` whose container ignores SIGTERM (terminationGracePeriodSeconds 90) and waits until it runs at the edge. */
+async function applyIgnoringSigterm(world: CloudWorld, runtime: Parameters<typeof running>[0], name: string): Promise<void> {
+  const pod = podYaml(name, NODE, `trap '' TERM; ${SLEEPING}`).replace('terminationGracePeriodSeconds: 5', 'terminationGracePeriodSeconds: 90')
+  assert.equal((await world.kubectl.run(['apply', '-f', '-'], pod)).code, 0)
+  await until(`${name} running at the edge`, () => running(runtime, name), (c) => c.length === 1)
+}
+
 /** A registry inside containerd's network namespace that takes connections and never answers: a pull waits on it. */
 const STALLED_REGISTRY = `
 const server = require('node:net').createServer((socket) => { console.log('connection'); socket.on('error', () => {}) })
@@ -30,9 +37,7 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
   it('kubectl delete --grace-period=3 of a pod whose container ignores SIGTERM (terminationGracePeriodSeconds 90): killed after the 3 s, not the pod’s 90', async () => {
     const { world, runtime, startEdge } = await startPodsWorld(undo)
     await startEdge()
-    const pod = podYaml('stubborn', NODE, `trap '' TERM; ${SLEEPING}`).replace('terminationGracePeriodSeconds: 5', 'terminationGracePeriodSeconds: 90')
-    assert.equal((await world.kubectl.run(['apply', '-f', '-'], pod)).code, 0)
-    await until('stubborn running at the edge', () => running(runtime, 'stubborn'), (c) => c.length === 1)
+    await applyIgnoringSigterm(world, runtime, 'stubborn')
 
     const asked = Date.now()
     const deleted = await world.kubectl.run(['delete', 'pod', 'stubborn', '--grace-period=3', '--wait=false'])
@@ -74,9 +79,7 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
   it('a second, shorter kubectl delete (--grace-period=60, then 2) of a pod whose container ignores SIGTERM (terminationGracePeriodSeconds 90): killed within seconds of the second', async () => {
     const { world, runtime, startEdge } = await startPodsWorld(undo)
     await startEdge()
-    const pod = podYaml('slow', NODE, `trap '' TERM; ${SLEEPING}`).replace('terminationGracePeriodSeconds: 5', 'terminationGracePeriodSeconds: 90')
-    assert.equal((await world.kubectl.run(['apply', '-f', '-'], pod)).code, 0)
-    await until('slow running at the edge', () => running(runtime, 'slow'), (c) => c.length === 1)
+    await applyIgnoringSigterm(world, runtime, 'slow')
 
     assert.equal((await world.kubectl.run(['delete', 'pod', 'slow', '--grace-period=60', '--wait=false'])).code, 0)
     await new Promise((r) => setTimeout(r, 3000)) // the edge is stopping it with the 60 s

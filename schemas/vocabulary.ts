@@ -13,19 +13,14 @@ export const ACCESS_MODES = ['ReadWrite', 'ReadOnly'] as const
 export const DeviceStates = ['online', 'offline', 'ok', 'unknown', 'unhealthy'] as const
 export type DeviceState = (typeof DeviceStates)[number]
 
-/** KubeEdge's twin type vocabulary (kubeedge-compat.md §2.5) for a model property type: a new twin gets it. */
-export function twinType(type: PropertyType): string {
-  switch (type) {
-    case 'INT':
-      return 'int'
-    case 'FLOAT':
-    case 'DOUBLE':
-      return 'float'
-    case 'BOOLEAN':
-      return 'boolean'
-    case 'STRING':
-    case 'BYTES':
-    case 'STREAM':
-      return 'string'
-  }
+/**
+ * The twin type KubeEdge gives a model property type: its name in lower case. KubeEdge's
+ * DeviceController wrote `int`, `float`, `double`, `boolean`, `string` and `bytes` into the mapper
+ * profile for the model types, legacy mappers put that name in every report's `metadata.type`, and
+ * the v1beta1 mapper framework lower-cases the model type (`stream` too); the twin and the cloud
+ * pass it on, so KubeEdge clients see `double` for a DOUBLE property. Value checks treat `double`
+ * as `float` and `bytes` as base64 (twin/values.ts).
+ */
+export function twinType(type: PropertyType): Lowercase<PropertyType> {
+  return type.toLowerCase() as Lowercase<PropertyType>
 }

@@ -113,6 +113,26 @@ describe('cloud upstream: edge reports → Device status', function () {
     })
   })
 
+  it('a report without a type takes the KubeEdge twin type of the model property: DOUBLE → double, BYTES → bytes', async () => {
+    const h = await startHarness()
+    try {
+      const meter = { ...model('meter'), spec: { protocol: 'modbus', properties: [{ name: 'power', type: 'DOUBLE', accessMode: 'ReadOnly' }, { name: 'raw', type: 'BYTES', accessMode: 'ReadOnly' }] } }
+      await h.create(MODELS(), meter)
+      await h.create(DEVICES(), device('meter-1', 'edge-1', 'meter', { properties: [{ name: 'power' }, { name: 'raw' }] }))
+      await eventually(() => h.cloud.informers.devices.list().length === 1 && h.cloud.informers.models.list().length === 1)
+      const edge = h.edge('edge-1')
+      await edge.waitForCount(1)
+      const answer = await edge.twin('default', 'meter-1', { power: { actual: { value: '1234.5', metadata: { timestamp: T0 } } }, raw: { actual: { value: 'AQI=', metadata: { timestamp: T0 } } } })
+      assert.equal(answer.content, 'OK')
+      assert.deepEqual((await statusOf(h, 'meter-1')).twins, [
+        { propertyName: 'power', reported: { value: '1234.5', metadata: { timestamp: String(T0), type: 'double' } } },
+        { propertyName: 'raw', reported: { value: 'AQI=', metadata: { timestamp: String(T0), type: 'bytes' } } },
+      ])
+    } finally {
+      await h.close()
+    }
+  })
+
   it('coalescing: 100 reports for one device at qps=1 → 2 patches, every report acknowledged only after the patch holding it; re-sends are not counted again', async () => {
     const h = await setup({ cloud: { qps: 1, burst: 1 } })
     try {

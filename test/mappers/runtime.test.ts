@@ -55,6 +55,27 @@ describe('mapper runtime: polling and reporting', () => {
     assert.equal(sim.callsOf('read').length, 4)
   })
 
+  it('a report carries the KubeEdge twin type of each model type (DOUBLE → double, BYTES → bytes), and the twin keeps it in result and document', async () => {
+    const device = fakeDevice('meter-1', [prop('power', { type: 'DOUBLE', accessMode: 'ReadOnly' }), prop('raw', { type: 'BYTES', accessMode: 'ReadOnly' })])
+    const h = await start({
+      devices: [device],
+      mapper: { heartbeatMs: 0 },
+      prepare: (p) => {
+        p.device('meter-1').registers.set('power', '1234.5')
+        p.device('meter-1').registers.set('raw', 'AQI=')
+      },
+    })
+    await h.until(() => h.actual('meter-1', 'raw') === 'AQI=' && h.on('meter-1', 'twin/update/document').length > 0, 'the first report in the twin')
+    assert.deepEqual(h.on('meter-1', 'twin/update')[0]?.body.twin, { power: { actual: { value: '1234.5' }, metadata: { type: 'double' } }, raw: { actual: { value: 'AQI=' }, metadata: { type: 'bytes' } } })
+    const twins = h.twin.devices.get('default/meter-1')?.twins
+    assert.deepEqual([twins?.power?.type, twins?.raw?.type], ['double', 'bytes'])
+    type Twins = Record<string, { metadata?: { type?: string }; current?: { metadata?: { type?: string } } }>
+    const result = h.on('meter-1', 'twin/update/result')[0]?.body as { twin: Twins }
+    assert.deepEqual([result.twin.power?.metadata?.type, result.twin.raw?.metadata?.type], ['double', 'bytes'])
+    const document = h.on('meter-1', 'twin/update/document')[0]?.body as { twin: Twins }
+    assert.deepEqual([document.twin.power?.current?.metadata?.type, document.twin.raw?.current?.metadata?.type], ['double', 'bytes'])
+  })
+
   it('reports actual values once per round with every changed property, then only changes', async () => {
     const device = fakeDevice('meter-1', [prop('speed', { collectCycle: 1000 }), prop('temperature', { type: 'FLOAT', accessMode: 'ReadOnly', collectCycle: 1000 })])
     const h = await start({

@@ -5,6 +5,8 @@
  * unprivileged user, no new privileges, a read-only file system except the state directory (what
  * ProtectSystem=strict with StateDirectory= leaves writable) — where it must serve, stop cleanly
  * on SIGTERM with a final log line, and refuse a state directory it cannot write with a coded error.
+ * That user runs the package installed as `npm install -g` would install it, so the checkout may
+ * be anywhere, even where the user cannot reach it.
  */
 import { strict as assert } from 'node:assert'
 import { execFile } from 'node:child_process'
@@ -14,6 +16,7 @@ import { promisify } from 'node:util'
 import mqtt from 'mqtt'
 import { scratchDir, startChild, type Child } from '../support/resources.js'
 import { TERN_BIN } from '../support/tern.js'
+import { installBuiltPackage } from '../support/installed-package.js'
 
 const run = promisify(execFile)
 const UNITS = resolve(import.meta.dirname, '../../deploy/systemd')
@@ -89,11 +92,27 @@ describe('deploy: systemd units', function () {
   })
 
   describe('tern edge in the unit sandbox', function () {
+    let installed: Awaited<ReturnType<typeof scratchDir>> | undefined
+    let tern: string
     let state: string
     let config: string
     let child: Child | undefined
-    beforeEach(async function () {
+    before(async function () {
       if (process.getuid?.() !== 0 || !(await hasCommand('unshare')) || !(await hasCommand('setpriv'))) this.skip()
+      // The unit's user runs an installed package, not this checkout, which it may not be able to
+      // reach (a clone under a 0700 directory): install the build where it can, as a gateway would.
+      installed = await scratchDir('tern-installed-')
+      await chmod(installed.path, 0o755)
+      tern = await installBuiltPackage(join(installed.path, 'usr'))
+      // Node itself is the one thing this test cannot move; without it the unit could not run either.
+      const node = await run('setpriv', [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', process.execPath, '--version']).catch((err: Error) => err)
+      if (node instanceof Error) {
+        process.stderr.write(`      skipped: ${process.execPath} cannot be run by uid ${NOBODY.uid}: ${node.message.trim()}\n`)
+        this.skip()
+      }
+    })
+    after(() => installed?.remove())
+    beforeEach(async () => {
       state = join(scratch.path, 'state')
       await mkdir(state)
       await chown(state, NOBODY.uid, NOBODY.gid)
@@ -109,7 +128,7 @@ describe('deploy: systemd units', function () {
     /** ProtectSystem=strict + StateDirectory=, User=, NoNewPrivileges=, as the unit's ExecStart. */
     function sandboxed(stateDir: string): Child {
       const script = `mount --bind "${stateDir}" "${stateDir}" && mount -o remount,bind,ro / && exec setpriv --reuid=${NOBODY.uid} --regid=${NOBODY.gid} --clear-groups --no-new-privs "$@"`
-      return startChild('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', process.execPath, TERN_BIN, 'edge', '--config', config, '--data-dir', stateDir])
+      return startChild('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', process.execPath, tern, 'edge', '--config', config, '--data-dir', stateDir])
     }
 
     it('serves read-only everywhere but its state directory, and logs a final line on SIGTERM', async () => {

@@ -30,6 +30,7 @@ import { Upstream, type UpstreamMetrics } from './upstream.js'
 import { ClientNodeWorkloadApi, type WorkloadApi } from './workload-api.js'
 import { Workloads } from './workloads.js'
 import { servePodDeletes } from './pod-deletes.js'
+import { RefusalLog } from '../refusal-log.js'
 
 export interface CloudControllerOptions {
   log: Logger
@@ -72,6 +73,8 @@ export class CloudController {
   readonly #o: CloudControllerOptions
   readonly #workloadApi: WorkloadApi | undefined
   readonly #log: Logger
+  /** refusals of final deletes, once per node, code and episode across the node's sessions */
+  readonly #deleteRefusals: RefusalLog
   #state: 'new' | 'started' | 'stopped' = 'new'
 
   constructor(options: CloudControllerOptions) {
@@ -89,6 +92,7 @@ export class CloudController {
     const workloadApi = options.workloadApi ?? (options.kube === undefined ? undefined : new ClientNodeWorkloadApi(options.kube))
     this.#workloadApi = workloadApi
     this.#log = log
+    this.#deleteRefusals = new RefusalLog(log.child({ controller: 'pod-deletes' }), () => (options.clock ?? realClock).now())
     this.workloads =
       workloadApi === undefined
         ? undefined
@@ -140,7 +144,7 @@ export class CloudController {
     if (this.#state !== 'started') return
     this.#upstream.attach(session)
     const workloads = this.workloads
-    if (workloads !== undefined && this.#workloadApi !== undefined) servePodDeletes(session, { workloads, api: this.#workloadApi, log: this.#log.child({ controller: 'pod-deletes' }) })
+    if (workloads !== undefined && this.#workloadApi !== undefined) servePodDeletes(session, { workloads, api: this.#workloadApi, log: this.#log.child({ controller: 'pod-deletes' }), refusals: this.#deleteRefusals })
     void this.#downstream.attach(session).then(() => (workloads === undefined || !session.open ? undefined : workloads.attach(session)))
   }
 

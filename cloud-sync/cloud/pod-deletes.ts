@@ -3,13 +3,15 @@
  * `{ uid }` once it has terminated a pod whose deletion was asked for (deletionTimestamp set), and
  * the pod is deleted with gracePeriodSeconds 0 and preconditions.uid, so a newer pod of the same
  * name is never hit. Answered once the API server took it (a pod already gone counts as done). A
- * pod bound to another node, or another uid, is refused with CLOUD_NOT_OWNER (logged); a pod
- * nobody asked to delete with CLOUD_MESSAGE_INVALID; API failures with CLOUD_KUBE_UNAVAILABLE
- * (the edge re-sends).
+ * pod bound to another node, or another uid, is refused with CLOUD_NOT_OWNER; a pod nobody asked
+ * to delete with CLOUD_MESSAGE_INVALID; API failures with CLOUD_KUBE_UNAVAILABLE (the edge
+ * re-sends). Refusals are logged once per node, code and episode (RefusalLog), so a node sending
+ * deletes of others' pods by the thousand costs a line, each still answered.
  */
 import type { Logger } from 'pino'
 import type { ErrorCode } from '../../schemas/errors.js'
 import { errorResponse, NODE_STATUS_ROUTE, Operations, parseWorkloadResource, response, validatePodDeleted, type Envelope } from '../messages.js'
+import type { RefusalLog } from '../refusal-log.js'
 import type { Session } from '../session.js'
 import type { KubeRequestError } from './kube-api.js'
 import type { WorkloadApi } from './workload-api.js'
@@ -19,6 +21,8 @@ export interface PodDeletesOptions {
   workloads: Workloads
   api: WorkloadApi
   log: Logger
+  /** shared by every session: a node's episode outlives a reconnection */
+  refusals: RefusalLog
 }
 
 /** Serves the final deletes of `session`'s node. */
@@ -39,7 +43,7 @@ async function finalDelete(node: string, message: Envelope, o: PodDeletesOptions
   const pod = o.workloads.pods.get(namespace, name)
   if (pod === undefined) return undefined // gone already: what the edge asked for
   if (pod.spec.nodeName !== node || pod.metadata.uid !== checked.value.uid) {
-    o.log.warn({ code: 'CLOUD_NOT_OWNER', node, pod: `${namespace}/${name}`, boundTo: pod.spec.nodeName, uid: checked.value.uid }, 'a node asked to delete a pod that is not its own')
+    o.refusals.warn(node, 'CLOUD_NOT_OWNER', { node, pod: `${namespace}/${name}`, boundTo: pod.spec.nodeName, uid: checked.value.uid }, 'a node asked to delete a pod that is not its own')
     return { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} with uid ${checked.value.uid} is not bound to ${node}` }
   }
   if (pod.metadata.deletionTimestamp === undefined) return { code: 'CLOUD_MESSAGE_INVALID', reason: `pod ${namespace}/${name} is not being deleted` }
@@ -50,7 +54,7 @@ async function finalDelete(node: string, message: Envelope, o: PodDeletesOptions
   } catch (err) {
     const status = (err as KubeRequestError).status
     if (status === 409) return { code: 'CLOUD_NOT_OWNER', reason: `pod ${namespace}/${name} now has another uid` }
-    o.log.warn({ code: 'CLOUD_KUBE_UNAVAILABLE', node, pod: `${namespace}/${name}`, err: (err as Error).message }, 'final pod delete failed; the edge sends it again')
+    o.refusals.warn(node, 'CLOUD_KUBE_UNAVAILABLE', { node, pod: `${namespace}/${name}`, err: (err as Error).message }, 'final pod delete failed; the edge sends it again')
     return { code: 'CLOUD_KUBE_UNAVAILABLE', reason: (err as Error).message }
   }
 }

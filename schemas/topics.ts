@@ -5,7 +5,7 @@
  * Two device-ID layouts exist on the wire (DESIGN §4):
  * - `name`:           `$hw/events/device/<name>/...`             (KubeEdge ≤ 1.16, legacy mappers)
  * - `namespace/name`: `$hw/events/device/<namespace>/<name>/...` (KubeEdge ≥ 1.17)
- * (the same names as `TopicLayout` in twin/manifests.ts and the node configuration)
+ * (the same names as `TopicLayout` in twin/device-set.ts and the node configuration)
  * The parser says which one a request used so its answer goes out on the same layout.
  *
  * Parsing matches the known suffix from the end of the topic and then requires exactly one or two

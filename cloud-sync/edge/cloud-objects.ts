@@ -7,7 +7,7 @@
  * space; the device ones below are them applied to Manifests.
  */
 import type { StoreOp } from '../../twin/store.js'
-import type { Manifest } from '../../twin/manifests.js'
+import type { Manifest } from '../../twin/device-set.js'
 import { objectResource, type NodeDeviceSet, type ObjectKind } from '../messages.js'
 
 /** The `meta` space of the node database: cloud objects by edge resource. */

@@ -6,7 +6,7 @@
  * - `resync` (content NodeDeviceSet, sent on every connect) replaces the whole set;
  * - `update`/`insert`/`delete` of `<ns>/device/<name>` or `<ns>/devicemodel/<name>` change one
  *   object; an update older (integer resourceVersion) than the held copy is ignored, and acked;
- * - then the set is resolved (twin/manifests.ts `resolveDevices`) and handed to `onChange` (the
+ * - then the set is resolved (twin/device-set.ts `resolveDevices`) and handed to `onChange` (the
  *   DeviceTwin's `setMembers`); the message is acknowledged only after that resolved, so an ack
  *   means "written". Bad content is answered with CLOUD_MESSAGE_INVALID and changes nothing.
  *
@@ -17,7 +17,7 @@ import type { Logger } from 'pino'
 import type { EdgeDevice } from '../../schemas/device.js'
 import * as checks from '../../schemas/generated/validators.js'
 import { validator, type Problem } from '../../schemas/validate.js'
-import { resolveDevices, type Manifest, type TopicLayout } from '../../twin/manifests.js'
+import { resolveDevices, type Manifest, type TopicLayout } from '../../twin/device-set.js'
 import type { LevelStore } from '../../twin/store.js'
 import { Operations, parseObjectResource, RESYNC_RESOURCE, Sources, validateNodeDeviceSet, type Envelope } from '../messages.js'
 import type { Session } from '../session.js'

@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert'
 import { readFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { fanDevice } from '../support/cloud.js'
+import { fanDevice, startCloudEdge, startCloudWorld } from '../support/cloud.js'
 import { scratchWithDevices } from '../support/manifests.js'
 import { FAN_MODEL } from '../support/modbus.js'
 import { freePort, scratchDir, startChild } from '../support/resources.js'
@@ -53,6 +53,8 @@ describe('cli: what tern edge loads', function () {
   let onDefaults: string[]
   /** the text of the chunks that node loaded */
   let onDefaultsCode: string
+  /** what a node linked to tern cloud, with no manifestsDir, loaded up to serving the device the cloud bound to it */
+  let cloudLinked: string[]
   before(async () => {
     // a Modbus device on a port where nothing listens: the mapper and its driver load, the device stays offline
     const { dir, devices } = await scratchWithDevices(`${FAN_MODEL}---\n${fanDevice('fan-1', 'edge-1', await freePort(), '0')}`, undo)
@@ -76,6 +78,13 @@ describe('cli: what tern edge loads', function () {
     await bare.stop()
     onDefaults = await loadedSources(bare.output())
     onDefaultsCode = (await Promise.all(loadedChunks(bare.output()).map((chunk) => readFile(chunk, 'utf8')))).join('\n')
+    const world = await startCloudWorld(undo)
+    const applied = await world.kubectl.run(['apply', '-f', '-'], `${FAN_MODEL}---\n${fanDevice('fan-c', 'edge-c', await freePort(), '0')}`)
+    assert.equal(applied.code, 0, applied.stderr)
+    const linked = await startCloudEdge(world, 'edge-c', `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn: (command, args) => startChild(command, ['--import', TRACE, ...args]) })
+    await linked.waitForLine((l) => l.includes('fan-c') && l.includes('"part":"mapper"'), 30_000)
+    await linked.stop()
+    cloudLinked = await loadedSources(linked.output())
   })
   after(async () => {
     for (const step of undo.reverse()) await step()
@@ -115,6 +124,15 @@ describe('cli: what tern edge loads', function () {
     )
     assert.deepEqual(
       withoutHttp.filter((s) => /twin\/manifest|validators\/(Device|DeviceModel)\.js$/.test(s)),
+      [],
+    )
+  })
+
+  it('linked to tern cloud with no manifestsDir, loads no manifest reader: the cloud link resolves its devices without it', () => {
+    assert.ok(cloudLinked.some((s) => s.endsWith('twin/device-set.ts')), 'the node resolved the devices the cloud sent')
+    // The YAML parser is loaded all the same, to read the configuration file a cloud link is set in (cli/config.ts).
+    assert.deepEqual(
+      cloudLinked.filter((s) => /twin\/manifest/.test(s)),
       [],
     )
   })

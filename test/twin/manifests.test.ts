@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert'
-import { parseManifests, resolveDevices } from '../../twin/manifests.js'
+import { resolveDevices } from '../../twin/device-set.js'
+import { parseManifests } from '../../twin/manifests.js'
 
 const MODEL = `
 apiVersion: devices.kubeedge.io/v1beta1

@@ -19,17 +19,22 @@ import { RuntimeObserver, type ObservedPod } from './kuberuntime/observe.js'
 import type { HookRunner, Images, RuntimeConfigs, Volumes } from './kuberuntime/parts.js'
 import { podGraceSeconds, podName, PodSyncer, type SyncResult } from './kuberuntime/pod-sync.js'
 import type { Unhealthy } from './kuberuntime/plan.js'
-import { PodAdmission, refusedPod } from './pod-admission.js'
+import { PodAdmission, refusedPod, type NodeCheck } from './pod-admission.js'
 import { PodStore, uidOf } from './pod-store.js'
 import { PodWorkers } from './pod-workers.js'
 import { ProbeManager } from './prober/manager.js'
 import { nodeAddress, type Dial } from './pod-network.js'
 import type { PodSource } from './sources/source.js'
-import type { Rejection } from './admission.js'
 import { apiPodsOnly, fromApi, noEvents, type EventRecorder } from './events.js'
 import { podStatus } from './status.js'
 import { StatusManager } from './status-manager.js'
 import { Terminations } from './terminations.js'
+
+/** Oldest first by creationTimestamp (RFC 3339, compared as text); pods without one keep their order, first. */
+function byCreation(pods: readonly Pod[]): Pod[] {
+  const created = (p: Pod): string => (p.metadata as { creationTimestamp?: string }).creationTimestamp ?? ''
+  return [...pods].sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0))
+}
 
 /**
  * Retry delays while the runtime cannot be reached, ms, doubling from the first to the cap: the
@@ -64,8 +69,8 @@ export interface EdgedOptions {
   onPodStatus?: (pod: Pod, status: PodStatus) => void
   /** where events about pods from the API server go (default: nowhere) */
   recorder?: EventRecorder
-  /** admission of new pods against the Node's spec (cordon, taints; default: every pod is admitted) */
-  admission?: { check(pod: Pod): Rejection | undefined }
+  /** admission of new pods against the Node and the pods admitted before (default: every pod is admitted) */
+  admission?: NodeCheck
 }
 
 interface Desired {
@@ -228,7 +233,8 @@ export class Edged {
     await this.#admission.keepOnly(now)
     this.#terminations.keepFinished(source, now)
     for (const uid of this.#terminations.forceDeleted(source, now)) this.#hurry(uid)
-    for (const pod of pods) {
+    // new pods are admitted oldest first, each against those admitted before it, as the kubelet's HandlePodAdditions does
+    for (const pod of byCreation(pods)) {
       const uid = uidOf(pod)
       if (pod.metadata.deletionTimestamp !== undefined) {
         await this.#deleting(pod, source)
@@ -236,7 +242,7 @@ export class Edged {
       }
       if (this.#admission.rejected(uid)) continue
       if (!this.#desired.has(uid)) {
-        if (!(await this.#admission.admit(pod))) continue
+        if (!(await this.#admission.admit(pod, this.#activePods()))) continue
         this.#log.info({ pod: podName(pod), uid, source }, 'pod added')
       }
       this.#desired.set(uid, { pod, source })
@@ -249,6 +255,23 @@ export class Edged {
     }
     await this.#store.setSourcePods(source, pods)
     this.#alarm.wake()
+  }
+
+  /**
+   * The pods admission weighs a new one against, as the kubelet's filterOutInactivePods: those
+   * admitted whose phase is not terminal (Succeeded, Failed), and those being stopped.
+   */
+  #activePods(): Pod[] {
+    const active: Pod[] = []
+    for (const [uid, { pod }] of this.#desired) {
+      const phase = this.#statuses.previous(uid)?.phase
+      if (phase !== 'Succeeded' && phase !== 'Failed') active.push(pod)
+    }
+    for (const uid of this.#terminations.uids()) {
+      const stopping = this.#terminations.get(uid)
+      if (stopping !== undefined && !this.#desired.has(uid)) active.push(stopping.pod)
+    }
+    return active
   }
 
   /** Moves a desired pod to termination: its sync stops waiting for images, its probes stop. */

@@ -22,14 +22,19 @@ export function refusedPod(refused: RefusedPod): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: refused.metadata, spec: { containers: [] } } as unknown as Pod
 }
 
+/** Why a pod may not run beside `active`, the pods admitted and not finished (NodeAdmission). */
+export interface NodeCheck {
+  check(pod: Pod, active: readonly Pod[]): Rejection | undefined
+}
+
 export interface PodAdmissionOptions {
   statuses: StatusManager
   events: EventRecorder
   clock: Clock
   hostIP: string
   log: Logger
-  /** admission of new pods against the Node's spec (cordon, taints; undefined: every pod is admitted) */
-  node: { check(pod: Pod): Rejection | undefined } | undefined
+  /** admission of new pods against the Node and the pods admitted before (undefined: every pod is admitted) */
+  node: NodeCheck | undefined
 }
 
 export class PodAdmission {
@@ -67,19 +72,19 @@ export class PodAdmission {
     await this.#reject(pod, { reason: INVALID_REASON, message: `${REJECTED_PREFIX}${message}` })
   }
 
-  /** Whether a pod new to edged may run; a refused one is reported and remembered. */
-  async admit(pod: Pod): Promise<boolean> {
-    const rejection = this.#verdict(pod, uidOf(pod))
+  /** Whether a pod new to edged may run beside `active` (the pods admitted and not finished); a refused one is reported and remembered. */
+  async admit(pod: Pod, active: readonly Pod[]): Promise<boolean> {
+    const rejection = this.#verdict(pod, uidOf(pod), active)
     if (rejection === undefined) return true
     await this.#reject(pod, rejection)
     return false
   }
 
-  #verdict(pod: Pod, uid: string): Rejection | undefined {
+  #verdict(pod: Pod, uid: string, active: readonly Pod[]): Rejection | undefined {
     const before = this.#o.statuses.previous(uid)
     if (before?.phase === 'Failed' && before.message?.startsWith(REJECTED_PREFIX) === true) return { reason: before.reason ?? '', message: before.message }
     if (before !== undefined) return undefined
-    return this.#o.node?.check(pod)
+    return this.#o.node?.check(pod, active)
   }
 
   /** The kubelet's rejectPod: a Warning event and the status Failed with the reason; nothing runs. */

@@ -21,9 +21,9 @@ import { dialTcp, type Dial } from './pod-network.js'
 import { edgedRootDir } from './root-dir.js'
 import { CloudPodSource, type CloudPods } from './sources/cloud.js'
 import { apiPodsOnly, type EventRecorder } from './events.js'
-import type { Rejection } from './admission.js'
 import type { Pod, PodStatus } from '../schemas/pod.js'
 import { StaticPodDir } from './sources/static-dir.js'
+import type { NodeCheck } from './pod-admission.js'
 import type { PodSource } from './sources/source.js'
 import { VolumeManager, type VolumeFiles } from './volumes.js'
 import type { Mounter } from './volumes/mounter.js'
@@ -56,7 +56,7 @@ export interface EdgedHooks {
   /** events about pods from the API server */
   recorder?: EventRecorder
   /** admission of new pods against the Node's spec */
-  admission?: { check(pod: Pod): Rejection | undefined }
+  admission?: NodeCheck
 }
 
 export async function startEdged(options: {

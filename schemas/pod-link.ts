@@ -108,9 +108,16 @@ export type EventReport = Static<typeof EventReport>
 
 const Taint = Type.Object({ key: Type.String({ minLength: 1, maxLength: 316 }), value: Type.Optional(Text(63)), effect: StringEnum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) }, Open)
 
-/** Content of a downstream `update` of `default/node/<node>`: the Node's spec as edged's admission needs it (cordon, taints). */
+/** A Node's labels (a label value is at most 63 characters). */
+const NodeLabels = Type.Record(Type.String(), Text(63), { maxProperties: 1024 })
+
+/**
+ * Content of a downstream `update` of `default/node/<node>`: the Node as edged's admission needs it,
+ * its spec (cordon, taints) and its labels (nodeSelector and node affinity). `labels` is absent
+ * from a cloud that does not send them.
+ */
 export const NodeSpecUpdate = Type.Object(
-  { spec: Type.Object({ unschedulable: Type.Optional(Type.Boolean()), taints: Type.Optional(Type.Array(Taint, { maxItems: 128 })) }, Open) },
+  { spec: Type.Object({ unschedulable: Type.Optional(Type.Boolean()), taints: Type.Optional(Type.Array(Taint, { maxItems: 128 })) }, Open), labels: Type.Optional(NodeLabels) },
   { additionalProperties: true },
 )
 export type NodeSpecUpdate = Static<typeof NodeSpecUpdate>
@@ -123,5 +130,5 @@ const ObjectName = Type.Object(
 
 
 /** What the cloud reads of an edge node's Node to send its spec down. */
-export const EdgeNodeObject = Type.Object({ metadata: ObjectName, spec: Type.Optional(NodeSpecUpdate.properties.spec) }, Open)
+export const EdgeNodeObject = Type.Object({ metadata: Type.Composite([ObjectName, Type.Object({ labels: Type.Optional(NodeLabels) })], Open), spec: Type.Optional(NodeSpecUpdate.properties.spec) }, Open)
 export type EdgeNodeObject = Static<typeof EdgeNodeObject>

@@ -1,8 +1,9 @@
 /**
- * Sends each connected edge node its own Node's spec (`update` of `default/node/<node>`, content
- * `{spec: {unschedulable, taints}}`) for edged's admission, as a kubelet reads its Node: on connect
- * and whenever `kubectl cordon`/`uncordon` or a taint change moves it. Only the newest spec of a
- * node is in flight; an older one still being re-sent is cancelled.
+ * Sends each connected edge node its own Node's spec and labels (`update` of
+ * `default/node/<node>`, content `{spec: {unschedulable, taints}, labels}`) for edged's admission,
+ * as a kubelet reads its Node: on connect and whenever `kubectl cordon`/`uncordon`, a taint or a
+ * `kubectl label node` moves them. Only the newest of a node is in flight; an older one still
+ * being re-sent is cancelled.
  */
 import type { Logger } from 'pino'
 import type { EdgeNodeObject, NodeSpecUpdate } from '../../schemas/pod-link.js'
@@ -17,6 +18,11 @@ const ROUTE = { source: 'edgecontroller', group: 'resource' } as const
 
 export function specOf(node: EdgeNodeObject | undefined): NodeSpecUpdate['spec'] {
   return { unschedulable: node?.spec?.unschedulable === true, taints: node?.spec?.taints ?? [] }
+}
+
+/** What the edge is sent of its Node. */
+export function nodeUpdateOf(node: EdgeNodeObject | undefined): NodeSpecUpdate {
+  return { spec: specOf(node), labels: node?.metadata.labels ?? {} }
 }
 
 export class NodeSpecDownlink {
@@ -44,12 +50,12 @@ export class NodeSpecDownlink {
   #send(node: string): void {
     const state = this.#sessions.get(node)
     if (state === undefined || !state.session.open || !this.#nodes.synced) return
-    const spec = specOf(this.#nodes.get('', node))
-    const text = JSON.stringify(spec)
+    const content = nodeUpdateOf(this.#nodes.get('', node))
+    const text = JSON.stringify(content)
     if (state.sent === text) return
     state.sent = text
     if (state.inFlight !== undefined) state.session.cancel(state.inFlight)
-    const update = message({ ...ROUTE, operation: Operations.update, resource: nodeSpecResource(node) }, { spec } satisfies NodeSpecUpdate)
+    const update = message({ ...ROUTE, operation: Operations.update, resource: nodeSpecResource(node) }, content)
     state.inFlight = update
     state.session.request(update).then(
       (answer) => {

@@ -60,8 +60,8 @@ export interface EdgeCloudOptions {
 export class EdgeCloud {
   /** the twin's `changes` hook */
   readonly marks: OutboxMarks
-  /** edged's admission, fed the Node spec the cloud sends (cordon, taints) */
-  readonly admission = new NodeAdmission()
+  /** edged's admission, fed the Node spec and labels the cloud sends and the allocatable the node reports */
+  readonly admission: NodeAdmission
   readonly #o: EdgeCloudOptions
   #sync: EdgeSync | undefined
   #workloads: WorkloadSync | undefined
@@ -77,6 +77,7 @@ export class EdgeCloud {
   constructor(options: EdgeCloudOptions) {
     this.#o = options
     this.marks = new OutboxMarks({ store: options.store, log: options.log })
+    this.admission = new NodeAdmission({ name: options.nodeName, maxPods: options.nodeStatus.maxPods })
   }
 
   /** Loads the outbox marks; before `twin.start()`. */
@@ -114,10 +115,14 @@ export class EdgeCloud {
       queue: reports,
       measure: () => measureNode(this.#o.dataDir),
       ...(this.#o.runtime === undefined ? {} : { runtime: this.#o.runtime }),
+      // admission weighs pods against the allocatable the Node shows (kubectl describe node)
+      onReport: (report) => (this.admission.allocatable = report.allocatable),
       log: log.child({ part: 'node-status' }),
     })
     this.#reporter = reporter
     reporter.start()
+    // measured before edged admits its first pod
+    await reporter.measured()
     const sync = this.#sync
     const outbox = this.#outbox
     const status = new LinkStatus({ bus: this.#o.bus, node: this.#o.nodeName, log })

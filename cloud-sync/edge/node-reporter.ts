@@ -21,6 +21,8 @@ export interface NodeReporterOptions {
   measure: () => Promise<NodeMeasurements>
   /** the container runtime's state, once edged runs (undefined: no runtime to wait for) */
   runtime?: () => RuntimeState | undefined
+  /** every status measured, put in the queue or not */
+  onReport?: (report: NodeStatusReport) => void
   log: Logger
   clock?: Clock
 }
@@ -40,6 +42,11 @@ export class NodeReporter {
 
   start(): void {
     this.#tick()
+  }
+
+  /** Resolves once the measurements asked for so far are done (the first one, after `start`). */
+  measured(): Promise<void> {
+    return this.#running
   }
 
   /** A new session: the current status goes to the cloud whether or not it changed. */
@@ -65,6 +72,7 @@ export class NodeReporter {
       if (this.#stopped) return
       try {
         const report = await this.#build()
+        this.#o.onReport?.(report)
         const json = JSON.stringify(report)
         const now = this.#o.clock.now()
         const due = this.#last === undefined || this.#last.json !== json || now - this.#last.at >= this.#o.config.reportSeconds * 1000

@@ -145,7 +145,7 @@ describe('pod status, Events and the Node spec between tern cloud and an edge no
     assert.equal((await world.kubectl.run(['get', 'event', 'other.1'])).code === 0, false, 'no Event written')
   })
 
-  it('kubectl cordon / uncordon → the Node spec is sent down to the node', async () => {
+  it('kubectl cordon / uncordon and kubectl label → the Node spec and labels are sent down to the node', async () => {
     const world = await startCloudWorld(undo)
     const node = 'apiVersion: v1\nkind: Node\nmetadata: { name: edge-c, labels: { node-role.kubernetes.io/edge: "" } }\n'
     assert.equal((await world.kubectl.run(['apply', '-f', '-'], node)).code, 0)
@@ -158,5 +158,9 @@ describe('pod status, Events and the Node spec between tern cloud and an edge no
     assert.match((await world.kubectl.run(['get', 'nodes'])).stdout, /edge-c\s+\S*SchedulingDisabled/)
     assert.equal((await world.kubectl.run(['uncordon', 'edge-c'])).code, 0)
     await until('the uncordoned spec', () => Promise.resolve(specs()), (s) => s.at(-1)?.unschedulable === false)
+    const labels = (): Array<Record<string, string> | undefined> => received.filter((m) => m.route.resource === nodeSpecResource('edge-c')).map((m) => (m.content as { labels?: Record<string, string> }).labels)
+    assert.deepEqual(labels()[0], { 'node-role.kubernetes.io/edge': '' })
+    assert.equal((await world.kubectl.run(['label', 'node', 'edge-c', 'zone=hall-3'])).code, 0)
+    await until('the labels with zone', () => Promise.resolve(labels()), (l) => l.at(-1)?.zone === 'hall-3')
   })
 })

@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict'
 import { NodeAdmission } from '../../edged/admission.js'
+import { POD_NAME } from '../../edged/labels.js'
 import { validatePod } from '../../edged/pod/validate.js'
 import { CloudPodSource, type CloudPods } from '../../edged/sources/cloud.js'
 import { pino } from 'pino'
@@ -49,7 +50,7 @@ describe('edged: status and events of pods from the API server, admission agains
   const api = new TestCloudPods()
   const statuses: Array<{ pod: string; status: PodStatus }> = []
   const events: Array<{ pod: string; type: string; reason: string; message: string }> = []
-  const admission = new NodeAdmission()
+  const admission = new NodeAdmission({ name: NODE, maxPods: 110 })
   const terminated: string[] = []
   const suite = edgedSuite({
     onPodTerminated: (pod) => void terminated.push(pod.uid),
@@ -177,5 +178,34 @@ describe('edged: status and events of pods from the API server, admission agains
     await eventually(() => Promise.resolve(terminated.includes('uid-bad') && terminated.includes('uid-unseen')), 30_000, 'bad and unseen reported terminated')
     api.set([web])
     assert.equal((await containersOf(h.runtime, 'web', 'CONTAINER_RUNNING')).length, 1, 'the other pod runs on')
+  })
+
+  it('the pods capacity counts the pods admitted and not finished: a pod that completed frees its place, new pods are admitted oldest first, a refused one never runs', async () => {
+    const h = suite().harness
+    await writeManifest(h.manifests, 'static.yaml', busyboxPod('static', { app: SLEEP_FOREVER }))
+    api.set([])
+    const onlyStatic = async (): Promise<boolean> => (await h.runtime.listContainers({ state: 'CONTAINER_RUNNING' })).every((c) => c.labels[POD_NAME] === `static-${NODE}`)
+    await eventually(async () => (await onlyStatic()) && (await containersOf(h.runtime, `static-${NODE}`, 'CONTAINER_RUNNING')).length === 1, 60_000, 'only the static pod running')
+    await new Promise((r) => setTimeout(r, 1000)) // the stopped pods' terminations end
+    const at = (pod: Pod, created: string, restartPolicy?: 'Never'): Pod => ({ ...pod, metadata: { ...pod.metadata, creationTimestamp: created }, spec: { ...pod.spec, ...(restartPolicy === undefined ? {} : { restartPolicy }) } })
+    // the static pod and one more
+    admission.allocatable = { pods: '2' }
+    try {
+      const done = at(apiPod('done', 'exit 0', 'uid-done'), '2026-01-01T00:00:00Z', 'Never')
+      api.set([done])
+      await eventually(() => Promise.resolve(statuses.some((s) => s.pod === 'done' && s.status.phase === 'Succeeded')), 60_000, 'done Succeeded')
+      const old = at(apiPod('old', SLEEP_FOREVER, 'uid-old'), '2026-01-01T00:00:01Z')
+      const young = at(apiPod('young', SLEEP_FOREVER, 'uid-young'), '2026-01-01T00:00:02Z')
+      api.set([done, young, old])
+      const refused = await eventually(() => Promise.resolve(statuses.find((s) => s.pod === 'young')), 30_000, 'young refused')
+      assert.deepEqual([refused.status.phase, refused.status.reason, refused.status.message], ['Failed', 'OutOfpods', "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2"])
+      assert.ok(events.some((e) => e.pod === 'young' && e.type === 'Warning' && e.reason === 'OutOfpods'))
+      await eventually(async () => (await containersOf(h.runtime, 'old', 'CONTAINER_RUNNING')).length === 1, 60_000, 'old running in the place done left')
+      await new Promise((r) => setTimeout(r, 1500)) // a few syncs
+      assert.deepEqual(await containersOf(h.runtime, 'young'), [], 'nothing of the refused pod runs')
+      api.set([])
+    } finally {
+      admission.allocatable = undefined
+    }
   })
 })

@@ -48,10 +48,10 @@ describe('edged pod admission: refusals reported, remembered, and kept across a 
   }
 
   it('a cordoned node refuses a new pod: Failed with TaintToleration, a Warning event; forgotten with its status once its source drops it', async () => {
-    const node = new NodeAdmission()
+    const node = new NodeAdmission({ name: 'edge-1', maxPods: 110 })
     node.set({ unschedulable: true })
     const { statuses, events, admission } = await run(node)
-    assert.equal(await admission.admit(pod('late')), false)
+    assert.equal(await admission.admit(pod('late'), []), false)
     assert.equal(admission.rejected('uid-late'), true)
     const status = statuses.previous('uid-late')
     assert.deepEqual([status?.phase, status?.reason, status?.hostIP], ['Failed', 'TaintToleration', '10.0.0.7'])
@@ -66,19 +66,19 @@ describe('edged pod admission: refusals reported, remembered, and kept across a 
   })
 
   it('after a restart a refused pod stays refused on an uncordoned node, and an admitted one stays admitted on a cordoned node', async () => {
-    const open = new NodeAdmission()
+    const open = new NodeAdmission({ name: 'edge-1', maxPods: 110 })
     const first = await run(open)
-    assert.equal(await first.admission.admit(pod('running')), true)
+    assert.equal(await first.admission.admit(pod('running'), []), true)
     // edged reports the admitted pod's status as it syncs it
     await first.statuses.set(pod('running'), { phase: 'Running', conditions: [], containerStatuses: [] }, false)
-    const cordoned = new NodeAdmission()
+    const cordoned = new NodeAdmission({ name: 'edge-1', maxPods: 110 })
     cordoned.set({ unschedulable: true })
-    assert.equal(await (await run(cordoned)).admission.admit(pod('refused')), false)
+    assert.equal(await (await run(cordoned)).admission.admit(pod('refused'), []), false)
 
     const later = await run(cordoned)
-    assert.equal(await later.admission.admit(pod('running')), true, 'admitted before the restart')
+    assert.equal(await later.admission.admit(pod('running'), []), true, 'admitted before the restart')
     const uncordoned = await run(open)
-    assert.equal(await uncordoned.admission.admit(pod('refused')), false, 'refused before the restart')
+    assert.equal(await uncordoned.admission.admit(pod('refused'), []), false, 'refused before the restart')
     assert.equal(uncordoned.statuses.previous('uid-refused')?.reason, 'TaintToleration')
   })
 })

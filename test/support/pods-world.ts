@@ -62,7 +62,8 @@ export interface PodsWorld {
   runtime: ContainerRuntime
   url: string
   edgeDir: string
-  startEdge: () => Promise<TernEdgeProcess>
+  /** `nodeStatus`: the edge's node.status config (maxPods...) */
+  startEdge: (options?: { nodeStatus?: Record<string, unknown> }) => Promise<TernEdgeProcess>
 }
 
 /**
@@ -102,7 +103,8 @@ export async function startPodsWorld(undo: Array<() => Promise<void>>, options: 
   const edgeDir = join(world.dir, 'edge')
   const { mkdir } = await import('node:fs/promises')
   await mkdir(edgeDir, { recursive: true })
-  const startEdge = (): Promise<TernEdgeProcess> => startCloudEdge(world, NODE, url, { dir: edgeDir, spawn, edged: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: 0.5 } })
+  const startEdge = (options: { nodeStatus?: Record<string, unknown> } = {}): Promise<TernEdgeProcess> =>
+    startCloudEdge(world, NODE, url, { dir: edgeDir, spawn, edged: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: 0.5 }, ...options })
   return { world, containerd, runtime, url, edgeDir, startEdge }
 }
 

@@ -12,6 +12,7 @@ import { resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { build, type Plugin } from 'esbuild'
 import { buildAssets } from '../web/build-assets.js'
+import { noPinoTransport } from './no-pino-transport.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const OUT = resolve(ROOT, 'dist')
@@ -62,7 +63,7 @@ await build({
   minify: true,
   sourcemap: 'linked',
   external: EXTERNAL,
-  plugins: [lazySerialport, webAssets],
+  plugins: [lazySerialport, webAssets, noPinoTransport],
   // CommonJS dependencies inside an ES module bundle still call require()
   banner: { js: "import { createRequire as __ternCreateRequire } from 'node:module'; const require = __ternCreateRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -137,6 +137,16 @@ describe('cli: what tern edge loads', function () {
     )
   })
 
+  it("loads nothing of pino's transports, which it never uses (scripts/no-pino-transport.ts)", () => {
+    for (const loaded of [sources, withoutHttp, onDefaults, cloudLinked]) {
+      assert.ok(loaded.some((s) => s.includes('node_modules/pino/')), 'every node logs through pino')
+      assert.deepEqual(
+        loaded.filter((s) => s.includes('node_modules/thread-stream/')),
+        [],
+      )
+    }
+  })
+
   it('loads nothing of the web view while http.ui is off (the default)', () => {
     assert.deepEqual(
       sources.filter((s) => !s.includes('node_modules/') && /(^|\/)web\//.test(s)),

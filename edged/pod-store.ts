@@ -5,7 +5,7 @@
  * node LevelDB, written through the twin's LevelStore as broker and twin write theirs.
  */
 import type { Pod, PodStatus } from '../schemas/pod.js'
-import { LevelStore, type AnyLevel } from '../twin/store.js'
+import { LevelStore, type AnyLevel, type StoreOp } from '../twin/store.js'
 
 export interface StoredPod {
   source: string
@@ -19,6 +19,8 @@ export interface EdgedSpaces extends Record<string, unknown> {
 
 export class PodStore {
   readonly #store: LevelStore<EdgedSpaces>
+  /** the pods the database holds, by uid, once read */
+  #held: Promise<Map<string, StoredPod>> | undefined
 
   constructor(db: AnyLevel, options: { sync?: boolean } = {}) {
     this.#store = new LevelStore<EdgedSpaces>(db, ['pods', 'status'], { prefix: 'edged-', ...options })
@@ -32,14 +34,36 @@ export class PodStore {
     return new Map((await this.#store.loadAll('status')).map((r) => [r.key, r.value]))
   }
 
-  /** Replaces the pods of `source` with `pods` (the source's removed pods are deleted). */
+  /**
+   * Replaces the pods of `source` with `pods` (the source's removed pods are deleted), writing only
+   * what changed: a source gives its whole set on every change, so rewriting it all made a node
+   * with 100 pods write 100 of them for each pod added, and all of them for each ConfigMap or
+   * Secret change. What the database holds is read once and then kept in step with every write.
+   */
   async setSourcePods(source: string, pods: readonly Pod[]): Promise<void> {
+    const held = await (this.#held ??= this.pods().then((stored) => new Map(stored.map((s) => [uidOf(s.pod), s]))))
     const keep = new Set(pods.map((p) => uidOf(p)))
-    const gone = (await this.pods()).filter((s) => s.source === source && !keep.has(uidOf(s.pod)))
-    await this.#store.write([
-      ...gone.map((s) => ({ space: 'pods' as const, type: 'del' as const, key: uidOf(s.pod) })),
-      ...pods.map((pod) => ({ space: 'pods' as const, type: 'put' as const, key: uidOf(pod), value: { source, pod } })),
-    ])
+    const ops: Array<StoreOp<EdgedSpaces>> = []
+    for (const [uid, stored] of held) {
+      if (stored.source !== source || keep.has(uid)) continue
+      ops.push({ space: 'pods', type: 'del', key: uid })
+      held.delete(uid)
+    }
+    for (const pod of pods) {
+      const uid = uidOf(pod)
+      const stored = held.get(uid)
+      if (stored !== undefined && stored.source === source && samePod(stored.pod, pod)) continue
+      ops.push({ space: 'pods', type: 'put', key: uid, value: { source, pod } })
+      held.set(uid, { source, pod })
+    }
+    if (ops.length === 0) return
+    try {
+      await this.#store.write(ops)
+    } catch (err) {
+      // not written: read again next time rather than trust the map
+      this.#held = undefined
+      throw err
+    }
   }
 
   putStatus(uid: string, status: PodStatus): Promise<void> {
@@ -59,4 +83,9 @@ export function uidOf(pod: Pod): string {
   const uid = pod.metadata.uid
   if (uid === undefined) throw new Error(`pod ${pod.metadata.namespace}/${pod.metadata.name} has no uid`)
   return uid
+}
+
+/** The same pod: the same object (the cloud source keeps each validated version), or the same JSON. */
+function samePod(a: Pod, b: Pod): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b)
 }

@@ -82,7 +82,7 @@ export async function startEdged(options: {
     sources.push(new CloudPodSource({ store: cloud, validate: validatePod, log: log.child({ part: 'edged', source: 'api' }) }))
     const volumes = new RefreshingVolumes(parts.volumes, log.child({ part: 'edged' }))
     parts.volumes = volumes
-    cloud.onChange(() => void volumes.refresh())
+    cloud.onChange((changed) => void volumes.refresh(changed))
   }
   const edged = new Edged({
     config: { ...config, rootDir },

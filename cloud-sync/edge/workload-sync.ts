@@ -24,6 +24,13 @@ import { contentProblems, DownlinkReceiver, type Applied } from './downlink-rece
 
 export type WorkloadObject = CloudPod | ConfigMap | Secret
 
+/** An object of the held set, as `onChange` names it. */
+export interface WorkloadRef {
+  kind: WorkloadKind
+  namespace: string
+  name: string
+}
+
 export interface WorkloadSpaces extends Record<string, unknown> {
   workloads: WorkloadObject
 }
@@ -48,7 +55,7 @@ export class WorkloadSync {
   readonly #log: Logger
   readonly #store: LevelStore<WorkloadSpaces>
   readonly #receiver: DownlinkReceiver
-  readonly #listeners: Array<() => void> = []
+  readonly #listeners: Array<(changed: readonly WorkloadRef[]) => void> = []
   #objects: ReadonlyMap<string, WorkloadObject> = new Map()
 
   constructor(options: WorkloadSyncOptions) {
@@ -82,8 +89,8 @@ export class WorkloadSync {
     await this.#receiver.stop()
   }
 
-  /** Called after every change of the held set (written already). */
-  onChange(listener: () => void): void {
+  /** Called after every change of the held set (written already), with the objects that changed. */
+  onChange(listener: (changed: readonly WorkloadRef[]) => void): void {
     this.#listeners.push(listener)
   }
 
@@ -153,9 +160,10 @@ export class WorkloadSync {
     if (change.ops.length === 0) return { ok: true }
     await this.#store.write(change.ops)
     this.#objects = change.next
+    const changed = change.ops.flatMap((op) => parseWorkloadResource(op.key) ?? [])
     for (const listener of this.#listeners) {
       try {
-        listener()
+        listener(changed)
       } catch (err) {
         this.#log.error({ err }, 'workload change listener threw')
       }

@@ -16,7 +16,8 @@ import type { PodSource, PodValidator, RefusedPod } from './source.js'
 export interface CloudPods {
   /** The pods the cloud bound to this node, as stored. */
   pods(): ReadonlyArray<{ metadata: { namespace: string; name: string; uid?: string; resourceVersion?: string } }>
-  onChange(listener: () => void): void
+  /** `changed`: the objects that changed (pods, ConfigMaps, Secrets) */
+  onChange(listener: (changed: ReadonlyArray<{ kind: string; namespace: string; name: string }>) => void): void
 }
 
 export interface CloudPodSourceOptions {
@@ -40,8 +41,9 @@ export class CloudPodSource implements PodSource {
 
   start(onChange: (pods: Pod[]) => void): Promise<Pod[]> {
     this.#onChange = onChange
-    this.#o.store.onChange(() => {
-      if (!this.#stopped) this.#onChange?.(this.#current())
+    this.#o.store.onChange((changed) => {
+      // a ConfigMap or Secret alone changes no pod (their volumes follow through edged's volume refresh)
+      if (!this.#stopped && changed.some((c) => c.kind === 'pod')) this.#onChange?.(this.#current())
     })
     return Promise.resolve(this.#current())
   }

@@ -20,16 +20,16 @@ import { busyboxPod, containersOf, edgedSuite, eventually, NODE, SLEEP_FOREVER, 
 /** The edge's store of the cloud's pods as edged's cloud source reads it, with the pods a test sets. */
 class TestCloudPods implements CloudPods {
   #pods: Pod[] = []
-  #listeners: Array<() => void> = []
+  #listeners: Array<(changed: ReadonlyArray<{ kind: string; namespace: string; name: string }>) => void> = []
   pods(): Pod[] {
     return this.#pods
   }
-  onChange(listener: () => void): void {
+  onChange(listener: (changed: ReadonlyArray<{ kind: string; namespace: string; name: string }>) => void): void {
     this.#listeners.push(listener)
   }
   set(pods: Pod[]): void {
     this.#pods = pods
-    for (const listener of this.#listeners) listener()
+    for (const listener of this.#listeners) listener([{ kind: 'pod', namespace: 'default', name: '' }]) // the pods changed (which ones does not matter here)
   }
 }
 

@@ -8,7 +8,7 @@ import { PodStore } from '../../edged/pod-store.js'
 import type { Pod } from '../../schemas/pod.js'
 import type { AnyLevel } from '../../twin/store.js'
 
-const pod = (name: string, image = 'busybox'): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', uid: `uid-${name}` }, spec: { containers: [{ name: 'app', image }] } }) as Pod
+const pod = (name: string, image = 'busybox'): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', uid: `uid-${name}` }, spec: { containers: [{ name: 'app', image }] } })
 
 /** A memory-level database that counts the records written through batches. */
 function countingDb(): { db: AnyLevel; written: () => number } {

@@ -85,6 +85,14 @@
  *   --edged-scale-pods 50      pods on the node for the all-at-once, restart and memory parts
  *   --edged-containers 2       containers per pod
  *   results also go to bench/results/edged-latest.json
+ * edged-extremes (operators' sizes through the API emulator, the built tern cloud and tern edge on a
+ * private containerd, with the twin's round trip sampled throughout, bench/edged-extremes.ts; about
+ * 10 minutes; root, containerd):
+ *   --extremes-configmap-pods 50   pods mounting one ConfigMap of --extremes-configmap-kib 1024 KiB (four keys)
+ *   --extremes-secret-pods 10      pods mounting a Secret changed --extremes-secret-rate 10 times a second
+ *                                  for --extremes-secret-seconds 60
+ *   --extremes-burst-pods 100      pods created at once on a node without others
+ *   results also go to bench/results/edged-extremes-latest.json
  * metrics (the metrics listener's cost to twin throughput, bench/metrics-cost.ts; ~3 minutes):
  *   --metrics-rounds 5         rounds of one run with http on (scraped every 5 s) and one with http: false,
  *                              alternating; --devices and --twin-duration as for twin
@@ -113,12 +121,13 @@ import { CLOUD_WORKLOADS_DEFAULTS, cloudWorkloadsEstimateSeconds, runCloudWorklo
 import { TWIN_BENCH_MAPPERS, TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchMapper, type TwinBenchOptions } from './twin.js'
 import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './identity.js'
 import { EDGED_DEFAULTS, edgedEstimateSeconds, runEdgedBench } from './edged.js'
+import { EDGED_EXTREMES_DEFAULTS, edgedExtremesEstimateSeconds, runEdgedExtremesBench } from './edged-extremes.js'
 import { METRICS_COST_DEFAULTS, metricsCostEstimateSeconds, runMetricsCostBench } from './metrics-cost.js'
 import { STREAMS_DEFAULTS, runStreamsBench, streamsEstimateSeconds } from './streams.js'
 import { runWebAssetsBench, webAssetsEstimateSeconds } from './web-assets.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'cloud-workloads', 'identity', 'edged', 'metrics', 'streams', 'web'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'cloud-workloads', 'identity', 'edged', 'edged-extremes', 'metrics', 'streams', 'web'] as const
 
 const { values } = parseArgs({
   options: {
@@ -171,6 +180,12 @@ const { values } = parseArgs({
     'metrics-rounds': { type: 'string' },
     'edged-scale-pods': { type: 'string' },
     'edged-containers': { type: 'string' },
+    'extremes-configmap-pods': { type: 'string' },
+    'extremes-configmap-kib': { type: 'string' },
+    'extremes-secret-pods': { type: 'string' },
+    'extremes-secret-rate': { type: 'string' },
+    'extremes-secret-seconds': { type: 'string' },
+    'extremes-burst-pods': { type: 'string' },
     'streams-flood-lines': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -304,6 +319,21 @@ async function main(): Promise<void> {
     const result = await withWatchdog('edged', edgedEstimateSeconds(options), () => runEdgedBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/edged-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
+  }
+  if (only.includes('edged-extremes')) {
+    const d = EDGED_EXTREMES_DEFAULTS
+    const options = {
+      ...d,
+      configMapPods: num('extremes-configmap-pods', d.configMapPods, 1),
+      configMapKiB: num('extremes-configmap-kib', d.configMapKiB, 4),
+      secretPods: num('extremes-secret-pods', d.secretPods, 1),
+      secretRate: num('extremes-secret-rate', d.secretRate, 1),
+      secretSeconds: num('extremes-secret-seconds', d.secretSeconds, 1),
+      burstPods: num('extremes-burst-pods', d.burstPods, 1),
+    }
+    const result = await withWatchdog('edged-extremes', edgedExtremesEstimateSeconds(options), () => runEdgedExtremesBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/edged-extremes-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
   if (only.includes('streams')) {
     const options = { ...STREAMS_DEFAULTS, floodLines: num('streams-flood-lines', STREAMS_DEFAULTS.floodLines, 1000) }

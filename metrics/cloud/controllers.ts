@@ -26,6 +26,22 @@ export function controllerMetrics(registry: Registry, controller: CloudControlle
     },
   })
   countedBy(registry, {
+    name: 'tern_cloud_workload_messages_total',
+    help: 'Pods, ConfigMaps and Secrets sent to edge nodes, by kind: resync (a node\'s whole set), update, delete; superseded = replaced by a newer change before the edge answered; refused = the edge answered with an error. A change of a ConfigMap or Secret is one update per node using it, not per pod',
+    labelNames: ['kind'],
+    read: () => {
+      const w = m().workloads
+      if (w === undefined) return []
+      return [
+        [{ kind: 'resync' }, w.resyncs],
+        [{ kind: 'update' }, w.updates],
+        [{ kind: 'delete' }, w.deletes],
+        [{ kind: 'superseded' }, w.superseded],
+        [{ kind: 'refused' }, w.refused],
+      ]
+    },
+  })
+  countedBy(registry, {
     name: 'tern_cloud_status_reports_total',
     help: 'Twin and state reports from edge nodes, by result: received, coalesced (folded into a status already waiting), acked (written and acknowledged), refused',
     labelNames: ['result'],

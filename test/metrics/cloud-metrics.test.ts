@@ -41,6 +41,8 @@ describe('metrics: tern cloud /metrics and /readyz, and the edge’s cloud link 
       'the edge connected and a status patch written',
     )
     assert.ok((sample(s, 'tern_cloud_resyncs_total') ?? 0) >= 1)
+    // the node's workload set went down too (no pods: an empty one), counted apart from its devices
+    assert.ok((sample(s, 'tern_cloud_workload_messages_total', { kind: 'resync' }) ?? 0) >= 1, s.text)
     assert.ok((sample(s, 'tern_cloud_informer_lists_total', { resource: 'devices' }) ?? 0) >= 1)
     assert.ok((sample(s, 'tern_cloud_api_requests_total', { verb: 'patch', resource: 'devices/status', code: '200' }) ?? 0) > 0, s.text)
     assert.ok((sample(s, 'tern_cloud_api_request_duration_seconds_count', { verb: 'patch', resource: 'devices/status' }) ?? 0) > 0)

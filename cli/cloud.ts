@@ -10,6 +10,7 @@ import { loadKubeConfig } from '../cloud-sync/cloud/kube-api.js'
 import { ClientNodeNodeApi } from '../cloud-sync/cloud/node-api.js'
 import { NodeLifecycle } from '../cloud-sync/cloud/node-lifecycle.js'
 import { PodController } from '../cloud-sync/cloud/pod-controller.js'
+import { UnsentPods } from '../cloud-sync/cloud/unsent-pods.js'
 import { bootstrapHandler } from '../cloud-sync/identity/bootstrap.js'
 import { NodeIdentities } from '../cloud-sync/identity/node-identities.js'
 import { serveRenewals } from '../cloud-sync/identity/renewal.js'
@@ -61,6 +62,14 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
       syncTimeoutMs: config.kube.syncTimeoutMs,
     })
     stops.push(() => controller.stop())
+    const workloads = controller.workloads
+    const workloadApi = controller.workloadApi
+    if (workloads === undefined || workloadApi === undefined) throw new Error('the cloud controller was built without its workload downlink')
+    const pods = new PodController({ kube, pods: workloads.pods, budget: controller.budget, events: config.events, workers: config.status.workers, log })
+    // subscribed before the informers start: a pod no node can be sent is seen from the first list
+    const unsent = new UnsentPods({ pods: workloads.pods, nodes: pods.nodes, deletePod: (ns, name, uid) => workloadApi.deletePod(ns, name, uid), log: log.child({ part: 'cloud', controller: 'unsent-pods' }) })
+    unsent.start()
+    stops.push(() => Promise.resolve(unsent.stop()))
     await controller.start()
     http?.controller(controller)
     let streams: CloudStreams | undefined
@@ -76,9 +85,6 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     stops.push(() => nodes.stop())
     await nodes.start()
     http?.nodes(nodes)
-    const workloads = controller.workloads
-    if (workloads === undefined) throw new Error('the cloud controller was built without its workload downlink')
-    const pods = new PodController({ kube, pods: workloads.pods, budget: controller.budget, events: config.events, workers: config.status.workers, log })
     stops.push(() => pods.stop())
     pods.start()
 

@@ -71,7 +71,8 @@ export class CloudController {
   readonly #downstream: Downstream
   readonly #upstream: Upstream
   readonly #o: CloudControllerOptions
-  readonly #workloadApi: WorkloadApi | undefined
+  /** the pods/ConfigMaps/Secrets seam (undefined without one) */
+  readonly workloadApi: WorkloadApi | undefined
   readonly #log: Logger
   /** refusals of final deletes, once per node, code and episode across the node's sessions */
   readonly #deleteRefusals: RefusalLog
@@ -90,7 +91,7 @@ export class CloudController {
       ...(options.resyncRetryMs === undefined ? {} : { resyncRetryMs: options.resyncRetryMs }),
     })
     const workloadApi = options.workloadApi ?? (options.kube === undefined ? undefined : new ClientNodeWorkloadApi(options.kube))
-    this.#workloadApi = workloadApi
+    this.workloadApi = workloadApi
     this.#log = log
     this.#deleteRefusals = new RefusalLog(log.child({ controller: 'pod-deletes' }), () => (options.clock ?? realClock).now())
     this.workloads =
@@ -144,7 +145,7 @@ export class CloudController {
     if (this.#state !== 'started') return
     this.#upstream.attach(session)
     const workloads = this.workloads
-    if (workloads !== undefined && this.#workloadApi !== undefined) servePodDeletes(session, { workloads, api: this.#workloadApi, log: this.#log.child({ controller: 'pod-deletes' }), refusals: this.#deleteRefusals })
+    if (workloads !== undefined && this.workloadApi !== undefined) servePodDeletes(session, { workloads, api: this.workloadApi, log: this.#log.child({ controller: 'pod-deletes' }), refusals: this.#deleteRefusals })
     void this.#downstream.attach(session).then(() => (workloads === undefined || !session.open ? undefined : workloads.attach(session)))
   }
 

@@ -4,7 +4,8 @@
  * bookmarks); a 410 Gone (the version was compacted away) relists and reports the difference as
  * changes; failures retry with back-off. Every object from the API server is validated with its
  * schema at this boundary; an invalid one is logged once with its problems and treated as absent
- * (a valid object that turns invalid is reported as deleted).
+ * (a valid object that turns invalid is reported as deleted), and handed as it came to `onInvalid`
+ * handlers, for the few who must still act on it (a pod no node can be sent must still go away).
  *
  * Why not client-node's `makeInformer`: its ListWatch relists on 410 but stops for good after any
  * other error (`doneHandler(err)` only calls the error callbacks), does not validate, and is
@@ -25,6 +26,13 @@ interface Named {
 type WatchEnding = { events: number; startedAt: number } & ({ kind: 'gone'; from: string } | { kind: 'error'; err: KubeRequestError; relist: boolean } | { kind: 'closed' })
 
 export type ChangeHandler<T> = (old: T | undefined, current: T | undefined) => void
+
+/**
+ * Told of every invalid version of an object as it arrives (`object`, as the API server sent it,
+ * and `replaced`, the valid version it puts out of the cache, if any), and with `object` undefined
+ * once the object is gone or valid again.
+ */
+export type InvalidHandler<T> = (key: string, object: unknown, replaced: T | undefined) => void
 
 /** What an informer needs of an API seam: list and watch one resource (KubeApi, IdentityApi). */
 export interface ListWatch<R extends string> {
@@ -58,6 +66,7 @@ export class Informer<T extends Named, R extends string = KubeResource> {
   /** key → resourceVersion of the last invalid version logged (log once per version) */
   readonly #invalid = new Map<string, string>()
   readonly #handlers: Array<ChangeHandler<T>> = []
+  readonly #invalidHandlers: Array<InvalidHandler<T>> = []
   readonly #backoff: Backoff
   #abort = new AbortController()
   #running: Promise<void> | undefined
@@ -85,6 +94,10 @@ export class Informer<T extends Named, R extends string = KubeResource> {
 
   onChange(handler: ChangeHandler<T>): void {
     this.#handlers.push(handler)
+  }
+
+  onInvalid(handler: InvalidHandler<T>): void {
+    this.#invalidHandlers.push(handler)
   }
 
   get(namespace: string, name: string): T | undefined {
@@ -191,8 +204,10 @@ export class Informer<T extends Named, R extends string = KubeResource> {
     if (event.type !== 'BOOKMARK') {
       const key = keyOf(event.object)
       if (key !== undefined) {
-        if (event.type === 'DELETED') this.#set(key, undefined)
-        else this.#set(key, this.#check(key, event.object))
+        if (event.type === 'DELETED') {
+          this.#forgetInvalid(key)
+          this.#set(key, undefined)
+        } else this.#set(key, this.#check(key, event.object))
       }
     }
     if (rv !== undefined && rv !== '') this.#rv = rv
@@ -208,13 +223,13 @@ export class Informer<T extends Named, R extends string = KubeResource> {
       this.#set(key, this.#check(key, item))
     }
     for (const key of [...this.#objects.keys()]) if (!seen.has(key)) this.#set(key, undefined)
-    for (const key of [...this.#invalid.keys()]) if (!seen.has(key)) this.#invalid.delete(key)
+    for (const key of [...this.#invalid.keys()]) if (!seen.has(key)) this.#forgetInvalid(key)
   }
 
   #check(key: string, object: unknown): T | undefined {
     const checked = this.#o.validate(object)
     if (checked.ok) {
-      this.#invalid.delete(key)
+      this.#forgetInvalid(key)
       return this.#o.transform === undefined ? checked.value : this.#o.transform(checked.value)
     }
     const rv = resourceVersionOf(object) ?? ''
@@ -222,7 +237,22 @@ export class Informer<T extends Named, R extends string = KubeResource> {
       this.#invalid.set(key, rv)
       this.#o.log.warn({ code: 'CLOUD_OBJECT_INVALID', resource: this.#o.resource, object: key, resourceVersion: rv, problems: checked.problems }, 'invalid object from the API server; treated as absent')
     }
+    this.#tellInvalid(key, object, this.#objects.get(key))
     return undefined
+  }
+
+  #forgetInvalid(key: string): void {
+    if (this.#invalid.delete(key)) this.#tellInvalid(key, undefined, undefined)
+  }
+
+  #tellInvalid(key: string, object: unknown, replaced: T | undefined): void {
+    for (const handler of this.#invalidHandlers) {
+      try {
+        handler(key, object, replaced)
+      } catch (err) {
+        this.#o.log.error({ err, resource: this.#o.resource, object: key }, 'invalid-object handler threw')
+      }
+    }
   }
 
   #set(key: string, current: T | undefined): void {

@@ -109,4 +109,33 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     assert.equal((await world.kubectl.run(['delete', 'pod', 'bad', '--wait=false'])).code, 0)
     await until('bad gone', () => gone(world, 'bad'), (g) => g, 60_000)
   })
+
+  it('a pod tern cloud cannot send its node (CLOUD_OBJECT_INVALID): never at the edge; kubectl delete removes it at once, and a pod the edge runs keeps its grace period', async function () {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    if (world.kube === undefined) this.skip() // the pod is one only the emulator stores
+    const edge = await startEdge()
+    await until('the edge Node', async () => (await world.kubectl.run(['get', 'node', NODE])).code, (code) => code === 0)
+    await applyIgnoringSigterm(world, runtime, 'stubborn')
+    // a label value that is not a string: a real API server refuses it, the emulator stores it; it
+    // stands for any pod tern's schema refuses, which tern cloud treats as absent and never sends
+    const body = parse(podYaml('unsendable', NODE, SLEEPING)) as { metadata: Record<string, unknown> }
+    body.metadata.labels = { version: 2 }
+    const created = await world.kubectl.run(['create', '--raw', '/api/v1/namespaces/default/pods', '-f', '-'], JSON.stringify(body))
+    assert.equal(created.code, 0, created.stderr)
+    await until('tern cloud refused it', () => Promise.resolve(world.cloud.output()), (out) => /CLOUD_OBJECT_INVALID.*default\/unsendable/.test(out))
+
+    const asked = Date.now()
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'unsendable', '--wait=false'])).code, 0)
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'stubborn', '--grace-period=40', '--wait=false'])).code, 0)
+    await until('unsendable gone', () => gone(world, 'unsendable'), (g) => g, 60_000)
+    const took = (Date.now() - asked) / 1000
+    assert.ok(took < 20, `gone ${took} s after its delete: nothing waits on it`)
+    // the pod the edge runs is still being stopped within its 40 s: neither deleted nor killed before
+    assert.equal(await gone(world, 'stubborn'), false, 'stubborn still there: its grace period runs at the edge')
+    assert.equal((await running(runtime, 'stubborn')).length, 1, 'stubborn still running: SIGTERM ignored, 40 s grace')
+    await until('stubborn gone', () => gone(world, 'stubborn'), (g) => g, 90_000)
+    assert.ok((Date.now() - asked) / 1000 >= 35, 'stubborn went after its grace period')
+    const sent = edge.output().split('\n').filter((l) => l.includes('unsendable'))
+    assert.deepEqual(sent, [], 'the edge never heard of it')
+  })
 })

@@ -48,7 +48,19 @@ export function isSidecar(c: Container): boolean {
   return (c as { restartPolicy?: string }).restartPolicy === 'Always'
 }
 
-export function podRequests(pod: Pod): Requests {
+/**
+ * Computed once per pod object: admission weighs every new pod against all the admitted ones,
+ * whose specs do not change (a new version of a pod is a new object).
+ */
+const computed = new WeakMap<Pod, Readonly<Requests>>()
+
+export function podRequests(pod: Pod): Readonly<Requests> {
+  let requests = computed.get(pod)
+  if (requests === undefined) computed.set(pod, (requests = compute(pod)))
+  return requests
+}
+
+function compute(pod: Pod): Requests {
   const total = noRequests()
   for (const c of pod.spec.containers) add(total, containerRequests(c))
   const sidecars = noRequests()

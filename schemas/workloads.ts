@@ -52,11 +52,16 @@ export const Secret = Type.Object(
 )
 export type Secret = Static<typeof Secret>
 
-/** Content of the downstream `resync` of resource `pods`: the node's whole workload set. */
+/**
+ * Content of the downstream `resync` of resource `pods`: the node's whole workload set. A set too
+ * large for one frame has ConfigMaps and Secrets sent as `update`s just before it; `kept` names
+ * them (`<ns>/configmap/<name>`, `<ns>/secret/<name>`), and the edge keeps what it holds of them.
+ */
 export const NodeWorkloadSet = Type.Object({
   pods: Type.Array(CloudPod),
   configmaps: Type.Array(ConfigMap),
   secrets: Type.Array(Secret),
+  kept: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 600 }))),
 })
 export type NodeWorkloadSet = Static<typeof NodeWorkloadSet>
 

@@ -48,6 +48,12 @@ export interface DownlinkSpec<O extends Meta> {
   forEdge(resource: string, object: O): unknown
   /** Changes go out by rank, then by resource (so the edge never holds an object whose dependency it lacks). */
   rank(change: Change<O>): number
+  /**
+   * A resync content too large for one frame, split: the objects of `early` (resources of the set)
+   * are sent as updates first, each in its own frame, and the resync follows with `content` once
+   * the edge answered them all. Without it the content goes as it is.
+   */
+  split?(content: unknown): { early: string[]; content: unknown }
 }
 
 export interface DownlinkOptions<O extends Meta> {
@@ -170,9 +176,35 @@ export class Downlink<O extends Meta> {
     for (const [resource, object] of set.objects) link.view.set(resource, this.#known(resource, object))
     link.dirty.clear()
     link.resyncing = true
-    const msg = message({ source: Sources.cloud, group: RESOURCE_GROUP, operation: Operations.resync, resource: spec.resyncResource }, set.content)
+    const { early, content } = spec.split?.(set.content) ?? { early: [], content: set.content }
+    if (early.length === 0) return this.#sendResync(link, content, set.objects.size)
+    const updates = early.map((resource) => {
+      const object = set.objects.get(resource) as O
+      this.#metrics.updates++
+      return link.session.request(message({ source: Sources.cloud, group: RESOURCE_GROUP, operation: Operations.update, resource }, spec.forEdge(resource, object), { resourceversion: object.metadata.resourceVersion ?? '' }))
+    })
+    this.#o.log.debug({ node, resource: spec.resyncResource, early: early.length }, 'resync too large for one frame: its largest objects sent first')
+    Promise.all(updates).then(
+      (answers) => {
+        if (!this.#current(link)) return
+        const refused = answers.filter((a) => a.route.operation === Operations.error)
+        this.#metrics.refused += refused.length
+        for (const answer of refused) this.#o.log.warn({ node, resource: answer.route.resource, answer: answer.content as ErrorContent }, 'the edge refused an object sent ahead of its resync')
+        this.#sendResync(link, content, set.objects.size)
+      },
+      (err: unknown) => {
+        link.settled()
+        if (!(err instanceof TernError && (err.code === 'CLOUD_REQUEST_SUPERSEDED' || err.code === 'CLOUD_LINK_CLOSED'))) this.#o.log.error({ err, node }, 'sending objects ahead of a resync failed')
+      },
+    )
+  }
+
+  #sendResync(link: NodeLink, content: unknown, objects: number): void {
+    const node = link.session.node
+    const spec = this.#o.spec
+    const msg = message({ source: Sources.cloud, group: RESOURCE_GROUP, operation: Operations.resync, resource: spec.resyncResource }, content)
     this.#metrics.resyncs++
-    this.#o.log.debug({ node, resource: spec.resyncResource, objects: set.objects.size }, 'resync sent')
+    this.#o.log.debug({ node, resource: spec.resyncResource, objects }, 'resync sent')
     link.session.request(msg).then(
       (answer) => {
         if (!this.#current(link)) return

@@ -88,6 +88,35 @@ export function nodeWorkloadSet(objects: ReadonlyMap<string, WorkloadObject>): N
 }
 
 /**
+ * The most of a workload resync's content sent in its own frame, bytes as JSON: half of the link's
+ * 16 MiB frame (protocol.ts), so a node's set fits whatever else the frame carries. The API server
+ * takes up to ~1.5 MiB per object, so a few pods' large ConfigMaps or Secrets already exceed it.
+ */
+export const RESYNC_CONTENT_MAX_BYTES = 8 * 1024 * 1024
+
+/**
+ * A resync whose content is larger than `maxBytes`: the largest ConfigMaps and Secrets go `early`
+ * (sent as updates before the resync, each in its own frame) until the rest fits, and the content
+ * names them in `kept`.
+ */
+export function splitResync(set: NodeWorkloadSet, maxBytes = RESYNC_CONTENT_MAX_BYTES): { early: string[]; content: NodeWorkloadSet } {
+  let size = Buffer.byteLength(JSON.stringify(set))
+  if (size <= maxBytes) return { early: [], content: set }
+  const objects = [
+    ...set.configmaps.map((o) => ({ resource: workloadResource('configmap', o.metadata.namespace, o.metadata.name), bytes: Buffer.byteLength(JSON.stringify(o)) })),
+    ...set.secrets.map((o) => ({ resource: workloadResource('secret', o.metadata.namespace, o.metadata.name), bytes: Buffer.byteLength(JSON.stringify(o)) })),
+  ].sort((a, b) => b.bytes - a.bytes || (a.resource < b.resource ? -1 : 1))
+  const early = new Set<string>()
+  for (const o of objects) {
+    if (size <= maxBytes) break
+    early.add(o.resource)
+    size -= o.bytes
+  }
+  const stays = (kind: 'configmap' | 'secret') => (o: ConfigMap | Secret) => !early.has(workloadResource(kind, o.metadata.namespace, o.metadata.name))
+  return { early: [...early], content: { pods: set.pods, configmaps: set.configmaps.filter(stays('configmap')), secrets: set.secrets.filter(stays('secret')), kept: [...early] } }
+}
+
+/**
  * The order changes go out in, so the edge never holds a pod whose ConfigMaps and Secrets it
  * lacks: their updates, pod updates, pod deletes, their deletes.
  */

@@ -16,13 +16,13 @@ import type { Clock } from '../../mappers/runtime/clock.js'
 import * as checks from '../../schemas/generated/validators.js'
 import { validator } from '../../schemas/validate.js'
 import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
-import { parseWorkloadResource, WORKLOAD_RESYNC_RESOURCE, workloadResource } from '../messages.js'
+import { parseWorkloadResource, WORKLOAD_RESYNC_RESOURCE, workloadResource, type NodeWorkloadSet } from '../messages.js'
 import type { Session } from '../session.js'
 import { Downlink, type DownlinkMetrics } from './downlink.js'
 import { Informer } from './informers.js'
 import type { BackoffOptions } from './timing.js'
 import type { WorkloadApi, WorkloadResource } from './workload-api.js'
-import { cachedPod, essence, forEdge, nodeWorkloadSet, podReferences, rankWorkloadChange, type WorkloadObject } from './workload-set.js'
+import { cachedPod, essence, forEdge, nodeWorkloadSet, podReferences, rankWorkloadChange, splitResync, type WorkloadObject } from './workload-set.js'
 
 export interface WorkloadsOptions {
   api: WorkloadApi
@@ -69,6 +69,7 @@ export class Workloads {
         essence,
         forEdge: (resource, object) => forEdge(parseWorkloadResource(resource)?.kind ?? 'pod', object),
         rank: rankWorkloadChange,
+        split: (content) => splitResync(content as NodeWorkloadSet),
       },
       log: log.child({ controller: 'workloads' }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),

@@ -179,7 +179,7 @@ export class WorkloadSync {
       if (!checked.ok) return invalid(contentProblems(checked.problems))
       const foreign = this.#foreignPods(checked.value)
       if (foreign.length > 0) return { ok: false, code: 'CLOUD_NOT_OWNER', problems: foreign }
-      return replaceAll('workloads', this.#objects, setOf(checked.value))
+      return replaceAll('workloads', this.#objects, setOf(checked.value, this.#objects))
     }
     const target = parseWorkloadResource(resource) as { kind: WorkloadKind }
     if (operation === Operations.delete) return deleteOne('workloads', this.#objects, resource)
@@ -215,8 +215,14 @@ function resourceOf(kind: WorkloadKind, object: WorkloadObject): string {
   return workloadResource(kind, object.metadata.namespace, object.metadata.name)
 }
 
-function setOf(set: NodeWorkloadSet): Map<string, WorkloadObject> {
+/** The set a resync makes: its objects, and those it names as `kept` (sent just before it) as held. */
+function setOf(set: NodeWorkloadSet, held: ReadonlyMap<string, WorkloadObject>): Map<string, WorkloadObject> {
   const next = new Map<string, WorkloadObject>()
+  for (const resource of set.kept ?? []) {
+    const kind = parseWorkloadResource(resource)?.kind
+    const object = held.get(resource)
+    if (object !== undefined && (kind === 'configmap' || kind === 'secret')) next.set(resource, object)
+  }
   for (const pod of set.pods) next.set(resourceOf('pod', pod), pod)
   for (const cm of set.configmaps) next.set(resourceOf('configmap', cm), cm)
   for (const secret of set.secrets) next.set(resourceOf('secret', secret), secret)

@@ -31,19 +31,26 @@ import { randomUUID } from 'node:crypto'
 import type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, StateReport, TwinReport } from '../schemas/cloud-link.js'
 import type { NodeStatusReport } from '../schemas/node-status.js'
 import type { NodeWorkloadSet, PodDeleted } from '../schemas/workloads.js'
-import * as checks from '../schemas/generated/validators.js'
+import { DeletedObject as deletedObjectCheck } from '../schemas/generated/validators/DeletedObject.js'
+import { Envelope as envelopeCheck } from '../schemas/generated/validators/Envelope.js'
+import { NodeDeviceSet as nodeDeviceSetCheck } from '../schemas/generated/validators/NodeDeviceSet.js'
+import { NodeStatusReport as nodeStatusReportCheck } from '../schemas/generated/validators/NodeStatusReport.js'
+import { NodeWorkloadSet as nodeWorkloadSetCheck } from '../schemas/generated/validators/NodeWorkloadSet.js'
+import { PodDeleted as podDeletedCheck } from '../schemas/generated/validators/PodDeleted.js'
+import { StateReport as stateReportCheck } from '../schemas/generated/validators/StateReport.js'
+import { TwinReport as twinReportCheck } from '../schemas/generated/validators/TwinReport.js'
 import { validator } from '../schemas/validate.js'
 
 export type { DeletedObject, Envelope, ErrorContent, NodeDeviceSet, NodeStatusReport, NodeWorkloadSet, PodDeleted, StateReport, TwinReport }
 
-export const validateEnvelope = validator(checks.Envelope)
-export const validateNodeDeviceSet = validator(checks.NodeDeviceSet)
-export const validateDeletedObject = validator(checks.DeletedObject)
-export const validateTwinReport = validator(checks.TwinReport)
-export const validateStateReport = validator(checks.StateReport)
-export const validateNodeStatusReport = validator(checks.NodeStatusReport)
-export const validateNodeWorkloadSet = validator(checks.NodeWorkloadSet)
-export const validatePodDeleted = validator(checks.PodDeleted)
+export const validateEnvelope = validator(envelopeCheck)
+export const validateNodeDeviceSet = validator(nodeDeviceSetCheck)
+export const validateDeletedObject = validator(deletedObjectCheck)
+export const validateTwinReport = validator(twinReportCheck)
+export const validateStateReport = validator(stateReportCheck)
+export const validateNodeStatusReport = validator(nodeStatusReportCheck)
+export const validateNodeWorkloadSet = validator(nodeWorkloadSetCheck)
+export const validatePodDeleted = validator(podDeletedCheck)
 
 export const Operations = {
   resync: 'resync',

@@ -11,14 +11,16 @@
  *   (cordon, taints) for edged's admission; acknowledged by the edge once applied.
  */
 import type { EventReport, NodeSpecUpdate, PodStatusReport } from '../schemas/pod-link.js'
-import * as checks from '../schemas/generated/validators.js'
+import { EventReport as eventReportCheck } from '../schemas/generated/validators/EventReport.js'
+import { NodeSpecUpdate as nodeSpecUpdateCheck } from '../schemas/generated/validators/NodeSpecUpdate.js'
+import { PodStatusReport as podStatusReportCheck } from '../schemas/generated/validators/PodStatusReport.js'
 import { validator } from '../schemas/validate.js'
 
 export type { EventReport, NodeSpecUpdate, PodStatusReport }
 
-export const validatePodStatusReport = validator(checks.PodStatusReport)
-export const validateEventReport = validator(checks.EventReport)
-export const validateNodeSpecUpdate = validator(checks.NodeSpecUpdate)
+export const validatePodStatusReport = validator(podStatusReportCheck)
+export const validateEventReport = validator(eventReportCheck)
+export const validateNodeSpecUpdate = validator(nodeSpecUpdateCheck)
 
 /** Source and group of the kubelet's reports (KubeEdge: edged reports through MetaManager, group `meta`). */
 export const POD_REPORT_ROUTE = { source: 'edged', group: 'meta' } as const

@@ -15,7 +15,8 @@
  */
 import type { Logger } from 'pino'
 import type { EdgeDevice } from '../../schemas/device.js'
-import * as checks from '../../schemas/generated/validators.js'
+import { Device as deviceCheck } from '../../schemas/generated/validators/Device.js'
+import { DeviceModel as deviceModelCheck } from '../../schemas/generated/validators/DeviceModel.js'
 import { validator, type Problem } from '../../schemas/validate.js'
 import { resolveDevices, type Manifest, type TopicLayout } from '../../twin/device-set.js'
 import type { LevelStore } from '../../twin/store.js'
@@ -24,8 +25,8 @@ import type { Session } from '../session.js'
 import { contentProblems as prefixed, DownlinkReceiver, type Applied } from './downlink-receiver.js'
 import { applyDelete, applyResync, applyUpdate, keyOfObject, type Change, type CloudObjects, type CloudObjectSpaces } from './cloud-objects.js'
 
-const validateDevice = validator(checks.Device)
-const validateModel = validator(checks.DeviceModel)
+const validateDevice = validator(deviceCheck)
+const validateModel = validator(deviceModelCheck)
 
 export interface EdgeSyncOptions {
   /** the node database's `meta` space */

@@ -13,7 +13,9 @@
  * stored.
  */
 import type { Logger } from 'pino'
-import * as checks from '../../schemas/generated/validators.js'
+import { CloudPod as cloudPodCheck } from '../../schemas/generated/validators/CloudPod.js'
+import { ConfigMap as configMapCheck } from '../../schemas/generated/validators/ConfigMap.js'
+import { Secret as secretCheck } from '../../schemas/generated/validators/Secret.js'
 import { validator, type Problem, type Validation } from '../../schemas/validate.js'
 import type { CloudPod, ConfigMap, PodDeleted, Secret } from '../../schemas/workloads.js'
 import { LevelStore, type AnyLevel } from '../../twin/store.js'
@@ -36,9 +38,9 @@ export interface WorkloadSpaces extends Record<string, unknown> {
 }
 
 const VALIDATORS: Record<WorkloadKind, (doc: unknown) => Validation<WorkloadObject>> = {
-  pod: validator(checks.CloudPod),
-  configmap: validator(checks.ConfigMap),
-  secret: validator(checks.Secret),
+  pod: validator(cloudPodCheck),
+  configmap: validator(configMapCheck),
+  secret: validator(secretCheck),
 }
 
 export interface WorkloadSyncOptions {

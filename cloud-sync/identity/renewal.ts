@@ -5,7 +5,8 @@
  * session's, which its certificate named; the serial it connected with must still be in its record.
  */
 import { TernError } from '../../schemas/tern-error.js'
-import * as checks from '../../schemas/generated/validators.js'
+import { IssuedCertificate as issuedCertificateCheck } from '../../schemas/generated/validators/IssuedCertificate.js'
+import { RenewRequest as renewRequestCheck } from '../../schemas/generated/validators/RenewRequest.js'
 import { validator } from '../../schemas/validate.js'
 import { errorResponse, message, response, Sources, type Envelope } from '../messages.js'
 import type { Session } from '../session.js'
@@ -14,8 +15,8 @@ import type { NodeIdentities } from './node-identities.js'
 
 export const RENEW_ROUTE = { group: 'identity', operation: 'renew', resource: 'node/certificate' } as const
 
-const validateRenew = validator(checks.RenewRequest)
-export const validateIssued = validator(checks.IssuedCertificate)
+const validateRenew = validator(renewRequestCheck)
+export const validateIssued = validator(issuedCertificateCheck)
 
 export const isRenewal = (m: Envelope): boolean => m.route.group === RENEW_ROUTE.group && m.route.operation === RENEW_ROUTE.operation
 

@@ -12,7 +12,7 @@ import type { ContainerRuntime, CriStreaming, StdioOptions } from '../../edged/c
 import { containerLogFile, findPodLogs } from '../../edged/logs/files.js'
 import { CONTAINER_NAME, MANAGED_BY, MANAGED_BY_EDGED, POD_NAME, POD_NAMESPACE, POD_UID } from '../../edged/labels.js'
 import { TernError, type ErrorCode } from '../../schemas/tern-error.js'
-import * as checks from '../../schemas/generated/validators.js'
+import { StreamRequest as streamRequestCheck } from '../../schemas/generated/validators/StreamRequest.js'
 import type { StreamReply, StreamRequest } from '../../schemas/stream-tunnel.js'
 import { validator } from '../../schemas/validate.js'
 import { queryFlag } from './kubelet-paths.js'
@@ -20,7 +20,7 @@ import { logStream } from './log-stream.js'
 import type { TunnelStream } from './mux.js'
 import { proxyToRuntime } from './runtime-proxy.js'
 
-const validateRequest = validator(checks.StreamRequest)
+const validateRequest = validator(streamRequestCheck)
 
 export interface EdgeStreamsOptions {
   runtime: ContainerRuntime & CriStreaming

@@ -4,7 +4,7 @@
  * other fields, then its rules beyond a schema. A pod that fails is refused whole, with every
  * problem named by its field path; other pods are unaffected.
  */
-import * as checks from '../../schemas/generated/validators.js'
+import { Pod as podCheck } from '../../schemas/generated/validators/Pod.js'
 import { TernError } from '../../schemas/tern-error.js'
 import type { Pod } from '../../schemas/pod.js'
 import { applyPodDefaults } from './defaults.js'
@@ -18,14 +18,14 @@ import { podProblems } from './pod-rules.js'
  */
 export function validatePod(input: unknown, where: string): Pod {
   const pod = structuredClone(input)
-  if (!checks.Pod(pod)) throw invalidPod(where, schemaProblems(checks.Pod.errors))
+  if (!podCheck(pod)) throw invalidPod(where, schemaProblems(podCheck.errors))
   applyPodDefaults(pod)
   const problems = podProblems(pod)
   if (problems.length > 0) throw invalidPod(where, problems)
   return pod
 }
 
-function schemaProblems(errors: typeof checks.Pod.errors): PodProblem[] {
+function schemaProblems(errors: typeof podCheck.errors): PodProblem[] {
   return (errors ?? []).map((e) => {
     const path = fromPointer(e.instancePath)
     if (e.keyword === 'required') {

@@ -137,6 +137,14 @@ describe('cli: what tern edge loads', function () {
     )
   })
 
+  it('linked to tern cloud, loads the validators of the cloud link one module each: none of the cloud configuration, the web view or protocols it does not run', () => {
+    assert.ok(cloudLinked.some((s) => s.endsWith('schemas/generated/validators/NodeDeviceSet.js')), 'the node validated its resync')
+    assert.deepEqual(
+      cloudLinked.filter((s) => s.endsWith('schemas/generated/validators.js') || /\/(CloudConfig|WebLogin|WebSetExpected|Bluetooth\w+|Opcua\w+)\.js$/.test(s)),
+      [],
+    )
+  })
+
   it("loads nothing of pino's transports, which it never uses (scripts/no-pino-transport.ts)", () => {
     for (const loaded of [sources, withoutHttp, onDefaults, cloudLinked]) {
       assert.ok(loaded.some((s) => s.includes('node_modules/pino/')), 'every node logs through pino')

@@ -130,6 +130,11 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
       stops.push(() => cloud.stop())
       await cloud.start(twin)
       http?.cloud(cloud)
+      const workloads = cloud.workloads
+      if (config.edged === undefined && workloads !== undefined) {
+        const { finishDeletedPods } = await import('../cloud-sync/edge/podless-node.js')
+        finishDeletedPods(workloads, (pod) => cloud.podTerminated(pod))
+      }
     }
 
     if (config.edged !== undefined) {

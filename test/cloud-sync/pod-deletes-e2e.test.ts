@@ -3,14 +3,15 @@
  * `tern edge` with edged on a private containerd, kubectl), as the kubelet does it: the edge
  * stops a pod with the deletion's grace period (`kubectl delete --grace-period=N` shorter than the
  * pod's own counts), and the final delete (grace 0, uid precondition) comes once nothing of the
- * pod runs at the edge — also for a pod that never ran there. Bounds are generous for a loaded
+ * pod runs at the edge — also for a pod that never ran there, made by the node (refused by edged, or
+ * bound to a node without edged) or by tern cloud (a pod it cannot send). Bounds are generous for a loaded
  * machine; each is well below what the defect it guards against would take.
  */
 import { strict as assert } from 'node:assert'
 import { NODE, podsWorlds, podYaml, running, SLEEPING, startPodsWorld, until } from '../support/pods-world.js'
 import { parse } from 'yaml'
 import { startChild } from '../support/resources.js'
-import type { CloudWorld } from '../support/cloud.js'
+import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
 
 /** Whether `kubectl get pod` says the object is gone. */
 async function gone(world: CloudWorld, name: string): Promise<boolean> {
@@ -137,5 +138,18 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     assert.ok((Date.now() - asked) / 1000 >= 35, 'stubborn went after its grace period')
     const sent = edge.output().split('\n').filter((l) => l.includes('unsendable'))
     assert.deepEqual(sent, [], 'the edge never heard of it')
+  })
+
+  it('a node without edged runs no pods: a pod bound to it is never run, and kubectl delete removes it at once', async () => {
+    const world = await startCloudWorld(undo)
+    await startCloudEdge(world, 'edge-plain', `wss://127.0.0.1:${world.cloud.hubPort}`)
+    await until('the edge Node', async () => (await world.kubectl.run(['get', 'node', 'edge-plain'])).code, (code) => code === 0)
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], podYaml('idle', 'edge-plain', SLEEPING))).code, 0)
+    // the node is connected: the pod goes down to it within moments (deleted before, it reaches it as being deleted: stuck the same way before)
+    await new Promise((r) => setTimeout(r, 2000))
+    const asked = Date.now()
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'idle', '--wait=false'])).code, 0)
+    await until('idle gone', () => gone(world, 'idle'), (g) => g, 60_000)
+    assert.ok(Date.now() - asked < 30_000, 'nothing waits on it (terminationGracePeriodSeconds 5 is not waited for either)')
   })
 })

@@ -40,7 +40,7 @@ export interface ListWatch<R extends string> {
   watch(resource: R, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
 }
 
-export interface InformerOptions<T, R extends string = KubeResource> {
+export interface InformerOptions<T, R extends string = KubeResource, C = T> {
   api: ListWatch<R>
   resource: R
   validate: Validator<T>
@@ -51,22 +51,23 @@ export interface InformerOptions<T, R extends string = KubeResource> {
   /**
    * Applied to every valid object before it is cached (client-go's SetTransform): drops what no
    * handler reads, to keep the cache small; undefined leaves the object out, as absent (not invalid).
+   * Without it the object is cached as it came (C is T).
    */
-  transform?: (object: T) => T | undefined
+  transform?: (object: T) => C | undefined
 }
 
 export function objectKey(namespace: string, name: string): string {
   return `${namespace}/${name}`
 }
 
-/** One resource type, cluster-wide: a validated cache plus change notifications. */
-export class Informer<T extends Named, R extends string = KubeResource> {
-  readonly #o: InformerOptions<T, R> & { clock: Clock }
-  readonly #objects = new Map<string, T>()
+/** One resource type, cluster-wide: a validated cache (of C, what the transform keeps of each T) plus change notifications. */
+export class Informer<T extends Named, R extends string = KubeResource, C extends Named = T> {
+  readonly #o: InformerOptions<T, R, C> & { clock: Clock }
+  readonly #objects = new Map<string, C>()
   /** key → resourceVersion of the last invalid version logged (log once per version) */
   readonly #invalid = new Map<string, string>()
-  readonly #handlers: Array<ChangeHandler<T>> = []
-  readonly #invalidHandlers: Array<InvalidHandler<T>> = []
+  readonly #handlers: Array<ChangeHandler<C>> = []
+  readonly #invalidHandlers: Array<InvalidHandler<C>> = []
   readonly #backoff: Backoff
   #abort = new AbortController()
   #running: Promise<void> | undefined
@@ -77,7 +78,7 @@ export class Informer<T extends Named, R extends string = KubeResource> {
   /** lists done so far (1 + relists), for tests and metrics */
   lists = 0
 
-  constructor(options: InformerOptions<T, R>) {
+  constructor(options: InformerOptions<T, R, C>) {
     this.#o = { ...options, clock: options.clock ?? realClock }
     this.#backoff = new Backoff(options.backoff ?? { initialMs: 500, maxMs: 30_000 })
   }
@@ -92,20 +93,42 @@ export class Informer<T extends Named, R extends string = KubeResource> {
     return new Promise((resolve) => this.#syncWaiters.push(resolve))
   }
 
-  onChange(handler: ChangeHandler<T>): void {
+  onChange(handler: ChangeHandler<C>): void {
     this.#handlers.push(handler)
   }
 
-  onInvalid(handler: InvalidHandler<T>): void {
+  onInvalid(handler: InvalidHandler<C>): void {
     this.#invalidHandlers.push(handler)
   }
 
-  get(namespace: string, name: string): T | undefined {
+  get(namespace: string, name: string): C | undefined {
     return this.#objects.get(objectKey(namespace, name))
   }
 
-  list(): T[] {
+  list(): C[] {
     return [...this.#objects.values()]
+  }
+
+  /**
+   * An object read out of band (a GET) is cached as a watch event's would be, transformed afresh
+   * (the transform may keep more of it now), when the cache holds that very resourceVersion of it;
+   * any other version is left alone: the watch brings the newer one. Returns whether it was taken.
+   */
+  offer(object: unknown): boolean {
+    const key = keyOf(object)
+    const rv = resourceVersionOf(object)
+    if (key === undefined || rv === undefined || this.#objects.get(key)?.metadata.resourceVersion !== rv) return false
+    const current = this.#check(key, object)
+    if (current === undefined) return false
+    this.#set(key, current, true)
+    return true
+  }
+
+  /** Re-caches what is held under namespace/name as `next` makes it (less of it, when a handler needs less now). */
+  amend(namespace: string, name: string, next: (cached: C) => C): void {
+    const key = objectKey(namespace, name)
+    const cached = this.#objects.get(key)
+    if (cached !== undefined) this.#set(key, next(cached), true)
   }
 
   start(): void {
@@ -226,11 +249,12 @@ export class Informer<T extends Named, R extends string = KubeResource> {
     for (const key of [...this.#invalid.keys()]) if (!seen.has(key)) this.#forgetInvalid(key)
   }
 
-  #check(key: string, object: unknown): T | undefined {
+  #check(key: string, object: unknown): C | undefined {
     const checked = this.#o.validate(object)
     if (checked.ok) {
       this.#forgetInvalid(key)
-      return this.#o.transform === undefined ? checked.value : this.#o.transform(checked.value)
+      // without a transform the cache holds T itself (C defaults to T)
+      return this.#o.transform === undefined ? (checked.value as unknown as C) : this.#o.transform(checked.value)
     }
     const rv = resourceVersionOf(object) ?? ''
     if (this.#invalid.get(key) !== rv) {
@@ -245,7 +269,7 @@ export class Informer<T extends Named, R extends string = KubeResource> {
     if (this.#invalid.delete(key)) this.#tellInvalid(key, undefined, undefined)
   }
 
-  #tellInvalid(key: string, object: unknown, replaced: T | undefined): void {
+  #tellInvalid(key: string, object: unknown, replaced: C | undefined): void {
     for (const handler of this.#invalidHandlers) {
       try {
         handler(key, object, replaced)
@@ -255,10 +279,12 @@ export class Informer<T extends Named, R extends string = KubeResource> {
     }
   }
 
-  #set(key: string, current: T | undefined): void {
+  /** `again`: the same version cached anew (offer, amend), which a watch or list never repeats. */
+  #set(key: string, current: C | undefined, again = false): void {
     const old = this.#objects.get(key)
     if (old === undefined && current === undefined) return
-    if (old !== undefined && current !== undefined && old.metadata.resourceVersion === current.metadata.resourceVersion && current.metadata.resourceVersion !== undefined) return
+    if (old === current) return
+    if (!again && old !== undefined && current !== undefined && old.metadata.resourceVersion === current.metadata.resourceVersion && current.metadata.resourceVersion !== undefined) return
     if (current === undefined) this.#objects.delete(key)
     else this.#objects.set(key, current)
     for (const handler of this.#handlers) {

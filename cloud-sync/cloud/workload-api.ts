@@ -1,17 +1,20 @@
 /**
  * The Kubernetes seam of the workload downlink (STYLE: an interface at every external seam):
- * list and watch Pods, ConfigMaps and Secrets in all namespaces, and the kubelet's final delete
- * of a pod. {@link ClientNodeWorkloadApi} is the real one over @kubernetes/client-node.
+ * list and watch Pods, ConfigMaps and Secrets in all namespaces, a read of one ConfigMap or
+ * Secret (one a pod starts to reference), and the kubelet's final delete of a pod. {@link ClientNodeWorkloadApi} is the real one over @kubernetes/client-node.
  */
 import * as k8s from '@kubernetes/client-node'
 import { orUndefined, watchPath, wrap, type KubeList, type WatchHandle, type WatchHandlers } from './kube-api.js'
 
 export type WorkloadResource = 'pods' | 'configmaps' | 'secrets'
+export type ReferencedResource = Exclude<WorkloadResource, 'pods'>
 
 export interface WorkloadApi {
   list(resource: WorkloadResource): Promise<KubeList>
   /** Watches `resource` in all namespaces from `resourceVersion` (exclusive). */
   watch(resource: WorkloadResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
+  /** GET of one ConfigMap or Secret, as the API server's JSON; undefined on 404. */
+  read(resource: ReferencedResource, namespace: string, name: string): Promise<unknown>
   /**
    * DELETE of the pod with gracePeriodSeconds 0 and preconditions.uid (the kubelet's final delete
    * once its containers are gone): false when it is already gone (404); KubeRequestError 409 when
@@ -53,6 +56,11 @@ export class ClientNodeWorkloadApi implements WorkloadApi {
 
   async watch(resource: WorkloadResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {
     return watchPath(this.#watch, `/api/v1/${resource}`, resourceVersion, handlers)
+  }
+
+  async read(resource: ReferencedResource, namespace: string, name: string): Promise<unknown> {
+    const object = await orUndefined<unknown>(() => (resource === 'configmaps' ? this.#core.readNamespacedConfigMap({ namespace, name }) : this.#core.readNamespacedSecret({ namespace, name })))
+    return object === undefined ? undefined : plainJson(object)
   }
 
   async deletePod(namespace: string, name: string, uid: string): Promise<boolean> {

@@ -59,19 +59,35 @@ export function essence(resource: string, object: WorkloadObject): unknown {
 
 const KINDS: Record<WorkloadKind, string> = { pod: 'Pod', configmap: 'ConfigMap', secret: 'Secret' }
 
-/** The object as the edge gets it: apiVersion and kind set (list items lack them), without status and managedFields. */
+/** The object as the edge gets it: apiVersion and kind set (list items lack them), without status and apply bookkeeping. */
 export function forEdge(kind: WorkloadKind, object: WorkloadObject): WorkloadObject {
-  const { managedFields: _managed, ...metadata } = object.metadata
   const { status: _status, ...rest } = object as WorkloadObject & { status?: unknown }
-  return { ...rest, apiVersion: 'v1', kind: KINDS[kind], metadata }
+  return { ...rest, apiVersion: 'v1', kind: KINDS[kind], metadata: leanMetadata(object.metadata) }
 }
 
-/** What the pod informer caches: bound pods only, without status and managedFields (no handler reads them). */
+type ObjectMeta = ConfigMap['metadata']
+
+/** `kubectl apply`'s copy of the whole object as last applied: kept by neither the cache nor the edge. */
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
+
+/**
+ * Metadata without managedFields and the last-applied annotation: server-side and client-side
+ * apply bookkeeping that repeats the object (a 100 KB Secret applied with kubectl is 200 KB with
+ * its annotation), which no handler and no edge reads.
+ */
+export function leanMetadata(metadata: ObjectMeta): ObjectMeta {
+  const { managedFields: _managed, ...rest } = metadata
+  if (rest.annotations === undefined || !(LAST_APPLIED in rest.annotations)) return rest
+  const { [LAST_APPLIED]: _applied, ...annotations } = rest.annotations
+  const { annotations: _all, ...without } = rest
+  return Object.keys(annotations).length === 0 ? without : { ...without, annotations }
+}
+
+/** What the pod informer caches: bound pods only, without status and apply bookkeeping (no handler reads them). */
 export function cachedPod(pod: CloudPod): CloudPod | undefined {
   if ((pod.spec.nodeName ?? '') === '') return undefined
-  const { managedFields: _managed, ...metadata } = pod.metadata
   const { status: _status, ...rest } = pod
-  return { ...rest, metadata }
+  return { ...rest, metadata: leanMetadata(pod.metadata) }
 }
 
 /** The resync content: the node's pods and the objects they reference, each in resource order. */

@@ -10,6 +10,10 @@
  * node → number of its pods referencing it), so a change reaches exactly the nodes that use the
  * object, and an object no pod of a node references any more is deleted there. The pod cache
  * keeps bound pods only, without status (the edge writes status; its patches must not echo down).
+ * ConfigMaps and Secrets are held whole only while referenced (referenced-objects.ts): the pod
+ * informer syncs first so their lists meet the references already counted, and a pod whose
+ * newly referenced object is still being read is held back until it is there (or gone), so the
+ * edge never gets the pod before what it uses.
  */
 import type { Logger } from 'pino'
 import type { Clock } from '../../mappers/runtime/clock.js'
@@ -20,6 +24,7 @@ import { parseWorkloadResource, WORKLOAD_RESYNC_RESOURCE, workloadResource, type
 import type { Session } from '../session.js'
 import { Downlink, type DownlinkMetrics } from './downlink.js'
 import { Informer } from './informers.js'
+import { isStub, ReferencedObjects, type Held } from './referenced-objects.js'
 import type { BackoffOptions } from './timing.js'
 import type { WorkloadApi, WorkloadResource } from './workload-api.js'
 import { cachedPod, essence, forEdge, nodeWorkloadSet, podReferences, rankWorkloadChange, splitResync, type WorkloadObject } from './workload-set.js'
@@ -35,21 +40,23 @@ export interface WorkloadsOptions {
 
 export class Workloads {
   readonly pods: Informer<CloudPod, WorkloadResource>
-  readonly configMaps: Informer<ConfigMap, WorkloadResource>
-  readonly secrets: Informer<Secret, WorkloadResource>
+  readonly configMaps: ReferencedObjects<ConfigMap>
+  readonly secrets: ReferencedObjects<Secret>
   readonly #link: Downlink<WorkloadObject>
   /** node → pod resource → pod */
   readonly #byNode = new Map<string, Map<string, CloudPod>>()
   /** ConfigMap or Secret resource → node → how many of its pods reference it */
   readonly #refs = new Map<string, Map<string, number>>()
   #subscribed = false
+  #started = false
 
   constructor(options: WorkloadsOptions) {
     const common = { api: options.api, clock: options.clock, backoff: options.backoff }
     const log = options.log
     this.pods = new Informer<CloudPod, WorkloadResource>({ ...common, resource: 'pods', validate: validator(checks.CloudPod), transform: cachedPod, log: log.child({ informer: 'pods' }) })
-    this.configMaps = new Informer<ConfigMap, WorkloadResource>({ ...common, resource: 'configmaps', validate: validator(checks.ConfigMap), log: log.child({ informer: 'configmaps' }) })
-    this.secrets = new Informer<Secret, WorkloadResource>({ ...common, resource: 'secrets', validate: validator(checks.Secret), log: log.child({ informer: 'secrets' }) })
+    const inUse = (kind: 'configmap' | 'secret') => (namespace: string, name: string) => this.#refs.has(workloadResource(kind, namespace, name))
+    this.configMaps = new ReferencedObjects<ConfigMap>({ ...common, resource: 'configmaps', validate: validator(checks.ConfigMap), inUse: inUse('configmap'), log: log.child({ informer: 'configmaps' }) })
+    this.secrets = new ReferencedObjects<Secret>({ ...common, resource: 'secrets', validate: validator(checks.Secret), inUse: inUse('secret'), log: log.child({ informer: 'secrets' }) })
     this.#link = new Downlink<WorkloadObject>({
       spec: {
         resyncResource: WORKLOAD_RESYNC_RESOURCE,
@@ -57,6 +64,7 @@ export class Workloads {
         set: (node) => {
           const objects = new Map<string, WorkloadObject>()
           for (const [resource, pod] of this.#byNode.get(node) ?? []) {
+            if (this.#held(pod)) continue
             objects.set(resource, pod)
             for (const ref of podReferences(pod)) {
               const object = this.#object(ref)
@@ -90,15 +98,21 @@ export class Workloads {
     if (!this.#subscribed) {
       this.#subscribed = true
       this.pods.onChange((old, current) => this.#podChanged(old, current))
-      this.configMaps.onChange((old, current) => this.#referencedChanged(old ?? current, 'configmap'))
-      this.secrets.onChange((old, current) => this.#referencedChanged(old ?? current, 'secret'))
+      this.configMaps.onChange((old, current) => this.#referencedChanged(old, current, 'configmap'))
+      this.secrets.onChange((old, current) => this.#referencedChanged(old, current, 'secret'))
     }
-    this.configMaps.start()
-    this.secrets.start()
+    this.#started = true
     this.pods.start()
+    // Their first lists keep whole what the pods reference: no read per referenced object at start.
+    void this.pods.whenSynced().then(() => {
+      if (!this.#started) return
+      this.configMaps.start()
+      this.secrets.start()
+    })
   }
 
   async stop(): Promise<void> {
+    this.#started = false
     this.#link.stop()
     await Promise.all([this.pods.stop(), this.configMaps.stop(), this.secrets.stop()])
   }
@@ -133,10 +147,34 @@ export class Workloads {
     for (const [node, resources] of touched) this.#link.touch(node, resources)
   }
 
-  #referencedChanged(object: ConfigMap | Secret | undefined, kind: 'configmap' | 'secret'): void {
+  #referencedChanged(old: Held<ConfigMap | Secret> | undefined, current: Held<ConfigMap | Secret> | undefined, kind: 'configmap' | 'secret'): void {
+    const object = old ?? current
     if (object === undefined) return
     const resource = workloadResource(kind, object.metadata.namespace, object.metadata.name)
-    for (const node of this.#refs.get(resource)?.keys() ?? []) this.#link.touch(node, [resource])
+    // A stub that became whole or went: the pods held back for it go out now, with all they use (before them, by rank).
+    const waited = isStub(old) && !isStub(current)
+    for (const node of this.#refs.get(resource)?.keys() ?? []) {
+      const resources = new Set([resource])
+      if (waited) {
+        for (const [podResource, pod] of this.#byNode.get(node) ?? []) {
+          const refs = podReferences(pod)
+          if (!refs.has(resource)) continue
+          resources.add(podResource)
+          for (const ref of refs) resources.add(ref)
+        }
+      }
+      this.#link.touch(node, resources)
+    }
+  }
+
+  /** Whether some object the pod references is still being read (the pod waits for it). */
+  #held(pod: CloudPod): boolean {
+    for (const ref of podReferences(pod)) {
+      const r = parseWorkloadResource(ref)
+      if (r === undefined) continue
+      if ((r.kind === 'configmap' ? this.configMaps : this.secrets).pending(r.namespace, r.name)) return true
+    }
+    return false
   }
 
   /** Adds (+1) or removes (-1) a pod from the node index and its references from the counts. */
@@ -152,19 +190,33 @@ export class Workloads {
       if (pods.size === 0) this.#byNode.delete(node)
     }
     for (const ref of podReferences(pod)) {
-      const nodes = this.#refs.get(ref) ?? new Map<string, number>()
+      const known = this.#refs.get(ref)
+      const nodes = known ?? new Map<string, number>()
       const count = (nodes.get(node) ?? 0) + delta
       if (count > 0) nodes.set(node, count)
       else nodes.delete(node)
       if (nodes.size > 0) this.#refs.set(ref, nodes)
       else this.#refs.delete(ref)
+      if (known === undefined && nodes.size > 0) this.#referenced(ref, 'use')
+      else if (known !== undefined && nodes.size === 0) this.#referenced(ref, 'release')
     }
+  }
+
+  /** The first reference to a ConfigMap or Secret appeared, or the last one went. */
+  #referenced(ref: string, change: 'use' | 'release'): void {
+    const r = parseWorkloadResource(ref)
+    if (r === undefined || r.kind === 'pod') return
+    const objects = r.kind === 'configmap' ? this.configMaps : this.secrets
+    objects[change](r.namespace, r.name)
   }
 
   #want(node: string, resource: string): WorkloadObject | undefined {
     const kind = parseWorkloadResource(resource)?.kind
     if (kind === undefined) return undefined
-    if (kind === 'pod') return this.#byNode.get(node)?.get(resource)
+    if (kind === 'pod') {
+      const pod = this.#byNode.get(node)?.get(resource)
+      return pod === undefined || this.#held(pod) ? undefined : pod
+    }
     return (this.#refs.get(resource)?.get(node) ?? 0) > 0 ? this.#object(resource) : undefined
   }
 

@@ -8,48 +8,17 @@
  * real CloudController with client-node against the API emulator.
  */
 import { strict as assert } from 'node:assert'
-import { MemoryLevel } from 'memory-level'
 import { WorkloadSync } from '../../cloud-sync/edge/workload-sync.js'
 import { ClientNodeWorkloadApi } from '../../cloud-sync/cloud/workload-api.js'
 import { loadKubeConfig } from '../../cloud-sync/cloud/kube-api.js'
-import { Operations, parseWorkloadResource, response, Sources, WORKLOAD_RESYNC_RESOURCE, workloadResource, type Envelope, type NodeWorkloadSet } from '../../cloud-sync/messages.js'
-import { Session, wirePair } from '../../cloud-sync/session.js'
-import type { AnyLevel } from '../../twin/store.js'
+import { Operations } from '../../cloud-sync/messages.js'
 import { eventually, startHarness, type Harness } from './cloud-harness.js'
+import { configMap, named, pod, secret, workloadEdge } from './workload-edge.js'
 
 const NODE = 'node-a'
 const OTHER = 'node-b'
 
 type Obj = Record<string, unknown>
-
-const configMap = (name: string, value: string, namespace = 'default'): Obj => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { v: value } })
-const secret = (name: string, value: string, namespace = 'default'): Obj => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, data: { v: Buffer.from(value).toString('base64') } })
-
-/** A pod bound to `node` using ConfigMap `cm` as a volume and Secret `sec` through env. */
-function pod(name: string, node: string, cm: string, sec: string): Obj {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      nodeName: node,
-      containers: [{ name: 'app', image: 'busybox:1', env: [{ name: 'V', valueFrom: { secretKeyRef: { name: sec, key: 'v' } } }], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
-      volumes: [{ name: 'cfg', configMap: { name: cm } }],
-    },
-  }
-}
-
-/** Every workload resource an envelope names: its route's, and for a resync each object in it. */
-function named(m: Envelope): string[] {
-  if (m.route.operation === Operations.resync && m.route.resource === WORKLOAD_RESYNC_RESOURCE) {
-    const set = m.content as NodeWorkloadSet
-    const of = (kind: 'pod' | 'configmap' | 'secret', objects: Array<{ metadata: { namespace: string; name: string } }>): string[] => objects.map((o) => workloadResource(kind, o.metadata.namespace, o.metadata.name))
-    return [...of('pod', set.pods), ...of('configmap', set.configmaps), ...of('secret', set.secrets)]
-  }
-  return parseWorkloadResource(m.route.resource) === undefined ? [] : [m.route.resource]
-}
-
-const claimedByWorkloads = (m: Envelope): boolean => (m.route.operation === Operations.resync ? m.route.resource === WORKLOAD_RESYNC_RESOURCE : parseWorkloadResource(m.route.resource) !== undefined)
 
 describe('workloads down: a node gets only the ConfigMaps and Secrets its pods reference (CloudController, API emulator, the edge store)', function () {
   this.timeout(60_000)
@@ -70,27 +39,14 @@ describe('workloads down: a node gets only the ConfigMaps and Secrets its pods r
     await create('pods', pod('a2', NODE, 'cm-dropped', 's-dropped'))
     await create('pods', pod('b1', OTHER, 'cm-b', 's-b'))
 
-    // the node's edge: its session, what arrives on it, and its store of workload objects
-    const [cloudWire, edgeWire] = wirePair()
-    const cloudSide = new Session(cloudWire, { node: NODE, source: Sources.hub, log: h.log, resendMs: 60_000 })
-    const edgeSide = new Session(edgeWire, { node: NODE, source: Sources.edge, log: h.log, resendMs: 60_000 })
-    const wire: Envelope[] = []
-    edgeSide.onMessage((m) => {
-      wire.push(m)
-      if (!claimedByWorkloads(m)) edgeSide.send(response(m, Sources.edge)) // the devices' resync
-    })
-    const db = new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel
-    const store = new WorkloadSync({ db, nodeName: NODE, fsync: false, log: h.log })
-    await store.start()
-    store.attach(edgeSide)
-    h.cloud.attach(cloudSide)
+    const { store, db, wire, held, close } = await workloadEdge(h, NODE)
     const other = h.edge(OTHER) // another node, connected: it gets its own
-    const held = (): string[] => [...store.objects.keys()].sort()
     const mine = ['default/configmap/cm-a', 'default/configmap/cm-dropped', 'default/pod/a1', 'default/pod/a2', 'default/secret/s-a', 'default/secret/s-dropped']
     await eventually(() => held().join() === mine.join(), 10_000, `the node's set in its store (holds ${held().join()})`)
     await other.waitFor((r) => r.some((m) => named(m).includes('default/configmap/cm-b')), 10_000)
 
     // a2 goes: what only it used goes from the node; then every object changes, the used one last
+    const beforeGone = wire.length
     const gone = await h.http('DELETE', '/api/v1/namespaces/default/pods/a2?gracePeriodSeconds=0')
     assert.equal(gone.status, 200)
     await eventually(() => !held().includes('default/configmap/cm-dropped') && !held().includes('default/secret/s-dropped'), 10_000, 'cm-dropped and s-dropped deleted at the edge')
@@ -104,7 +60,8 @@ describe('workloads down: a node gets only the ConfigMaps and Secrets its pods r
 
     const seen = new Set(wire.flatMap(named))
     assert.deepEqual([...seen].sort(), mine, 'nothing else ever named on the node’s wire')
-    const dropped = wire.filter((m) => m.route.resource === 'default/configmap/cm-dropped' || m.route.resource === 'default/secret/s-dropped').map((m) => m.route.operation)
+    // (until then they came in the resync, or as updates ahead of their pod when read after it was created)
+    const dropped = wire.slice(beforeGone).filter((m) => m.route.resource === 'default/configmap/cm-dropped' || m.route.resource === 'default/secret/s-dropped').map((m) => m.route.operation)
     assert.deepEqual(dropped, [Operations.delete, Operations.delete], 'after its pod went: deleted at the edge, never updated again')
     assert.deepEqual(held(), ['default/configmap/cm-a', 'default/pod/a1', 'default/secret/s-a'])
     assert.equal((await store.secret('default', 's-a'))?.v, 's-a-1', 'the Secret of this namespace, not the other one')
@@ -114,6 +71,6 @@ describe('workloads down: a node gets only the ConfigMaps and Secrets its pods r
     const again = new WorkloadSync({ db, nodeName: NODE, fsync: false, log: h.log })
     await again.start()
     assert.deepEqual([...again.objects.keys()].sort(), ['default/configmap/cm-a', 'default/pod/a1', 'default/secret/s-a'])
-    cloudSide.close()
+    close()
   })
 })

@@ -1,0 +1,71 @@
+/**
+ * A node's edge for workload tests against the cloud harness: a session to the real
+ * CloudController, every envelope it receives recorded, and the edge's store of workload objects
+ * (WorkloadSync over an in-memory database) answering them; the devices' resync is acknowledged.
+ * And the objects those tests create.
+ */
+import { MemoryLevel } from 'memory-level'
+import { WorkloadSync } from '../../cloud-sync/edge/workload-sync.js'
+import { Operations, parseWorkloadResource, response, Sources, WORKLOAD_RESYNC_RESOURCE, workloadResource, type Envelope, type NodeWorkloadSet } from '../../cloud-sync/messages.js'
+import { Session, wirePair } from '../../cloud-sync/session.js'
+import type { AnyLevel } from '../../twin/store.js'
+import type { Harness } from './cloud-harness.js'
+
+export interface WorkloadEdge {
+  store: WorkloadSync
+  db: AnyLevel
+  /** every envelope the edge received, in order */
+  wire: Envelope[]
+  /** the resources the store holds, sorted */
+  held: () => string[]
+  /** closes the cloud's side of the session */
+  close: () => void
+}
+
+type Obj = Record<string, unknown>
+
+export const configMap = (name: string, value: string, namespace = 'default', metadata: Obj = {}): Obj => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, ...metadata }, data: { v: value } })
+export const secret = (name: string, value: string, namespace = 'default', metadata: Obj = {}): Obj => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, ...metadata }, data: { v: Buffer.from(value).toString('base64') } })
+
+/** A pod bound to `node` using ConfigMap `cm` as a volume and Secret `sec` through env. */
+export function pod(name: string, node: string, cm: string, sec: string, metadata: Obj = {}): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', ...metadata },
+    spec: {
+      nodeName: node,
+      containers: [{ name: 'app', image: 'busybox:1', env: [{ name: 'V', valueFrom: { secretKeyRef: { name: sec, key: 'v' } } }], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
+      volumes: [{ name: 'cfg', configMap: { name: cm } }],
+    },
+  }
+}
+
+/** Every workload resource an envelope names: its route's, and for a resync each object in it. */
+export function named(m: Envelope): string[] {
+  if (m.route.operation === Operations.resync && m.route.resource === WORKLOAD_RESYNC_RESOURCE) {
+    const set = m.content as NodeWorkloadSet
+    const of = (kind: 'pod' | 'configmap' | 'secret', objects: Array<{ metadata: { namespace: string; name: string } }>): string[] => objects.map((o) => workloadResource(kind, o.metadata.namespace, o.metadata.name))
+    return [...of('pod', set.pods), ...of('configmap', set.configmaps), ...of('secret', set.secrets)]
+  }
+  return parseWorkloadResource(m.route.resource) === undefined ? [] : [m.route.resource]
+}
+
+const claimedByWorkloads = (m: Envelope): boolean => (m.route.operation === Operations.resync ? m.route.resource === WORKLOAD_RESYNC_RESOURCE : parseWorkloadResource(m.route.resource) !== undefined)
+
+export async function workloadEdge(h: Harness, node: string): Promise<WorkloadEdge> {
+  const [cloudWire, edgeWire] = wirePair()
+  const cloudSide = new Session(cloudWire, { node, source: Sources.hub, log: h.log, resendMs: 60_000 })
+  const edgeSide = new Session(edgeWire, { node, source: Sources.edge, log: h.log, resendMs: 60_000 })
+  const wire: Envelope[] = []
+  edgeSide.onMessage((m) => {
+    wire.push(m)
+    if (!claimedByWorkloads(m)) edgeSide.send(response(m, Sources.edge)) // the devices' resync
+  })
+  const db = new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel
+  const store = new WorkloadSync({ db, nodeName: node, fsync: false, log: h.log })
+  await store.start()
+  store.attach(edgeSide)
+  h.cloud.attach(cloudSide)
+  return { store, db, wire, held: () => [...store.objects.keys()].sort(), close: () => cloudSide.close() }
+}

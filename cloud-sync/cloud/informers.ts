@@ -151,12 +151,7 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
     while (!signal.aborted) {
       if (this.#rv === '') {
         try {
-          const list = await unlessAborted(this.#o.api.list(this.#o.resource), signal)
-          if (list === undefined) return
-          this.lists++
-          this.#replace(list.items)
-          this.#rv = list.resourceVersion
-          this.#markSynced()
+          if (!(await this.#list(signal))) return
         } catch (err) {
           log.warn({ code: 'CLOUD_KUBE_UNAVAILABLE', resource: this.#o.resource, err: (err as Error).message }, 'list failed; retrying')
           await delay(this.#o.clock, this.#backoff.next(), signal)
@@ -179,6 +174,22 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
         await delay(this.#o.clock, this.#backoff.next(), signal)
       }
     }
+  }
+
+  /**
+   * Lists into the cache; false when aborted. Its own function so the list (every object as the
+   * server sent it) is garbage once cached: a local of #run stays reachable from the suspended
+   * async frame for as long as the watch loop runs (V8 keeps it across later awaits), which with
+   * 2,000 Secrets of 100 KiB held 270 MiB that the transform had dropped.
+   */
+  async #list(signal: AbortSignal): Promise<boolean> {
+    const list = await unlessAborted(this.#o.api.list(this.#o.resource), signal)
+    if (list === undefined) return false
+    this.lists++
+    this.#replace(list.items)
+    this.#rv = list.resourceVersion
+    this.#markSynced()
+    return true
   }
 
   #watchOnce(signal: AbortSignal): Promise<WatchEnding> {

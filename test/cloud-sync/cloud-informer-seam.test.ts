@@ -5,6 +5,8 @@
  * connection resumes from the last version, failures back off exponentially.
  */
 import assert from 'node:assert/strict'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { pino } from 'pino'
 import { Informer } from '../../cloud-sync/cloud/informers.js'
 import { KubeRequestError, type KubeApi, type KubeList, type WatchHandlers } from '../../cloud-sync/cloud/kube-api.js'
@@ -107,5 +109,31 @@ describe('cloud informer loop (scripted KubeApi, manual clock)', () => {
     await informer.stop()
     await informer.stop()
     assert.equal(api.watches.length, 3)
+  })
+
+  it('holds nothing of a list but what its transform keeps while the watch runs (client-go SetTransform): the listed objects are garbage', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const api = new ScriptedApi()
+    api.items = [dev('a', '3')]
+    let listed: WeakRef<object> | undefined
+    const list = api.list
+    api.list = async () => {
+      const answer = await list()
+      listed = new WeakRef(answer.items)
+      return answer
+    }
+    const informer = new Informer({ api, resource: 'devices', validate: validator(checks.Device), transform: (d) => ({ ...d }), log: pino({ level: 'silent' }), clock: new ManualClock() })
+    informer.start()
+    await settle()
+    assert.equal(api.watches.length, 1, 'listed, watching')
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setImmediate(resolve))
+      gc()
+    }
+    assert.ok(listed !== undefined)
+    assert.equal(listed.deref(), undefined, 'the list’s objects are not reachable from the informer')
+    assert.equal(informer.get('default', 'a')?.metadata.resourceVersion, '3')
+    await informer.stop()
   })
 })

@@ -99,16 +99,17 @@ export interface CloudProcess {
 }
 
 /**
- * Writes `config` as YAML into `dir` and starts `tern cloud` on it (a child the bench owns).
+ * Writes `config` as YAML into `dir` and starts `tern cloud` on it (a child the bench owns), with
+ * `nodeFlags` (e.g. the inspector's) after those of the environment.
  * Environment: TERN_NODE_FLAGS (node flags), TERN_BENCH_BIN (another built tern.js, for A/B runs),
  * TERN_BENCH_CPU_PROF (a directory for a CPU profile of the cloud process).
  */
-export async function startCloud(dir: string, config: Record<string, unknown>, timeoutMs: number): Promise<CloudProcess> {
+export async function startCloud(dir: string, config: Record<string, unknown>, timeoutMs: number, nodeFlags: readonly string[] = []): Promise<CloudProcess> {
   const path = join(dir, 'cloud.yaml')
   // the metrics listener on a port of the OS's choosing (its default, 9464, may be taken by another tern)
   await writeFile(path, stringify({ http: { listen: '127.0.0.1:0' }, ...config }))
   const started = performance.now()
-  const child = startOwned(process.execPath, [...ternNodeFlags(process.env.TERN_BENCH_CPU_PROF), process.env.TERN_BENCH_BIN ?? TERN_BIN, 'cloud', '--config', path])
+  const child = startOwned(process.execPath, [...ternNodeFlags(process.env.TERN_BENCH_CPU_PROF), ...nodeFlags, process.env.TERN_BENCH_BIN ?? TERN_BIN, 'cloud', '--config', path])
   let line: string
   try {
     line = await child.waitForLine((l) => l.includes('"msg":"cloud ready"'), timeoutMs)

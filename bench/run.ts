@@ -74,6 +74,12 @@
  *   --workloads-burst 100      tern cloud status.burst
  *   --cloud-plain-ws           CloudHub without TLS here too
  *   results also go to bench/results/cloud-workloads-latest.json
+ * cloud-cache (what tern cloud holds for Secrets no edge pod uses: its highest and settled RSS and
+ * live heap with 2,000 Secrets of 100 KiB in the emulator, bench/cloud-cache.ts; about 2 minutes):
+ *   --cache-secrets 2000       Secrets in the emulator, none referenced by a pod
+ *   --cache-secret-kib 100     random data in each (as a Helm release Secret)
+ *   --cache-rounds 2           fresh tern cloud starts measured one after the other
+ *   results also go to bench/results/cloud-cache-latest.json
  * identity (node connects with mutual TLS vs the shared secret, bench/identity.ts; about 2 minutes
  * with the defaults):
  *   --identity-nodes 1000      nodes that connect at once after CloudHub starts, and again after it restarts
@@ -117,6 +123,7 @@ import { stopAllChildren, type BrokerName } from './servers.js'
 import { MODBUS_DEFAULTS, modbusEstimateSeconds, runModbusBench } from './modbus.js'
 import { OPCUA_DEFAULTS, opcuaEstimateSeconds, runOpcuaBench } from './opcua.js'
 import { CLOUD_DEFAULTS, cloudEstimateSeconds, runCloudBench, type CloudBenchOptions } from './cloud.js'
+import { CLOUD_CACHE_DEFAULTS, cloudCacheEstimateSeconds, runCloudCacheBench } from './cloud-cache.js'
 import { CLOUD_WORKLOADS_DEFAULTS, cloudWorkloadsEstimateSeconds, runCloudWorkloadsBench, type CloudWorkloadsOptions } from './cloud-workloads.js'
 import { TWIN_BENCH_MAPPERS, TWIN_DEFAULTS, runTwinBench, twinEstimateSeconds, type TwinBenchMapper, type TwinBenchOptions } from './twin.js'
 import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './identity.js'
@@ -127,7 +134,7 @@ import { STREAMS_DEFAULTS, runStreamsBench, streamsEstimateSeconds } from './str
 import { runWebAssetsBench, webAssetsEstimateSeconds } from './web-assets.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'cloud-workloads', 'identity', 'edged', 'edged-extremes', 'metrics', 'streams', 'web'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'cloud-workloads', 'cloud-cache', 'identity', 'edged', 'edged-extremes', 'metrics', 'streams', 'web'] as const
 
 const { values } = parseArgs({
   options: {
@@ -174,6 +181,9 @@ const { values } = parseArgs({
     'workloads-duration': { type: 'string' },
     'workloads-qps': { type: 'string' },
     'workloads-burst': { type: 'string' },
+    'cache-secrets': { type: 'string' },
+    'cache-secret-kib': { type: 'string' },
+    'cache-rounds': { type: 'string' },
     'identity-nodes': { type: 'string' },
     'identity-connects': { type: 'string' },
     'edged-pods': { type: 'string' },
@@ -297,6 +307,14 @@ async function main(): Promise<void> {
     const result = await withWatchdog('cloud-workloads', cloudWorkloadsEstimateSeconds(options), () => runCloudWorkloadsBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/cloud-workloads-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)
+  }
+  if (only.includes('cloud-cache')) {
+    const d = CLOUD_CACHE_DEFAULTS
+    const options = { ...d, secrets: num('cache-secrets', d.secrets, 0), secretKiB: num('cache-secret-kib', d.secretKiB, 1), rounds: num('cache-rounds', d.rounds, 1) }
+    const result = await withWatchdog('cloud-cache', cloudCacheEstimateSeconds(options), () => runCloudCacheBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/cloud-cache-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}
+`)
   }
   if (only.includes('identity')) {
     const options = { nodes: num('identity-nodes', IDENTITY_DEFAULTS.nodes, 1), connects: num('identity-connects', IDENTITY_DEFAULTS.connects, 1) }

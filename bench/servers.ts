@@ -136,7 +136,12 @@ export function anonMiB(pid: number): number {
   return statusMiB(pid, 'RssAnon')
 }
 
-function statusMiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
+/** The highest RSS the process has had since it started (the kernel's high-water mark). */
+export function peakRssMiB(pid: number): number {
+  return statusMiB(pid, 'VmHWM')
+}
+
+function statusMiB(pid: number, field: 'VmRSS' | 'RssAnon' | 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]
   return kb === undefined ? 0 : Math.round((Number(kb) / 1024) * 10) / 10

@@ -25,7 +25,7 @@ import { stringify } from 'yaml'
 import { startPymodbus, type PymodbusPeer } from '../test/support/modbus.js'
 import { freePort, scratchDir } from '../test/support/resources.js'
 import { TERN_BIN } from '../test/support/tern.js'
-import { heapCommittedMiB } from '../test/support/v8-trace.js'
+import { gcTotals, heapCommittedMiB } from '../test/support/v8-trace.js'
 import { Connection } from './connection.js'
 import { gatewayMemory, type Gateway } from './gateway.js'
 import { PUBLISH, pubacks } from './mqtt-wire.js'
@@ -247,6 +247,7 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     await sleep(o.warmup * 1000)
     const r0 = d.results()
     const c0 = cpuSeconds(first.pid)
+    const out0 = first.output().length
     const t0 = performance.now()
     d.resetLatencies()
     await sleep(o.duration * 1000)
@@ -254,6 +255,8 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
     const throughput = (d.results() - r0) / seconds
     const saturatedLatency = percentiles(d.latencies())
     const cpu = (cpuSeconds(first.pid) - c0) / seconds
+    const gc = gcTotals(first.output().slice(out0))
+    const updates = d.results() - r0
     d.stop()
     await sleep(1000)
     const rssLoaded = rssMiB(first.pid)
@@ -298,7 +301,9 @@ export async function runTwinBench(o: TwinBenchOptions, log: (line: string) => v
       ...(o.mapper === undefined ? {} : { mapper: o.mapper }),
       ...(o.gatewayMemoryMiB === undefined ? {} : { gatewayMemoryMiB: o.gatewayMemoryMiB }),
       qos: 1,
-      throughput: { updatesPerSec: Math.round(throughput), seconds: round(seconds, 1), ternCpuCores: round(cpu, 2), latencyMs: saturatedLatency },
+      throughput: { updatesPerSec: Math.round(throughput), seconds: round(seconds, 1), ternCpuCores: round(cpu, 2), cpuMicrosPerUpdate: round((cpu * 1e6) / throughput, 1), latencyMs: saturatedLatency },
+      // with --trace-gc-nvp in TERN_NODE_FLAGS: the tern process's allocation, promotion and GC pauses per update over the measured seconds
+      ...(gc.collections === 0 ? {} : { gcPerUpdate: { allocatedKB: round(gc.allocated / updates / 1000, 2), promotedKB: round(gc.promoted / updates / 1000, 2), pauseMicros: round((gc.pauseMs * 1000) / updates, 1), collections: gc.collections, full: gc.full } }),
       latency: { rate, achievedPerSec: Math.round(achieved), latencyMs: latency },
       errors,
       // the mapper at work while the node is idle: Modbus requests/s the peer answered (2 per device per second)

@@ -20,6 +20,7 @@ import { answerTwinGet } from './get.js'
 import { memberDevice, memberDeviceWithTwins, membershipGetResult, membershipUpdated } from './membership.js'
 import { applyTwinUpdate, type TwinUpdateApplied } from './merge.js'
 import { errorResult, summaryReason } from './outputs.js'
+import { RequestIntake } from './intake.js'
 import { KeyedQueues } from './queues.js'
 import { admitRequest, decodeRequest, eventIdOf, parseGetRequest, type DecodedRequest, type RequestBytes } from './request.js'
 import { applyStateUpdate } from './state.js'
@@ -74,6 +75,8 @@ export interface TwinChanges {
 const QOS = 1 // as KubeEdge publishes to an external broker (kubeedge-compat.md §1.1)
 /** other nodes' names whose `membership/get` was logged once; past this many, no more are logged */
 const OTHER_NODES_LOGGED = 100
+/** requests processed at once; more wait as received (twin/intake.ts) */
+const REQUESTS_IN_PROCESS = 256
 const validateStored = validator(storedDeviceCheck)
 const validateTwin = validator(twinRecordCheck)
 
@@ -85,6 +88,7 @@ export class DeviceTwin {
   /** name → keys, for requests in the flat `<name>` layout */
   readonly #byName = new Map<string, Set<string>>()
   readonly #queues: KeyedQueues
+  readonly #intake = new RequestIntake(REQUESTS_IN_PROCESS, (topic, payload, receivedMs) => this.#receive(topic, payload, receivedMs))
   readonly #otherNodes = new Set<string>()
 
   constructor(options: DeviceTwinOptions) {
@@ -95,7 +99,7 @@ export class DeviceTwin {
 
   async start(): Promise<void> {
     await this.#load()
-    const handler = (topic: string, payload: Buffer): void => this.#receive(topic, payload)
+    const handler = (topic: string, payload: Buffer): void => this.#intake.receive(topic, payload)
     const filters = [
       ...deviceTopicFilters('twin/update'),
       ...deviceTopicFilters('twin/get'),
@@ -107,6 +111,7 @@ export class DeviceTwin {
   }
 
   async stop(): Promise<void> {
+    await this.#intake.idle()
     await this.#queues.drain()
   }
 
@@ -165,39 +170,39 @@ export class DeviceTwin {
     return out.value as T
   }
 
-  #receive(topic: string, payload: Buffer): void {
+  /** Starts answering a request; undefined for a topic the twin does not answer. */
+  #receive(topic: string, payload: Buffer, receivedMs: number): Promise<void> | undefined {
     const parsed = parseTopic(topic)
     if (parsed === undefined) return
     if (parsed.scope === 'node') {
       if (parsed.suffix !== 'membership/get') return
-      if (parsed.node !== this.#o.nodeName) return this.#otherNode(parsed.node)
+      if (parsed.node !== this.#o.nodeName) {
+        this.#otherNode(parsed.node)
+        return
+      }
       const bytes = admitRequest(payload, this.#o.limits.maxRequestBytes)
-      return this.#run('$membership', 'membership/get', () => this.#membershipGet(bytes))
+      return this.#run('$membership', 'membership/get', receivedMs, () => this.#membershipGet(bytes))
     }
     const key = this.#resolve(parsed.device)
     const queueKey = key ?? `?${topic}`
     const bytes = admitRequest(payload, this.#o.limits.maxRequestBytes)
     switch (parsed.suffix) {
       case 'twin/update':
-        return this.#run(queueKey, 'twin/update', () => this.#twinUpdate(parsed.device, key, bytes))
+        return this.#run(queueKey, 'twin/update', receivedMs, () => this.#twinUpdate(parsed.device, key, bytes))
       case 'twin/get':
-        return this.#run(queueKey, 'twin/get', () => this.#twinGet(parsed.device, key, bytes))
+        return this.#run(queueKey, 'twin/get', receivedMs, () => this.#twinGet(parsed.device, key, bytes))
       case 'state/update':
-        return this.#run(queueKey, 'state/update', () => this.#stateUpdate(parsed.device, key, bytes))
+        return this.#run(queueKey, 'state/update', receivedMs, () => this.#stateUpdate(parsed.device, key, bytes))
       default:
         return // our own outputs, echoed back by the subscription
     }
   }
 
   /** Queues a request; with an observer, tells it the answer's code and when the request came in. */
-  #run(queueKey: string, topic: TwinRequestTopic, answer: () => Promise<number>): void {
+  #run(queueKey: string, topic: TwinRequestTopic, receivedMs: number, answer: () => Promise<number>): Promise<void> {
     const observer = this.#o.observer
-    if (observer === undefined) {
-      void this.#queues.run(queueKey, async () => void (await answer()))
-      return
-    }
-    const started = performance.now()
-    void this.#queues.run(queueKey, async () => observer.answered(topic, await answer(), started))
+    if (observer === undefined) return this.#queues.run(queueKey, async () => void (await answer()))
+    return this.#queues.run(queueKey, async () => observer.answered(topic, await answer(), receivedMs))
   }
 
   /**

@@ -18,3 +18,20 @@ function lastKiB(output: string, re: RegExp): number | undefined {
 }
 
 const mib = (kib: number): number => Math.round((kib / 1024) * 10) / 10
+
+/**
+ * What V8's `--trace-gc-nvp` lines in `output` add up to: bytes allocated (between collections) and
+ * promoted to the old generation, and milliseconds paused, over the collections it lists; `full`:
+ * how many of them were mark-compacts of the whole heap.
+ */
+export function gcTotals(output: string): { collections: number; full: number; allocated: number; promoted: number; pauseMs: number } {
+  const totals = { collections: 0, full: 0, allocated: 0, promoted: 0, pauseMs: 0 }
+  for (const m of output.matchAll(/\bpause=([\d.]+) .*?\bgc=(\w+) .*?\ballocated=(\d+) promoted=(\d+)/g)) {
+    totals.collections++
+    if (m[2] === 'mc' || m[2] === 'ms') totals.full++
+    totals.pauseMs += Number(m[1])
+    totals.allocated += Number(m[3])
+    totals.promoted += Number(m[4])
+  }
+  return totals
+}

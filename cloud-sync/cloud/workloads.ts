@@ -136,13 +136,16 @@ export class Workloads {
       resources.add(podResource(pod))
       for (const ref of podReferences(pod)) resources.add(ref)
     }
-    if (old !== undefined) {
-      touch(old)
-      this.#index(old, -1)
-    }
+    // The new version is counted before the old one is let go: a reference both hold never drops to
+    // none, which would make the object a stub (its data forgotten) and read it again, holding the
+    // pod back meanwhile, so that every status report of a pod took it and what it uses off its node.
     if (current !== undefined) {
       touch(current)
       this.#index(current, +1)
+    }
+    if (old !== undefined) {
+      touch(old)
+      this.#index(old, -1)
     }
     for (const [node, resources] of touched) this.#link.touch(node, resources)
   }
@@ -186,7 +189,8 @@ export class Workloads {
       pods.set(resource, pod)
       this.#byNode.set(node, pods)
     } else {
-      pods.delete(resource)
+      // the version that replaced it is already indexed under the same name
+      if (pods.get(resource) === pod) pods.delete(resource)
       if (pods.size === 0) this.#byNode.delete(node)
     }
     for (const ref of podReferences(pod)) {

@@ -82,6 +82,29 @@ describe('tern cloud holds the data of ConfigMaps and Secrets only while a bound
     assert.ok(isStub(cached('configMaps', 'cfg') as never), 'so is the ConfigMap')
   })
 
+  it('a change of a pod (its status, a label) keeps what it references whole: no read, and the edge never loses the pod', async () => {
+    await create('secrets', secret('kept', 'one'))
+    await create('configmaps', configMap('kept-cfg', 'first'))
+    await create('pods', pod('steady', 'kept-cfg', 'kept'))
+    await eventually(() => edge.held().includes('default/pod/steady'), 10_000, 'the pod at the edge')
+    const lost: string[] = []
+    edge.store.onChange(() => {
+      for (const resource of ['default/pod/steady', 'default/secret/kept', 'default/configmap/kept-cfg']) if (!edge.store.objects.has(resource)) lost.push(resource)
+    })
+    const before = { secret: reads('secrets', 'kept'), configMap: reads('configmaps', 'kept-cfg'), wire: edge.wire.length }
+    for (let i = 0; i < 5; i++) {
+      await h.mergePatch('/api/v1/namespaces/default/pods/steady/status', { status: { phase: 'Running', message: `report ${i}` } })
+      await h.mergePatch('/api/v1/namespaces/default/pods/steady', { metadata: { labels: { round: String(i) } } })
+    }
+    await eventually(() => workloads.pods.get('default', 'steady')?.metadata.labels?.round === '4', 10_000, 'the last label in the cloud\'s cache')
+    await eventually(() => (edge.store.objects.get('default/pod/steady')?.metadata as { labels?: Obj } | undefined)?.labels?.round === '4', 10_000, 'the last label at the edge')
+    assert.deepEqual(lost, [], 'the edge never lost the pod or what it uses')
+    assert.deepEqual({ secret: reads('secrets', 'kept'), configMap: reads('configmaps', 'kept-cfg') }, { secret: before.secret, configMap: before.configMap }, 'no read: the objects stayed whole')
+    assert.ok(!isStub(cached('secrets', 'kept') as never) && !isStub(cached('configMaps', 'kept-cfg') as never), 'held whole throughout')
+    const removals = edge.wire.slice(before.wire).filter((m) => m.route.operation !== Operations.update)
+    assert.deepEqual(removals.map((m) => `${m.route.operation} ${m.route.resource}`), [], 'only updates went down')
+  })
+
   it('a referenced Secret created after its pod comes from the watch, with no read, and reaches the edge', async () => {
     await create('configmaps', configMap('cfg-late', 'x'))
     await create('pods', pod('early', 'cfg-late', 'late'))

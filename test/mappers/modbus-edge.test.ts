@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { clientPool, type Connected } from '../support/mqtt.js'
+import { ask, clientPool, type Connected } from '../support/mqtt.js'
 import { FAN_MODEL as MODEL, startPtyPair, startPymodbus, type PymodbusPeer } from '../support/modbus.js'
 import { scratchDir } from '../support/resources.js'
 import { startTernEdge, type TernEdgeProcess } from '../support/tern.js'
@@ -61,9 +61,8 @@ describe('mappers: Modbus end to end in tern edge (pymodbus peer)', function () 
   /** Asks the twin for the device's twins until `test` holds. */
   async function twinUntil(app: Connected, device: string, test: (t: Twin['twin']) => boolean, what: string): Promise<Twin['twin']> {
     const deadline = Date.now() + 15_000
-    for (let i = 0; Date.now() < deadline; i++) {
-      await app.client.publishAsync(`$hw/events/device/${device}/twin/get`, JSON.stringify({ event_id: `poll-${i}` }), { qos: 1 })
-      const answer = await app.inbox.waitFor((m) => m.topic.endsWith(`${device}/twin/get/result`) && m.payload.includes(`"poll-${i}"`), 'twin/get/result')
+    while (Date.now() < deadline) {
+      const answer = await ask(app, `$hw/events/device/${device}/twin/get`)
       const body = JSON.parse(answer.payload) as Twin
       if (test(body.twin)) return body.twin
       await new Promise((r) => setTimeout(r, 100))
@@ -74,9 +73,8 @@ describe('mappers: Modbus end to end in tern edge (pymodbus peer)', function () 
   /** Asks the twin for the node's devices until `device` has `state`. */
   async function stateUntil(app: Connected, device: string, state: string): Promise<void> {
     const deadline = Date.now() + 15_000
-    for (let i = 0; Date.now() < deadline; i++) {
-      await app.client.publishAsync('$hw/events/node/edge-1/membership/get', JSON.stringify({ event_id: `m-${i}` }), { qos: 1 })
-      const answer = await app.inbox.waitFor((m) => m.topic.endsWith('membership/get/result') && m.payload.includes(`"m-${i}"`), 'membership/get/result')
+    while (Date.now() < deadline) {
+      const answer = await ask(app, '$hw/events/node/edge-1/membership/get')
       const body = JSON.parse(answer.payload) as { devices: Array<{ name: string; state?: string }> }
       if (body.devices.find((d) => d.name === device)?.state === state) return
       await new Promise((r) => setTimeout(r, 100))

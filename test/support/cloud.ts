@@ -11,7 +11,7 @@ import { kubectlFor, kubectlWith, type Kubectl } from './kube/kubectl.js'
 import { ternCloudRules } from './kube/rbac.js'
 import { startKubeEmulator, type KubeEmulator } from './kube/server.js'
 import type { PymodbusPeer } from './modbus.js'
-import type { Connected } from './mqtt.js'
+import { ask, type Connected } from './mqtt.js'
 import { makeTestPki, type TestPki } from './pki.js'
 import { scratchDir } from './resources.js'
 import { startTernCloud, startTernEdge, type Spawner, type TernCloudProcess, type TernEdgeProcess } from './tern.js'
@@ -182,17 +182,17 @@ export async function registerUntil(peer: PymodbusPeer, value: number, timeoutMs
   throw new Error(`holding register 0 is ${JSON.stringify(last)}, not ${value}`)
 }
 
-/** Asks the edge's twin for a device until `test` holds on the membership answer. */
-export async function memberUntil(app: Connected, node: string, test: (names: string[]) => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000
-  for (let i = 0; Date.now() < deadline; i++) {
-    await app.client.publishAsync(`$hw/events/node/${node}/membership/get`, JSON.stringify({ event_id: `m-${i}` }), { qos: 1 })
-    const answer = await app.inbox.waitFor((m) => m.topic.endsWith('membership/get/result') && m.payload.includes(`"m-${i}"`), 'membership/get/result')
-    const names = (JSON.parse(answer.payload) as { devices: Array<{ name: string }> }).devices.map((d) => d.name)
+/** Asks the edge's twin for the node's members until `test` holds on their names; fails after `timeoutMs`. */
+export async function memberUntil(app: Connected, node: string, test: (names: string[]) => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let names: string[] = []
+  while (Date.now() < deadline) {
+    const answer = await ask(app, `$hw/events/node/${node}/membership/get`)
+    names = (JSON.parse(answer.payload) as { devices: Array<{ name: string }> }).devices.map((d) => d.name)
     if (test(names)) return
     await new Promise((r) => setTimeout(r, 100))
   }
-  throw new Error(`timed out waiting for ${what}`)
+  throw new Error(`timed out waiting for ${what}; members: ${JSON.stringify(names)}`)
 }
 
 /** Polls `probe` until `test` holds on what it gives, for at most `timeoutMs`. */

@@ -116,6 +116,22 @@ export function clientPool(): ClientPool {
   }
 }
 
+/** requests `ask` has sent in this process */
+let asked = 0
+
+/**
+ * Publishes a request on a `$hw` request topic (`.../twin/get`, `.../membership/get`) with an
+ * `event_id` used by no other request of this process, and resolves with the answer to it on
+ * `<topic>/result` (the client must be subscribed to it). A poll loop numbering its requests from
+ * 0 would find, in an inbox it shares with an earlier loop, the earlier answer to the same number,
+ * given before the state the loop waits for.
+ */
+export async function ask(app: Connected, topic: string, timeoutMs?: number): Promise<Received> {
+  const eventId = `ask-${++asked}`
+  await app.client.publishAsync(topic, JSON.stringify({ event_id: eventId }), { qos: 1 })
+  return app.inbox.waitFor((m) => m.topic === `${topic}/result` && m.payload.includes(`"event_id":"${eventId}"`), `${topic}/result of ${eventId}`, timeoutMs)
+}
+
 /** mosquitto_sub's debug output names the SUBACK; after it, the subscription is in place. */
 export async function subscribedMosquittoSub(pool: ClientPool, args: readonly string[]): Promise<Child> {
   const child = pool.spawn(STDBUF, ['-oL', MOSQUITTO_SUB, '-d', ...args])

@@ -70,6 +70,8 @@ export class PodSyncer {
   readonly #events: EventRecorder
   /** pods whose volumes are set up in this process: uid → volume name → host path */
   readonly #volumes = new Map<string, Map<string, string>>()
+  /** adopted pods whose volumes could not be set up again (logged once, retried on every sync) */
+  readonly #remountFailed = new Set<string>()
 
   constructor(options: PodSyncOptions) {
     this.#o = options
@@ -113,6 +115,7 @@ export class PodSyncer {
       this.#events.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${b.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid ?? ''})`)
     }
     if (sandboxId === undefined) return result
+    if (actions.createSandbox === undefined && signal?.aborted !== true) await this.#remount(pod)
     for (const start of actions.start) {
       if (signal?.aborted === true) break
       const issue = await this.#start(pod, start, sandboxId, attempt, podIP, signal)
@@ -165,6 +168,7 @@ export class PodSyncer {
   /** Releases the pod's volumes and termination message files (after its containers are gone). */
   async tearDown(uid: string): Promise<void> {
     this.#volumes.delete(uid)
+    this.#remountFailed.delete(uid)
     await this.#o.volumes.tearDownUid(uid)
     await removeTerminationMessages(this.#o.context.rootDir, uid)
   }
@@ -258,6 +262,26 @@ export class PodSyncer {
   #sandboxConfig(pod: Pod, attempt: number): PodSandboxConfig {
     const config = this.#o.configs.sandbox(pod, this.#o.context, attempt)
     return { ...config, labels: { ...config.labels, ...sandboxLabels(podRef(pod)) }, annotations: { ...config.annotations, [POD_TERMINATION_GRACE]: String(podGraceSeconds(pod)) } }
+  }
+
+  /**
+   * A pod whose sandbox this process did not make (adopted after a restart of tern edge) has its
+   * volumes set up again on its first sync, as the kubelet's volume manager mounts a running pod's
+   * volumes again: its configMap and secret volumes show what the store holds now (changes made
+   * while tern edge was down) and follow later changes.
+   */
+  async #remount(pod: Pod): Promise<void> {
+    const uid = pod.metadata.uid ?? ''
+    if (this.#volumes.has(uid)) return
+    try {
+      await this.#setUpVolumes(pod)
+      this.#remountFailed.delete(uid)
+    } catch (err) {
+      if (this.#remountFailed.has(uid)) return
+      this.#remountFailed.add(uid)
+      this.#events.event(pod, 'Warning', 'FailedMount', (err as Error).message)
+      this.#o.log.warn({ pod: podName(pod), code: err instanceof TernError ? err.code : undefined, err: (err as Error).message }, 'volumes of an adopted pod could not be set up again; kept as they were, retried')
+    }
   }
 
   async #setUpVolumes(pod: Pod): Promise<Map<string, string>> {

@@ -80,9 +80,9 @@ describe('pods bound to an edge node run there (real processes: emulator, tern c
     await world.cloud.waitForLine((l) => l.includes('pod deleted after its termination at the edge') && l.includes('default/term'), 10_000)
   })
 
-  it('ConfigMaps and Secrets: a configMap volume follows kubectl edits inside the running container; env from a Secret at start; binaryData and Secret bytes that are not UTF-8 reach the files byte for byte', async () => {
+  it('ConfigMaps and Secrets: a configMap volume follows kubectl edits inside the running container, also after tern edge restarted; env from a Secret at start; binaryData and Secret bytes that are not UTF-8 reach the files byte for byte', async () => {
     const { world, runtime, startEdge } = await startPodsWorld(undo)
-    await startEdge()
+    const edge = await startEdge()
     const out = join(world.dir, 'cfg-out')
     const { mkdir } = await import('node:fs/promises')
     await mkdir(out, { recursive: true })
@@ -144,5 +144,16 @@ data: { key: ${Buffer.from(KEY).toString('base64')} }
     const [container] = await running(runtime, 'reader')
     assert.ok(container !== undefined, 'the same container, still running')
 
+    // tern edge restarted: it adopts the running pod, whose volume then shows the edit made while
+    // it was down and follows the edits after
+    await edge.stop()
+    const whileDown = await world.kubectl.run(['patch', 'configmap', 'app-config', '--type', 'merge', '-p', '{"data":{"greeting":"hola"}}'])
+    assert.equal(whileDown.code, 0, whileDown.stderr)
+    await startEdge()
+    await until('the container reads the value edited while tern edge was down', seen, (t) => t === 'hola')
+    const after = await world.kubectl.run(['patch', 'configmap', 'app-config', '--type', 'merge', '-p', '{"data":{"greeting":"ciao"}}'])
+    assert.equal(after.code, 0, after.stderr)
+    await until('the container reads the value edited after the restart', seen, (t) => t === 'ciao')
+    assert.deepEqual((await running(runtime, 'reader')).map((c) => c.id), [container.id], 'the same container all along')
   })
 })

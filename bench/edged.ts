@@ -248,12 +248,12 @@ function edgeConfig(containerd: Containerd, manifests: string): Record<string, u
   return { edged: { runtimeEndpoint: containerd.endpoint, podManifestsDir: manifests } }
 }
 
-/** `tern edge` (built) on a port from the OS, log level info as shipped; resolves when it is ready. */
+/** `tern edge` (built) on ports from the OS (broker and metrics), log level info as shipped; resolves when it is ready. */
 async function startEdge(dir: string, extra: Record<string, unknown>): Promise<Child> {
   await mkdir(dir, { recursive: true })
   const config = join(dir, 'tern.yaml')
   const port = await freePort()
-  await writeFile(config, stringify({ dataDir: join(dir, 'data'), node: { name: NODE }, mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port }] }, ...extra }))
+  await writeFile(config, stringify({ dataDir: join(dir, 'data'), node: { name: NODE }, mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port }] }, http: { listen: '127.0.0.1:0' }, ...extra }))
   const child = startOwned(process.execPath, [TERN_BIN, 'edge', '--config', config])
   try {
     await child.waitForLine((l) => l.includes('"msg":"edge node ready"'), 60_000)

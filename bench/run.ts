@@ -35,7 +35,8 @@
  *                              its heap as on a gateway with that RAM (bench/gateway.ts);
  *                              results then go to twin[-<mapper>]-gateway<MiB>-latest.json
  *   --http off                 the node's metrics listener: off (`http: false`, nothing of it loaded),
- *                              or an address such as 127.0.0.1:0 (default: the node's default, 127.0.0.1:9464)
+ *                              an address such as 127.0.0.1:9464, or `default` for no `http` key (what a
+ *                              TERN_BENCH_BIN from before the listener needs); default 127.0.0.1:0
  *   results also go to bench/results/twin-latest.json
  * modbus (batched vs one request per property, 100 registers, pymodbus over TCP and RTU):
  *   results also go to bench/results/modbus-latest.json
@@ -373,7 +374,7 @@ function twinOptions(): TwinBenchOptions {
   const mapper = values['with-mapper']
   if (mapper !== undefined && !isTwinBenchMapper(mapper)) throw new Error(`--with-mapper: one of ${TWIN_BENCH_MAPPERS.join(', ')}, got ${mapper}`)
   const gatewayMemoryMiB = values['gateway-memory'] === undefined ? undefined : num('gateway-memory', 0, 64)
-  const http = values.http === undefined ? undefined : values.http === 'off' ? false : { listen: values.http }
+  const http = values.http === undefined ? TWIN_DEFAULTS.http : values.http === 'off' ? false : values.http === 'default' ? undefined : { listen: values.http }
   return { ...TWIN_DEFAULTS, devices: num('devices', TWIN_DEFAULTS.devices, 1), duration: seconds, latencyDuration: seconds, starts: num('starts', TWIN_DEFAULTS.starts, 1), mapper, gatewayMemoryMiB, http }
 }
 

@@ -58,8 +58,9 @@ export interface TernStartOptions {
 export async function startTern(dir: string, options: TernStartOptions = {}): Promise<BrokerProcess> {
   const port = await freePort()
   const config = join(dir, 'tern.yaml')
-  // Log level info, as shipped: the readiness line is an info record.
-  await writeFile(config, stringify({ dataDir: join(dir, 'data'), mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port }] } }))
+  // Log level info, as shipped: the readiness line is an info record. The metrics listener on a
+  // port from the OS, as the broker's: another node on the machine may hold the default 9464.
+  await writeFile(config, stringify({ dataDir: join(dir, 'data'), mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port }] }, http: { listen: '127.0.0.1:0' } }))
   const child = startOwned(process.execPath, [...ternNodeFlags(options.cpuProfDir), TERN_BIN, 'edge', '--config', config])
   try {
     await child.waitForLine((l) => l.includes('"msg":"edge node ready"'))

@@ -42,14 +42,15 @@ export interface TwinBenchOptions {
   mapper?: TwinBenchMapper | undefined
   /** run tern in a memory cgroup of this many MiB, so V8 sizes its heap as on a gateway with that RAM (gateway.ts) */
   gatewayMemoryMiB?: number | undefined
-  /** the node's `http` config: `false` = no metrics listener; absent = the built tern's default (older builds know no `http`) */
+  /** the node's `http` config: `false` = no metrics listener; absent = no `http` key, the built tern's default (builds from before the listener know no `http`) */
   http?: false | { listen: string } | undefined
 }
 
 export const TWIN_BENCH_MAPPERS = ['modbus', 'modbus-down'] as const
 export type TwinBenchMapper = (typeof TWIN_BENCH_MAPPERS)[number]
 
-export const TWIN_DEFAULTS: TwinBenchOptions = { devices: 1000, warmup: 3, duration: 10, latencyDuration: 10, starts: 3 }
+// The metrics listener on a port from the OS: another node on the machine may hold the default 9464.
+export const TWIN_DEFAULTS: TwinBenchOptions = { devices: 1000, warmup: 3, duration: 10, latencyDuration: 10, starts: 3, http: { listen: '127.0.0.1:0' } }
 
 /**
  * How long an idle node is left before its settled RSS is read: V8's memory reducer runs a

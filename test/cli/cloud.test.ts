@@ -16,7 +16,8 @@ describe('cli: tern cloud and the edge cloud link', function () {
   async function run(command: 'cloud' | 'edge', yaml: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
     const path = join(scratch.path, `${command}.yaml`)
     await writeFile(path, yaml)
-    const args = [command, '--config', path, ...(command === 'edge' ? ['--data-dir', join(scratch.path, 'data')] : [])]
+    // the metrics listener on a port from the OS: a run that gets that far must not need 9464 free
+    const args = [command, '--config', path, '--http-listen', '127.0.0.1:0', ...(command === 'edge' ? ['--data-dir', join(scratch.path, 'data')] : [])]
     return runTern(args, undefined, { HOME: scratch.path, KUBECONFIG: '', TERN_CLOUD_SECRET: '', ...env })
   }
 

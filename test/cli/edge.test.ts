@@ -23,7 +23,8 @@ describe('cli: tern edge', function () {
   async function runWithConfig(yaml: string, args: string[] = []): Promise<{ code: number | null; output: string }> {
     const path = join(dir, 'tern.yaml')
     await writeFile(path, yaml)
-    return runTern(['edge', '--config', path, '--data-dir', join(dir, 'data'), ...args])
+    // the metrics listener on a port from the OS: a run that gets that far must not need 9464 free
+    return runTern(['edge', '--config', path, '--data-dir', join(dir, 'data'), '--http-listen', '127.0.0.1:0', ...args])
   }
 
   it('refuses an invalid config, naming every problem with its path, and exits 1', async () => {

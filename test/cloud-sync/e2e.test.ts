@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert'
 import { writeFile } from 'node:fs/promises'
 import { fanDevice, memberUntil, MODEL, registerUntil, startCloudEdge, startCloudWorld, statusUntil } from '../support/cloud.js'
+import { holdDefaultPorts } from '../support/default-ports.js'
 import { startPymodbus } from '../support/modbus.js'
 import { ask, clientPool } from '../support/mqtt.js'
 
@@ -17,6 +18,13 @@ if (process.env.KUBECONFIG !== undefined && process.env.KUBECONFIG !== '') clust
 
 for (const cluster of clusters) describe(`cloud sync end to end on ${cluster.title}: kubectl → tern cloud → tern edge → Modbus device`, function () {
   this.timeout(120_000)
+  // Nothing of it may need a port tern listens on by default (another run or someone's node may
+  // hold them): the suite holds them itself while it runs.
+  let release: () => Promise<void> = async () => {}
+  before(async () => {
+    release = await holdDefaultPorts()
+  })
+  after(() => release())
   const undo: Array<() => Promise<void>> = []
   afterEach(async () => {
     for (const fn of undo.splice(0).reverse()) await fn()

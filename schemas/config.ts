@@ -233,11 +233,10 @@ export const CloudLinkConfig = Type.Object(
     heartbeatMs: Type.Integer({ minimum: 100, default: 15_000, description: 'send a keepalive this often, ms (KubeEdge: 15 s)' }),
     keepaliveTimeoutMs: Type.Integer({ minimum: 200, default: 45_000, description: 'reconnect when nothing arrived from CloudHub for this long, ms' }),
     resendMs: Type.Integer({ minimum: 50, default: 5000, description: 're-send an unacknowledged report after this many ms' }),
-    backoff: Type.Object(BackoffConfig.properties, {
-      ...strict,
-      default: { maxMs: 30_000 },
-      description: 'reconnect back-off: capped exponential with jitter',
-    }),
+    backoff: Type.Object(
+      { ...BackoffConfig.properties, maxMs: Type.Integer({ minimum: 1, default: 30_000, description: 'cap of every reconnect delay, ms' }) },
+      { ...strict, default: {}, description: 'reconnect back-off: capped exponential with jitter' },
+    ),
   },
   strict,
 )

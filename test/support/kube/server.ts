@@ -16,7 +16,9 @@
  * wide`), pod defaults on create and graceful pod deletion (deletionTimestamp + grace period, a
  * final DELETE with grace 0 removes the pod); for every resource create, get, list (label
  * selectors; field selectors metadata.name/namespace and those the built-in registers, e.g. pods'
- * spec.nodeName and status.phase; all-namespaces), update with resourceVersion preconditions (409),
+ * spec.nodeName and status.phase; all-namespaces; in pages with `limit` and `continue`, each page
+ * read at the first page's resourceVersion, 410 Expired once that version is compacted away:
+ * paging.ts), update with resourceVersion preconditions (409),
  * merge patch, JSON patch, strategic merge patch for built-ins only (415 for custom resources, as
  * the real server; lists are replaced, not merged by key), delete (with preconditions),
  * deletecollection, the status subresource, generation, no-op writes, pruning, fieldValidation
@@ -32,8 +34,8 @@
  * answered: kubectl asks for protobuf answers for built-ins, e.g. `cordon`, and takes JSON; a
  * protobuf request body, which kubectl's typed generators such as `kubectl create configmap`
  * send, is refused with 415 — `kubectl apply` sends JSON), OpenAPI
- * schemas (no `kubectl explain`, no /openapi/v2), pagination (`limit` is ignored, lists are
- * complete), `resourceVersionMatch`/list at an older version (lists are always current),
+ * schemas (no `kubectl explain`, no /openapi/v2), `resourceVersionMatch`/list at an older version
+ * (a list without a continue token is always current),
  * finalizers, schema defaulting beyond the pod defaults, validation of built-ins beyond a pod's
  * containers (names, images) and Secrets' data, pod spec immutability, CRD version conversion,
  * `sendInitialEvents`, the pods/binding and eviction subresources, the WebSocket-to-SPDY stream
@@ -52,6 +54,7 @@ import { openapiV3Document, openapiV3Root } from './openapi.js'
 import type { Json } from './patch.js'
 import { groupVersion, typeId, type ResourceType } from './registry.js'
 import { kubeletLocation, NODE_SUBRESOURCES, proxyLog, proxyUpgrade, type KubeletClient } from './node-proxy.js'
+import { listPage } from './paging.js'
 import { fieldSelector, labelSelector, type Selector } from './selectors.js'
 import { ApiError, badRequest, gone, notFound } from './status.js'
 import { Store, namespaceOf, type KubeObject, type StoredEvent } from './store.js'
@@ -206,7 +209,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       if (res.writableEnded) return
       let payload: Json = object
       if (table && type !== 'ERROR' && type !== 'BOOKMARK') {
-        payload = toTable(r.type, [object as KubeObject], String(store.resourceVersion), !columnsSent)
+        payload = toTable(r.type, [object as KubeObject], { resourceVersion: String(store.resourceVersion) }, !columnsSent)
         columnsSent = true
       }
       res.write(`${JSON.stringify({ type, object: payload })}\n`)
@@ -264,15 +267,17 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     if (method === 'GET' && name === undefined) {
       const matches: Selector = ((l, f) => (o) => l(o) && f(o))(labelSelector(query.get('labelSelector')), fieldSelector(query.get('fieldSelector'), type.fields))
       if (query.get('watch') === 'true' || query.get('watch') === '1') return watch(req, res, r, query, matches)
-      const { items, resourceVersion } = api.list(type, r.namespace)
-      const selected = items.filter(matches)
-      if (wantsTable(req.headers.accept)) return send(res, 200, toTable(type, selected, resourceVersion))
-      return send(res, 200, { apiVersion: groupVersion(type), kind: type.listKind, metadata: { resourceVersion }, items: selected })
+      const selected = query.has('labelSelector') || query.has('fieldSelector')
+      const request = { limit: query.get('limit'), continue: query.get('continue'), resourceVersion: query.get('resourceVersion'), selected }
+      const { items, ...metadata } = listPage(store, typeId(type), r.namespace, matches, request)
+      const presented = items.map((o) => api.present(type, o))
+      if (wantsTable(req.headers.accept)) return send(res, 200, toTable(type, presented, metadata))
+      return send(res, 200, { apiVersion: groupVersion(type), kind: type.listKind, metadata, items: presented })
     }
     if (method === 'GET' && name !== undefined) {
       if (subresource !== undefined && !(subresource === 'status' && type.statusSubresource)) throw notFound(type.plural, type.group, name)
       const object = api.get(type, namespace, name)
-      return send(res, 200, wantsTable(req.headers.accept) ? toTable(type, [object], nameOrEmpty(object.metadata.resourceVersion)) : object)
+      return send(res, 200, wantsTable(req.headers.accept) ? toTable(type, [object], { resourceVersion: nameOrEmpty(object.metadata.resourceVersion) }) : object)
     }
     const body = await readBody(req)
     const opts = writeOptions(query)

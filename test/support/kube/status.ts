@@ -20,7 +20,8 @@ export interface StatusDetails {
 export interface Status {
   kind: 'Status'
   apiVersion: 'v1'
-  metadata: Record<string, never>
+  /** `continue`: where a paged list whose token expired can go on from (inconsistently) */
+  metadata: { continue?: string }
   status: 'Failure' | 'Success'
   message: string
   reason: string

@@ -40,16 +40,23 @@ function cell(object: KubeObject, column: PrinterColumn): Json {
   return typeof value === 'object' ? JSON.stringify(value) : value
 }
 
+export interface ListMeta {
+  resourceVersion: string
+  continue?: string
+  remainingItemCount?: number
+}
+
 function columnsOf(type: ResourceType): PrinterColumn[] {
   return [{ name: 'Name', type: 'string', jsonPath: '.metadata.name', description: 'Name must be unique within a namespace.' }, ...type.columns]
 }
 
-export function toTable(type: ResourceType, objects: KubeObject[], resourceVersion: string, withColumns = true): Json {
+/** `metadata`: the list's (a paged list's continue and remainingItemCount included). */
+export function toTable(type: ResourceType, objects: KubeObject[], metadata: ListMeta, withColumns = true): Json {
   const columns = columnsOf(type)
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
-    metadata: { resourceVersion },
+    metadata: { ...metadata },
     columnDefinitions: withColumns
       ? columns.map((c) => ({ name: c.name, type: c.type === 'date' ? 'date' : c.type, format: c.name === 'Name' ? 'name' : '', description: c.description ?? '', priority: c.priority ?? 0 }))
       : [],

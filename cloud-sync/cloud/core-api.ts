@@ -7,7 +7,7 @@
  */
 import * as k8s from '@kubernetes/client-node'
 import type { ListWatch } from './informers.js'
-import { orUndefined, watchPath, wrap, type KubeList, type WatchHandle, type WatchHandlers } from './kube-api.js'
+import { kubeList, orUndefined, pageQuery, watchPath, wrap, type KubeList, type PageRequest, type WatchHandle, type WatchHandlers } from './kube-api.js'
 import { EDGE_ROLE_LABEL } from './node-object.js'
 
 export type CoreResource = 'edge-nodes'
@@ -34,9 +34,8 @@ export class ClientNodeCoreApi implements CoreApi {
     this.#watch = new k8s.Watch(kc)
   }
 
-  async list(_resource: CoreResource): Promise<KubeList> {
-    const list = await wrap(() => this.#core.listNode({ labelSelector: EDGE_NODES.labelSelector }))
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+  async list(_resource: CoreResource, page?: PageRequest): Promise<KubeList> {
+    return kubeList(await wrap(() => this.#core.listNode({ labelSelector: EDGE_NODES.labelSelector, ...pageQuery(page) })))
   }
 
   watch(_resource: CoreResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {

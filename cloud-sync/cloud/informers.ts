@@ -1,7 +1,7 @@
 /**
- * Informers for Devices and DeviceModels in all namespaces: list, then watch from the list's
- * resourceVersion; a watch that ends is resumed from the last version seen (events and
- * bookmarks); a 410 Gone (the version was compacted away) relists and reports the difference as
+ * Informers for Devices and DeviceModels in all namespaces: list (in pages, pager.ts), then watch
+ * from the list's resourceVersion; a watch that ends is resumed from the last version seen (events
+ * and bookmarks); a 410 Gone (the version was compacted away) relists and reports the difference as
  * changes; failures retry with back-off. Every object from the API server is validated with its
  * schema at this boundary; an invalid one is logged once with its problems and treated as absent
  * (a valid object that turns invalid is reported as deleted), and handed as it came to `onInvalid`
@@ -14,9 +14,10 @@
 import type { Logger } from 'pino'
 import type { Device, DeviceModel } from '../../schemas/device.js'
 import * as checks from '../../schemas/generated/validators.js'
-import { validator, type Validator } from '../../schemas/validate.js'
+import { validator, type Problem, type Validator } from '../../schemas/validate.js'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
-import { KubeRequestError, type KubeApi, type KubeList, type KubeResource, type WatchEvent, type WatchHandle, type WatchHandlers } from './kube-api.js'
+import { KubeRequestError, type KubeApi, type KubeList, type KubeResource, type PageRequest, type WatchEvent, type WatchHandle, type WatchHandlers } from './kube-api.js'
+import { DEFAULT_PAGE_SIZE, ListExpiredError, listPages } from './pager.js'
 import { Backoff, delay, type BackoffOptions } from './timing.js'
 
 interface Named {
@@ -34,9 +35,9 @@ export type ChangeHandler<T> = (old: T | undefined, current: T | undefined) => v
  */
 export type InvalidHandler<T> = (key: string, object: unknown, replaced: T | undefined) => void
 
-/** What an informer needs of an API seam: list and watch one resource (KubeApi, IdentityApi). */
+/** What an informer needs of an API seam: list (a page of) and watch one resource (KubeApi, IdentityApi). */
 export interface ListWatch<R extends string> {
-  list(resource: R): Promise<KubeList>
+  list(resource: R, page?: PageRequest): Promise<KubeList>
   watch(resource: R, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
 }
 
@@ -54,7 +55,12 @@ export interface InformerOptions<T, R extends string = KubeResource, C = T> {
    * Without it the object is cached as it came (C is T).
    */
   transform?: (object: T) => C | undefined
+  /** objects per list request (`limit`); default {@link DEFAULT_PAGE_SIZE}, as client-go */
+  pageSize?: number
 }
+
+/** A listed object as a page leaves it until the last page is in: transformed, or invalid as it came. */
+type Checked<C> = { ok: true; value: C | undefined } | { ok: false; object: unknown; problems: Problem[] }
 
 export function objectKey(namespace: string, name: string): string {
   return `${namespace}/${name}`
@@ -73,6 +79,8 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
   #running: Promise<void> | undefined
   #watch: WatchHandle | undefined
   #rv = ''
+  /** what the list under way has taken so far, for amend() */
+  #listing: Map<string, Checked<C>> | undefined
   #synced = false
   #syncWaiters: Array<() => void> = []
   /** lists done so far (1 + relists), for tests and metrics */
@@ -124,9 +132,14 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
     return true
   }
 
-  /** Re-caches what is held under namespace/name as `next` makes it (less of it, when a handler needs less now). */
+  /**
+   * Re-caches what is held under namespace/name as `next` makes it (less of it, when a handler
+   * needs less now), and what a list under way holds of it for the cache.
+   */
   amend(namespace: string, name: string, next: (cached: C) => C): void {
     const key = objectKey(namespace, name)
+    const listed = this.#listing?.get(key)
+    if (listed?.ok === true && listed.value !== undefined) this.#listing?.set(key, { ok: true, value: next(listed.value) })
     const cached = this.#objects.get(key)
     if (cached !== undefined) this.#set(key, next(cached), true)
   }
@@ -177,19 +190,40 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
   }
 
   /**
-   * Lists into the cache; false when aborted. Its own function so the list (every object as the
-   * server sent it) is garbage once cached: a local of #run stays reachable from the suspended
-   * async frame for as long as the watch loop runs (V8 keeps it across later awaits), which with
-   * 2,000 Secrets of 100 KiB held 270 MiB that the transform had dropped.
+   * Lists into the cache; false when aborted. In pages: each validated and transformed as it
+   * arrives (only what the transform keeps waits for the last page), and the cache replaced when
+   * the last page is in, so a failed page leaves it as it was and handlers see one list's
+   * differences. A continue token that expired mid-list (its version compacted away while paging)
+   * starts a paged list afresh, once at once, then after back-off: client-go's fallback, one list
+   * without a limit, holds every object as sent at once (with 2,000 Secrets of 100 KiB, a highest
+   * RSS of 1.17 GB against 289 MiB in pages of 100; docs/benchmarks.md). Its own function so no page is
+   * reachable from the suspended frame of #run, which V8 keeps across later awaits.
    */
   async #list(signal: AbortSignal): Promise<boolean> {
-    const list = await unlessAborted(this.#o.api.list(this.#o.resource), signal)
-    if (list === undefined) return false
-    this.lists++
-    this.#replace(list.items)
-    this.#rv = list.resourceVersion
-    this.#markSynced()
-    return true
+    for (let attempt = 0; ; attempt++) {
+      const listed = new Map<string, Checked<C>>()
+      this.#listing = listed
+      const take = (object: unknown): void => {
+        const key = keyOf(object)
+        if (key !== undefined) listed.set(key, this.#validate(object))
+      }
+      try {
+        const paged = await listPages((page) => this.#o.api.list(this.#o.resource, page), this.#o.pageSize ?? DEFAULT_PAGE_SIZE, take, signal)
+        if (paged === undefined) return false
+        this.#listing = undefined
+        this.lists++
+        this.#replace(listed)
+        this.#rv = paged.resourceVersion
+        this.#o.log.debug({ resource: this.#o.resource, objects: listed.size, pages: paged.pages, resourceVersion: paged.resourceVersion }, 'listed')
+        this.#markSynced()
+        return true
+      } catch (err) {
+        if (!(err instanceof ListExpiredError) || attempt > 0) throw err
+        this.#o.log.info({ resource: this.#o.resource, pages: err.pages }, 'list version expired between pages (410); listing again')
+      } finally {
+        this.#listing = undefined
+      }
+    }
   }
 
   #watchOnce(signal: AbortSignal): Promise<WatchEnding> {
@@ -248,31 +282,35 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
   }
 
   /** A fresh list: everything in it is current, everything cached and not in it was deleted. */
-  #replace(items: unknown[]): void {
-    const seen = new Set<string>()
-    for (const item of items) {
-      const key = keyOf(item)
-      if (key === undefined) continue
-      seen.add(key)
-      this.#set(key, this.#check(key, item))
-    }
-    for (const key of [...this.#objects.keys()]) if (!seen.has(key)) this.#set(key, undefined)
-    for (const key of [...this.#invalid.keys()]) if (!seen.has(key)) this.#forgetInvalid(key)
+  #replace(listed: Map<string, Checked<C>>): void {
+    for (const [key, checked] of listed) this.#set(key, this.#take(key, checked))
+    for (const key of [...this.#objects.keys()]) if (!listed.has(key)) this.#set(key, undefined)
+    for (const key of [...this.#invalid.keys()]) if (!listed.has(key)) this.#forgetInvalid(key)
   }
 
   #check(key: string, object: unknown): C | undefined {
+    return this.#take(key, this.#validate(object))
+  }
+
+  #validate(object: unknown): Checked<C> {
     const checked = this.#o.validate(object)
+    if (!checked.ok) return { ok: false, object, problems: checked.problems }
+    // without a transform the cache holds T itself (C defaults to T)
+    return { ok: true, value: this.#o.transform === undefined ? (checked.value as unknown as C) : this.#o.transform(checked.value) }
+  }
+
+  /** What the cache is to hold under `key` for `checked`; an invalid version is logged once and told to onInvalid handlers. */
+  #take(key: string, checked: Checked<C>): C | undefined {
     if (checked.ok) {
       this.#forgetInvalid(key)
-      // without a transform the cache holds T itself (C defaults to T)
-      return this.#o.transform === undefined ? (checked.value as unknown as C) : this.#o.transform(checked.value)
+      return checked.value
     }
-    const rv = resourceVersionOf(object) ?? ''
+    const rv = resourceVersionOf(checked.object) ?? ''
     if (this.#invalid.get(key) !== rv) {
       this.#invalid.set(key, rv)
       this.#o.log.warn({ code: 'CLOUD_OBJECT_INVALID', resource: this.#o.resource, object: key, resourceVersion: rv, problems: checked.problems }, 'invalid object from the API server; treated as absent')
     }
-    this.#tellInvalid(key, object, this.#objects.get(key))
+    this.#tellInvalid(key, checked.object, this.#objects.get(key))
     return undefined
   }
 
@@ -312,25 +350,6 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
     this.#synced = true
     for (const wake of this.#syncWaiters.splice(0)) wake()
   }
-}
-
-/** `promise`, or undefined as soon as `signal` aborts (stop() must not wait for a hanging list). */
-function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
-  if (signal.aborted) return Promise.resolve(undefined)
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => resolve(undefined)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err instanceof Error ? err : new Error(String(err)))
-      },
-    )
-  })
 }
 
 function keyOf(object: unknown): string | undefined {

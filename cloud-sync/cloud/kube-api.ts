@@ -15,9 +15,30 @@ export const VERSION = 'v1beta1'
 
 export type KubeResource = 'devices' | 'devicemodels'
 
+/** One page of a list (client-go's pager): at most `limit` objects, from where `continue` says. */
+export interface PageRequest {
+  limit: number
+  /** the previous page's `continue`; absent for the first page */
+  continue?: string
+}
+
+/** A list or one page of it; `continue` is set when more pages follow (every page has the list's resourceVersion). */
 export interface KubeList {
   items: unknown[]
   resourceVersion: string
+  continue?: string
+}
+
+/** `limit` and `_continue` for client-node's list calls. */
+export function pageQuery(page: PageRequest | undefined): { limit?: number; _continue?: string } {
+  if (page === undefined) return {}
+  return { limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) }
+}
+
+/** A client-node list answer as a {@link KubeList}: typed lists name the token `_continue`, raw JSON `continue`. */
+export function kubeList(list: { items?: unknown; metadata?: { resourceVersion?: string; continue?: string; _continue?: string } }, item: (o: unknown) => unknown = (o) => o): KubeList {
+  const token = list.metadata?._continue ?? list.metadata?.continue
+  return { items: Array.isArray(list.items) ? list.items.map(item) : [], resourceVersion: list.metadata?.resourceVersion ?? '', ...(token === undefined || token === '' ? {} : { continue: token }) }
 }
 
 /** One line of a watch stream; `ERROR` carries a `metav1.Status` (code 410 = the version is too old). */
@@ -36,7 +57,8 @@ export interface WatchHandle {
 }
 
 export interface KubeApi {
-  list(resource: KubeResource): Promise<KubeList>
+  /** The whole list, or one page of it. */
+  list(resource: KubeResource, page?: PageRequest): Promise<KubeList>
   /** Watches `resource` in all namespaces from `resourceVersion` (exclusive). */
   watch(resource: KubeResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
   /** `PATCH devices/<name>/status` with `application/merge-patch+json`; resolves with the stored object. */
@@ -75,12 +97,8 @@ export class ClientNodeKubeApi implements KubeApi {
     this.#timeout = options.watchTimeoutSeconds ?? 300
   }
 
-  async list(resource: KubeResource): Promise<KubeList> {
-    const list = (await wrap(() => this.#objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: resource }))) as {
-      items?: unknown[]
-      metadata?: { resourceVersion?: string }
-    }
-    return { items: Array.isArray(list.items) ? list.items : [], resourceVersion: list.metadata?.resourceVersion ?? '' }
+  async list(resource: KubeResource, page?: PageRequest): Promise<KubeList> {
+    return kubeList((await wrap(() => this.#objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: resource, ...pageQuery(page) }))) as Parameters<typeof kubeList>[0])
   }
 
   async watch(resource: KubeResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {

@@ -4,13 +4,14 @@
  * Secret (one a pod starts to reference), and the kubelet's final delete of a pod. {@link ClientNodeWorkloadApi} is the real one over @kubernetes/client-node.
  */
 import * as k8s from '@kubernetes/client-node'
-import { orUndefined, watchPath, wrap, type KubeList, type WatchHandle, type WatchHandlers } from './kube-api.js'
+import { kubeList, orUndefined, pageQuery, watchPath, wrap, type KubeList, type PageRequest, type WatchHandle, type WatchHandlers } from './kube-api.js'
 
 export type WorkloadResource = 'pods' | 'configmaps' | 'secrets'
 export type ReferencedResource = Exclude<WorkloadResource, 'pods'>
 
 export interface WorkloadApi {
-  list(resource: WorkloadResource): Promise<KubeList>
+  /** The whole list, or one page of it. */
+  list(resource: WorkloadResource, page?: PageRequest): Promise<KubeList>
   /** Watches `resource` in all namespaces from `resourceVersion` (exclusive). */
   watch(resource: WorkloadResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
   /** GET of one ConfigMap or Secret, as the API server's JSON; undefined on 404. */
@@ -45,13 +46,14 @@ export class ClientNodeWorkloadApi implements WorkloadApi {
     this.#watch = new k8s.Watch(kc)
   }
 
-  async list(resource: WorkloadResource): Promise<KubeList> {
-    const list = await wrap<{ items: unknown[]; metadata?: { resourceVersion?: string } }>(() => {
-      if (resource === 'pods') return this.#core.listPodForAllNamespaces({})
-      if (resource === 'configmaps') return this.#core.listConfigMapForAllNamespaces({})
-      return this.#core.listSecretForAllNamespaces({})
+  async list(resource: WorkloadResource, page?: PageRequest): Promise<KubeList> {
+    const query = pageQuery(page)
+    const list = await wrap<Parameters<typeof kubeList>[0]>(() => {
+      if (resource === 'pods') return this.#core.listPodForAllNamespaces(query)
+      if (resource === 'configmaps') return this.#core.listConfigMapForAllNamespaces(query)
+      return this.#core.listSecretForAllNamespaces(query)
     })
-    return { items: list.items.map(plainJson), resourceVersion: list.metadata?.resourceVersion ?? '' }
+    return kubeList(list, plainJson)
   }
 
   async watch(resource: WorkloadResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {

@@ -4,7 +4,7 @@
  * deletion: deleting a Node revokes it). {@link ClientNodeIdentityApi} is the real one.
  */
 import * as k8s from '@kubernetes/client-node'
-import { watchPath, wrap, type KubeList, type KubeRequestError, type WatchHandle, type WatchHandlers } from '../cloud/kube-api.js'
+import { kubeList, pageQuery, watchPath, wrap, type KubeList, type KubeRequestError, type PageRequest, type WatchHandle, type WatchHandlers } from '../cloud/kube-api.js'
 
 export interface IdentityApi {
   /** The Secret, or undefined on 404. */
@@ -20,7 +20,7 @@ export interface IdentityApi {
   /** Deletes the Node; false when there was none. */
   deleteNode(name: string): Promise<boolean>
   /** List/watch of `secrets` labelled `selector` in `namespace`, or of `nodes` (the informer's seam). */
-  list(resource: IdentityResource): Promise<KubeList>
+  list(resource: IdentityResource, page?: PageRequest): Promise<KubeList>
   watch(resource: IdentityResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle>
 }
 
@@ -86,12 +86,13 @@ export class ClientNodeIdentityApi implements IdentityApi {
     }
   }
 
-  async list(resource: IdentityResource): Promise<KubeList> {
+  async list(resource: IdentityResource, page?: PageRequest): Promise<KubeList> {
+    const query = pageQuery(page)
     const list =
       resource === 'nodes'
-        ? await wrap(() => this.#core.listNode({}))
-        : await wrap(() => this.#core.listNamespacedSecret({ namespace: this.#namespace, labelSelector: this.#recordSelector }))
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+        ? await wrap(() => this.#core.listNode(query))
+        : await wrap(() => this.#core.listNamespacedSecret({ namespace: this.#namespace, labelSelector: this.#recordSelector, ...query }))
+    return kubeList(list)
   }
 
   async watch(resource: IdentityResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {

@@ -150,6 +150,23 @@ describe('cloud downstream: API server changes → edge nodes', function () {
     await eventually(() => edge1.cloudSide.pending === 0, 2000, 'acked')
   })
 
+  it('a delete cancels the unacknowledged update of the same device: no copy of it can reach the edge after the delete', async () => {
+    // The edge keeps no tombstone (KubeEdge's neither): an update re-sent after the delete would bring the device back.
+    const edge1 = h.edge('edge-1')
+    await edge1.waitForCount(1)
+    edge1.autoAck = false
+    await h.mergePatch(`${DEVICES()}/fan-1`, { spec: { properties: [{ name: 'speed', desired: { value: '1' } }] } })
+    await edge1.waitForCount(2)
+    await h.http('DELETE', `${DEVICES()}/fan-1`)
+    await edge1.waitForCount(4)
+    // its model goes too: no other device of edge-1 in namespace default uses it
+    assert.deepEqual(edge1.ops(1), ['update default/device/fan-1', 'delete default/device/fan-1', 'delete default/devicemodel/fan'])
+    assert.equal(h.cloud.metrics().downstream.superseded, 1, 'the update was cancelled')
+    assert.equal(edge1.cloudSide.pending, 2, 'only the two deletes are still being re-sent')
+    for (const m of edge1.received.slice(2)) edge1.ack(m)
+    await eventually(() => edge1.cloudSide.pending === 0, 2000, 'acked')
+  })
+
   it('a resync the edge refuses is sent again after a delay, freshly built', async () => {
     await h.close()
     h = await startHarness({ cloud: { resyncRetryMs: 100 } })

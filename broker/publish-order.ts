@@ -59,7 +59,7 @@ interface Line {
 }
 
 export class PublishOrder {
-  readonly #lines = new Map<string, Line>()
+  readonly #lines = new Map<string, Place | Line>()
   /** QoS 1 messages published on arrival, until aedes publishes them itself */
   readonly #early = new WeakMap<PublishPacket, Early>()
   #publish: PublishFn | undefined
@@ -68,11 +68,20 @@ export class PublishOrder {
   emitter<E extends { emit: Emit }>(mq: E): E {
     const emit = mq.emit.bind(mq)
     mq.emit = (packet, cb) => {
-      const line = this.#lines.size === 0 ? undefined : this.#lines.get(packet.topic)
-      const place = line === undefined ? undefined : placeOf(line, packet.brokerCounter)
-      if (line === undefined || place === undefined || place.gone) return emit(packet, cb)
+      const waiting = this.#lines.size === 0 ? undefined : this.#lines.get(packet.topic)
+      if (waiting === undefined) return emit(packet, cb)
+      if (!('order' in waiting)) {
+        // the only message waiting on its topic: nothing is ahead of it
+        if (waiting.counter === packet.brokerCounter && !waiting.gone) {
+          waiting.gone = true
+          this.#lines.delete(packet.topic)
+        }
+        return emit(packet, cb)
+      }
+      const place = placeOf(waiting, packet.brokerCounter)
+      if (place === undefined || place.gone) return emit(packet, cb)
       place.handOn = () => emit(packet, cb)
-      this.#advance(packet.topic, line)
+      this.#advance(packet.topic, waiting)
     }
     return mq
   }
@@ -116,15 +125,17 @@ export class PublishOrder {
       const own = (packet as Partial<AedesPublishPacket>).brokerCounter
       const counter = own !== undefined && own > 0 ? own : numbered.counter + 1
       const place: Place = { counter, handOn: undefined, gone: false }
-      let line = this.#lines.get(packet.topic)
-      if (line === undefined) this.#lines.set(packet.topic, (line = { order: [], head: 0 }))
-      line.order.push(place)
+      const waiting = this.#lines.get(packet.topic)
+      if (waiting === undefined) this.#lines.set(packet.topic, place)
+      else if ('order' in waiting) waiting.order.push(place)
+      else this.#lines.set(packet.topic, { order: [waiting, place], head: 0 })
       publish(packet, by, (err) => {
         if (!place.gone) {
           // failed before it reached the emitter: it holds up nobody
           place.gone = true
           const current = this.#lines.get(packet.topic)
-          if (current !== undefined) this.#advance(packet.topic, current)
+          if (current === place) this.#lines.delete(packet.topic)
+          else if (current !== undefined && 'order' in current) this.#advance(packet.topic, current)
         }
         callback?.(err)
       })

@@ -67,7 +67,14 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     if (workloads === undefined || workloadApi === undefined) throw new Error('the cloud controller was built without its workload downlink')
     const pods = new PodController({ kube, pods: workloads.pods, budget: controller.budget, events: config.events, workers: config.status.workers, log })
     // subscribed before the informers start: a pod no node can be sent is seen from the first list
-    const unsent = new UnsentPods({ pods: workloads.pods, nodes: pods.nodes, deletePod: (ns, name, uid) => workloadApi.deletePod(ns, name, uid), log: log.child({ part: 'cloud', controller: 'unsent-pods' }) })
+    const unsent = new UnsentPods({
+      pods: workloads.pods,
+      refusals: workloads,
+      nodes: pods.nodes,
+      deletePod: (ns, name, uid) => workloadApi.deletePod(ns, name, uid),
+      reject: (pod) => pods.reject(pod),
+      log: log.child({ part: 'cloud', controller: 'unsent-pods' }),
+    })
     unsent.start()
     stops.push(() => Promise.resolve(unsent.stop()))
     await controller.start()

@@ -54,6 +54,12 @@ export interface DownlinkSpec<O extends Meta> {
    * the edge answered them all. Without it the content goes as it is.
    */
   split?(content: unknown): { early: string[]; content: unknown }
+  /**
+   * The edge answered an `update` of `resource` with an error: it refused that version and changed
+   * nothing. `held`: the node had acknowledged an earlier version of the same object (same uid),
+   * which it still has.
+   */
+  refused?(node: string, resource: string, object: O, error: ErrorContent, held: boolean): void
 }
 
 export interface DownlinkOptions<O extends Meta> {
@@ -78,6 +84,8 @@ interface Known {
   resourceVersion: string
   uid: string | undefined
   essence: unknown
+  /** the node answered the request that told it this version */
+  acked?: boolean
 }
 
 /** One connected node: what it has been told, and what is in flight. */
@@ -220,6 +228,7 @@ export class Downlink<O extends Meta> {
         }
         link.backoff.reset()
         link.resyncing = false
+        for (const known of link.view.values()) known.acked = true
         const dirty = [...link.dirty]
         link.dirty.clear()
         this.#reconcile(link, dirty)
@@ -252,8 +261,11 @@ export class Downlink<O extends Meta> {
   #send(link: NodeLink, change: Change<O>): void {
     const { resource } = change
     let msg: Envelope
+    const before = link.view.get(resource)
+    let sent: Known | undefined
     if (change.op === 'update') {
       const k = this.#known(resource, change.object)
+      sent = k
       link.view.set(resource, k)
       msg = message({ source: Sources.cloud, group: RESOURCE_GROUP, operation: Operations.update, resource }, this.#o.spec.forEdge(resource, change.object), { resourceversion: k.resourceVersion })
       this.#metrics.updates++
@@ -275,10 +287,14 @@ export class Downlink<O extends Meta> {
     link.session.request(msg).then(
       (answer) => {
         if (link.inflight.get(resource) === msg) link.inflight.delete(resource)
-        if (answer.route.operation === Operations.error) {
-          this.#metrics.refused++
-          this.#o.log.warn({ node, resource, operation: msg.route.operation, answer: answer.content as ErrorContent }, 'the edge refused a change')
+        if (answer.route.operation !== Operations.error) {
+          if (sent !== undefined) sent.acked = true
+          return
         }
+        this.#metrics.refused++
+        const error = errorOf(answer.content)
+        this.#o.log.warn({ node, resource, operation: msg.route.operation, answer: error }, 'the edge refused a change')
+        if (change.op === 'update' && this.#current(link)) this.#o.spec.refused?.(node, resource, change.object, error, before?.acked === true && before.uid === sent?.uid)
       },
       (err: unknown) => {
         if (link.inflight.get(resource) === msg) link.inflight.delete(resource)
@@ -296,4 +312,10 @@ export class Downlink<O extends Meta> {
     if (err instanceof TernError && (err.code === 'CLOUD_REQUEST_SUPERSEDED' || err.code === 'CLOUD_LINK_CLOSED')) return
     this.#o.log.error({ err, node, resource: msg.route.resource }, 'downstream request failed')
   }
+}
+
+/** An error answer's content, read defensively (an older or another edge may answer anything). */
+function errorOf(content: unknown): ErrorContent {
+  const { code, reason } = (content ?? {}) as { code?: unknown; reason?: unknown }
+  return { code: typeof code === 'string' ? code : 'unknown', reason: typeof reason === 'string' ? reason : JSON.stringify(content) ?? '' }
 }

@@ -30,10 +30,10 @@ export type ChangeHandler<T> = (old: T | undefined, current: T | undefined) => v
 
 /**
  * Told of every invalid version of an object as it arrives (`object`, as the API server sent it,
- * and `replaced`, the valid version it puts out of the cache, if any), and with `object` undefined
- * once the object is gone or valid again.
+ * `replaced`, the valid version it puts out of the cache, if any, and what is wrong with it), and
+ * with `object` undefined once the object is gone or valid again.
  */
-export type InvalidHandler<T> = (key: string, object: unknown, replaced: T | undefined) => void
+export type InvalidHandler<T> = (key: string, object: unknown, replaced: T | undefined, problems?: readonly Problem[]) => void
 
 /** What an informer needs of an API seam: list (a page of) and watch one resource (KubeApi, IdentityApi). */
 export interface ListWatch<R extends string> {
@@ -310,7 +310,7 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
       this.#invalid.set(key, rv)
       this.#o.log.warn({ code: 'CLOUD_OBJECT_INVALID', resource: this.#o.resource, object: key, resourceVersion: rv, problems: checked.problems }, 'invalid object from the API server; treated as absent')
     }
-    this.#tellInvalid(key, checked.object, this.#objects.get(key))
+    this.#tellInvalid(key, checked.object, this.#objects.get(key), checked.problems)
     return undefined
   }
 
@@ -318,10 +318,10 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
     if (this.#invalid.delete(key)) this.#tellInvalid(key, undefined, undefined)
   }
 
-  #tellInvalid(key: string, object: unknown, replaced: C | undefined): void {
+  #tellInvalid(key: string, object: unknown, replaced: C | undefined, problems?: readonly Problem[]): void {
     for (const handler of this.#invalidHandlers) {
       try {
-        handler(key, object, replaced)
+        handler(key, object, replaced, problems)
       } catch (err) {
         this.#o.log.error({ err, resource: this.#o.resource, object: key }, 'invalid-object handler threw')
       }

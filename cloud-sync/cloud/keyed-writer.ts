@@ -109,6 +109,20 @@ export class KeyedWriter<S> {
   /** Folds an accepted report into its key's pending value; answered once that is written. */
   submit(session: Session, message: Envelope, key: string, fold: (previous: S | undefined) => S): void {
     if (!this.#running) return // unanswered: the edge re-sends to whoever serves it next
+    this.#fold(key, fold).reports.set(message.header.msg_id, { session, message })
+    this.#pump()
+  }
+
+  /**
+   * Folds a value of the cloud's own (no report to answer) into its key's pending value; taken
+   * before `start()` too, and written once started.
+   */
+  put(key: string, fold: (previous: S | undefined) => S): void {
+    this.#fold(key, fold)
+    this.#pump()
+  }
+
+  #fold(key: string, fold: (previous: S | undefined) => S): Batch<S> {
     let batch = this.#pending.get(key)
     if (batch === undefined) {
       batch = { value: fold(undefined), reports: new Map(), notBefore: 0, backoff: undefined }
@@ -117,8 +131,7 @@ export class KeyedWriter<S> {
       this.#metrics.coalesced++
       batch.value = fold(batch.value)
     }
-    batch.reports.set(message.header.msg_id, { session, message })
-    this.#pump()
+    return batch
   }
 
   #pump(): void {

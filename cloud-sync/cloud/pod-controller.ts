@@ -15,7 +15,7 @@ import type { Session } from '../session.js'
 import { ClientNodeCoreApi, type CoreApi, type CoreResource } from './core-api.js'
 import { Informer } from './informers.js'
 import { NodeSpecDownlink } from './node-spec.js'
-import { PodUplink, type BoundPods } from './pod-uplink.js'
+import { PodUplink, type BoundPods, type PodRejection } from './pod-uplink.js'
 import { TokenBucket, type BackoffOptions } from './timing.js'
 
 export interface PodControllerOptions {
@@ -71,6 +71,11 @@ export class PodController {
   attach(session: Session): void {
     this.#uplink.attach(session)
     this.#downlink.attach(session)
+  }
+
+  /** Writes a kubelet's refusal of a pod no node can be sent (PodUplink.reject). */
+  reject(pod: PodRejection): void {
+    this.#uplink.reject(pod)
   }
 
   metrics(): ReturnType<PodUplink['metrics']> {

@@ -16,6 +16,9 @@
  *   POD_STATUS_MAX_BYTES: CLOUD_MESSAGE_INVALID; a status or Event the API server refuses
  *   (400/413/422): CLOUD_STATUS_WRITE_FAILED; other failures are retried with
  *   back-off and the report stays unanswered (the edge re-sends).
+ *
+ * tern cloud writes a kubelet's refusal itself for pods no node can be sent (`reject`, for
+ * unsent-pods.ts): the same Failed status and Warning Event, in the same writers and budgets.
  */
 import type { Logger } from 'pino'
 import type { Clock } from '../../mappers/runtime/clock.js'
@@ -77,7 +80,22 @@ interface PendingEvent {
   namespace: string
   name: string
   event: EventReport
+  /** written by tern cloud itself: the event's source is kept, not the node's kubelet */
+  own?: boolean
 }
+
+/** A pod tern cloud refuses on its node's behalf, and why (the kubelet's rejectPod reason and message). */
+export interface PodRejection {
+  node: string
+  namespace: string
+  name: string
+  uid: string
+  reason: string
+  message: string
+}
+
+/** The component of the Events tern cloud writes itself. */
+export const CLOUD_COMPONENT = 'tern-cloud'
 
 const newest = <T>(older: T, newer: T | undefined): T => newer ?? older
 
@@ -114,6 +132,28 @@ export class PodUplink {
   async stop(): Promise<void> {
     this.#running = false
     await Promise.all([this.#statuses.stop(), this.#events.stop()])
+  }
+
+  /**
+   * The kubelet's rejectPod, written by tern cloud: status phase Failed with the reason and the
+   * message "Pod was rejected: <message>", and a Warning Event with the reason and message.
+   */
+  reject(pod: PodRejection): void {
+    const { node, namespace, name, uid, reason, message } = pod
+    const now = new Date(this.#o.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    this.#statuses.put(`${namespace}/${name}`, () => ({ node, namespace, name, report: { uid, status: { phase: 'Failed', reason, message: `Pod was rejected: ${message}` } } }))
+    const eventName = `${name}.${this.#o.clock.now().toString(16)}`
+    const event: EventReport = {
+      involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace, name, uid },
+      reason,
+      message: message.slice(0, 1024),
+      type: 'Warning',
+      count: 1,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      source: { component: CLOUD_COMPONENT },
+    }
+    this.#events.put(`${namespace}/${eventName}`, () => ({ node, namespace, name: eventName, event, own: true }))
   }
 
   attach(session: Session): void {
@@ -256,9 +296,7 @@ export class PodUplink {
       firstTimestamp: e.firstTimestamp,
       lastTimestamp: e.lastTimestamp,
       // the node is the authenticated session's, whatever the edge wrote
-      source: { component: 'kubelet', host: v.node },
-      reportingComponent: 'kubelet',
-      reportingInstance: v.node,
+      ...(v.own === true ? { source: e.source, reportingComponent: e.source.component } : { source: { component: 'kubelet', host: v.node }, reportingComponent: 'kubelet', reportingInstance: v.node }),
     }
   }
 

@@ -13,12 +13,14 @@
  * ConfigMaps and Secrets are held whole only while referenced (referenced-objects.ts): the pod
  * informer syncs first so their lists meet the references already counted, and a pod whose
  * newly referenced object is still being read is held back until it is there (or gone), so the
- * edge never gets the pod before what it uses.
+ * edge never gets the pod before what it uses. A pod whose status says no node can be sent it
+ * (Failed, PodUnsendable: unsent-pods.ts) is invalid to the pod informer, so never sent; the pods a
+ * node refuses are handed to `onRefused` handlers.
  */
 import type { Logger } from 'pino'
 import type { Clock } from '../../mappers/runtime/clock.js'
 import * as checks from '../../schemas/generated/validators.js'
-import { validator } from '../../schemas/validate.js'
+import { validator, type Validation } from '../../schemas/validate.js'
 import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
 import { parseWorkloadResource, WORKLOAD_RESYNC_RESOURCE, workloadResource, type NodeWorkloadSet } from '../messages.js'
 import type { Session } from '../session.js'
@@ -26,6 +28,7 @@ import { Downlink, type DownlinkMetrics } from './downlink.js'
 import { Informer } from './informers.js'
 import { isStub, ReferencedObjects, type Held } from './referenced-objects.js'
 import type { BackoffOptions } from './timing.js'
+import { isUnsendable, UNSENDABLE_REASON, type RefusedHandler } from './unsent-pods.js'
 import type { WorkloadApi, WorkloadResource } from './workload-api.js'
 import { cachedPod, essence, forEdge, nodeWorkloadSet, podReferences, rankWorkloadChange, splitResync, type WorkloadObject } from './workload-set.js'
 
@@ -47,13 +50,14 @@ export class Workloads {
   readonly #byNode = new Map<string, Map<string, CloudPod>>()
   /** ConfigMap or Secret resource → node → how many of its pods reference it */
   readonly #refs = new Map<string, Map<string, number>>()
+  readonly #refusedHandlers: RefusedHandler[] = []
   #subscribed = false
   #started = false
 
   constructor(options: WorkloadsOptions) {
     const common = { api: options.api, clock: options.clock, backoff: options.backoff }
     const log = options.log
-    this.pods = new Informer<CloudPod, WorkloadResource>({ ...common, resource: 'pods', validate: validator(checks.CloudPod), transform: cachedPod, log: log.child({ informer: 'pods' }) })
+    this.pods = new Informer<CloudPod, WorkloadResource>({ ...common, resource: 'pods', validate: checkPod, transform: cachedPod, log: log.child({ informer: 'pods' }) })
     const inUse = (kind: 'configmap' | 'secret') => (namespace: string, name: string) => this.#refs.has(workloadResource(kind, namespace, name))
     this.configMaps = new ReferencedObjects<ConfigMap>({ ...common, resource: 'configmaps', validate: validator(checks.ConfigMap), inUse: inUse('configmap'), log: log.child({ informer: 'configmaps' }) })
     this.secrets = new ReferencedObjects<Secret>({ ...common, resource: 'secrets', validate: validator(checks.Secret), inUse: inUse('secret'), log: log.child({ informer: 'secrets' }) })
@@ -78,6 +82,10 @@ export class Workloads {
         forEdge: (resource, object) => forEdge(parseWorkloadResource(resource)?.kind ?? 'pod', object),
         rank: rankWorkloadChange,
         split: (content) => splitResync(content as NodeWorkloadSet),
+        refused: (node, resource, object, error, held) => {
+          if (parseWorkloadResource(resource)?.kind !== 'pod') return
+          for (const handler of this.#refusedHandlers) handler(node, object, error, held)
+        },
       },
       log: log.child({ controller: 'workloads' }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -115,6 +123,11 @@ export class Workloads {
     this.#started = false
     this.#link.stop()
     await Promise.all([this.pods.stop(), this.configMaps.stop(), this.secrets.stop()])
+  }
+
+  /** Told of every version of a pod a node refused (its answer to the `update`). */
+  onRefused(handler: RefusedHandler): void {
+    this.#refusedHandlers.push(handler)
   }
 
   /** Serves a connected node; call after its devices' resync was answered. */
@@ -231,6 +244,15 @@ export class Workloads {
     if (r.kind === 'secret') return this.secrets.get(r.namespace, r.name)
     return undefined
   }
+}
+
+const checkCloudPod = validator(checks.CloudPod)
+
+/** The pod informer's check: the schema, and no node can be sent a pod that is Failed as unsendable. */
+function checkPod(doc: unknown): Validation<CloudPod> {
+  const checked = checkCloudPod(doc)
+  if (!checked.ok || !isUnsendable(doc)) return checked
+  return { ok: false, problems: [{ path: '/status/reason', message: `is ${UNSENDABLE_REASON}: no node could be sent the pod, and a Failed pod stays Failed` }] }
 }
 
 function podResource(pod: CloudPod): string {

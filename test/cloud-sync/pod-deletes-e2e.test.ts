@@ -4,7 +4,8 @@
  * stops a pod with the deletion's grace period (`kubectl delete --grace-period=N` shorter than the
  * pod's own counts), and the final delete (grace 0, uid precondition) comes once nothing of the
  * pod runs at the edge — also for a pod that never ran there, made by the node (refused by edged, or
- * bound to a node without edged) or by tern cloud (a pod it cannot send). Bounds are generous for a loaded
+ * bound to a node without edged) or by tern cloud (a pod it cannot send, or one its node refused, which
+ * tern cloud also reports Failed as a kubelet's admission would). Bounds are generous for a loaded
  * machine; each is well below what the defect it guards against would take.
  */
 import { strict as assert } from 'node:assert'
@@ -16,6 +17,23 @@ import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/clo
 /** Whether `kubectl get pod` says the object is gone. */
 async function gone(world: CloudWorld, name: string): Promise<boolean> {
   return /NotFound/.test((await world.kubectl.run(['get', 'pod', name])).stderr)
+}
+
+interface PodStatus {
+  phase?: string
+  reason?: string
+  message?: string
+}
+
+/** The pod's status once it is Failed. */
+async function failed(world: CloudWorld, name: string): Promise<PodStatus> {
+  return until(`${name} Failed in the cluster`, async () => (parse((await world.kubectl.run(['get', 'pod', name, '-o', 'yaml'])).stdout) as { status?: PodStatus }).status, (s) => s.phase === 'Failed')
+}
+
+/** Creates a pod as JSON with kubectl create --raw: the emulator stores what a real API server would refuse or prune. */
+async function createRaw(world: CloudWorld, body: unknown): Promise<void> {
+  const created = await world.kubectl.run(['create', '--raw', '/api/v1/namespaces/default/pods', '-f', '-'], JSON.stringify(body))
+  assert.equal(created.code, 0, created.stderr)
 }
 
 /** Applies a pod `name` whose container ignores SIGTERM (terminationGracePeriodSeconds 90) and waits until it runs at the edge. */
@@ -121,9 +139,13 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     // stands for any pod tern's schema refuses, which tern cloud treats as absent and never sends
     const body = parse(podYaml('unsendable', NODE, SLEEPING)) as { metadata: Record<string, unknown> }
     body.metadata.labels = { version: 2 }
-    const created = await world.kubectl.run(['create', '--raw', '/api/v1/namespaces/default/pods', '-f', '-'], JSON.stringify(body))
-    assert.equal(created.code, 0, created.stderr)
+    await createRaw(world, body)
     await until('tern cloud refused it', () => Promise.resolve(world.cloud.output()), (out) => /CLOUD_OBJECT_INVALID.*default\/unsendable/.test(out))
+    // as a kubelet reports a pod its admission refused: kubectl get and describe say why
+    const status = await failed(world, 'unsendable')
+    assert.equal(status.reason, 'PodUnsendable')
+    assert.equal(status.message, 'Pod was rejected: tern cloud cannot send it to its node: CLOUD_OBJECT_INVALID: /metadata/labels/version: must be string')
+    await until('its Warning event', () => world.kubectl.run(['get', 'events']).then((r) => r.stdout), (t) => /Warning\s+PodUnsendable\s+pod\/unsendable\s+tern cloud cannot send it to its node: CLOUD_OBJECT_INVALID/.test(t))
 
     const asked = Date.now()
     assert.equal((await world.kubectl.run(['delete', 'pod', 'unsendable', '--wait=false'])).code, 0)
@@ -138,6 +160,31 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     assert.ok((Date.now() - asked) / 1000 >= 35, 'stubborn went after its grace period')
     const sent = edge.output().split('\n').filter((l) => l.includes('unsendable'))
     assert.deepEqual(sent, [], 'the edge never heard of it')
+  })
+
+  it('a pod its node refuses (the edge takes frames nesting at most 64 levels, tern cloud sends deeper ones): Failed with the node’s answer, never run; kubectl delete removes it at once', async function () {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    if (world.kube === undefined) this.skip() // a real API server prunes the unknown field
+    await startEdge()
+    await until('the edge Node', async () => (await world.kubectl.run(['get', 'node', NODE])).code, (code) => code === 0)
+    // tern cloud's schema takes any spec (edged checks it); the edge refuses the frame carrying it
+    // on arrival, as it would refuse a pod its store's schema (another tern version's) does not take
+    const body = parse(podYaml('deep', NODE, SLEEPING)) as { spec: Record<string, unknown> }
+    let nested: Record<string, unknown> = {}
+    body.spec.extra = nested
+    for (let i = 0; i < 70; i++) nested = nested.next = {}
+    await createRaw(world, body)
+    const status = await failed(world, 'deep')
+    assert.equal(status.reason, 'PodUnsendable')
+    assert.equal(status.message, `Pod was rejected: node ${NODE} refused it: CLOUD_MESSAGE_INVALID: frame nests arrays and objects deeper than 64 levels`)
+    await until('its Warning event', () => world.kubectl.run(['get', 'events']).then((r) => r.stdout), (t) => /Warning\s+PodUnsendable\s+pod\/deep\s+node edge-pods refused it/.test(t))
+    assert.deepEqual(await running(runtime, 'deep'), [], 'never run')
+
+    const asked = Date.now()
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'deep', '--wait=false'])).code, 0)
+    await until('deep gone', () => gone(world, 'deep'), (g) => g, 60_000)
+    const took = (Date.now() - asked) / 1000
+    assert.ok(took < 20, `gone ${took} s after its delete: nothing waits on it`)
   })
 
   it('a node without edged runs no pods: a pod bound to it is never run, and kubectl delete removes it at once', async () => {

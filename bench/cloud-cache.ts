@@ -2,10 +2,10 @@
  * What `tern cloud` holds for Secrets no edge pod uses: the API emulator with `secrets` Secrets of
  * `secretKiB` KiB each (random data, as Helm release Secrets: gzipped, base64), no edge node
  * connected, one `tern cloud` started on it. Measured: its highest RSS (the kernel's high-water
- * mark: while it starts, the list of every Secret is parsed at once), then, `settleSeconds` after it
- * is ready, its RSS and its live heap (after a full GC, through the inspector, live-heap.ts). Each
- * of the `rounds` is a fresh `tern cloud` on the same emulator. A/B: TERN_BENCH_BIN names another
- * built tern.js (cloud-world.ts).
+ * mark: while it starts, the Secrets are listed, a page at a time; a build from before paging
+ * parsed them all at once), then, `settleSeconds` after it is ready, its RSS and its live heap
+ * (after a full GC, through the inspector, live-heap.ts). Each of the `rounds` is a fresh `tern
+ * cloud` on the same emulator. A/B: TERN_BENCH_BIN names another built tern.js (cloud-world.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'

@@ -20,7 +20,7 @@ import { EdgeTunnel, type EdgeTunnelOptions } from '../streams/edge-tunnel.js'
 import type { CloudObjectSpaces } from './cloud-objects.js'
 import { EdgeSync } from './edge-sync.js'
 import { LinkStatus } from './link-status.js'
-import { measureNode } from './node-probe.js'
+import { nodeProbe } from './node-probe.js'
 import { NodeReporter } from './node-reporter.js'
 import type { RuntimeState } from './node-status.js'
 import { PodReports } from './pod-reports.js'
@@ -113,7 +113,7 @@ export class EdgeCloud {
       config: this.#o.nodeStatus,
       ternVersion: this.#o.ternVersion,
       queue: reports,
-      measure: () => measureNode(this.#o.dataDir),
+      measure: nodeProbe(this.#o.dataDir),
       ...(this.#o.runtime === undefined ? {} : { runtime: this.#o.runtime }),
       // admission weighs pods against the allocatable the Node shows (kubectl describe node)
       onReport: (report) => (this.admission.allocatable = report.allocatable),

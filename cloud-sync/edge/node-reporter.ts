@@ -10,7 +10,8 @@ import type { NodeStatusReport } from '../../schemas/node-status.js'
 import { realClock, type Clock, type TimerHandle } from '../../mappers/runtime/clock.js'
 import { NODE_STATUS_ROUTE, nodeStatusResource } from '../messages.js'
 import type { Session } from '../session.js'
-import { nodeStatusReport, type NodeMeasurements, type RuntimeState } from './node-status.js'
+import type { MeasureNode } from './node-probe.js'
+import { nodeStatusReport, type RuntimeState } from './node-status.js'
 import type { ReportQueue } from './report-queue.js'
 
 export interface NodeReporterOptions {
@@ -18,7 +19,7 @@ export interface NodeReporterOptions {
   config: NodeStatusConfig
   ternVersion: string
   queue: ReportQueue
-  measure: () => Promise<NodeMeasurements>
+  measure: MeasureNode
   /** the container runtime's state, once edged runs (undefined: no runtime to wait for) */
   runtime?: () => RuntimeState | undefined
   /** every status measured, put in the queue or not */
@@ -71,7 +72,7 @@ export class NodeReporter {
     this.#running = this.#running.then(async () => {
       if (this.#stopped) return
       try {
-        const report = await this.#build()
+        const report = await this.#build(force)
         this.#o.onReport?.(report)
         const json = JSON.stringify(report)
         const now = this.#o.clock.now()
@@ -85,8 +86,8 @@ export class NodeReporter {
     })
   }
 
-  async #build(): Promise<NodeStatusReport> {
+  async #build(atConnect: boolean): Promise<NodeStatusReport> {
     const runtime = this.#o.runtime?.()
-    return nodeStatusReport(await this.#o.measure(), { config: this.#o.config, ternVersion: this.#o.ternVersion, ...(runtime === undefined ? {} : { runtime }) })
+    return nodeStatusReport(await this.#o.measure(atConnect), { config: this.#o.config, ternVersion: this.#o.ternVersion, ...(runtime === undefined ? {} : { runtime }) })
   }
 }

@@ -4,23 +4,44 @@
  * <100Mi, nodefs.available <10%, nodefs.inodesFree <5%; pid.available, which the kubelet leaves
  * unset), allocatable = capacity − thresholds; condition times as the cloud keeps them; the node
  * lifecycle controller's Unknown. And the report queue: persisted, one in flight per key, the
- * latest one sent.
+ * latest one sent. And the node's probe (node-probe.ts) measuring this machine, its network
+ * addresses listed at the first measurement and at each connect only: listing them is a netlink
+ * dump that waits for the kernel's RTNL lock on the event loop, and pod networking holds that lock
+ * while pods start (listed every 10 s during a burst of 100 pods, it held tern edge's loop 3.9 s).
  */
 import assert from 'node:assert/strict'
+import type { NetworkInterfaceInfo } from 'node:os'
 import { MemoryLevel } from 'memory-level'
 import { pino } from 'pino'
+import { nodeProbe, type ListAddresses } from '../../cloud-sync/edge/node-probe.js'
+import { NodeReporter } from '../../cloud-sync/edge/node-reporter.js'
 import { edgedRuntimeState, kubeletVersion, nodeStatusReport, pressures, type NodeMeasurements } from '../../cloud-sync/edge/node-status.js'
 import { ReportQueue, type ReportSpaces } from '../../cloud-sync/edge/report-queue.js'
 import { statusPatch, unknownPatch, time } from '../../cloud-sync/cloud/node-object.js'
 import { errorResponse, response, Sources, type Envelope } from '../../cloud-sync/messages.js'
 import { Session, wirePair } from '../../cloud-sync/session.js'
 import { NodeStatusConfig } from '../../schemas/config.js'
+import type { NodeStatusReport } from '../../schemas/node-status.js'
 import { LevelStore, type AnyLevel } from '../../twin/store.js'
+import { scratchDir } from '../support/resources.js'
 import { Value } from '@sinclair/typebox/value'
 
 const config = Value.Default(NodeStatusConfig, {}) as NodeStatusConfig
 const GiB = 1024 ** 3
 const log = pino({ level: 'silent' })
+
+/** An edge session whose cloud side records every message and acknowledges it. */
+function answeringCloud(): { edge: Session; got: Envelope[] } {
+  const [a, b] = wirePair()
+  const edge = new Session(a, { node: 'n1', source: Sources.edge, log })
+  const cloud = new Session(b, { node: 'n1', source: Sources.cloud, log })
+  const got: Envelope[] = []
+  cloud.onMessage((m) => {
+    got.push(m)
+    cloud.send(response(m, Sources.cloud))
+  })
+  return { edge, got }
+}
 
 function measured(overrides: Partial<NodeMeasurements> = {}): NodeMeasurements {
   return {
@@ -117,14 +138,7 @@ describe('node status: the kubelet’s rules, the cloud’s times, the report qu
       await offline.stop()
       const queue = await queueOn()
       assert.equal(queue.size, 1)
-      const [a, b] = wirePair()
-      const edge = new Session(a, { node: 'n1', source: Sources.edge, log })
-      const cloud = new Session(b, { node: 'n1', source: Sources.cloud, log })
-      const got: Envelope[] = []
-      cloud.onMessage((m) => {
-        got.push(m)
-        cloud.send(response(m, Sources.cloud))
-      })
+      const { edge, got } = answeringCloud()
       queue.attach(edge)
       for (let i = 0; i < 100 && queue.size > 0; i++) await new Promise((r) => setTimeout(r, 10))
       assert.deepEqual(got.map((m) => m.content), [{ n: 1 }])
@@ -161,5 +175,67 @@ describe('node status: the kubelet’s rules, the cloud’s times, the report qu
       assert.equal(queue.size, 0, 'a final refusal drops it')
       await queue.stop()
     })
+  })
+})
+
+/** The interfaces of a gateway whose eth0 has `address`, counting the listings. */
+function interfaces(): { list: ListAddresses; listed: () => number; set(address: string): void } {
+  let address = '192.0.2.7'
+  let listed = 0
+  const entry = (a: string, internal: boolean): NetworkInterfaceInfo => ({ address: a, netmask: '255.255.255.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal, cidr: `${a}/24` })
+  return {
+    list: () => {
+      listed++
+      return { lo: [entry('127.0.0.1', true)], eth0: [entry(address, false)] }
+    },
+    listed: () => listed,
+    set: (a) => (address = a),
+  }
+}
+
+describe('node probe: this machine measured, its addresses listed at start and at each connect', () => {
+  it('measures cores, memory, the data directory’s filesystem and pids; lists the addresses at the first measurement and at a connect only', async () => {
+    const dir = await scratchDir('tern-node-probe-')
+    after(() => dir.remove())
+    const nics = interfaces()
+    const measure = nodeProbe(dir.path, nics.list)
+    const first = await measure(false)
+    assert.equal(first.internalIP, '192.0.2.7')
+    assert.ok(first.cpus >= 1 && first.memoryTotalBytes > 0 && (first.memoryAvailableBytes ?? 0) > 0, JSON.stringify(first))
+    assert.ok((first.disk?.totalBytes ?? 0) > 0 && (first.pids?.running ?? 0) > 0, JSON.stringify(first))
+    nics.set('192.0.2.8')
+    for (let i = 0; i < 3; i++) assert.equal((await measure(false)).internalIP, '192.0.2.7', 'an update reuses the address listed before')
+    assert.equal(nics.listed(), 1, 'listed once for four measurements without a connect')
+    assert.equal((await measure(true)).internalIP, '192.0.2.8', 'a connect lists them again')
+    assert.equal(nics.listed(), 2)
+  })
+
+  it('the reporter’s report at a connect carries the address listed then; its updates list nothing', async () => {
+    const dir = await scratchDir('tern-node-probe-')
+    after(() => dir.remove())
+    const db = new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel
+    await db.open()
+    after(() => db.close())
+    const queue = new ReportQueue({ store: new LevelStore<ReportSpaces>(db, ['reports'], { prefix: 'cloud-' }), log, retryMs: 50 })
+    await queue.start()
+    const nics = interfaces()
+    const often = { ...config, updateSeconds: 0.02 }
+    const reporter = new NodeReporter({ node: 'n1', config: often, ternVersion: '0.1.0', queue, measure: nodeProbe(dir.path, nics.list), log })
+    after(async () => {
+      await reporter.stop()
+      await queue.stop()
+    })
+    reporter.start()
+    await reporter.measured()
+    nics.set('192.0.2.8')
+    await new Promise((r) => setTimeout(r, 200)) // ~10 updates
+    assert.equal(nics.listed(), 1, 'the updates listed no addresses')
+    const { edge, got } = answeringCloud()
+    queue.attach(edge)
+    reporter.attach(edge)
+    const internalIP = (): string | undefined => (got.at(-1)?.content as NodeStatusReport | undefined)?.addresses.find((x) => x.type === 'InternalIP')?.address
+    for (let i = 0; i < 200 && internalIP() !== '192.0.2.8'; i++) await new Promise((r) => setTimeout(r, 10))
+    assert.equal(internalIP(), '192.0.2.8', 'the report sent at the connect has the new address')
+    assert.equal(nics.listed(), 2)
   })
 })

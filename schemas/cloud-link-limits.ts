@@ -22,3 +22,10 @@ export const MAX_NESTING = 64
  * object).
  */
 export const POD_STATUS_MAX_BYTES = 256 * 1024
+
+/**
+ * The most containers (and, apart, init containers) a pod edged runs may have: a pod status lists
+ * one status per container and the link carries at most this many, so edged refuses a larger pod
+ * (the API server sets no bound) instead of running containers whose status could never be written.
+ */
+export const POD_CONTAINERS_MAX = 256

@@ -7,6 +7,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { StringEnum } from './typebox.js'
+import { POD_CONTAINERS_MAX } from './cloud-link-limits.js'
 
 const Text = (maxLength: number): ReturnType<typeof Type.String> => Type.String({ maxLength })
 const Time = Text(64)
@@ -52,7 +53,7 @@ const PodCondition = Type.Object(
   },
   Open,
 )
-const Containers = Type.Array(ContainerStatus, { maxItems: 256 })
+const Containers = Type.Array(ContainerStatus, { maxItems: POD_CONTAINERS_MAX })
 
 /** core/v1 PodStatus, the fields edged sets. */
 export const PodStatusDoc = Type.Object(

@@ -4,6 +4,7 @@
  * names, host ports unique per protocol and address, sysctl names; and the pod fields edged refuses
  * by name because it does not run them (each listed in docs/edged.md).
  */
+import { POD_CONTAINERS_MAX } from '../../schemas/cloud-link-limits.js'
 import type { Pod, Volume } from '../../schemas/pod.js'
 import { containerProblems, relativePathProblems } from './container-rules.js'
 import { duplicate, FieldPath, invalid, required, unsupported, type PodProblem } from './field-path.js'
@@ -38,6 +39,8 @@ export function podProblems(pod: Pod): PodProblem[] {
   const names = new Set<string>()
   const hostNetwork = spec.hostNetwork === true
   for (const [field, init] of [['initContainers', true], ['containers', false]] as const) {
+    const count = spec[field]?.length ?? 0
+    if (count > POD_CONTAINERS_MAX) out.push(unsupported(root.child(field), `${count} ${field}, at most ${POD_CONTAINERS_MAX} (one status each, and a pod status carries at most ${POD_CONTAINERS_MAX})`))
     ;(spec[field] ?? []).forEach((c, i) => {
       const p = root.child(field).index(i)
       if (names.has(c.name)) out.push(duplicate(p.child('name'), c.name))

@@ -141,6 +141,13 @@ describe('edged validatePod', () => {
     validatePod(pod({ containers: [app()], nodeSelector: { a: 'b' }, tolerations: [], serviceAccountName: 'sa', dnsPolicy: 'ClusterFirst' }), 'w')
   })
 
+  it('more than 256 containers or init containers (a pod status carries at most 256 of each): refused, 256 accepted', () => {
+    const many = (n: number, prefix: string): Json[] => Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}`, image: 'localhost/busybox:1' }))
+    refusedWith(pod({ containers: many(1000, 'c') }), 'spec.containers', /Unsupported by edged: 1000 containers, at most 256/)
+    refusedWith(pod({ initContainers: many(257, 'i'), containers: [app()] }), 'spec.initContainers', /Unsupported by edged: 257 initContainers, at most 256/)
+    validatePod(pod({ initContainers: many(256, 'i'), containers: many(256, 'c') }), 'w')
+  })
+
   it('reports every problem at once, one line per field', () => {
     const lines = refused(pod({ containers: [app({ ports: [{ name: 'p', containerPort: 1 }, { name: 'p', containerPort: 2 }], volumeMounts: [{ name: 'x', mountPath: '/x' }] })], volumes: [{ name: 'v', nfs: {} }] }))
     assert.equal(lines.length, 3, lines.join('\n'))

@@ -150,8 +150,10 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         db,
         log,
         ...(workloads === undefined || edgeCloud === undefined ? {} : { cloud: workloads, onPodTerminated: (pod) => edgeCloud.podTerminated(pod) }),
-        ...(pods === undefined || edgeCloud === undefined ? {} : { hooks: { onPodStatus: pods.status.bind(pods), recorder: pods.recorder, admission: edgeCloud.admission } }),
+        ...(pods === undefined || edgeCloud === undefined ? {} : { hooks: { onPodStatus: pods.status.bind(pods), recorder: pods.recorder, admission: edgeCloud.admission, onRuntimeChange: () => edgeCloud.nodeStatusChanged() } }),
       })
+      // the runtime may have answered before `edged` was set, which the Node's runtime state reads
+      cloud?.nodeStatusChanged()
       const running = edged
       stops.push(() => running.stop())
       http?.edged(edged)

@@ -71,6 +71,8 @@ export interface EdgedOptions {
   recorder?: EventRecorder
   /** admission of new pods against the Node and the pods admitted before (default: every pod is admitted) */
   admission?: NodeCheck
+  /** Called when the container runtime becomes reachable or stops being so (`runtimeReady` changed). */
+  onRuntimeChange?: () => void
 }
 
 interface Desired {
@@ -324,6 +326,7 @@ export class Edged {
           this.#runtimeVersion = `${version.runtimeName}://${version.runtimeVersion}`
           retryMs = RUNTIME_RETRY_MS.initial
           this.#log.info({ runtime: version.runtimeName, version: version.runtimeVersion, api: version.runtimeApiVersion }, 'container runtime ready')
+          this.#o.onRuntimeChange?.()
         }
         await this.#relist()
       } catch (err) {
@@ -341,10 +344,10 @@ export class Edged {
   }
 
   #runtimeUnavailable(err: TernError): void {
-    if (this.#runtimeReady !== false) {
-      this.#log.warn({ code: err.code, endpoint: this.#o.config.runtimeEndpoint }, `the container runtime cannot be reached; pods are not synced until it answers (retrying): ${err.message}`)
-    }
+    if (this.#runtimeReady === false) return
+    this.#log.warn({ code: err.code, endpoint: this.#o.config.runtimeEndpoint }, `the container runtime cannot be reached; pods are not synced until it answers (retrying): ${err.message}`)
     this.#runtimeReady = false
+    this.#o.onRuntimeChange?.()
   }
 
   async #relist(): Promise<void> {

@@ -57,6 +57,8 @@ export interface EdgedHooks {
   recorder?: EventRecorder
   /** admission of new pods against the Node's spec */
   admission?: NodeCheck
+  /** the container runtime became reachable or stopped being so */
+  onRuntimeChange?: () => void
 }
 
 export async function startEdged(options: {

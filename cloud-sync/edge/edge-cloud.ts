@@ -181,6 +181,11 @@ export class EdgeCloud {
    * Edged finished terminating a pod: when the cloud is deleting it, its final delete goes up
    * through the report queue (persisted, re-sent until the cloud answers).
    */
+  /** The node's state changed outside the reporter's measurement (the container runtime's): the Node shows it now, not at the next update. */
+  nodeStatusChanged(): void {
+    this.#reporter?.remeasure()
+  }
+
   podTerminated(pod: { namespace: string; name: string; uid: string }): void {
     const final = this.#workloads?.finalDelete(pod)
     const reports = this.#reports

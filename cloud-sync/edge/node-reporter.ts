@@ -55,6 +55,11 @@ export class NodeReporter {
     if (session.open) this.#report(true)
   }
 
+  /** Something the status shows changed (the container runtime's state): measured now, put if it differs. */
+  remeasure(): void {
+    this.#report(false)
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer)

@@ -106,11 +106,12 @@ describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silen
     assert.notEqual(back.status.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime, transition)
   })
 
-  it('with edged: NotReady (KubeletNotReady) while containerd cannot be reached; Ready with containerRuntimeVersion once it can', async function () {
+  // updateSeconds 300: the Node must follow the runtime's state as it changes, not at the next periodic update
+  it('with edged: NotReady (KubeletNotReady) while containerd cannot be reached; Ready with containerRuntimeVersion once it can, without waiting for the next update', async function () {
     if (!(await containerdAvailable())) this.skip()
     const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
     const url = `wss://127.0.0.1:${world.cloud.hubPort}`
-    const down = await startCloudEdge(world, 'edge-down', url, { nodeStatus: { updateSeconds: 0.5 }, edged: { runtimeEndpoint: `unix://${join(world.dir, 'no-containerd.sock')}` } })
+    const down = await startCloudEdge(world, 'edge-down', url, { nodeStatus: { updateSeconds: 300 }, edged: { runtimeEndpoint: `unix://${join(world.dir, 'no-containerd.sock')}` } })
     // first NotReady with 'edged is starting', then, once edged has tried the endpoint, 'container runtime is down'
     const notReady = await until('edge-down Ready=False, runtime down', () => getYaml<NodeDoc>(world, ['node', 'edge-down']), (n) => {
       const condition = n.status?.conditions?.[0] as { status?: string; message?: string } | undefined
@@ -124,7 +125,7 @@ describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silen
 
     const containerd = await startContainerd()
     undo.push(() => containerd.stop())
-    await startCloudEdge(world, 'edge-ctr', url, { nodeStatus: { updateSeconds: 0.5 }, edged: { runtimeEndpoint: containerd.endpoint } })
+    await startCloudEdge(world, 'edge-ctr', url, { nodeStatus: { updateSeconds: 300 }, edged: { runtimeEndpoint: containerd.endpoint } })
     const up = await until('edge-ctr Ready with its runtime', () => getYaml<NodeDoc>(world, ['node', 'edge-ctr']), (n) => n.status?.conditions?.[0]?.status === 'True' && n.status.nodeInfo.containerRuntimeVersion !== '')
     assert.match(up.status.nodeInfo.containerRuntimeVersion ?? '', /^containerd:\/\/1\.\d+\.\d+/)
     assert.match((await world.kubectl.run(['get', 'nodes', '-o', 'wide'])).stdout, /edge-ctr\s+Ready\s+edge\s.*containerd:\/\/1\./)

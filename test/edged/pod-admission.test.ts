@@ -25,8 +25,11 @@ const pod = (name: string): Pod => ({
 describe('edged pod admission: refusals reported, remembered, and kept across a restart', () => {
   const db = new MemoryLevel<string, unknown>()
   let scratch: Awaited<ReturnType<typeof scratchDir>>
+  /** every run's status manager: each may still have a snapshot to write into the scratch directory */
+  const managers: StatusManager[] = []
   before(async () => (scratch = await scratchDir()))
   after(async () => {
+    await Promise.all(managers.map((m) => m.flush()))
     await db.close()
     await scratch.remove()
   })
@@ -34,6 +37,7 @@ describe('edged pod admission: refusals reported, remembered, and kept across a 
   /** One run of edged's admission over the shared store, as after a restart. */
   async function run(node: NodeAdmission) {
     const statuses = new StatusManager({ store: new PodStore(db), rootDir: scratch.path, nodeName: 'edge-1', log: pino({ level: 'silent' }) })
+    managers.push(statuses)
     await statuses.load()
     const events: Array<{ pod: string; type: EventType; reason: string; message: string }> = []
     const admission = new PodAdmission({

@@ -26,7 +26,7 @@ import { ProbeManager } from './prober/manager.js'
 import { nodeAddress, type Dial } from './pod-network.js'
 import type { PodSource } from './sources/source.js'
 import { apiPodsOnly, fromApi, noEvents, type EventRecorder } from './events.js'
-import { podStatus } from './status.js'
+import { podStatus, waitingSoFar } from './status.js'
 import { StatusManager } from './status-manager.js'
 import { Terminations } from './terminations.js'
 
@@ -100,6 +100,8 @@ export class Edged {
   readonly #terminations: Terminations
   /** pods whose sync may be waiting for an image: aborted when the pod is to stop (uid → controller) */
   readonly #syncAborts = new Map<string, AbortController>()
+  /** pods whose status is being refreshed while their sync is under way (uid → the refreshes' chain) */
+  readonly #refreshes = new Map<string, Promise<void>>()
   /** containers a liveness or startup probe found unhealthy: pod uid → container name → why */
   readonly #unhealthy = new Map<string, Map<string, Unhealthy>>()
   #relistSeq = 0
@@ -355,6 +357,7 @@ export class Edged {
     const observed = await this.#observer.relist()
     const uids = new Set([...this.#desired.keys(), ...this.#terminations.uids(), ...observed.keys()])
     for (const uid of uids) this.#workers.offer(uid, seq, observed.get(uid))
+    this.#refreshSyncing(observed)
     this.#backoff.prune((key) => [...this.#desired.keys()].some((uid) => key.includes(`_${uid}_`)))
   }
 
@@ -362,6 +365,9 @@ export class Edged {
     const desired = this.#desired.get(uid)
     if (desired === undefined) return this.#syncGone(uid, observed)
     const { pod } = desired
+    // the kubelet's syncPod sets a status before it makes the sandbox and containers: a new pod
+    // shows Pending, its containers ContainerCreating, while its first sync pulls and starts them
+    if (this.#statuses.previous(uid) === undefined) await this.#setStatus(pod, observed, undefined)
     const unhealthy = this.#unhealthy.get(uid) ?? new Map<string, Unhealthy>()
     this.#unhealthy.delete(uid)
     const abort = new AbortController()
@@ -372,21 +378,48 @@ export class Edged {
     } finally {
       this.#syncAborts.delete(uid)
     }
+    await this.#refreshes.get(uid)
+    this.#refreshes.delete(uid)
     // stopped meanwhile: the next sync removes what this one made, and the status says terminating
     if (abort.signal.aborted) return
     // the status says what this sync made (a started container is Running now, not a sync period later)
-    const now = result.acted ? await this.#observer.relistPod(uid) : observed
-    this.#probes.track(pod, now, this.#hostIP)
+    await this.#setStatus(pod, result.acted ? await this.#observer.relistPod(uid) : observed, result)
+  }
+
+  async #setStatus(pod: Pod, observed: ObservedPod | undefined, sync: SyncResult | undefined): Promise<void> {
+    const uid = uidOf(pod)
+    this.#probes.track(pod, observed, this.#hostIP)
     const status = podStatus({
       pod,
-      observed: now,
-      sync: result,
+      observed,
+      sync,
       probe: (name) => this.#probes.state(uid, name),
       previous: this.#statuses.previous(uid),
       hostIP: this.#hostIP,
       now: new Date(this.#clock.now()).toISOString(),
     })
     await this.#statuses.set(pod, status, false)
+  }
+
+  /**
+   * Each relist gives the pods whose sync is still under way (a slow image pull, a grace period, a
+   * pod of many containers started one after another) a status from what the runtime holds now:
+   * the kubelet sets one only at the start of each sync, so such a pod would show none of its
+   * containers running until the whole sync ends. Refreshes of a pod run one after another, and
+   * the sync's own status waits for them, so it is always the last.
+   */
+  #refreshSyncing(observed: ReadonlyMap<string, ObservedPod>): void {
+    for (const uid of this.#syncAborts.keys()) {
+      const refresh = (this.#refreshes.get(uid) ?? Promise.resolve())
+        .then(async () => {
+          const sync = this.#syncer.underWay(uid)
+          const pod = this.#desired.get(uid)?.pod
+          if (sync === undefined || pod === undefined || this.#syncAborts.get(uid)?.signal.aborted !== false) return
+          await this.#setStatus(pod, observed.get(uid), waitingSoFar(this.#statuses.previous(uid), sync))
+        })
+        .catch((err: unknown) => this.#log.warn({ uid, err }, 'refreshing the status of a pod being synced failed'))
+      this.#refreshes.set(uid, refresh)
+    }
   }
 
   /** A pod no source has any more, or runtime objects no pod owns: stopped and removed, then forgotten. */

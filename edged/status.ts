@@ -51,6 +51,22 @@ export function podStatus(input: StatusInput): PodStatus {
   return status
 }
 
+/**
+ * The waiting reasons of a status taken while a sync is under way, as the kubelet's reasonCache
+ * keeps them between syncs: what this sync found so far and, for a container it has not come to
+ * yet, the reason the last status gave (a container in CrashLoopBackOff stays so while the sync
+ * waits on another one's image or grace period).
+ */
+export function waitingSoFar(previous: PodStatus | undefined, sync: SyncResult): SyncResult {
+  const waiting = new Map(sync.waiting)
+  for (const s of [...(previous?.initContainerStatuses ?? []), ...(previous?.containerStatuses ?? [])]) {
+    const before = s.state.waiting
+    if (before === undefined || waiting.has(s.name) || before.reason === 'ContainerCreating' || before.reason === 'PodInitializing') continue
+    waiting.set(s.name, { reason: before.reason, message: before.message ?? '' })
+  }
+  return { ...sync, waiting }
+}
+
 function containerStatus(input: StatusInput, spec: Container, inCurrent: readonly ObservedContainer[], all: readonly ObservedContainer[], notYet: string): ContainerStatus {
   const mine = all.filter((c) => c.name === spec.name).sort((a, b) => b.restartCount - a.restartCount || b.createdAt - a.createdAt)
   const inst = latestByName(inCurrent).get(spec.name) ?? mine[0]

@@ -72,6 +72,8 @@ export class PodSyncer {
   readonly #volumes = new Map<string, Map<string, string>>()
   /** adopted pods whose volumes could not be set up again (logged once, retried on every sync) */
   readonly #remountFailed = new Set<string>()
+  /** uid → the outcome so far of the pod's sync under way */
+  readonly #underWay = new Map<string, SyncResult>()
 
   constructor(options: PodSyncOptions) {
     this.#o = options
@@ -80,10 +82,26 @@ export class PodSyncer {
 
   /** `signal`: the pod is to stop (being deleted): waits for images are abandoned and nothing more is started. */
   async sync(pod: Pod, observed: ObservedPod | undefined, unhealthy: ReadonlyMap<string, Unhealthy>, signal?: AbortSignal): Promise<SyncResult> {
+    const uid = pod.metadata.uid ?? ''
+    const result: SyncResult = { waiting: new Map(), initFailed: false, acted: false }
+    this.#underWay.set(uid, result)
+    try {
+      return await this.#sync(pod, observed, unhealthy, signal, result)
+    } finally {
+      this.#underWay.delete(uid)
+    }
+  }
+
+  /** The outcome so far of the pod's sync under way (its waiting reasons grow as it goes), if one is. */
+  underWay(uid: string): SyncResult | undefined {
+    return this.#underWay.get(uid)
+  }
+
+  async #sync(pod: Pod, observed: ObservedPod | undefined, unhealthy: ReadonlyMap<string, Unhealthy>, signal: AbortSignal | undefined, result: SyncResult): Promise<SyncResult> {
     const { runtime, backoff } = this.#o
     const actions = planPod({ pod, observed, unhealthy, inBackoff: (c, finishedAt) => backoff.isInBackOffSince(backoffKey(pod, c), finishedAt) })
-    const acted = actions.kill.length + actions.stopSandboxes.length + actions.removeContainers.length + actions.removeSandboxes.length + actions.start.length > 0 || actions.createSandbox !== undefined
-    const result: SyncResult = { waiting: new Map(), initFailed: actions.initFailed, acted }
+    result.initFailed = actions.initFailed
+    result.acted = actions.kill.length + actions.stopSandboxes.length + actions.removeContainers.length + actions.removeSandboxes.length + actions.start.length > 0 || actions.createSandbox !== undefined
     const ipOf = (id: string | undefined): string => observed?.sandboxes.find((s) => s.id === id)?.ip ?? ''
     await Promise.all(actions.kill.map((k) => this.killContainer(k.container, pod, k.spec, ipOf(k.container.sandboxId), k.message, k.graceSeconds)))
     for (const id of actions.stopSandboxes) await ignoreNotFound(runtime.stopPodSandbox(id))

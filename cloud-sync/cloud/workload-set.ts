@@ -4,8 +4,11 @@
  * envFrom and imagePullSecrets, in every container and init container), what of each object the
  * edge acts on, the object as sent, and the order changes go out in.
  */
-import { parseWorkloadResource, workloadResource, type NodeWorkloadSet, type WorkloadKind } from '../messages.js'
+import { MAX_NESTING } from '../../schemas/cloud-link-limits.js'
+import type { Validator } from '../../schemas/validate.js'
 import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
+import { nestedDeeperThan } from '../json-depth.js'
+import { parseWorkloadResource, workloadResource, type NodeWorkloadSet, type WorkloadKind } from '../messages.js'
 import type { Change } from './downlink.js'
 
 export type WorkloadObject = CloudPod | ConfigMap | Secret
@@ -81,6 +84,29 @@ export function leanMetadata(metadata: ObjectMeta): ObjectMeta {
   const { [LAST_APPLIED]: _applied, ...annotations } = rest.annotations
   const { annotations: _all, ...without } = rest
   return Object.keys(annotations).length === 0 ? without : { ...without, annotations }
+}
+
+/**
+ * The levels a frame adds above an object of a workload resync: the envelope, its content and the
+ * content's list (an update adds one, the envelope).
+ */
+const RESYNC_LEVELS = 3
+
+/** The deepest an object as sent (forEdge) may nest for an edge to take the resync carrying it. */
+export const OBJECT_NESTING_MAX = MAX_NESTING - RESYNC_LEVELS
+
+/**
+ * `check`, and no object a node's link would refuse: nesting deeper than {@link OBJECT_NESTING_MAX}
+ * as sent (the schemas keep a pod's spec and unknown fields whole; a real API server prunes unknown
+ * fields, but not every server does). The edge refuses such a frame on arrival, whole: one such
+ * pod in a node's resync would cost the node all its pods.
+ */
+export function sendable<T extends WorkloadObject>(kind: WorkloadKind, check: Validator<T>): Validator<T> {
+  return (doc) => {
+    const checked = check(doc)
+    if (!checked.ok || !nestedDeeperThan(forEdge(kind, checked.value), OBJECT_NESTING_MAX)) return checked
+    return { ok: false, problems: [{ path: '/', message: `nests arrays and objects deeper than ${OBJECT_NESTING_MAX} levels: no edge node takes it (the link's frames nest at most ${MAX_NESTING})` }] }
+  }
 }
 
 /** What the pod informer caches: bound pods only, without status and apply bookkeeping (no handler reads them). */

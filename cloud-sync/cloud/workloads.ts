@@ -30,7 +30,7 @@ import { isStub, ReferencedObjects, type Held } from './referenced-objects.js'
 import type { BackoffOptions } from './timing.js'
 import { isUnsendable, UNSENDABLE_REASON, type RefusedHandler } from './unsent-pods.js'
 import type { WorkloadApi, WorkloadResource } from './workload-api.js'
-import { cachedPod, essence, forEdge, nodeWorkloadSet, podReferences, rankWorkloadChange, splitResync, type WorkloadObject } from './workload-set.js'
+import { cachedPod, essence, forEdge, nodeWorkloadSet, podReferences, rankWorkloadChange, sendable, splitResync, type WorkloadObject } from './workload-set.js'
 
 export interface WorkloadsOptions {
   api: WorkloadApi
@@ -59,8 +59,8 @@ export class Workloads {
     const log = options.log
     this.pods = new Informer<CloudPod, WorkloadResource>({ ...common, resource: 'pods', validate: checkPod, transform: cachedPod, log: log.child({ informer: 'pods' }) })
     const inUse = (kind: 'configmap' | 'secret') => (namespace: string, name: string) => this.#refs.has(workloadResource(kind, namespace, name))
-    this.configMaps = new ReferencedObjects<ConfigMap>({ ...common, resource: 'configmaps', validate: validator(checks.ConfigMap), inUse: inUse('configmap'), log: log.child({ informer: 'configmaps' }) })
-    this.secrets = new ReferencedObjects<Secret>({ ...common, resource: 'secrets', validate: validator(checks.Secret), inUse: inUse('secret'), log: log.child({ informer: 'secrets' }) })
+    this.configMaps = new ReferencedObjects<ConfigMap>({ ...common, resource: 'configmaps', validate: sendable('configmap', validator(checks.ConfigMap)), inUse: inUse('configmap'), log: log.child({ informer: 'configmaps' }) })
+    this.secrets = new ReferencedObjects<Secret>({ ...common, resource: 'secrets', validate: sendable('secret', validator(checks.Secret)), inUse: inUse('secret'), log: log.child({ informer: 'secrets' }) })
     this.#link = new Downlink<WorkloadObject>({
       spec: {
         resyncResource: WORKLOAD_RESYNC_RESOURCE,
@@ -246,9 +246,9 @@ export class Workloads {
   }
 }
 
-const checkCloudPod = validator(checks.CloudPod)
+const checkCloudPod = sendable('pod', validator(checks.CloudPod))
 
-/** The pod informer's check: the schema, and no node can be sent a pod that is Failed as unsendable. */
+/** The pod informer's check: the schema and the link's nesting, and no node can be sent a pod that is Failed as unsendable. */
 function checkPod(doc: unknown): Validation<CloudPod> {
   const checked = checkCloudPod(doc)
   if (!checked.ok || !isUnsendable(doc)) return checked

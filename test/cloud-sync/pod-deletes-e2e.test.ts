@@ -4,8 +4,8 @@
  * stops a pod with the deletion's grace period (`kubectl delete --grace-period=N` shorter than the
  * pod's own counts), and the final delete (grace 0, uid precondition) comes once nothing of the
  * pod runs at the edge — also for a pod that never ran there, made by the node (refused by edged, or
- * bound to a node without edged) or by tern cloud (a pod it cannot send, or one its node refused, which
- * tern cloud also reports Failed as a kubelet's admission would). Bounds are generous for a loaded
+ * bound to a node without edged) or by tern cloud (a pod it cannot send its node, which
+ * it also reports Failed as a kubelet's admission would). Bounds are generous for a loaded
  * machine; each is well below what the defect it guards against would take.
  */
 import { strict as assert } from 'node:assert'
@@ -34,6 +34,15 @@ async function failed(world: CloudWorld, name: string): Promise<PodStatus> {
 async function createRaw(world: CloudWorld, body: unknown): Promise<void> {
   const created = await world.kubectl.run(['create', '--raw', '/api/v1/namespaces/default/pods', '-f', '-'], JSON.stringify(body))
   assert.equal(created.code, 0, created.stderr)
+}
+
+/** A pod nesting past what the link takes, in an unknown spec field: the emulator stores it, a real API server prunes it. */
+function deepPod(name: string): unknown {
+  const body = parse(podYaml(name, NODE, SLEEPING)) as { spec: Record<string, unknown> }
+  let nested: Record<string, unknown> = {}
+  body.spec.extra = nested
+  for (let i = 0; i < 70; i++) nested = nested.next = {}
+  return body
 }
 
 /** Applies a pod `name` whose container ignores SIGTERM (terminationGracePeriodSeconds 90) and waits until it runs at the edge. */
@@ -162,22 +171,18 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     assert.deepEqual(sent, [], 'the edge never heard of it')
   })
 
-  it('a pod its node refuses (the edge takes frames nesting at most 64 levels, tern cloud sends deeper ones): Failed with the node’s answer, never run; kubectl delete removes it at once', async function () {
+  it('a pod no node would take (nesting deeper than the link takes): Failed with why, never at the edge; kubectl delete removes it at once', async function () {
     const { world, runtime, startEdge } = await startPodsWorld(undo)
     if (world.kube === undefined) this.skip() // a real API server prunes the unknown field
-    await startEdge()
+    const edge = await startEdge()
     await until('the edge Node', async () => (await world.kubectl.run(['get', 'node', NODE])).code, (code) => code === 0)
-    // tern cloud's schema takes any spec (edged checks it); the edge refuses the frame carrying it
-    // on arrival, as it would refuse a pod its store's schema (another tern version's) does not take
-    const body = parse(podYaml('deep', NODE, SLEEPING)) as { spec: Record<string, unknown> }
-    let nested: Record<string, unknown> = {}
-    body.spec.extra = nested
-    for (let i = 0; i < 70; i++) nested = nested.next = {}
-    await createRaw(world, body)
+    // tern cloud's schema takes any spec (edged checks it), but the edge refuses on arrival a frame
+    // nesting deeper than 64 levels: tern cloud does not send it
+    await createRaw(world, deepPod('deep'))
     const status = await failed(world, 'deep')
     assert.equal(status.reason, 'PodUnsendable')
-    assert.equal(status.message, `Pod was rejected: node ${NODE} refused it: CLOUD_MESSAGE_INVALID: frame nests arrays and objects deeper than 64 levels`)
-    await until('its Warning event', () => world.kubectl.run(['get', 'events']).then((r) => r.stdout), (t) => /Warning\s+PodUnsendable\s+pod\/deep\s+node edge-pods refused it/.test(t))
+    assert.equal(status.message, `Pod was rejected: tern cloud cannot send it to its node: CLOUD_OBJECT_INVALID: /: nests arrays and objects deeper than 61 levels: no edge node takes it (the link's frames nest at most 64)`)
+    await until('its Warning event', () => world.kubectl.run(['get', 'events']).then((r) => r.stdout), (t) => /Warning\s+PodUnsendable\s+pod\/deep\s+tern cloud cannot send it/.test(t))
     assert.deepEqual(await running(runtime, 'deep'), [], 'never run')
 
     const asked = Date.now()
@@ -185,6 +190,22 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     await until('deep gone', () => gone(world, 'deep'), (g) => g, 60_000)
     const took = (Date.now() - asked) / 1000
     assert.ok(took < 20, `gone ${took} s after its delete: nothing waits on it`)
+    assert.deepEqual(edge.output().split('\n').filter((l) => l.includes('"code":"CLOUD_MESSAGE_INVALID"')), [], 'the edge refused nothing')
+  })
+
+  it('one pod no node would take among a node’s pods when it connects: the others run, it is Failed, and the node’s resync goes once', async function () {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    if (world.kube === undefined) this.skip() // a real API server prunes the unknown field
+    for (const name of ['good-a', 'good-b']) assert.equal((await world.kubectl.run(['apply', '-f', '-'], podYaml(name, NODE, SLEEPING))).code, 0)
+    await createRaw(world, deepPod('deep-early'))
+    await startEdge()
+    for (const name of ['good-a', 'good-b']) await until(`${name} running at the edge`, () => running(runtime, name), (c) => c.length === 1, 120_000)
+    const status = await failed(world, 'deep-early')
+    assert.equal(status.reason, 'PodUnsendable')
+    assert.match(status.message ?? '', /^Pod was rejected: tern cloud cannot send it to its node: CLOUD_OBJECT_INVALID: \/: nests arrays and objects deeper than 61 levels/)
+    assert.deepEqual(await running(runtime, 'deep-early'), [], 'never run')
+    const refused = world.cloud.output().split('\n').filter((l) => l.includes('the edge refused'))
+    assert.deepEqual(refused, [], 'the node refused neither its resync nor any object in it')
   })
 
   it('a node without edged runs no pods: a pod bound to it is never run, and kubectl delete removes it at once', async () => {

@@ -3,13 +3,18 @@
  * format, `/healthz` (the process answers) and `/readyz` (200, or 503 with one reason per line).
  * Other routes can be added with {@link MetricsServer.route} before start. Lifecycle as every
  * part: the constructor stores options, `start()` binds, `stop()` is idempotent.
+ *
+ * The listener shares the process's open-files limit and event loop with the broker and LevelDB,
+ * so it holds at most `maxConnections` connections: past it a connection is closed as soon as it
+ * is accepted (counted, and logged once each time the limit is reached), and a slow-loris client
+ * or a pile of scrapes costs the listener's own clients, never the broker's.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { HttpListener } from '../schemas/http-listener.js'
 import { TernError } from '../schemas/tern-error.js'
-import type { Registry } from './prom.js'
+import { countedBy, type Registry } from './prom.js'
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -27,9 +32,17 @@ export class MetricsServer {
   readonly #mounted: Array<(req: IncomingMessage, res: ServerResponse) => boolean> = []
   #server: Server | undefined
   #stopped = false
+  /** connections closed at once because maxConnections were open */
+  #dropped = 0
+  #full = false
 
   constructor(options: MetricsServerOptions) {
     this.#o = options
+    countedBy(options.registry, {
+      name: 'tern_http_connections_dropped_total',
+      help: 'Connections to this listener closed at once because http.maxConnections were open',
+      read: () => [[{}, this.#dropped]],
+    })
     this.#routes.set('/metrics', (req, res) => void this.#metrics(req, res))
     this.#routes.set('/healthz', (req, res) => text(req, res, 200, 'ok\n'))
     this.#routes.set('/readyz', (req, res) => {
@@ -60,10 +73,12 @@ export class MetricsServer {
 
   async start(): Promise<AddressInfo> {
     const { host, port } = this.#o.listener
-    const server = createServer((req, res) => this.#handle(req, res))
-    // a scrape that stalls must not hold a socket forever
+    // a scrape that stalls must not hold a socket forever: the timeouts are checked every second
+    // (Node.js's default, 30 s, would let a slow client hold a connection three times the timeout)
+    const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => this.#handle(req, res))
     server.requestTimeout = 30_000
     server.headersTimeout = 10_000
+    this.#limitConnections(server)
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         const why = err.code === 'EADDRINUSE' ? 'the address is in use (another tern or exporter on it?)' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' ? 'no interface has this address' : err.message
@@ -86,6 +101,19 @@ export class MetricsServer {
       server.close(() => resolve())
       server.closeAllConnections()
     })
+  }
+
+  #limitConnections(server: Server): void {
+    const max = this.#o.listener.maxConnections
+    if (max === 0) return
+    server.maxConnections = max
+    server.on('drop', () => {
+      this.#dropped++
+      if (this.#full) return
+      this.#full = true
+      this.#o.log.warn({ code: 'HTTP_CONNECTION_LIMIT', maxConnections: max }, 'http.maxConnections reached: closing further connections')
+    })
+    server.on('connection', (socket) => socket.once('close', () => (this.#full = false)))
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {

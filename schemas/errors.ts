@@ -24,6 +24,7 @@ export const ErrorCodes = {
   MQTT_CLIENT_STALLED: 'an MQTT client took nothing from its backed-up connection for 30 s and was disconnected',
   MQTT_PACKET_TOO_LARGE: 'an MQTT client announced a packet over maxPacketSize, or sent more than 64 KiB before its CONNACK; the connection was closed',
   MQTT_CONNECTION_LIMIT: 'maxConnections connections were open; further ones are closed at once',
+  HTTP_CONNECTION_LIMIT: 'http.maxConnections connections to the metrics and health listener were open; further ones are closed at once',
   USAGE: 'the command line is not valid',
   INTERNAL_ERROR: 'tern failed in a way it does not expect (a bug); TERN_TRACE=1 prints the stack trace',
   DEPENDENCY_MISSING: 'a command or protocol needs a package that is not installed (node-opcua, node-ble, @kubernetes/client-node); the message names the npm command',

@@ -4,7 +4,7 @@
  * turns it off, and then nothing of it (nor prom-client) is loaded.
  */
 import { Type, type Static } from '@sinclair/typebox'
-import { HTTP_DEVICE_SERIES_DEFAULT, HTTP_LISTEN_DEFAULT, LISTEN_PATTERN } from './http-listener.js'
+import { HTTP_DEVICE_SERIES_DEFAULT, HTTP_LISTEN_DEFAULT, HTTP_MAX_CONNECTIONS_DEFAULT, LISTEN_PATTERN } from './http-listener.js'
 
 export const HttpListenerConfig = Type.Object(
   {
@@ -19,6 +19,13 @@ export const HttpListenerConfig = Type.Object(
         minimum: 0,
         maximum: 10_000,
         description: `most devices with their own \`device\` label in the per-device mapper metrics (default ${HTTP_DEVICE_SERIES_DEFAULT}); counters of the devices past it are summed under \`device="_other"\``,
+      }),
+    ),
+    maxConnections: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1_000_000,
+        description: `connections the listener holds at once (default ${HTTP_MAX_CONNECTIONS_DEFAULT}); further ones are closed at once, so slow or piled-up clients cannot take the descriptors the broker needs (0 = no limit)`,
       }),
     ),
   },

@@ -26,7 +26,7 @@ describe('metrics: the mappers’ counters are read by each scrape', function ()
         return structuredClone(counts)
       },
     }
-    const http = new EdgeObservability({ listener: { host: '127.0.0.1', port: 0, deviceSeries: 100 }, version: '0.0.0-test', log: pino({ level: 'silent' }) })
+    const http = new EdgeObservability({ listener: { host: '127.0.0.1', port: 0, deviceSeries: 100, maxConnections: 128 }, version: '0.0.0-test', log: pino({ level: 'silent' }) })
     undo.push(() => http.stop())
     const { port } = await http.start()
     http.mappers([mapper])

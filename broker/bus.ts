@@ -69,7 +69,7 @@ export function aedesBus(aedes: Aedes, log: Logger): Bus {
         subscriptions.push({ filter, fn })
         aedes.subscribe(filter, fn, () => resolve())
       }),
-    observed: async (topic) => connected(topic) || (await (aedes as unknown as AedesSubscriptions).persistence.subscriptionsByTopic(topic)).length > 0,
+    observed: (topic) => (connected(topic) ? Promise.resolve(true) : (aedes as unknown as AedesSubscriptions).persistence.subscriptionsByTopic(topic).then((stored) => stored.length > 0)),
     stop: async () => {
       await Promise.all(subscriptions.splice(0).map(({ filter, fn }) => new Promise<void>((resolve) => aedes.unsubscribe(filter, fn, () => resolve()))))
     },

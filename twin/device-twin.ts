@@ -201,8 +201,8 @@ export class DeviceTwin {
   /** Queues a request; with an observer, tells it the answer's code and when the request came in. */
   #run(queueKey: string, topic: TwinRequestTopic, receivedMs: number, answer: () => Promise<number>): Promise<void> {
     const observer = this.#o.observer
-    if (observer === undefined) return this.#queues.run(queueKey, async () => void (await answer()))
-    return this.#queues.run(queueKey, async () => observer.answered(topic, await answer(), receivedMs))
+    if (observer === undefined) return this.#queues.run(queueKey, answer)
+    return this.#queues.run(queueKey, () => answer().then((code) => observer.answered(topic, code, receivedMs)))
   }
 
   /**
@@ -360,8 +360,8 @@ export class DeviceTwin {
     if (delta !== undefined && (await this.#observed(deltaTopic))) await this.#publish(deltaTopic, delta)
   }
 
-  async #observed(topic: string): Promise<boolean> {
-    return (await this.#o.bus.observed?.(topic)) !== false
+  #observed(topic: string): Promise<boolean> | true {
+    return this.#o.bus.observed?.(topic) ?? true
   }
 
   /**

@@ -11,18 +11,42 @@ export class KeyedQueues {
     this.#onError = onError
   }
 
-  run(key: string, task: () => Promise<void>): Promise<void> {
-    const previous = this.#tails.get(key) ?? Promise.resolve()
-    const tail = previous.then(task).catch((err: unknown) => this.#onError(key, err))
+  /**
+   * Starts `task` at once when nothing is queued for `key` (each device mostly has one request in
+   * flight), else after the last queued one; resolves when it has finished. One promise per task
+   * beyond the task's own: under load the twin runs one task per request.
+   */
+  run(key: string, task: () => Promise<unknown>): Promise<void> {
+    const previous = this.#tails.get(key)
+    const started = previous === undefined ? start(task) : previous.then(task)
+    const tail: Promise<void> = started.then(
+      () => this.#settled(key, tail),
+      (err: unknown) => {
+        this.#onError(key, err)
+        this.#settled(key, tail)
+      },
+    )
     this.#tails.set(key, tail)
-    void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key)
-    })
     return tail
   }
 
   /** Resolves when every task queued so far has finished. */
   async drain(): Promise<void> {
     while (this.#tails.size > 0) await Promise.all(this.#tails.values())
+  }
+
+  #settled(key: string, tail: Promise<void>): void {
+    if (this.#tails.get(key) === tail) this.#tails.delete(key)
+  }
+}
+
+/** `task()`, with a synchronous throw turned into a rejection, as `then` would. */
+function start(task: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return task()
+  } catch (err) {
+    return Promise.resolve().then(() => {
+      throw err
+    })
   }
 }

@@ -13,6 +13,7 @@ import type {
   TwinProblem,
 } from '../schemas/twin.js'
 import { toMsgTwin } from './snapshot.js'
+import { sortedKeys } from './sorted-keys.js'
 import type { TwinMap, TwinRecord } from './types.js'
 
 /** The BaseMessage of an output: `event_id` (request's, or a fresh one) and the edge time. */
@@ -37,7 +38,7 @@ export function twinDocument(stamp: Stamp, twin: Readonly<Record<string, TwinDoc
  * actual counts as `""`). `undefined` when `delta` would be empty: nothing is published then.
  */
 export function twinDelta(twins: TwinMap, stamp: Stamp): DeviceTwinDelta | undefined {
-  const keys = Object.keys(twins).filter((key) => expectedOf(twins[key]) !== '').sort()
+  const keys = sortedKeys(twins, (key) => expectedOf(twins[key]) !== '')
   const delta: Array<[string, string]> = []
   for (const key of keys) {
     const record = twins[key] as TwinRecord
@@ -56,7 +57,7 @@ function expectedOf(record: TwinRecord | undefined): string {
 /** `.../twin/get/result` (§1.5.4): every live twin, versions stripped, tombstones hidden. */
 export function twinGetResult(twins: TwinMap, stamp: Stamp): DeviceTwinResult {
   const twin: Array<[string, MsgTwin]> = []
-  for (const key of Object.keys(twins).sort()) {
+  for (const key of sortedKeys(twins)) {
     const record = twins[key]
     if (record !== undefined && !record.deleted) twin.push([key, toMsgTwin(record, { versions: false })])
   }
@@ -109,5 +110,5 @@ function tail(p: TwinProblem): string {
 
 /** A copy in key order; `Object.fromEntries` defines keys, so even `__proto__` stays a plain key. */
 function sorted<T>(map: Readonly<Record<string, T>>): Record<string, T> {
-  return Object.fromEntries(Object.keys(map).sort().map((key) => [key, map[key] as T]))
+  return Object.fromEntries(sortedKeys(map).map((key) => [key, map[key] as T]))
 }

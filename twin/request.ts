@@ -14,6 +14,7 @@ import { MsgTwin as msgTwinCheck } from '../schemas/generated/validators/MsgTwin
 import { TwinUpdateEnvelope as twinUpdateEnvelopeCheck } from '../schemas/generated/validators/TwinUpdateEnvelope.js'
 import { validator, type Problem } from '../schemas/validate.js'
 import type { MsgTwin, TwinProblem } from '../schemas/twin.js'
+import { sortedKeys } from './sorted-keys.js'
 import { checkKey } from './values.js'
 
 export type RequestOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly eventId: string; readonly problems: TwinProblem[] }
@@ -74,7 +75,7 @@ export function parseTwinUpdate(body: unknown): RequestOutcome<TwinUpdateRequest
   if (!envelope.ok) return fail(eventId, envelope.problems.map((p) => fromSchema(p, '')))
   const problems: TwinProblem[] = []
   const entries: Array<readonly [string, MsgTwin | null]> = []
-  for (const key of Object.keys(envelope.value.twin).sort()) {
+  for (const key of sortedKeys(envelope.value.twin)) {
     const keyProblem = checkKey(key)
     if (keyProblem !== undefined) problems.push({ key, path: twinPath(key), ...keyProblem })
     const raw = envelope.value.twin[key]

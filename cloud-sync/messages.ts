@@ -14,6 +14,8 @@
  * - `resync` resource `pods`, content {@link NodeWorkloadSet}: the pods bound to the node and the
  *   ConfigMaps and Secrets they reference, after the devices' resync was answered; then `update` /
  *   `delete` of `<ns>/pod/<name>`, `<ns>/configmap/<name>`, `<ns>/secret/<name>` as for devices.
+ *   An edge that refuses some objects of the resync applies the others and answers it with
+ *   {@link WorkloadResyncAnswer} (an edge that answers `"OK"` took them all).
  *
  * Upstream (edge → cloud), each acknowledged by the cloud once written to `Device.status`:
  * - `update` of `device/<ns>/<name>/twin/edge_updated`, content {@link TwinReport}: the current
@@ -132,6 +134,28 @@ export function cloudResource(node: string, resource: string): string {
 
 export function message(route: Envelope['route'], content: unknown, header: Partial<Envelope['header']> = {}): Envelope {
   return { header: { msg_id: randomUUID(), timestamp: Date.now(), ...header }, route, content }
+}
+
+/** An object of a workload resync the edge refused, as an error answer to its `update` would say it. */
+export interface ResyncRefusal extends ErrorContent {
+  resource: string
+  /** the edge kept the version of the object it held before (for a pod: of the same uid) */
+  held: boolean
+}
+
+/** The edge's answer to a workload resync of which it refused some objects (and applied the others). */
+export interface WorkloadResyncAnswer {
+  refused: ResyncRefusal[]
+}
+
+/** The refusals of a resync's answer, read defensively (an older edge answers "OK", another anything). */
+export function resyncRefusals(content: unknown): ResyncRefusal[] {
+  const refused = (content as { refused?: unknown } | null)?.refused
+  if (!Array.isArray(refused)) return []
+  return refused.flatMap((r: unknown) => {
+    const { resource, code, reason, held } = (r ?? {}) as Record<string, unknown>
+    return typeof resource === 'string' && typeof code === 'string' ? [{ resource, code, reason: typeof reason === 'string' ? reason : '', held: held === true }] : []
+  })
 }
 
 export function response(to: Envelope, source: string, content: unknown = 'OK'): Envelope {

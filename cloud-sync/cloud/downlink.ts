@@ -6,8 +6,9 @@
  *
  * - `attach(session)`: once the informers have synced, the node gets a `resync` with its whole set
  *   (authoritative, so nothing is queued for offline nodes); a refused resync is sent again after
- *   a back-off. Changes that happen while it is in flight are collected and reconciled once it is
- *   acknowledged.
+ *   a back-off. An edge may take a resync but refuse some objects in it (its answer names them):
+ *   each is handled as a refused `update` of it. Changes that happen while it is in flight are
+ *   collected and reconciled once it is acknowledged.
  * - `touch(node, resources)`: level-based. Per node the downlink remembers what it told the edge
  *   (resourceVersion, uid and the part the edge cares about of each object) and, for every
  *   resource a change touches, compares that with what the node should have now; only a
@@ -19,7 +20,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Logger } from 'pino'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
 import { TernError } from '../../schemas/tern-error.js'
-import { message, Operations, Sources, type Envelope, type ErrorContent } from '../messages.js'
+import { message, Operations, resyncRefusals, Sources, type Envelope, type ErrorContent } from '../messages.js'
 import type { Session } from '../session.js'
 import { Backoff } from './timing.js'
 
@@ -185,7 +186,7 @@ export class Downlink<O extends Meta> {
     link.dirty.clear()
     link.resyncing = true
     const { early, content } = spec.split?.(set.content) ?? { early: [], content: set.content }
-    if (early.length === 0) return this.#sendResync(link, content, set.objects.size)
+    if (early.length === 0) return this.#sendResync(link, content, set.objects)
     const updates = early.map((resource) => {
       const object = set.objects.get(resource) as O
       this.#metrics.updates++
@@ -198,7 +199,7 @@ export class Downlink<O extends Meta> {
         const refused = answers.filter((a) => a.route.operation === Operations.error)
         this.#metrics.refused += refused.length
         for (const answer of refused) this.#o.log.warn({ node, resource: answer.route.resource, answer: answer.content as ErrorContent }, 'the edge refused an object sent ahead of its resync')
-        this.#sendResync(link, content, set.objects.size)
+        this.#sendResync(link, content, set.objects)
       },
       (err: unknown) => {
         link.settled()
@@ -207,12 +208,12 @@ export class Downlink<O extends Meta> {
     )
   }
 
-  #sendResync(link: NodeLink, content: unknown, objects: number): void {
+  #sendResync(link: NodeLink, content: unknown, objects: ReadonlyMap<string, O>): void {
     const node = link.session.node
     const spec = this.#o.spec
     const msg = message({ source: Sources.cloud, group: RESOURCE_GROUP, operation: Operations.resync, resource: spec.resyncResource }, content)
     this.#metrics.resyncs++
-    this.#o.log.debug({ node, resource: spec.resyncResource, objects }, 'resync sent')
+    this.#o.log.debug({ node, resource: spec.resyncResource, objects: objects.size }, 'resync sent')
     link.session.request(msg).then(
       (answer) => {
         if (!this.#current(link)) return
@@ -229,6 +230,7 @@ export class Downlink<O extends Meta> {
         link.backoff.reset()
         link.resyncing = false
         for (const known of link.view.values()) known.acked = true
+        this.#refusedInResync(link, objects, answer.content)
         const dirty = [...link.dirty]
         link.dirty.clear()
         this.#reconcile(link, dirty)
@@ -238,6 +240,25 @@ export class Downlink<O extends Meta> {
         this.#requestFailed(node, msg, err)
       },
     )
+  }
+
+  /**
+   * The objects of an acknowledged resync the edge refused (it applied the others), handled as a
+   * refused `update` of each: what the node holds of one is what it held before (`held`), so its
+   * view keeps the version sent, unacknowledged unless the node kept an earlier one, and a later
+   * change (or the object's end) still goes out.
+   */
+  #refusedInResync(link: NodeLink, objects: ReadonlyMap<string, O>, content: unknown): void {
+    const node = link.session.node
+    for (const { resource, held, ...error } of resyncRefusals(content)) {
+      const object = objects.get(resource)
+      const known = link.view.get(resource)
+      if (object === undefined || known === undefined) continue
+      known.acked = held
+      this.#metrics.refused++
+      this.#o.log.warn({ node, resource, operation: Operations.resync, answer: error, held }, 'the edge refused a change')
+      this.#o.spec.refused?.(node, resource, object, error, held)
+    }
   }
 
   #reconcile(link: NodeLink, resources: Iterable<string>): void {

@@ -10,7 +10,8 @@ import type { Problem } from '../../schemas/validate.js'
 import { errorResponse, response, type Envelope } from '../messages.js'
 import type { Session } from '../session.js'
 
-export type Applied = { ok: true } | { ok: false; code: ErrorCode; problems: Problem[] }
+/** `content`: the answer's, when it says more than that the message was applied (default "OK") */
+export type Applied = { ok: true; content?: unknown } | { ok: false; code: ErrorCode; problems: Problem[] }
 
 export interface DownlinkReceiverOptions {
   log: Logger
@@ -48,13 +49,18 @@ export class DownlinkReceiver {
     if (this.#stopped) return
     const outcome = await this.#o.apply(message)
     if (!outcome.ok) {
-      const reason = outcome.problems.map((p) => `${p.path}: ${p.message}`).join('; ')
+      const reason = reasonOf(outcome.problems)
       this.#o.log.warn({ code: outcome.code, operation: message.route.operation, resource: message.route.resource, problems: outcome.problems }, 'cloud message refused')
       session.send(errorResponse(message, this.#o.source, { code: outcome.code, reason }))
       return
     }
-    session.send(response(message, this.#o.source))
+    session.send(response(message, this.#o.source, outcome.content))
   }
+}
+
+/** Problems as an error answer's `reason` gives them. */
+export function reasonOf(problems: readonly Problem[]): string {
+  return problems.map((p) => `${p.path}: ${p.message}`).join('; ')
 }
 
 /** Problems of a message's content, with paths from the envelope. */

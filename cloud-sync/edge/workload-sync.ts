@@ -4,8 +4,12 @@
  * then `update`/`delete` of `<ns>/pod/<name>`, `<ns>/configmap/<name>`, `<ns>/secret/<name>`),
  * kept in the `workloads` space of the node database beside the devices' `meta`. A message is
  * acknowledged only once written; a malformed one, or a pod bound to another node, is refused
- * with CLOUD_MESSAGE_INVALID / CLOUD_NOT_OWNER and changes nothing. Whether edged can run a pod is
- * edged's to say (its cloud source, edged/sources/cloud.ts), so one bad pod never blocks the set.
+ * with CLOUD_MESSAGE_INVALID / CLOUD_NOT_OWNER and changes nothing. In a resync each object is
+ * checked on its own (workload-resync.ts): one the store's schema refuses changes nothing of what
+ * the node holds under its name (an earlier version stays, of a pod only the same uid's, as a
+ * refused `update` leaves it) and is named in the answer, so the cloud reports it as it reports a
+ * refused update; the other objects are applied. Whether edged can run a pod is edged's to say
+ * (its cloud source, edged/sources/cloud.ts), so one bad pod never blocks the set.
  *
  * It is edged's view of the cloud: `pods()`, `configMap()` and `secret()` for env (EnvResolver),
  * `configMapFiles()` and `secretFiles()` for volumes (bytes: binaryData and Secret data need not be
@@ -19,10 +23,11 @@ import { Secret as secretCheck } from '../../schemas/generated/validators/Secret
 import { validator, type Problem, type Validation } from '../../schemas/validate.js'
 import type { CloudPod, ConfigMap, PodDeleted, Secret } from '../../schemas/workloads.js'
 import { LevelStore, type AnyLevel } from '../../twin/store.js'
-import { Operations, parseWorkloadResource, Sources, validateNodeWorkloadSet, WORKLOAD_RESYNC_RESOURCE, workloadResource, type Envelope, type NodeWorkloadSet, type WorkloadKind } from '../messages.js'
+import { Operations, parseWorkloadResource, Sources, WORKLOAD_RESYNC_RESOURCE, workloadResource, type Envelope, type NodeWorkloadSet, type ResyncRefusal, type WorkloadKind, type WorkloadResyncAnswer } from '../messages.js'
 import type { Session } from '../session.js'
 import { deleteOne, putOne, replaceAll, type SetChange } from './cloud-objects.js'
-import { contentProblems, DownlinkReceiver, type Applied } from './downlink-receiver.js'
+import { contentProblems, DownlinkReceiver, reasonOf, type Applied } from './downlink-receiver.js'
+import { checkResync, type RefusedObject } from './workload-resync.js'
 
 export type WorkloadObject = CloudPod | ConfigMap | Secret
 
@@ -50,7 +55,8 @@ export interface WorkloadSyncOptions {
   log: Logger
 }
 
-type Change = SetChange<'workloads', WorkloadObject>
+/** `refused`: the objects of a resync the store did not take */
+type Change = SetChange<'workloads', WorkloadObject> & { refused?: ResyncRefusal[] }
 
 export class WorkloadSync {
   readonly #o: WorkloadSyncOptions
@@ -159,7 +165,8 @@ export class WorkloadSync {
   async #apply(message: Envelope): Promise<Applied> {
     const change = this.#change(message)
     if ('code' in change) return change
-    if (change.ops.length === 0) return { ok: true }
+    const answer: WorkloadResyncAnswer | undefined = change.refused === undefined || change.refused.length === 0 ? undefined : { refused: change.refused }
+    if (change.ops.length === 0) return { ok: true, content: answer }
     await this.#store.write(change.ops)
     this.#objects = change.next
     const changed = change.ops.flatMap((op) => parseWorkloadResource(op.key) ?? [])
@@ -170,18 +177,20 @@ export class WorkloadSync {
         this.#log.error({ err }, 'workload change listener threw')
       }
     }
-    return { ok: true }
+    return { ok: true, content: answer }
   }
 
   #change(message: Envelope): Change | { ok: false; code: 'CLOUD_MESSAGE_INVALID' | 'CLOUD_NOT_OWNER'; problems: Problem[] } {
     const { operation, resource } = message.route
     const invalid = (problems: Problem[]): { ok: false; code: 'CLOUD_MESSAGE_INVALID'; problems: Problem[] } => ({ ok: false, code: 'CLOUD_MESSAGE_INVALID', problems })
     if (operation === Operations.resync) {
-      const checked = validateNodeWorkloadSet(message.content)
-      if (!checked.ok) return invalid(contentProblems(checked.problems))
-      const foreign = this.#foreignPods(checked.value)
+      const checked = checkResync(message.content, VALIDATORS)
+      if (!checked.ok) return invalid(checked.problems)
+      const foreign = this.#foreignPods(checked.set)
       if (foreign.length > 0) return { ok: false, code: 'CLOUD_NOT_OWNER', problems: foreign }
-      return replaceAll('workloads', this.#objects, setOf(checked.value, this.#objects))
+      const next = setOf(checked.set, this.#objects)
+      const refused = checked.refused.map((object) => this.#refused(object, next))
+      return { ...replaceAll('workloads', this.#objects, next), refused }
     }
     const target = parseWorkloadResource(resource) as { kind: WorkloadKind }
     if (operation === Operations.delete) return deleteOne('workloads', this.#objects, resource)
@@ -196,6 +205,19 @@ export class WorkloadSync {
     const change = putOne('workloads', this.#objects, resource, checked.value, (o) => o.metadata.resourceVersion, message.header.resourceversion)
     if (change === undefined) this.#log.debug({ resource }, 'outdated update ignored')
     return change ?? { ops: [], next: this.#objects }
+  }
+
+  /**
+   * An object of a resync the store refused: what the node held under its name stays in `next`
+   * (a pod's only when it has the same uid: another uid is another pod, gone from the cluster), as
+   * a refused `update` would have left it; logged as a refused message is.
+   */
+  #refused(object: RefusedObject, next: Map<string, WorkloadObject>): ResyncRefusal {
+    const held = this.#objects.get(object.resource)
+    const keep = held !== undefined && (object.kind !== 'pod' || (object.uid !== undefined && held.metadata.uid === object.uid))
+    if (keep) next.set(object.resource, held)
+    this.#log.warn({ code: 'CLOUD_MESSAGE_INVALID', operation: Operations.resync, resource: object.resource, problems: object.problems, held: keep }, 'object of the resync refused; the others applied')
+    return { resource: object.resource, code: 'CLOUD_MESSAGE_INVALID', reason: reasonOf(object.problems), held: keep }
   }
 
   #foreignPods(set: NodeWorkloadSet): Problem[] {

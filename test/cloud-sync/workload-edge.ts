@@ -53,8 +53,21 @@ export function named(m: Envelope): string[] {
 
 const claimedByWorkloads = (m: Envelope): boolean => (m.route.operation === Operations.resync ? m.route.resource === WORKLOAD_RESYNC_RESOURCE : parseWorkloadResource(m.route.resource) !== undefined)
 
-export async function workloadEdge(h: Harness, node: string): Promise<WorkloadEdge> {
+/**
+ * `alter` changes each envelope on its way to the edge (a cloud of another tern version sending
+ * what this edge's schema does not take); `db` is an earlier edge's database.
+ */
+export async function workloadEdge(h: Harness, node: string, options: { alter?: (m: Envelope) => void; db?: AnyLevel } = {}): Promise<WorkloadEdge> {
   const [cloudWire, edgeWire] = wirePair()
+  const { alter } = options
+  if (alter !== undefined) {
+    const send = cloudWire.send.bind(cloudWire)
+    cloudWire.send = (text: string) => {
+      const m = JSON.parse(text) as Envelope
+      alter(m)
+      send(JSON.stringify(m))
+    }
+  }
   const cloudSide = new Session(cloudWire, { node, source: Sources.hub, log: h.log, resendMs: 60_000 })
   const edgeSide = new Session(edgeWire, { node, source: Sources.edge, log: h.log, resendMs: 60_000 })
   const wire: Envelope[] = []
@@ -62,7 +75,7 @@ export async function workloadEdge(h: Harness, node: string): Promise<WorkloadEd
     wire.push(m)
     if (!claimedByWorkloads(m)) edgeSide.send(response(m, Sources.edge)) // the devices' resync
   })
-  const db = new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel
+  const db = options.db ?? (new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel)
   const store = new WorkloadSync({ db, nodeName: node, fsync: false, log: h.log })
   await store.start()
   store.attach(edgeSide)

@@ -29,3 +29,11 @@ export const POD_STATUS_MAX_BYTES = 256 * 1024
  * (the API server sets no bound) instead of running containers whose status could never be written.
  */
 export const POD_CONTAINERS_MAX = 256
+
+/**
+ * The largest pod tern cloud sends a node: the length of its JSON as sent (without status and
+ * kubectl's last-applied annotation). More than any pod an API server stores with etcd's default
+ * request limit (1.5 MiB); a larger one (a server configured past that, or one that checks nothing)
+ * would fill the link's frames and the node's store, so it is refused as a pod no node can be sent.
+ */
+export const POD_MAX_BYTES = 2 * 1024 * 1024

@@ -20,6 +20,7 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../../mappers/runtime/clock.js'
 import * as checks from '../../schemas/generated/validators.js'
+import { POD_MAX_BYTES } from '../../schemas/cloud-link-limits.js'
 import { validator, type Validation } from '../../schemas/validate.js'
 import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
 import { parseWorkloadResource, WORKLOAD_RESYNC_RESOURCE, workloadResource, type NodeWorkloadSet } from '../messages.js'
@@ -248,10 +249,14 @@ export class Workloads {
 
 const checkCloudPod = sendable('pod', validator(checks.CloudPod))
 
-/** The pod informer's check: the schema and the link's nesting, and no node can be sent a pod that is Failed as unsendable. */
+/** The pod informer's check: the schema, the link's nesting, the size a node is sent, and no node can be sent a pod that is Failed as unsendable. */
 function checkPod(doc: unknown): Validation<CloudPod> {
   const checked = checkCloudPod(doc)
-  if (!checked.ok || !isUnsendable(doc)) return checked
+  if (!checked.ok) return checked
+  const sent = cachedPod(checked.value)
+  const bytes = sent === undefined ? 0 : Buffer.byteLength(JSON.stringify(sent))
+  if (bytes > POD_MAX_BYTES) return { ok: false, problems: [{ path: '/', message: `is ${bytes} bytes of JSON, more than the ${POD_MAX_BYTES} a node is sent` }] }
+  if (!isUnsendable(doc)) return checked
   return { ok: false, problems: [{ path: '/status/reason', message: `is ${UNSENDABLE_REASON}: no node could be sent the pod, and a Failed pod stays Failed` }] }
 }
 

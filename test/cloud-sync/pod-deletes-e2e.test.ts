@@ -13,6 +13,7 @@ import { NODE, podsWorlds, podYaml, running, SLEEPING, startPodsWorld, until } f
 import { parse } from 'yaml'
 import { startChild } from '../support/resources.js'
 import { startCloudEdge, startCloudWorld, type CloudWorld } from '../support/cloud.js'
+import { PODS } from '../support/kube/core-types.js'
 
 /** Whether `kubectl get pod` says the object is gone. */
 async function gone(world: CloudWorld, name: string): Promise<boolean> {
@@ -169,6 +170,31 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     assert.ok((Date.now() - asked) / 1000 >= 35, 'stubborn went after its grace period')
     const sent = edge.output().split('\n').filter((l) => l.includes('unsendable'))
     assert.deepEqual(sent, [], 'the edge never heard of it')
+  })
+
+  it('a pod larger than a node is sent (3 MB of env, which only a server past etcd’s 1.5 MiB stores): Failed with its size, never at the edge; one of 1.4 MB of env runs', async function () {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    if (world.kube === undefined) this.skip() // a real API server refuses it
+    const edge = await startEdge()
+    await until('the edge Node', async () => (await world.kubectl.run(['get', 'node', NODE])).code, (code) => code === 0)
+    const withEnv = (name: string, vars: number): unknown => {
+      const body = parse(podYaml(name, NODE, SLEEPING)) as { spec: { containers: Array<Record<string, unknown>> } }
+      body.spec.containers[0]!.env = Array.from({ length: vars }, (_, i) => ({ name: `V${i}`, value: 'z'.repeat(1000) }))
+      return body
+    }
+    // through the emulator's API in this process (kubectl create --raw exits 1 on a 3 MB body)
+    world.kube.api.create(PODS, 'default', withEnv('huge', 3000))
+    world.kube.api.create(PODS, 'default', withEnv('large', 1400))
+    // read through the emulator too: kubectl's output of it is more than the test's runner takes
+    const api = world.kube.api
+    const status = await until('huge Failed in the cluster', () => Promise.resolve((api.get(PODS, 'default', 'huge') as { status?: PodStatus }).status), (s) => s.phase === 'Failed')
+    assert.equal(status.reason, 'PodUnsendable')
+    assert.match(status.message ?? '', /^Pod was rejected: tern cloud cannot send it to its node: CLOUD_OBJECT_INVALID: \/: is 3\d{6} bytes of JSON, more than the 2097152 a node is sent$/)
+    await until('large running at the edge', () => running(runtime, 'large'), (c) => c.length === 1, 120_000)
+    assert.deepEqual(await running(runtime, 'huge'), [], 'never run')
+    assert.deepEqual(edge.output().split('\n').filter((l) => l.includes('huge')), [], 'the edge never heard of it')
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'huge', '--wait=false'])).code, 0)
+    await until('huge gone', () => gone(world, 'huge'), (g) => g, 60_000)
   })
 
   it('a pod no node would take (nesting deeper than the link takes): Failed with why, never at the edge; kubectl delete removes it at once', async function () {

@@ -3,6 +3,8 @@
  * processed in arrival order while many devices progress together. A failing task is reported to
  * `onError` and never blocks the tasks queued after it.
  */
+const RESOLVED = Promise.resolve()
+
 export class KeyedQueues {
   readonly #tails = new Map<string, Promise<void>>()
   readonly #onError: (key: string, err: unknown) => void
@@ -12,13 +14,14 @@ export class KeyedQueues {
   }
 
   /**
-   * Starts `task` at once when nothing is queued for `key` (each device mostly has one request in
-   * flight), else after the last queued one; resolves when it has finished. One promise per task
-   * beyond the task's own: under load the twin runs one task per request.
+   * Runs `task` after every task queued for `key` so far; resolves when it has finished. It never
+   * starts within the call: a task may queue more work for its own key (the twin's change hook
+   * wakes the outbox, which reads the device through its queue), and that work must find this
+   * task queued ahead of it. Two promises per task beyond the task's own: under load the twin runs
+   * one task per request.
    */
   run(key: string, task: () => Promise<unknown>): Promise<void> {
-    const previous = this.#tails.get(key)
-    const started = previous === undefined ? start(task) : previous.then(task)
+    const started = (this.#tails.get(key) ?? RESOLVED).then(task)
     const tail: Promise<void> = started.then(
       () => this.#settled(key, tail),
       (err: unknown) => {
@@ -37,16 +40,5 @@ export class KeyedQueues {
 
   #settled(key: string, tail: Promise<void>): void {
     if (this.#tails.get(key) === tail) this.#tails.delete(key)
-  }
-}
-
-/** `task()`, with a synchronous throw turned into a rejection, as `then` would. */
-function start(task: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return task()
-  } catch (err) {
-    return Promise.resolve().then(() => {
-      throw err
-    })
   }
 }

@@ -234,6 +234,32 @@ describe('deleting pods at an edge node (real processes: emulator, tern cloud, t
     assert.deepEqual(refused, [], 'the node refused neither its resync nor any object in it')
   })
 
+  it('a running pod whose newer version no node would take: its node stops the version it runs, and the pod stays Failed with why (edged’s later reports do not write over it)', async function () {
+    const { world, runtime, startEdge } = await startPodsWorld(undo)
+    if (world.kube === undefined) this.skip() // a real API server prunes the unknown field
+    await startEdge()
+    assert.equal((await world.kubectl.run(['apply', '-f', '-'], podYaml('skewed', NODE, SLEEPING))).code, 0)
+    await until('skewed running at the edge', () => running(runtime, 'skewed'), (c) => c.length === 1, 120_000)
+    await until('skewed Running in the cluster', async () => (parse((await world.kubectl.run(['get', 'pod', 'skewed', '-o', 'yaml'])).stdout) as { status?: PodStatus }).status, (s) => s.phase === 'Running')
+    // its newer version (a deep unknown field, which only the emulator stores) is one no node takes
+    const extra = (deepPod('skewed') as { spec: { extra: unknown } }).spec.extra
+    const patched = await world.kubectl.run(['patch', 'pod', 'skewed', '--type=merge', '-p', JSON.stringify({ spec: { extra } })])
+    assert.equal(patched.code, 0, patched.stderr)
+    const status = await failed(world, 'skewed')
+    assert.equal(status.reason, 'PodUnsendable')
+    await until('the version it ran stopped at the edge', () => running(runtime, 'skewed'), (c) => c.length === 0, 60_000)
+    // edged reports the pod it stopped; the cluster goes on saying why it is not running
+    const seen = new Set<string>()
+    for (let i = 0; i < 15; i++) {
+      const now = (parse((await world.kubectl.run(['get', 'pod', 'skewed', '-o', 'yaml'])).stdout) as { status?: PodStatus }).status ?? {}
+      seen.add(`${now.phase}/${now.reason}`)
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+    assert.deepEqual([...seen], ['Failed/PodUnsendable'], 'never anything else after it was Failed')
+    assert.equal((await world.kubectl.run(['delete', 'pod', 'skewed', '--wait=false'])).code, 0)
+    await until('skewed gone', () => gone(world, 'skewed'), (g) => g, 60_000)
+  })
+
   it('a node without edged runs no pods: a pod bound to it is never run, and kubectl delete removes it at once', async () => {
     const world = await startCloudWorld(undo)
     await startCloudEdge(world, 'edge-plain', `wss://127.0.0.1:${world.cloud.hubPort}`)

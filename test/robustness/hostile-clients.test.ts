@@ -344,6 +344,51 @@ function hostileClients(title: string, start: (undo: Array<() => Promise<void>>)
       await served()
     })
 
+    // 10 MB in one PUBLISH closes the connection at its fixed header (maxPacketSize, above); just under 1 MiB reaches the twin
+    it('nested JSON just under maxPacketSize on a twin topic, three times: each refused unparsed with 400 (twin.maxRequestBytes), others served meanwhile', async function () {
+      const listener = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, reconnectPeriod: 0 })
+      listener.on('error', () => {})
+      try {
+        await new Promise((ok) => listener.once('connect', ok))
+        await listener.subscribeAsync('$hw/events/device/fan-2/twin/update/result', { qos: 1 })
+        const codes: number[] = []
+        listener.on('message', (_, payload: Buffer) => codes.push((JSON.parse(payload.toString('utf8')) as { code?: number }).code ?? 200))
+        const depth = 500_000
+        const nested = Buffer.from(`{"twin":{"mode":${'['.repeat(depth)}${']'.repeat(depth)}}}`)
+        // sent from a raw socket in one write each: the test's own event loop never parses it
+        const socket = await open()
+        socket.write(connectPacket({ clientId: 'nested-json', keepalive: 0 }))
+        await new Promise((ok) => socket.once('data', ok))
+        for (let i = 1; i <= 3; i++) socket.write(controlPacket(0x32, mqttString('$hw/events/device/fan-2/twin/update'), Buffer.from([0, i]), nested))
+        await served()
+        const deadline = Date.now() + 30_000
+        while (codes.length < 3 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 20))
+        assert.deepEqual(codes, [400, 400, 400])
+      } finally {
+        listener.end(true)
+      }
+    })
+
+    it('a persistent session subscribing to 20,000 filters in one SUBSCRIBE: granted, others served meanwhile', async function () {
+      const many = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'many-filters', clean: false })
+      many.on('error', () => {})
+      try {
+        await new Promise((ok) => many.once('connect', ok))
+        const filters = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`sensors/dev-${i}/+/value`, { qos: 1 as const }]))
+        const granted = many.subscribeAsync(filters)
+        await served()
+        assert.equal((await within(granted, 60_000, '20,000 SUBACK codes')).length, 20_000)
+      } finally {
+        many.end(true)
+      }
+      // discarded by a clean session of the same id, so that later cases meet a broker without it
+      const clean = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'many-filters', clean: true })
+      clean.on('error', () => {})
+      await within(new Promise((ok) => clean.once('connect', ok)), SERVED_MS * 2, 'the clean CONNECT')
+      clean.end(true)
+      await served()
+    })
+
     it('the node ran on throughout: alive, and what else it runs untouched', async function () {
       await served()
       await target.check?.()

@@ -1,15 +1,39 @@
 /** Loads and validates the YAML configuration files (edge node, cloud side); every problem is reported with its path. */
 import { readFile } from 'node:fs/promises'
+import { canonicalIP, nodeIPProblem } from '../cloud-sync/edge/node-addresses.js'
 import type { CloudConfig } from '../schemas/cloud-config.js'
 import type { EdgeConfig } from '../schemas/config.js'
 import { TernError, type ErrorCode } from '../schemas/tern-error.js'
 import { EdgeConfig as edgeConfigCheck } from '../schemas/generated/validators/EdgeConfig.js'
-import { validator, formatProblems, type Validator } from '../schemas/validate.js'
+import { validator, formatProblems, type Problem, type Validator } from '../schemas/validate.js'
 
 const validateEdgeConfig = validator(edgeConfigCheck)
 
 export function parseEdgeConfig(doc: unknown, source: string): EdgeConfig {
-  return checked(validateEdgeConfig, doc, source, 'edge')
+  const config = checked(validateEdgeConfig, doc, source, 'edge')
+  const problems = nodeAddressProblems(config)
+  if (problems.length > 0) throw invalid(source, 'edge', problems)
+  return config
+}
+
+/**
+ * The node's own address, given as edged.nodeIP (the kubelet's --node-ip: pods' hostIP and the Node's
+ * InternalIP) or node.status.internalIP: an address a node can have, and one address when both are set.
+ */
+function nodeAddressProblems(config: EdgeConfig): Problem[] {
+  const given = [
+    { path: '/edged/nodeIP', address: config.edged?.nodeIP },
+    { path: '/node/status/internalIP', address: config.node.status.internalIP },
+  ].flatMap(({ path, address }) => (address === undefined ? [] : [{ path, address }]))
+  const problems = given.flatMap(({ path, address }) => {
+    const message = nodeIPProblem(address)
+    return message === undefined ? [] : [{ path, message: `${message}, not an address of a node` }]
+  })
+  const [nodeIP, internalIP] = given
+  if (problems.length === 0 && nodeIP !== undefined && internalIP !== undefined && canonicalIP(nodeIP.address) !== canonicalIP(internalIP.address)) {
+    problems.push({ path: internalIP.path, message: `${internalIP.address} differs from edged.nodeIP ${nodeIP.address}: pods' hostIP is the Node's InternalIP; set one of them` })
+  }
+  return problems
 }
 
 export async function loadEdgeConfig(path: string | undefined): Promise<EdgeConfig> {
@@ -39,12 +63,14 @@ export async function loadCloudConfig(path: string | undefined): Promise<CloudCo
 
 function checked<T>(validate: Validator<T>, doc: unknown, source: string, what: string): T {
   const result = validate(doc ?? {})
-  if (!result.ok) {
-    throw new TernError('CONFIG_INVALID', `${source} is not a valid ${what} configuration:\n${formatProblems(result.problems)}`, {
-      details: result.problems.map((p) => `${p.path}: ${p.message}`),
-    })
-  }
+  if (!result.ok) throw invalid(source, what, result.problems)
   return result.value
+}
+
+function invalid(source: string, what: string, problems: readonly Problem[]): TernError {
+  return new TernError('CONFIG_INVALID', `${source} is not a valid ${what} configuration:\n${formatProblems(problems)}`, {
+    details: problems.map((p) => `${p.path}: ${p.message}`),
+  })
 }
 
 async function readYaml(path: string): Promise<unknown> {

@@ -86,6 +86,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         ...(link.ca === undefined ? {} : { ca: await readNamedFile(link.ca, 'cloud.ca', 'CLOUD_CONFIG_INVALID') }),
         nodeName: config.node.name,
         nodeStatus: config.node.status,
+        ...(config.edged?.nodeIP === undefined ? {} : { nodeIP: config.edged.nodeIP }),
         runtime: () => edgedRuntimeState(config.edged !== undefined, edged, config.edged?.runtimeEndpoint),
         dataDir,
         ternVersion: ternVersion(),

@@ -256,7 +256,7 @@ export const EdgedConfig = Type.Object(
       Type.String({ minLength: 1, description: "edged's directory for pod logs, volumes and the pods.json snapshot; default: `<dataDir>/edged`" }),
     ),
     nodeIP: Type.Optional(
-      Type.String({ minLength: 1, description: "the node's address reported as each pod's hostIP (and podIP of hostNetwork pods); default: the first non-loopback IPv4 address" }),
+      Type.String({ minLength: 1, description: "the node's address (the kubelet's --node-ip): each pod's hostIP (and podIP of hostNetwork pods) and the Node's InternalIP; default: the first non-loopback IPv4 address" }),
     ),
     syncPeriodSeconds: Type.Number({
       minimum: 0.1,
@@ -284,7 +284,7 @@ export const NodeStatusConfig = Type.Object(
     updateSeconds: Type.Number({ minimum: 0.1, default: 10, description: 'measure the node this often, s (kubelet nodeStatusUpdateFrequency: 10 s)' }),
     reportSeconds: Type.Number({ minimum: 1, default: 300, description: 'report an unchanged status this often, s (kubelet nodeStatusReportFrequency: 5 min)' }),
     maxPods: Type.Integer({ minimum: 0, maximum: 10_000, default: 110, description: 'capacity and allocatable `pods` (kubelet maxPods: 110)' }),
-    internalIP: Type.Optional(Type.String({ minLength: 1, maxLength: 45, description: 'InternalIP address to report; default: the first non-loopback IPv4 address, else IPv6' })),
+    internalIP: Type.Optional(Type.String({ minLength: 1, maxLength: 45, description: 'InternalIP address to report (edged.nodeIP, when set, must be the same); default: edged.nodeIP, else the first non-loopback IPv4 address, else IPv6' })),
     memoryAvailableMiB: Type.Number({ minimum: 0, default: 100, description: 'MemoryPressure when MemAvailable falls below this, MiB; also subtracted from allocatable memory (kubelet evictionHard memory.available<100Mi)' }),
     diskAvailablePercent: Type.Number({ minimum: 0, maximum: 100, default: 10, description: 'DiskPressure when the data directory’s filesystem has less free space than this, % (kubelet nodefs.available<10%)' }),
     inodesFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 5, description: 'DiskPressure when it has fewer free inodes than this, % (kubelet nodefs.inodesFree<5%)' }),

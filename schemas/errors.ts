@@ -120,6 +120,7 @@ export const ErrorCodes = {
   NODE_REVOKED: 'the node was revoked (its Node deleted or `tern revoke`): CloudHub refuses its certificate and closes its session; it needs a new join token. The edge logs it once and then retries only every 10 minutes',
   NODE_CERT_RENEWAL_FAILED: "the edge could not renew its certificate (no link to CloudHub, or an error answer); retried with back-off and at once when the link is back; logged with the time left until the certificate expires",
   NODE_CERT_SWITCH_RECOVERED: "at start the edge found a switch to a renewed key and certificate that a stop interrupted, and finished it (both new files were whole) or removed the partial new files (the node keeps its current pair)",
+  NODE_IP_NOT_LOCAL: "edged.nodeIP is not an address of this host (checked at start and whenever the host's addresses change); the Node reports it as its InternalIP all the same, where the kubelet would not start: an address that comes later (DHCP) must not stop the node's devices",
   JOIN_TOKEN_INVALID: 'a join token is not `<id>.<secret>@sha256:<pin>`, or names no token the cloud knows, or its secret is wrong; HTTP 401',
   JOIN_TOKEN_EXPIRED: 'a join token is past its TTL; HTTP 401',
   JOIN_TOKEN_USED_UP: 'a join token was used as often as `--usages` allows; HTTP 401',

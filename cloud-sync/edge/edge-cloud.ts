@@ -45,6 +45,8 @@ export interface EdgeCloudOptions {
   ca?: Buffer
   nodeName: string
   nodeStatus: NodeStatusConfig
+  /** edged.nodeIP: the Node's InternalIP when set */
+  nodeIP?: string
   /** the node's data directory: its filesystem is the node's disk in the status */
   dataDir: string
   ternVersion: string
@@ -108,16 +110,17 @@ export class EdgeCloud {
     this.#pods = new PodReports({ queue: reports, node: this.#o.nodeName, log })
     const nodeSpec = new EdgeNodeSpec({ store: new LevelStore<NodeSpecSpaces>(db, ['nodespec'], { prefix: 'cloud-', sync: this.#o.fsync }), node: this.#o.nodeName, admission: this.admission, log })
     await nodeSpec.start()
+    const statusLog = log.child({ part: 'node-status' })
     const reporter = new NodeReporter({
       node: this.#o.nodeName,
       config: this.#o.nodeStatus,
       ternVersion: this.#o.ternVersion,
       queue: reports,
-      measure: nodeProbe(this.#o.dataDir),
+      measure: nodeProbe({ dataDir: this.#o.dataDir, ...(this.#o.nodeIP === undefined ? {} : { nodeIP: this.#o.nodeIP }), log: statusLog }),
       ...(this.#o.runtime === undefined ? {} : { runtime: this.#o.runtime }),
       // admission weighs pods against the allocatable the Node shows (kubectl describe node)
       onReport: (report) => (this.admission.allocatable = report.allocatable),
-      log: log.child({ part: 'node-status' }),
+      log: statusLog,
     })
     this.#reporter = reporter
     reporter.start()

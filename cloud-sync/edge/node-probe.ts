@@ -4,14 +4,21 @@
  * entries of /proc), host name, addresses and the system identity files. Anything that cannot be
  * read is left out (an empty string, or undefined) rather than failing the report.
  *
- * The addresses are listed at the first measurement and at each connect to the cloud, not at every
- * update: os.networkInterfaces() is a netlink dump, which waits for the kernel's RTNL lock on the
- * event loop, and container networking holds that lock while it sets up or removes a pod's network.
- * Listed every 10 s while 100 pods started, it once held the loop for 3.9 s, and every twin request
- * of the node with it. An address that changes drops the cloud link, and the connect after reads it.
+ * The addresses are read at every measurement, as the kubelet re-reads them at every status update,
+ * but from /proc/net (node-addresses.ts: file reads on the thread pool, no RTNL lock). Only when
+ * they changed since the last measurement does the probe list the interfaces with
+ * os.networkInterfaces() to choose the InternalIP: that is a netlink dump on the event loop, which
+ * waits for the RTNL lock container networking holds while pods start or go. Listed every 10 s
+ * while 100 pods started, it once held the loop for 3.9 s, and every twin request of the node with
+ * it; the addresses a pod start adds (its veth's link-local one) are not counted. An interface is
+ * listed only once it is up and running, and its address may come before that: while a listing
+ * misses an address /proc/net has, the interfaces are listed again every minute.
  */
 import { readdir, readFile, statfs } from 'node:fs/promises'
 import { arch, availableParallelism, hostname, networkInterfaces, platform, release, totalmem } from 'node:os'
+import type { Logger } from 'pino'
+import { realClock, type Clock } from '../../mappers/runtime/clock.js'
+import { canonicalIP, hostAddresses } from './node-addresses.js'
 import { goArch, type NodeMeasurements } from './node-status.js'
 
 async function text(path: string): Promise<string> {
@@ -47,12 +54,21 @@ async function pids(): Promise<NodeMeasurements['pids']> {
   }
 }
 
-export type ListAddresses = () => ReturnType<typeof networkInterfaces>
+/** Where the probe learns the node's addresses. */
+export interface AddressSource {
+  /** the host's addresses, sorted: read at every measurement (undefined: they cannot be read so) */
+  read: () => Promise<readonly string[] | undefined>
+  /** the interfaces and their addresses, to choose the InternalIP from (a netlink dump, on the event loop) */
+  list: () => ReturnType<typeof networkInterfaces>
+}
 
-function firstAddress(list: ListAddresses): string | undefined {
-  const all = Object.values(list()).flatMap((entries) => entries ?? [])
+export const hostAddressSource: AddressSource = { read: hostAddresses, list: networkInterfaces }
+
+/** The InternalIP the interfaces give (the first non-loopback IPv4, else IPv6), and every address they show. */
+function listAddresses(source: AddressSource): { first: string | undefined; shown: Set<string> } {
+  const all = Object.values(source.list()).flatMap((entries) => entries ?? [])
   const usable = all.filter((a) => !a.internal && !a.address.startsWith('fe80:'))
-  return (usable.find((a) => a.family === 'IPv4') ?? usable[0])?.address
+  return { first: (usable.find((a) => a.family === 'IPv4') ?? usable[0])?.address, shown: new Set(usable.map((a) => a.address)) }
 }
 
 async function osImage(): Promise<string> {
@@ -60,15 +76,48 @@ async function osImage(): Promise<string> {
   return match?.[1] ?? ''
 }
 
-/** Measures the node (`atConnect`: a new session, so the addresses are listed again). */
-export type MeasureNode = (atConnect: boolean) => Promise<NodeMeasurements>
+/** Measures the node. */
+export type MeasureNode = () => Promise<NodeMeasurements>
 
-/** The node's probe; `dataDir` is the directory whose filesystem counts as the node's disk. */
-export function nodeProbe(dataDir: string, listAddresses: ListAddresses = networkInterfaces): MeasureNode {
-  let internalIP: { address: string | undefined } | undefined
-  return (atConnect) => {
-    if (atConnect || internalIP === undefined) internalIP = { address: firstAddress(listAddresses) }
-    return measureNode(dataDir, internalIP.address)
+export interface NodeProbeOptions {
+  /** the directory whose filesystem counts as the node's disk */
+  dataDir: string
+  /** edged.nodeIP: the InternalIP when set (the kubelet's --node-ip); a warning when the host does not have it */
+  nodeIP?: string
+  addresses?: AddressSource
+  log: Logger
+  clock?: Clock
+}
+
+/**
+ * The interfaces are listed again after this long while the last listing did not show every address
+ * /proc/net has: an interface must be up and running to be listed, and its address can come first.
+ */
+export const RELIST_MS = 60_000
+
+/** The node's probe. */
+export function nodeProbe(options: NodeProbeOptions): MeasureNode {
+  const source = options.addresses ?? hostAddressSource
+  const clock = options.clock ?? realClock
+  const nodeIP = options.nodeIP === undefined ? undefined : (canonicalIP(options.nodeIP) ?? options.nodeIP)
+  let listed: { addresses: string | undefined; at: number; complete: boolean } | undefined
+  let internalIP: string | undefined
+  return async () => {
+    const addresses = await source.read()
+    const now = addresses?.join(' ')
+    const changed = now === undefined || now !== listed?.addresses
+    if (nodeIP !== undefined) {
+      if (changed && addresses !== undefined && !addresses.includes(nodeIP)) {
+        options.log.warn({ code: 'NODE_IP_NOT_LOCAL', nodeIP, addresses }, 'edged.nodeIP is not an address of this host; the Node reports it as its InternalIP all the same')
+      }
+      listed = { addresses: now, at: clock.now(), complete: true }
+      internalIP = nodeIP
+    } else if (listed === undefined || changed || (!listed.complete && clock.now() - listed.at >= RELIST_MS)) {
+      const { first, shown } = listAddresses(source)
+      listed = { addresses: now, at: clock.now(), complete: (addresses ?? []).every((a) => shown.has(a)) }
+      internalIP = first
+    }
+    return measureNode(options.dataDir, internalIP)
   }
 }
 

@@ -77,7 +77,7 @@ export class NodeReporter {
     this.#running = this.#running.then(async () => {
       if (this.#stopped) return
       try {
-        const report = await this.#build(force)
+        const report = await this.#build()
         this.#o.onReport?.(report)
         const json = JSON.stringify(report)
         const now = this.#o.clock.now()
@@ -91,8 +91,8 @@ export class NodeReporter {
     })
   }
 
-  async #build(atConnect: boolean): Promise<NodeStatusReport> {
+  async #build(): Promise<NodeStatusReport> {
     const runtime = this.#o.runtime?.()
-    return nodeStatusReport(await this.#o.measure(atConnect), { config: this.#o.config, ternVersion: this.#o.ternVersion, ...(runtime === undefined ? {} : { runtime }) })
+    return nodeStatusReport(await this.#o.measure(), { config: this.#o.config, ternVersion: this.#o.ternVersion, ...(runtime === undefined ? {} : { runtime }) })
   }
 }

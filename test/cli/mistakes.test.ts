@@ -85,6 +85,21 @@ describe('cli: mistakes end in coded errors', function () {
     assertNoStack(output)
   })
 
+  it('edged.nodeIP that no node can have, or node.status.internalIP naming another address: CONFIG_INVALID before anything starts', async () => {
+    const config = join(scratch.path, 'edge.yaml')
+    const run = async (yaml: string): Promise<string> => {
+      await writeFile(config, `mqtt: { listeners: [{ port: 0 }] }\n${yaml}\n`)
+      const { code, output } = await runTern(['edge', '--config', config, '--data-dir', join(scratch.path, 'data')])
+      assert.equal(code, 1, output)
+      assert.doesNotMatch(output, /listening/)
+      assertNoStack(output)
+      return output
+    }
+    assert.match(await run('edged: { nodeIP: 127.0.0.1 }'), /^tern: CONFIG_INVALID: [^\n]*\n\s+\/edged\/nodeIP: 127\.0\.0\.1 is a loopback address, not an address of a node$/m)
+    assert.match(await run('edged: { nodeIP: gw-hall-3 }'), /\/edged\/nodeIP: "gw-hall-3" is not an IPv4 or IPv6 address/)
+    assert.match(await run('edged: { nodeIP: 192.0.2.7 }\nnode: { status: { internalIP: 192.0.2.8 } }'), /\/node\/status\/internalIP: 192\.0\.2\.8 differs from edged\.nodeIP 192\.0\.2\.7/)
+  })
+
   it('a second tern edge on the same dataDir: DATA_DIR_IN_USE, and the first keeps serving', async () => {
     const first = await startTernEdge(scratch.path, { mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port: 0 }] } })
     try {

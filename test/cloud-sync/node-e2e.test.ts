@@ -16,6 +16,7 @@ import { EdgeHub } from '../../cloud-sync/link/edge-hub.js'
 import type { Session } from '../../cloud-sync/session.js'
 import { startCloudEdge, startCloudWorld, until, type CloudWorld } from '../support/cloud.js'
 import { containerdAvailable, startContainerd } from '../support/containerd.js'
+import { makeNetns, netnsUnavailable } from '../support/netns.js'
 
 interface NodeDoc {
   metadata: { name: string; uid: string; labels: Record<string, string> }
@@ -129,6 +130,46 @@ describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silen
     const up = await until('edge-ctr Ready with its runtime', () => getYaml<NodeDoc>(world, ['node', 'edge-ctr']), (n) => n.status?.conditions?.[0]?.status === 'True' && n.status.nodeInfo.containerRuntimeVersion !== '')
     assert.match(up.status.nodeInfo.containerRuntimeVersion ?? '', /^containerd:\/\/1\.\d+\.\d+/)
     assert.match((await world.kubectl.run(['get', 'nodes', '-o', 'wide'])).stdout, /edge-ctr\s+Ready\s+edge\s.*containerd:\/\/1\./)
+  })
+
+  // updateSeconds 0.5: each update reads the host's addresses; before, only a start or a reconnect did
+  it('the Node follows the host’s addresses: one added in the edge’s network namespace is its InternalIP at the next update, a changed one replaces it, with no reconnect', async function () {
+    const missing = netnsUnavailable()
+    if (missing !== undefined) this.skip()
+    const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
+    // a namespace with only its loopback: the edge reaches CloudHub through a forward to the root namespace
+    const ns = await makeNetns()
+    undo.push(() => ns.remove())
+    await ns.forward(world.cloud.hubPort, world.dir)
+    const edge = await startCloudEdge(world, 'edge-n', `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn: (command, args) => ns.spawn(command, args), nodeStatus: { updateSeconds: 0.5 } })
+    const addresses = async (): Promise<NodeDoc['status']['addresses'] | undefined> => (await getYaml<NodeDoc>(world, ['node', 'edge-n']))?.status?.addresses
+    const internalIP = (list: NodeDoc['status']['addresses']): string | undefined => list.find((a) => a.type === 'InternalIP')?.address
+    const none = await until('edge-n reported', addresses, (list) => list.some((a) => a.type === 'Hostname'))
+    assert.equal(internalIP(none), undefined, 'no address but loopback yet')
+
+    // the gateway's link comes up, and its address (DHCP) after tern edge started; a veth pair inside
+    // the namespace is the link (this kernel has no dummy interfaces)
+    await ns.ip('link', 'add', 'gw0', 'type', 'veth', 'peer', 'name', 'gw0-peer')
+    await ns.ip('link', 'set', 'gw0-peer', 'up')
+    await ns.ip('link', 'set', 'gw0', 'up')
+    await ns.ip('addr', 'add', '198.51.100.41/24', 'dev', 'gw0')
+    await until('InternalIP 198.51.100.41', addresses, (list) => internalIP(list) === '198.51.100.41', 20_000)
+    // and a new lease gives it another one (deleting a primary address deletes its subnet's secondaries: the old one goes first)
+    await ns.ip('addr', 'del', '198.51.100.41/24', 'dev', 'gw0')
+    await ns.ip('addr', 'add', '198.51.100.42/24', 'dev', 'gw0')
+    await until('InternalIP 198.51.100.42', addresses, (list) => internalIP(list) === '198.51.100.42', 20_000)
+    assert.equal(edge.output().split('\n').filter((l) => l.includes('"msg":"connected to CloudHub"')).length, 1, 'one session all along')
+  })
+
+  it('edged.nodeIP is the Node’s InternalIP (the kubelet’s --node-ip); one this host does not have is warned about, NODE_IP_NOT_LOCAL', async () => {
+    const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
+    const edge = await startCloudEdge(world, 'edge-ip', `wss://127.0.0.1:${world.cloud.hubPort}`, {
+      edged: { runtimeEndpoint: `unix://${join(world.dir, 'no-containerd.sock')}`, nodeIP: '198.51.100.77' },
+    })
+    const node = await until('edge-ip reported', () => getYaml<NodeDoc>(world, ['node', 'edge-ip']), (n) => (n.status?.addresses ?? []).length > 0)
+    assert.deepEqual(node.status.addresses.filter((a) => a.type === 'InternalIP'), [{ type: 'InternalIP', address: '198.51.100.77' }])
+    const line = await edge.waitForLine((l) => l.includes('NODE_IP_NOT_LOCAL'), 5000)
+    assert.match(line, /"nodeIP":"198\.51\.100\.77"/)
   })
 
   it('a node may only report its own Node: a report about another node is refused with CLOUD_NOT_OWNER and changes nothing', async () => {

@@ -4,16 +4,18 @@
  * <100Mi, nodefs.available <10%, nodefs.inodesFree <5%; pid.available, which the kubelet leaves
  * unset), allocatable = capacity − thresholds; condition times as the cloud keeps them; the node
  * lifecycle controller's Unknown. And the report queue: persisted, one in flight per key, the
- * latest one sent. And the node's probe (node-probe.ts) measuring this machine, its network
- * addresses listed at the first measurement and at each connect only: listing them is a netlink
- * dump that waits for the kernel's RTNL lock on the event loop, and pod networking holds that lock
- * while pods start (listed every 10 s during a burst of 100 pods, it held tern edge's loop 3.9 s).
+ * latest one sent. And the node's probe (node-probe.ts) measuring this machine: its addresses read
+ * from /proc/net at every measurement, its interfaces listed only when those changed, since listing
+ * them is a netlink dump that waits for the kernel's RTNL lock on the event loop, and pod networking
+ * holds that lock while pods start (listed every 10 s during a burst of 100 pods, it held tern
+ * edge's loop 3.9 s); edged.nodeIP as the InternalIP.
  */
 import assert from 'node:assert/strict'
-import type { NetworkInterfaceInfo } from 'node:os'
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import { MemoryLevel } from 'memory-level'
-import { pino } from 'pino'
-import { nodeProbe, type ListAddresses } from '../../cloud-sync/edge/node-probe.js'
+import { pino, type Logger } from 'pino'
+import { fibTrieAddresses, hostAddresses, inet6Addresses, nodeIPProblem } from '../../cloud-sync/edge/node-addresses.js'
+import { nodeProbe, RELIST_MS, type AddressSource } from '../../cloud-sync/edge/node-probe.js'
 import { NodeReporter } from '../../cloud-sync/edge/node-reporter.js'
 import { edgedRuntimeState, kubeletVersion, nodeStatusReport, pressures, type NodeMeasurements } from '../../cloud-sync/edge/node-status.js'
 import { ReportQueue, type ReportSpaces } from '../../cloud-sync/edge/report-queue.js'
@@ -23,6 +25,7 @@ import { Session, wirePair } from '../../cloud-sync/session.js'
 import { NodeStatusConfig } from '../../schemas/config.js'
 import type { NodeStatusReport } from '../../schemas/node-status.js'
 import { LevelStore, type AnyLevel } from '../../twin/store.js'
+import { ManualClock } from '../support/manual-clock.js'
 import { scratchDir } from '../support/resources.js'
 import { Value } from '@sinclair/typebox/value'
 
@@ -178,12 +181,13 @@ describe('node status: the kubelet’s rules, the cloud’s times, the report qu
   })
 })
 
-/** The interfaces of a gateway whose eth0 has `address`, counting the listings. */
-function interfaces(): { list: ListAddresses; listed: () => number; set(address: string): void } {
+/** A gateway whose eth0 has `address`: its /proc/net reads and its listings (counted) agree. */
+function interfaces(): AddressSource & { listed: () => number; set: (address: string) => void } {
   let address = '192.0.2.7'
   let listed = 0
   const entry = (a: string, internal: boolean): NetworkInterfaceInfo => ({ address: a, netmask: '255.255.255.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal, cidr: `${a}/24` })
   return {
+    read: () => Promise.resolve([address]),
     list: () => {
       listed++
       return { lo: [entry('127.0.0.1', true)], eth0: [entry(address, false)] }
@@ -193,24 +197,135 @@ function interfaces(): { list: ListAddresses; listed: () => number; set(address:
   }
 }
 
-describe('node probe: this machine measured, its addresses listed at start and at each connect', () => {
-  it('measures cores, memory, the data directory’s filesystem and pids; lists the addresses at the first measurement and at a connect only', async () => {
+/** A logger whose lines the test reads. */
+function recordingLog(): { log: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) })
+  return { log, lines }
+}
+
+// as the kernel prints them: fib_trie's Main and Local tables, if_inet6's columns
+const FIB_TRIE = `Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 10.88.0.0/16 2 0 2
+        |-- 10.88.0.0
+           /16 link UNICAST
+        |-- 10.88.0.1
+           /32 host LOCAL
+     +-- 127.0.0.0/8 2 0 2
+        +-- 127.0.0.0/31 1 0 0
+           |-- 127.0.0.0
+              /8 host LOCAL
+           |-- 127.0.0.1
+              /32 host LOCAL
+        |-- 127.255.255.255
+           /32 link BROADCAST
+     +-- 192.168.1.0/24 2 0 2
+        |-- 192.168.1.20
+           /32 host LOCAL
+        |-- 192.168.1.255
+           /32 link BROADCAST
+Local:
+  +-- 0.0.0.0/0 3 0 5
+     +-- 192.168.1.0/24 2 0 2
+        |-- 192.168.1.20
+           /32 host LOCAL
+`
+const IF_INET6 = `fe8000000000000000fc00fffe000001 04 40 20 80     eth0
+00000000000000000000000000000001 01 80 10 80       lo
+20010db8000000000000000000000002 04 40 00 00     eth0
+fe80000000000000a0b3c4fffed5e6f7 1a 40 20 80 veth1234abcd
+`
+
+describe('node addresses: read from /proc/net, off the event loop; the rules for edged.nodeIP', () => {
+  it('fib_trie: the local /32 host routes but loopback; if_inet6: the addresses but host and link scope', () => {
+    assert.deepEqual(fibTrieAddresses(FIB_TRIE), ['10.88.0.1', '192.168.1.20'])
+    assert.deepEqual(inet6Addresses(IF_INET6), ['2001:db8::2'], 'a pod’s veth brings only a link-local address: not counted')
+  })
+
+  it('this machine: what /proc/net lists is what os.networkInterfaces() lists, but loopback and link-local', async () => {
+    const listed = Object.values(networkInterfaces())
+      .flatMap((entries) => entries ?? [])
+      .filter((a) => !a.internal && !a.address.startsWith('fe80:'))
+      .map((a) => a.address)
+    assert.deepEqual(await hostAddresses(), [...new Set(listed)].sort())
+  })
+
+  const cases: Array<[string, string | undefined]> = [
+    ['192.0.2.7', undefined],
+    ['2001:db8::7', undefined],
+    ['gw-hall-3', '"gw-hall-3" is not an IPv4 or IPv6 address'],
+    ['0.0.0.0', '0.0.0.0 is the unspecified address'],
+    ['127.0.1.1', '127.0.1.1 is a loopback address'],
+    ['::1', '::1 is a loopback address'],
+    ['169.254.10.1', '169.254.10.1 is a link-local address'],
+    ['fe80::1', 'fe80::1 is a link-local address'],
+    ['239.0.0.1', '239.0.0.1 is a multicast address'],
+  ]
+  for (const [address, problem] of cases) it(`a node address (the kubelet’s --node-ip checks): ${address}`, () => assert.equal(nodeIPProblem(address), problem))
+})
+
+describe('node probe: this machine measured, its interfaces listed only when its addresses changed', () => {
+  it('measures cores, memory, the data directory’s filesystem and pids; lists the interfaces at the first measurement and after a change only', async () => {
     const dir = await scratchDir('tern-node-probe-')
     after(() => dir.remove())
     const nics = interfaces()
-    const measure = nodeProbe(dir.path, nics.list)
-    const first = await measure(false)
+    const measure = nodeProbe({ dataDir: dir.path, addresses: nics, log })
+    const first = await measure()
     assert.equal(first.internalIP, '192.0.2.7')
     assert.ok(first.cpus >= 1 && first.memoryTotalBytes > 0 && (first.memoryAvailableBytes ?? 0) > 0, JSON.stringify(first))
     assert.ok((first.disk?.totalBytes ?? 0) > 0 && (first.pids?.running ?? 0) > 0, JSON.stringify(first))
-    nics.set('192.0.2.8')
-    for (let i = 0; i < 3; i++) assert.equal((await measure(false)).internalIP, '192.0.2.7', 'an update reuses the address listed before')
-    assert.equal(nics.listed(), 1, 'listed once for four measurements without a connect')
-    assert.equal((await measure(true)).internalIP, '192.0.2.8', 'a connect lists them again')
+    for (let i = 0; i < 3; i++) assert.equal((await measure()).internalIP, '192.0.2.7')
+    assert.equal(nics.listed(), 1, 'listed once for four measurements of the same addresses')
+    nics.set('192.0.2.8') // the DHCP lease changed
+    assert.equal((await measure()).internalIP, '192.0.2.8', 'the next measurement has the new address')
+    assert.equal((await measure()).internalIP, '192.0.2.8')
     assert.equal(nics.listed(), 2)
   })
 
-  it('the reporter’s report at a connect carries the address listed then; its updates list nothing', async () => {
+  it('an address whose interface is not up yet (not listed): the interfaces are listed again a minute later, not at every update', async () => {
+    const dir = await scratchDir('tern-node-probe-')
+    after(() => dir.remove())
+    const nics = interfaces()
+    let up = false
+    const clock = new ManualClock()
+    const measure = nodeProbe({ dataDir: dir.path, addresses: { read: nics.read, list: () => (up ? nics.list() : (nics.list(), {})) }, clock, log })
+    assert.equal((await measure()).internalIP, undefined)
+    up = true
+    await clock.advance(10_000)
+    assert.equal((await measure()).internalIP, undefined, 'the same addresses in /proc/net: not listed again yet')
+    assert.equal(nics.listed(), 1)
+    await clock.advance(RELIST_MS - 10_000)
+    assert.equal((await measure()).internalIP, '192.0.2.7')
+    assert.equal(nics.listed(), 2)
+    await clock.advance(RELIST_MS)
+    await measure()
+    assert.equal(nics.listed(), 2, 'the listing shows them all now: not listed again')
+  })
+
+  it('edged.nodeIP is the InternalIP, nothing listed; an address this host does not have is warned about (NODE_IP_NOT_LOCAL) at each change', async () => {
+    const dir = await scratchDir('tern-node-probe-')
+    after(() => dir.remove())
+    const nics = interfaces()
+    const { log: recorded, lines } = recordingLog()
+    const warnings = (): number => lines.filter((l) => l.code === 'NODE_IP_NOT_LOCAL').length
+    const measure = nodeProbe({ dataDir: dir.path, nodeIP: '192.0.2.8', addresses: nics, log: recorded })
+    assert.equal((await measure()).internalIP, '192.0.2.8')
+    assert.equal(warnings(), 1)
+    assert.equal((await measure()).internalIP, '192.0.2.8')
+    assert.equal(warnings(), 1, 'once per change of the host’s addresses')
+    nics.set('192.0.2.8')
+    assert.equal((await measure()).internalIP, '192.0.2.8')
+    assert.equal(warnings(), 1, 'the host has it now')
+    assert.equal(nics.listed(), 0)
+    const v6 = nodeProbe({ dataDir: dir.path, nodeIP: '2001:DB8:0::7', addresses: { read: () => Promise.resolve(['2001:db8::7']), list: nics.list }, log: recorded })
+    assert.equal((await v6()).internalIP, '2001:db8::7', 'written in its canonical form')
+    assert.equal(warnings(), 1)
+  })
+
+  it('the reporter’s updates carry a changed address to the cloud; they list nothing while the addresses stay', async () => {
     const dir = await scratchDir('tern-node-probe-')
     after(() => dir.remove())
     const db = new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel
@@ -220,22 +335,22 @@ describe('node probe: this machine measured, its addresses listed at start and a
     await queue.start()
     const nics = interfaces()
     const often = { ...config, updateSeconds: 0.02 }
-    const reporter = new NodeReporter({ node: 'n1', config: often, ternVersion: '0.1.0', queue, measure: nodeProbe(dir.path, nics.list), log })
+    const reporter = new NodeReporter({ node: 'n1', config: often, ternVersion: '0.1.0', queue, measure: nodeProbe({ dataDir: dir.path, addresses: nics, log }), log })
     after(async () => {
       await reporter.stop()
       await queue.stop()
     })
-    reporter.start()
-    await reporter.measured()
-    nics.set('192.0.2.8')
-    await new Promise((r) => setTimeout(r, 200)) // ~10 updates
-    assert.equal(nics.listed(), 1, 'the updates listed no addresses')
     const { edge, got } = answeringCloud()
     queue.attach(edge)
+    reporter.start()
     reporter.attach(edge)
+    await new Promise((r) => setTimeout(r, 200)) // ~10 updates
+    assert.equal(nics.listed(), 1, 'the updates listed no interfaces')
     const internalIP = (): string | undefined => (got.at(-1)?.content as NodeStatusReport | undefined)?.addresses.find((x) => x.type === 'InternalIP')?.address
+    assert.equal(internalIP(), '192.0.2.7')
+    nics.set('192.0.2.8')
     for (let i = 0; i < 200 && internalIP() !== '192.0.2.8'; i++) await new Promise((r) => setTimeout(r, 10))
-    assert.equal(internalIP(), '192.0.2.8', 'the report sent at the connect has the new address')
+    assert.equal(internalIP(), '192.0.2.8', 'an update sent the new address, with no reconnect')
     assert.equal(nics.listed(), 2)
   })
 })

@@ -43,6 +43,67 @@ export function netnsUnavailable(): string | undefined {
   return undefined
 }
 
+/**
+ * Makes 127.0.0.1:`rootPort` of the root namespace reachable at `address` (`ip:port`) inside a
+ * namespace: socat listening there, over a unix socket, to a socat of the root namespace; resolves
+ * once a connect from `probeNs` to `address` succeeds.
+ */
+async function bridgeRoot(rootPort: number, dir: string, children: Child[], spawnInNs: (command: string, args: readonly string[]) => Child, probeNs: string, address: string): Promise<void> {
+  const socket = join(dir, `bridge-${rootPort}.sock`)
+  const root = startChild(SOCAT, [`UNIX-LISTEN:${socket},fork,unlink-early`, `TCP:127.0.0.1:${rootPort}`])
+  children.push(root)
+  for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20))
+  const [host = '', port = ''] = address.split(':')
+  spawnInNs(SOCAT, [`TCP-LISTEN:${port},bind=${host},fork,reuseaddr`, `UNIX-CONNECT:${socket}`])
+  // wait until the listener in the namespace accepts
+  for (let i = 0; i < 100; i++) {
+    const probe = await run(IP, ['netns', 'exec', probeNs, SOCAT, '-u', 'OPEN:/dev/null', `TCP:${address},connect-timeout=1`]).then(
+      () => true,
+      () => false,
+    )
+    if (probe) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`the bridge to ${address} did not come up`)
+}
+
+/** One network namespace with only its loopback up: a node whose interfaces and addresses a test sets. */
+export interface Netns {
+  readonly ns: string
+  /** Starts `command` inside the namespace. */
+  spawn(command: string, args: readonly string[]): Child
+  /** `ip -n <ns> ...args` */
+  ip(...args: string[]): Promise<void>
+  /** Makes 127.0.0.1:`rootPort` of the root namespace reachable at 127.0.0.1:`rootPort` inside it. */
+  forward(rootPort: number, dir: string): Promise<void>
+  remove(): Promise<void>
+}
+
+export async function makeNetns(): Promise<Netns> {
+  const ns = `tern-n${process.pid % 10000}${Math.floor(Math.random() * 1000)}`
+  const children: Child[] = []
+  await run(IP, ['netns', 'add', ns])
+  const remove = async (): Promise<void> => {
+    for (const child of children.splice(0)) await child.stop(1000)
+    await run(IP, ['netns', 'del', ns]).catch(() => undefined)
+  }
+  const ip = async (...args: string[]): Promise<void> => {
+    await run(IP, ['-n', ns, ...args])
+  }
+  const spawn = (command: string, args: readonly string[]): Child => {
+    const child = startChild(IP, ['netns', 'exec', ns, command, ...args])
+    children.push(child)
+    return child
+  }
+  try {
+    await ip('link', 'set', 'lo', 'up')
+  } catch (err) {
+    await remove()
+    throw err
+  }
+  return { ns, spawn, ip, forward: (rootPort, dir) => bridgeRoot(rootPort, dir, children, spawn, ns, `127.0.0.1:${rootPort}`), remove }
+}
+
 export async function makeNetnsPair(): Promise<NetnsPair> {
   const tag = `${process.pid % 10000}${Math.floor(Math.random() * 1000)}`
   const edgeNs = `tern-e${tag}`
@@ -96,23 +157,7 @@ export async function makeNetnsPair(): Promise<NetnsPair> {
     edgeIp,
     cloudIp,
     spawn,
-    bridge: async (rootPort, cloudPort, dir) => {
-      const socket = join(dir, `bridge-${rootPort}.sock`)
-      const root = startChild(SOCAT, [`UNIX-LISTEN:${socket},fork,unlink-early`, `TCP:127.0.0.1:${rootPort}`])
-      children.push(root)
-      for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20))
-      spawn(cloudNs, SOCAT, [`TCP-LISTEN:${cloudPort},bind=${cloudIp},fork,reuseaddr`, `UNIX-CONNECT:${socket}`])
-      // wait until the listener in the cloud namespace accepts
-      for (let i = 0; i < 100; i++) {
-        const probe = await run(IP, ['netns', 'exec', edgeNs, SOCAT, '-u', 'OPEN:/dev/null', `TCP:${cloudIp}:${cloudPort},connect-timeout=1`]).then(
-          () => true,
-          () => false,
-        )
-        if (probe) return
-        await new Promise((r) => setTimeout(r, 50))
-      }
-      throw new Error(`the bridge to ${cloudIp}:${cloudPort} did not come up`)
-    },
+    bridge: (rootPort, cloudPort, dir) => bridgeRoot(rootPort, dir, children, (command, args) => spawn(cloudNs, command, args), edgeNs, `${cloudIp}:${cloudPort}`),
     cut: async (mode) => {
       cutMode = mode
       if (mode === 'link-down') await ip('-n', edgeNs, 'link', 'set', vethEdge, 'down')

@@ -9,7 +9,7 @@ import { open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseRecords, splitRecords, type LogLine } from '../../edged/logs/cri-log.js'
 import { logAttempts } from '../../edged/logs/files.js'
-import { readLogLines } from '../../edged/logs/read.js'
+import { findTailStart, LOG_BLOCK, type TailStart } from '../../edged/logs/tail.js'
 
 export interface LogStreamOptions {
   containerDir: string
@@ -27,7 +27,6 @@ export interface LogStreamOptions {
   intervalMs?: number
 }
 
-const READ_CHUNK = 64 * 1024
 /** how often follow asks the runtime whether the container still runs, ms */
 const RUNNING_CHECK_MS = 1000
 
@@ -35,6 +34,11 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
   const path = join(o.containerDir, `${o.attempt}.log`)
   let left = o.limitBytes ?? Infinity
   const format = (lines: LogLine[]): Buffer | undefined => {
+    if (skip > 0) {
+      const n = Math.min(skip, lines.length)
+      skip -= n
+      lines = lines.slice(n)
+    }
     const text = lines
       .filter((l) => o.sinceMs === undefined || Date.parse(l.time) >= o.sinceMs)
       .map((l) => `${o.timestamps ? `${l.time} ` : ''}${l.text}\n`)
@@ -46,16 +50,11 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
     return out
   }
   let offset = 0
+  // complete lines read before the last tailLines, to drop
+  let skip = 0
+  if (o.tailLines !== undefined) ({ offset, skip } = await tailStart(path, o.tailLines))
   let rest = ''
-  let pending = new Map<string, LogLine>()
-  if (o.tailLines !== undefined) {
-    // the last N lines need the whole file read once; the kubelet seeks backwards for them
-    const read = await readLogLines(path, o.tailLines)
-    ;({ offset, pending } = read)
-    rest = Buffer.from(read.rest, 'utf8').toString('latin1')
-    const out = format(read.lines)
-    if (out !== undefined) yield out
-  }
+  const pending = new Map<string, LogLine>()
   let lastRunningCheck = 0
   while (!o.signal.aborted && left > 0) {
     const size = (await stat(path).catch(() => undefined))?.size ?? 0
@@ -63,7 +62,7 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
       // the file is open only while read, never while the consumer holds the generator at a yield
       const handle = await open(path, 'r')
       let bytesRead: number
-      const buffer = Buffer.alloc(Math.min(READ_CHUNK, size - offset))
+      const buffer = Buffer.alloc(Math.min(LOG_BLOCK, size - offset))
       try {
         ;({ bytesRead } = await handle.read(buffer, 0, buffer.length, offset))
       } finally {
@@ -90,6 +89,17 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
       }
     }
     await sleep(o.intervalMs ?? 250, o.signal)
+  }
+}
+
+/** Where the last `lines` lines of the file begin (none: it is read from the start, as it comes). */
+async function tailStart(path: string, lines: number): Promise<TailStart> {
+  const handle = await open(path, 'r').catch(() => undefined)
+  if (handle === undefined) return { offset: 0, skip: 0 }
+  try {
+    return await findTailStart(handle, (await handle.stat()).size, lines)
+  } finally {
+    await handle.close()
   }
 }
 

@@ -7,16 +7,34 @@ import { open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseRecords, splitRecords, type LogLine } from './cri-log.js'
 import { logAttempts } from './files.js'
+import { findTailStart, LOG_BLOCK } from './tail.js'
 
-/** All complete lines of a log file; with `tail`, only the last `tail`. */
+/**
+ * All complete lines of a log file; with `tail`, only the last `tail`, found from the end of the
+ * file (tail.ts): what is held is those lines, never the whole file.
+ */
 export async function readLogLines(path: string, tail?: number): Promise<{ lines: LogLine[]; offset: number; rest: string; pending: Map<string, LogLine> }> {
   const handle = await open(path, 'r')
   try {
-    const text = (await handle.readFile()).toString('utf8')
-    const { records, rest } = splitRecords(text)
+    const size = (await handle.stat()).size
+    let { offset, skip } = tail === undefined ? { offset: 0, skip: 0 } : await findTailStart(handle, size, tail)
+    const lines: LogLine[] = []
     const pending = new Map<string, LogLine>()
-    const lines = parseRecords(records, pending)
-    return { lines: tail === undefined ? lines : tail <= 0 ? [] : lines.slice(-tail), offset: Buffer.byteLength(text), rest, pending }
+    // records are split at '\n' only, so a block may end inside a UTF-8 character: decode whole records
+    let rest = ''
+    while (offset < size) {
+      const buffer = Buffer.alloc(Math.min(LOG_BLOCK, size - offset))
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
+      if (bytesRead === 0) break
+      offset += bytesRead
+      const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('latin1'))
+      rest = split.rest
+      for (const line of parseRecords(split.records.map((r) => Buffer.from(r, 'latin1').toString('utf8')), pending)) {
+        if (skip > 0) skip--
+        else lines.push(line)
+      }
+    }
+    return { lines, offset, rest: Buffer.from(rest, 'latin1').toString('utf8'), pending }
   } finally {
     await handle.close()
   }

@@ -8,7 +8,7 @@
  * container, the node's stream slots (streams.maxPerNode) and the two processes' RSS.
  */
 import assert from 'node:assert/strict'
-import { readdir, readFile, readlink, stat } from 'node:fs/promises'
+import { readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
 import { request, type RequestOptions } from 'node:https'
 import type { CloudWorld } from '../support/cloud.js'
 import { containerdAvailable } from '../support/containerd.js'
@@ -173,6 +173,56 @@ describe('streams under abuse: dropped clients, stalled readers, a silent edge (
     // the runtime's streaming server. (The exec'd cat itself stays, blocked on its output, as it
     // does under a kubelet: containerd does not end an exec whose connection closed.)
     await eventually(async () => (await fds(s.edge.pid)).sockets <= edgeSockets, 30_000, `the edge back to ${edgeSockets} sockets`)
+  })
+
+  it('kubectl logs --tail of a 100 MB log: the last lines, read from the end of the file; the edge stays responsive and its memory does not follow the file', async () => {
+    const files = await findPodLogs(s.rootDir, 'default', s.pod('fast'))
+    const { attempt } = await containerLogFile(files.podDir, 'app', false)
+    const logFile = join(files.podDir, 'app', `${attempt}.log`)
+    if ((await stat(logFile)).size < 100e6) {
+      const go = await world.kubectl.run(['exec', s.pod('fast'), '--', 'touch', '/tmp/go'])
+      assert.equal(go.code, 0, go.stderr)
+      try {
+        await eventually(async () => (await stat(logFile)).size >= 100e6, 240_000, 'the container writing 100 MB')
+      } finally {
+        await world.kubectl.run(['exec', s.pod('fast'), '--', 'rm', '-f', '/tmp/go'])
+      }
+    }
+    // the batch being written goes on: wait for the file to stop growing (a log read without follow
+    // goes on to the end of the file as it grows, as the kubelet's does)
+    let size = -1
+    await eventually(async () => {
+      const now = (await stat(logFile)).size
+      const still = now === size
+      size = now
+      await sleep(1_000)
+      return still
+    }, 240_000, 'the container done writing')
+    const follow = world.kubectl.spawn(['logs', '-f', '--tail=1', s.pod('ticker')])
+    try {
+      await eventually(() => Promise.resolve(/tick-\d+\n/.test(follow.output())), 30_000, 'following the ticker')
+      const connects = (): number => s.edge.output().split('\n').filter((l) => l.includes('connected to CloudHub')).length
+      const connected = connects()
+      // the peak resident memory from now on (VmHWM restarts at the current RSS)
+      await writeFile(`/proc/${s.edge.pid}/clear_refs`, '5')
+      const base = await rssBytes(s.edge.pid)
+      for (const tail of ['1', '10', '1000']) {
+        const r = await world.kubectl.run(['logs', s.pod('fast'), `--tail=${tail}`])
+        assert.equal(r.code, 0, r.stderr)
+        const lines = r.stdout.split('\n').filter((l) => l !== '')
+        assert.equal(lines.length, Number(tail))
+        assert.ok(lines.every((l) => /^x{999}$/.test(l)), `tail ${tail}: ${lines[0]?.slice(0, 80) ?? ''}`)
+      }
+      const peak = Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${s.edge.pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024
+      console.log(`      tern edge RSS ${(base / 1e6).toFixed(1)} MB, peak ${(peak / 1e6).toFixed(1)} MB while serving --tail of a ${((await stat(logFile)).size / 1e6).toFixed(0)} MB log`)
+      assert.ok(peak - base < 30e6, `tern edge grew by ${peak - base} bytes`)
+      // the node's session and tunnel held: the follower still follows
+      assert.equal(connects(), connected, 'the edge reconnected to CloudHub')
+      const seen = follow.output().length
+      await eventually(() => Promise.resolve(follow.output().length > seen), 30_000, 'the follower still following')
+    } finally {
+      await follow.stop(5_000)
+    }
   })
 
   it('an edge that stops answering with streams open: kubectl gets an error instead of hanging, and streams work once the edge is back', async () => {

@@ -27,6 +27,8 @@ export interface LogStreamOptions {
   intervalMs?: number
 }
 
+/** characters of a line held until its end; a longer one is passed on in pieces as it is written */
+const MAX_LINE = 64 * 1024
 /** how often follow asks the runtime whether the container still runs, ms */
 const RUNNING_CHECK_MS = 1000
 
@@ -34,14 +36,15 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
   const path = join(o.containerDir, `${o.attempt}.log`)
   let left = o.limitBytes ?? Infinity
   const format = (lines: LogLine[]): Buffer | undefined => {
-    if (skip > 0) {
-      const n = Math.min(skip, lines.length)
-      skip -= n
-      lines = lines.slice(n)
-    }
     const text = lines
+      .filter((l) => {
+        if (skip === 0) return true
+        // the pieces of a skipped line go with it
+        if (l.partial !== true) skip--
+        return false
+      })
       .filter((l) => o.sinceMs === undefined || Date.parse(l.time) >= o.sinceMs)
-      .map((l) => `${o.timestamps ? `${l.time} ` : ''}${l.text}\n`)
+      .map((l) => `${o.timestamps && l.continued !== true ? `${l.time} ` : ''}${l.text}${l.partial === true ? '' : '\n'}`)
       .join('')
     if (text === '' || left <= 0) return undefined
     let out = Buffer.from(text, 'utf8')
@@ -73,7 +76,7 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
       const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('latin1'))
       rest = split.rest
       const records = split.records.map((r) => Buffer.from(r, 'latin1').toString('utf8'))
-      const out = format(parseRecords(records, pending))
+      const out = format(parseRecords(records, pending, MAX_LINE))
       if (out !== undefined) yield out
       continue
     }

@@ -9,15 +9,21 @@ export interface LogLine {
   stream: 'stdout' | 'stderr'
   /** The whole line, partial records joined, without its newline. */
   text: string
+  /** a piece of a line longer than parseRecords' `maxLine`, given before its end: more follows */
+  partial?: true
+  /** a piece of such a line after its first */
+  continued?: true
 }
 
 const RECORD = /^(\S+) (stdout|stderr) ([PF])(?: (.*))?$/
 
 /**
  * Joins records into lines. `pending` carries a partial line from one chunk of a file to the next
- * (follow); records that do not parse are skipped, as the kubelet skips them.
+ * (follow); records that do not parse are skipped, as the kubelet skips them. A line that grows
+ * past `maxLine` characters without its end (a container writing without newlines) is given in
+ * pieces as it comes, as the kubelet passes records on, instead of being held until it ends.
  */
-export function parseRecords(records: string[], pending: Map<string, LogLine> = new Map()): LogLine[] {
+export function parseRecords(records: string[], pending: Map<string, LogLine> = new Map(), maxLine = Infinity): LogLine[] {
   const lines: LogLine[] = []
   for (const record of records) {
     const m = RECORD.exec(record)
@@ -25,7 +31,10 @@ export function parseRecords(records: string[], pending: Map<string, LogLine> = 
     const [, time, stream, tag, text = ''] = m as unknown as [string, string, 'stdout' | 'stderr', 'P' | 'F', string | undefined]
     const open = pending.get(stream)
     const line = open === undefined ? { time, stream, text } : { ...open, text: open.text + text }
-    if (tag === 'P') pending.set(stream, line)
+    if (tag === 'P' && line.text.length >= maxLine) {
+      lines.push({ ...line, partial: true })
+      pending.set(stream, { time: line.time, stream: line.stream, text: '', continued: true })
+    } else if (tag === 'P') pending.set(stream, line)
     else {
       pending.delete(stream)
       lines.push(line)

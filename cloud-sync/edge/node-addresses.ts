@@ -18,7 +18,6 @@ export function canonicalIP(address: string): string | undefined {
   return family === 6 ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : undefined
 }
 
-
 function blockList(nets: readonly string[]): BlockList {
   const list = new BlockList()
   for (const net of nets) {

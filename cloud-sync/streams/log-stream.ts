@@ -7,7 +7,7 @@
  */
 import { open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { parseRecords, splitRecords, type LogLine } from '../../edged/logs/cri-log.js'
+import { parseRecords, splitBlock, type LogLine } from '../../edged/logs/cri-log.js'
 import { logAttempts } from '../../edged/logs/files.js'
 import { findTailStart, LOG_BLOCK, type TailStart } from '../../edged/logs/tail.js'
 
@@ -73,10 +73,9 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
       }
       offset += bytesRead
       // a chunk may end inside a UTF-8 character: records are split at '\n' only, so decode whole records
-      const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('latin1'))
+      const split = splitBlock(rest, buffer.subarray(0, bytesRead))
       rest = split.rest
-      const records = split.records.map((r) => Buffer.from(r, 'latin1').toString('utf8'))
-      const out = format(parseRecords(records, pending, MAX_LINE))
+      const out = format(parseRecords(split.records, pending, MAX_LINE))
       if (out !== undefined) yield out
       continue
     }

@@ -43,6 +43,16 @@ export function parseRecords(records: string[], pending: Map<string, LogLine> = 
   return lines
 }
 
+/**
+ * Splits a block read from a log file into complete records decoded as UTF-8, `rest` being what the
+ * blocks before it left unterminated. Records end at '\n' only, so a block may end inside a UTF-8
+ * character: the rest is kept as bytes (latin1 text) and only whole records are decoded.
+ */
+export function splitBlock(rest: string, block: Buffer): { records: string[]; rest: string } {
+  const split = splitRecords(rest + block.toString('latin1'))
+  return { records: split.records.map((r) => Buffer.from(r, 'latin1').toString('utf8')), rest: split.rest }
+}
+
 /** Splits a chunk of a log file into complete records; the unterminated rest is returned to prepend to the next chunk. */
 export function splitRecords(chunk: string): { records: string[]; rest: string } {
   const parts = chunk.split('\n')

@@ -5,7 +5,7 @@
  */
 import { open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { parseRecords, splitRecords, type LogLine } from './cri-log.js'
+import { parseRecords, splitBlock, splitRecords, type LogLine } from './cri-log.js'
 import { logAttempts } from './files.js'
 import { findTailStart, LOG_BLOCK } from './tail.js'
 
@@ -20,16 +20,15 @@ export async function readLogLines(path: string, tail?: number): Promise<{ lines
     let { offset, skip } = tail === undefined ? { offset: 0, skip: 0 } : await findTailStart(handle, size, tail)
     const lines: LogLine[] = []
     const pending = new Map<string, LogLine>()
-    // records are split at '\n' only, so a block may end inside a UTF-8 character: decode whole records
     let rest = ''
     while (offset < size) {
       const buffer = Buffer.alloc(Math.min(LOG_BLOCK, size - offset))
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
       if (bytesRead === 0) break
       offset += bytesRead
-      const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('latin1'))
+      const split = splitBlock(rest, buffer.subarray(0, bytesRead))
       rest = split.rest
-      for (const line of parseRecords(split.records.map((r) => Buffer.from(r, 'latin1').toString('utf8')), pending)) {
+      for (const line of parseRecords(split.records, pending)) {
         if (skip > 0) skip--
         else lines.push(line)
       }

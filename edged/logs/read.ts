@@ -3,15 +3,16 @@
  * logs -f`, goes on into the next container's file when the container restarts (`<n+1>.log`
  * appears), so one command watches a crash-looping container.
  */
-import { open, stat } from 'node:fs/promises'
+import { open, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { parseRecords, splitBlock, splitRecords, type LogLine } from './cri-log.js'
+import { parseRecords, splitBlock, type LogLine } from './cri-log.js'
 import { logAttempts } from './files.js'
 import { findTailStart, LOG_BLOCK } from './tail.js'
 
 /**
  * All complete lines of a log file; with `tail`, only the last `tail`, found from the end of the
- * file (tail.ts): what is held is those lines, never the whole file.
+ * file (tail.ts): what is held is those lines, never the whole file. `rest` is the unterminated
+ * record at the end as bytes (latin1 text, {@link splitBlock}'s), for {@link followLog} to go on from.
  */
 export async function readLogLines(path: string, tail?: number): Promise<{ lines: LogLine[]; offset: number; rest: string; pending: Map<string, LogLine> }> {
   const handle = await open(path, 'r')
@@ -21,19 +22,13 @@ export async function readLogLines(path: string, tail?: number): Promise<{ lines
     const lines: LogLine[] = []
     const pending = new Map<string, LogLine>()
     let rest = ''
-    while (offset < size) {
-      const buffer = Buffer.alloc(Math.min(LOG_BLOCK, size - offset))
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
-      if (bytesRead === 0) break
-      offset += bytesRead
-      const split = splitBlock(rest, buffer.subarray(0, bytesRead))
-      rest = split.rest
-      for (const line of parseRecords(split.records, pending)) {
+    ;({ offset, rest } = await readBlocks(handle, offset, size, rest, (records) => {
+      for (const line of parseRecords(records, pending)) {
         if (skip > 0) skip--
         else lines.push(line)
       }
-    }
-    return { lines, offset, rest: Buffer.from(rest, 'latin1').toString('utf8'), pending }
+    }))
+    return { lines, offset, rest, pending }
   } finally {
     await handle.close()
   }
@@ -42,7 +37,7 @@ export async function readLogLines(path: string, tail?: number): Promise<{ lines
 export interface FollowOptions {
   containerDir: string
   attempt: number
-  /** Where the first file was read to, and what was left unfinished there. */
+  /** Where the first file was read to, and what was left unfinished there (readLogLines' `rest`). */
   offset: number
   rest: string
   pending: Map<string, LogLine>
@@ -63,12 +58,9 @@ export async function followLog(o: FollowOptions): Promise<void> {
     if (size > offset) {
       const handle = await open(path, 'r')
       try {
-        const buffer = Buffer.alloc(size - offset)
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
-        offset += bytesRead
-        const split = splitRecords(rest + buffer.subarray(0, bytesRead).toString('utf8'))
-        rest = split.rest
-        for (const line of parseRecords(split.records, pending)) o.onLine(line)
+        ;({ offset, rest } = await readBlocks(handle, offset, size, rest, (records) => {
+          for (const line of parseRecords(records, pending)) o.onLine(line)
+        }))
       } finally {
         await handle.close()
       }
@@ -90,4 +82,22 @@ export async function followLog(o: FollowOptions): Promise<void> {
       }, { once: true })
     })
   }
+}
+
+/**
+ * Reads the file from `offset` to `size` a block at a time, handing on the complete records of each
+ * (splitBlock: a block may end inside a UTF-8 character); returns where it stopped and the
+ * unterminated rest, as bytes.
+ */
+async function readBlocks(handle: FileHandle, offset: number, size: number, rest: string, onRecords: (records: string[]) => void): Promise<{ offset: number; rest: string }> {
+  const buffer = Buffer.alloc(Math.min(LOG_BLOCK, size - offset))
+  while (offset < size) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - offset), offset)
+    if (bytesRead === 0) break
+    offset += bytesRead
+    const split = splitBlock(rest, buffer.subarray(0, bytesRead))
+    rest = split.rest
+    onRecords(split.records)
+  }
+  return { offset, rest }
 }

@@ -9,6 +9,7 @@ import { open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseRecords, splitBlock, type LogLine } from '../../edged/logs/cri-log.js'
 import { logAttempts } from '../../edged/logs/files.js'
+import { sleep } from '../../edged/logs/read.js'
 import { findTailStart, LOG_BLOCK, type TailStart } from '../../edged/logs/tail.js'
 
 export interface LogStreamOptions {
@@ -103,16 +104,4 @@ async function tailStart(path: string, lines: number): Promise<TailStart> {
   } finally {
     await handle.close()
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

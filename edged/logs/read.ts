@@ -74,14 +74,22 @@ export async function followLog(o: FollowOptions): Promise<void> {
       pending = new Map()
       continue
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, interval)
-      o.signal.addEventListener('abort', () => {
-        clearTimeout(timer)
-        resolve()
-      }, { once: true })
-    })
+    await sleep(interval, o.signal)
   }
+}
+
+/** The wait between two looks at a followed file: `ms`, or until `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      // a follow waits four times a second for hours: each wait takes its listener with it
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
 }
 
 /**

@@ -3,6 +3,7 @@
  * reads cut in two arrives whole, and a large unread part of the file is read a block at a time.
  */
 import assert from 'node:assert/strict'
+import { getEventListeners } from 'node:events'
 import { appendFile, open, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LogLine } from '../../edged/logs/cri-log.js'
@@ -22,13 +23,14 @@ describe('tern logs -f: following a CRI log file', function () {
   afterEach(() => dir.remove())
 
   /** `tern logs -f` of `<dir>/0.log`: what is there, then what is written; the lines so far and a stop. */
-  async function follow(): Promise<{ lines: LogLine[]; stop(): Promise<void> }> {
+  async function follow(intervalMs = 10): Promise<{ lines: LogLine[]; signal: AbortSignal; stop(): Promise<void> }> {
     const first = await readLogLines(join(dir.path, '0.log'))
     const lines = [...first.lines]
     const abort = new AbortController()
-    const following = followLog({ containerDir: dir.path, attempt: 0, offset: first.offset, rest: first.rest, pending: first.pending, onLine: (l) => lines.push(l), intervalMs: 10, signal: abort.signal })
+    const following = followLog({ containerDir: dir.path, attempt: 0, offset: first.offset, rest: first.rest, pending: first.pending, onLine: (l) => lines.push(l), intervalMs, signal: abort.signal })
     return {
       lines,
+      signal: abort.signal,
       stop: async () => {
         abort.abort()
         await following
@@ -99,6 +101,18 @@ describe('tern logs -f: following a CRI log file', function () {
       assert.equal(wrong, -1, `line ${wrong}: ${f.lines[wrong + 1]?.text.slice(0, 80)}`)
     } finally {
       proto.read = read
+      await f.stop()
+    }
+  })
+
+  it('a follow that waits a long time holds one abort listener, not one per wait', async () => {
+    await writeFile(join(dir.path, '0.log'), `${T} stdout F one\n`)
+    // a wait every millisecond: a few hundred waits, as many as two minutes of `tern logs -f`
+    const f = await follow(1)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      assert.ok(getEventListeners(f.signal, 'abort').length <= 1, `${getEventListeners(f.signal, 'abort').length} abort listeners`)
+    } finally {
       await f.stop()
     }
   })

@@ -6,8 +6,8 @@
  */
 import type { Logger } from 'pino'
 import { CloudController } from '../cloud-sync/cloud/controller.js'
-import { loadKubeConfig } from '../cloud-sync/cloud/kube-api.js'
-import { ClientNodeNodeApi } from '../cloud-sync/cloud/node-api.js'
+import { closeApiConnections, loadKubeConfig, type KubeRequestError } from '../cloud-sync/cloud/kube-api.js'
+import { ClientNodeNodeApi, leaseTimeoutMs } from '../cloud-sync/cloud/node-api.js'
 import { NodeLifecycle } from '../cloud-sync/cloud/node-lifecycle.js'
 import { PodController } from '../cloud-sync/cloud/pod-controller.js'
 import { UnsentPods } from '../cloud-sync/cloud/unsent-pods.js'
@@ -52,7 +52,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     const secret = config.auth.mode === 'shared-secret' ? await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET') : undefined
     const readTls = (path: string): Promise<Buffer> => readNamedFile(path, 'the CloudHub TLS file', 'CLOUD_CONFIG_INVALID')
     const ownTls = secret === undefined || config.hub.tls === undefined ? undefined : { cert: await readTls(config.hub.tls.cert), key: await readTls(config.hub.tls.key) }
-    const kube = loadKubeConfig(config.kube.kubeconfig)
+    const kube = loadKubeConfig(config.kube.kubeconfig, config.kube.requestTimeoutMs)
     const controller = new CloudController({
       kube,
       log,
@@ -81,8 +81,9 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     http?.controller(controller)
     let streams: CloudStreams | undefined
     const nodes = new NodeLifecycle({
-      api: new ClientNodeNodeApi(kube),
+      api: new ClientNodeNodeApi(kube, { leaseTimeoutMs: leaseTimeoutMs(config.nodes.leaseDurationSeconds) }),
       log: log.child({ part: 'cloud', controller: 'nodes' }),
+      onHeartbeatFailure: heartbeatFailure(kube, leaseTimeoutMs(config.nodes.leaseDurationSeconds), log),
       leaseDurationSeconds: config.nodes.leaseDurationSeconds,
       leaseRenewMs: config.nodes.leaseRenewSeconds * 1000,
       gracePeriodMs: config.nodes.gracePeriodSeconds * 1000,
@@ -172,6 +173,22 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
 }
 
 /** The metrics and health listener, unless `http: false`; up before the informers sync, so /readyz says what is awaited. */
+/**
+ * On a Lease renewal that got no answer, closes every connection to the API server (the kubelet's
+ * closeAllConns on heartbeat failure): the renewal and everything behind it waited on a connection
+ * that went silent. At most once per `intervalMs`, however many nodes' renewals fail together.
+ */
+function heartbeatFailure(kube: Parameters<typeof closeApiConnections>[0], intervalMs: number, log: Logger): (err: KubeRequestError) => void {
+  let last = -Infinity
+  return (err) => {
+    const now = Date.now()
+    if (now - last < intervalMs) return
+    last = now
+    const closed = closeApiConnections(kube)
+    log.warn({ part: 'cloud', code: 'CLOUD_KUBE_UNAVAILABLE', closed, err: err.message }, 'a node Lease renewal got no answer: closed every connection to the API server')
+  }
+}
+
 async function startHttp(config: CloudConfig, log: Logger, onStop: (step: () => Promise<void>) => void): Promise<CloudObservability | undefined> {
   const listener = resolveHttp(config.http)
   if (listener === undefined) return undefined

@@ -65,13 +65,18 @@ export interface KubeApi {
   patchDeviceStatus(namespace: string, name: string, patch: object): Promise<unknown>
 }
 
-/** A failed request; `status` is the HTTP status when the server answered (404, 409, 410, 5xx…). */
+/**
+ * A failed request; `status` is the HTTP status when the server answered (404, 409, 410, 5xx…),
+ * `timedOut` whether it was given up for want of an answer (see {@link API_REQUEST_TIMEOUT_MS}).
+ */
 export class KubeRequestError extends Error {
   readonly status: number | undefined
-  constructor(message: string, status: number | undefined, options: { cause?: unknown } = {}) {
-    super(message, options)
+  readonly timedOut: boolean
+  constructor(message: string, status: number | undefined, options: { cause?: unknown; timedOut?: boolean } = {}) {
+    super(message, { cause: options.cause })
     this.name = 'KubeRequestError'
     this.status = status
+    this.timedOut = options.timedOut === true
   }
 }
 
@@ -132,10 +137,24 @@ export async function watchPath(watch: k8s.Watch, path: string, resourceVersion:
     if (type === 'ERROR') handlers.event({ type, status: (object ?? {}) })
     else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED' || type === 'BOOKMARK') handlers.event({ type, object })
   }
-  const onDone = (err: unknown): void => handlers.done(err === null || err === undefined ? undefined : toRequestError(err))
+  // the server ends the watch at its timeout; one still open well past it is on a dead connection
+  const timer: { deadline?: NodeJS.Timeout } = {} // the watch may end before it is set
+  const onDone = (err: unknown): void => {
+    clearTimeout(timer.deadline)
+    handlers.done(err === null || err === undefined ? undefined : toRequestError(err))
+  }
   const controller = await watch.watch(path, query, onLine, onDone)
-  return { stop: () => controller.abort() }
+  timer.deadline = setTimeout(() => controller.abort(), (query.timeoutSeconds + Math.min(WATCH_DEADLINE_GRACE_SECONDS, timeout)) * 1000).unref()
+  return {
+    stop: () => {
+      clearTimeout(timer.deadline)
+      controller.abort()
+    },
+  }
 }
+
+/** How long past its server-side timeout a watch may stay open before the client ends it itself (at most that timeout). */
+export const WATCH_DEADLINE_GRACE_SECONDS = 30
 
 /** Runs a client-node call, turning its failures into KubeRequestErrors. */
 export async function wrap<T>(call: () => Promise<T>): Promise<T> {
@@ -163,7 +182,9 @@ export function toRequestError(err: unknown): KubeRequestError {
     const detail = typeof body === 'object' && body !== null && typeof body.message === 'string' ? body.message : `HTTP ${err.code}`
     return new KubeRequestError(detail, err.code, { cause: err })
   }
-  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown }
+  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown; name?: unknown }
+  // node-fetch's answer to the request's signal: only a time limit aborts tern cloud's requests
+  if (e.name === 'AbortError') return new KubeRequestError('the API server did not answer in time', undefined, { cause: err, timedOut: true })
   const status = typeof e.statusCode === 'number' ? e.statusCode : typeof e.code === 'number' ? e.code : undefined
   return new KubeRequestError(typeof e.message === 'string' ? e.message : String(err), status, { cause: err })
 }
@@ -179,7 +200,7 @@ const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/tok
  * keep-alive agent with at most {@link API_CONNECTIONS} connections: the bound belongs to the
  * cluster's credentials, not to whichever client happens to be made first.
  */
-export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
+export function loadKubeConfig(kubeconfig?: string, requestTimeoutMs = API_REQUEST_TIMEOUT_MS): k8s.KubeConfig {
   const kc = new k8s.KubeConfig()
   try {
     if (kubeconfig !== undefined && kubeconfig !== '') kc.loadFromFile(kubeconfig)
@@ -194,7 +215,7 @@ export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
     throw new TernError('CLOUD_CONFIG_INVALID', `cannot load the kubeconfig: ${(err as Error).message}`, { cause: err })
   }
   if (kc.getCurrentCluster() === null) throw new TernError('CLOUD_KUBE_UNAVAILABLE', 'the kubeconfig has no current cluster')
-  shareConnections(kc)
+  shareConnections(kc, requestTimeoutMs)
   return kc
 }
 
@@ -219,6 +240,14 @@ export const API_CONNECTIONS = 64
 export const API_IDLE_MS = 30_000
 
 /**
+ * A request (watches aside) not answered in full after this long is given up (a KubeRequestError
+ * with `timedOut`), its connection closed: on a connection that went silent (a vanished route, a
+ * stuck proxy or API server) it would otherwise wait for TCP to give up, 15 min and more, and hold
+ * up whatever waits for it (a node's Lease renewals). `kube.requestTimeoutMs` sets it.
+ */
+export const API_REQUEST_TIMEOUT_MS = 60_000
+
+/**
  * client-node 1.4 builds a new Agent for every request (`KubeConfig.createAgent`, called from
  * `applySecurityAuthentication`), so every status patch opened a new TCP connection and TLS
  * handshake — thousands of sockets in TIME_WAIT at a few hundred patches/s. This keeps one
@@ -227,12 +256,19 @@ export const API_IDLE_MS = 30_000
  * {@link loadKubeConfig} applies it). `createAgent` is private in client-node's types;
  * test/cloud-sync/cloud-connections.test.ts fails if it stops being called.
  */
-function shareConnections(kc: k8s.KubeConfig): void {
-  const target = kc as unknown as { createAgent: AgentFactory; ternAgents?: Map<string, Agent> }
+function shareConnections(kc: k8s.KubeConfig, requestTimeoutMs: number): void {
+  const target = kc as unknown as { createAgent: AgentFactory; applySecurityAuthentication: (context: k8s.RequestContext) => Promise<void>; ternAgents?: Map<string, Agent> }
   if (target.ternAgents !== undefined) return
   const make = target.createAgent.bind(kc)
   const agents = new Map<string, Agent>()
   target.ternAgents = agents
+  // every API call's request passes here (watches do not: they last by design); a call's own
+  // middleware (requestTimeout) runs after it and may set a shorter limit
+  const authenticate = target.applySecurityAuthentication.bind(kc)
+  target.applySecurityAuthentication = async (context) => {
+    await authenticate(context)
+    context.setSignal(AbortSignal.timeout(requestTimeoutMs))
+  }
   target.createAgent = (cluster, options) => {
     // Called for every request: a cheap key (JSON of a Buffer is an array of its bytes).
     const parts = [cluster?.server, cluster?.proxyUrl, options.ca, options.cert, options.key, options.pfx, options.passphrase, options.rejectUnauthorized]
@@ -243,6 +279,41 @@ function shareConnections(kc: k8s.KubeConfig): void {
       agents.set(key, agent)
     }
     return agent
+  }
+}
+
+/**
+ * Closes every connection `kc`'s clients hold to the API server, in use or idle, as the kubelet
+ * does when a heartbeat fails (its `closeAllConns`): requests in flight fail, watches end and are
+ * resumed, and what comes next opens new connections instead of queueing behind dead ones.
+ * Returns how many were closed.
+ */
+export function closeApiConnections(kc: k8s.KubeConfig): number {
+  let closed = 0
+  for (const agent of (kc as unknown as { ternAgents?: Map<string, Agent> }).ternAgents?.values() ?? []) {
+    for (const sockets of [...Object.values(agent.sockets), ...Object.values(agent.freeSockets)]) {
+      for (const socket of sockets ?? []) {
+        socket.destroy()
+        closed++
+      }
+    }
+  }
+  return closed
+}
+
+/** Call options giving one client-node call a shorter time limit than {@link API_REQUEST_TIMEOUT_MS}. */
+export function requestTimeout(ms: number): k8s.ConfigurationOptions<k8s.ObservableMiddleware> {
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(AbortSignal.timeout(ms))
+          return new k8s.Observable(Promise.resolve(context))
+        },
+        post: (response) => new k8s.Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
   }
 }
 

@@ -5,7 +5,7 @@
  * MicroTime string: the API server parses exactly six fractional digits).
  */
 import * as k8s from '@kubernetes/client-node'
-import { orUndefined, wrap } from './kube-api.js'
+import { orUndefined, requestTimeout, wrap } from './kube-api.js'
 
 export const LEASE_NAMESPACE = 'kube-node-lease'
 
@@ -27,13 +27,24 @@ export interface NodeApi {
   replaceLease(name: string, lease: object): Promise<unknown>
 }
 
+/**
+ * The time limit of a Lease read or write, as the kubelet's heartbeat client's (its status update
+ * period, 10 s, at most the lease duration): a renewal that waits longer than that is no renewal.
+ */
+export function leaseTimeoutMs(leaseDurationSeconds: number): number {
+  return Math.min(10_000, leaseDurationSeconds * 1000)
+}
+
 export class ClientNodeNodeApi implements NodeApi {
   readonly #core: k8s.CoreV1Api
   readonly #coordination: k8s.CoordinationV1Api
+  readonly #lease: k8s.ConfigurationOptions<k8s.ObservableMiddleware>
 
-  constructor(kc: k8s.KubeConfig) {
+  /** `leaseTimeoutMs`: the time limit of Lease calls (other calls have the kubeconfig's). */
+  constructor(kc: k8s.KubeConfig, options: { leaseTimeoutMs?: number } = {}) {
     this.#core = kc.makeApiClient(k8s.CoreV1Api)
     this.#coordination = kc.makeApiClient(k8s.CoordinationV1Api)
+    this.#lease = requestTimeout(options.leaseTimeoutMs ?? leaseTimeoutMs(40))
   }
 
   getNode(name: string): Promise<unknown> {
@@ -58,14 +69,14 @@ export class ClientNodeNodeApi implements NodeApi {
   }
 
   getLease(name: string): Promise<unknown> {
-    return orUndefined(() => this.#coordination.readNamespacedLease({ name, namespace: LEASE_NAMESPACE }))
+    return orUndefined(() => this.#coordination.readNamespacedLease({ name, namespace: LEASE_NAMESPACE }, this.#lease))
   }
 
   createLease(lease: object): Promise<unknown> {
-    return wrap(() => this.#coordination.createNamespacedLease({ namespace: LEASE_NAMESPACE, body: lease }))
+    return wrap(() => this.#coordination.createNamespacedLease({ namespace: LEASE_NAMESPACE, body: lease }, this.#lease))
   }
 
   replaceLease(name: string, lease: object): Promise<unknown> {
-    return wrap(() => this.#coordination.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: lease }))
+    return wrap(() => this.#coordination.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: lease }, this.#lease))
   }
 }

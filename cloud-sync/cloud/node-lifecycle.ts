@@ -13,7 +13,8 @@
  *   status the API server refuses (400/422) with CLOUD_STATUS_WRITE_FAILED; other failures answer
  *   CLOUD_KUBE_UNAVAILABLE and the edge retries.
  * - While a node's session is open and it was heard from within the lease duration, its Lease
- *   `kube-node-lease/<node>` is renewed every `leaseRenewMs` (holder = the node, owned by its Node).
+ *   `kube-node-lease/<node>` is renewed every `leaseRenewMs` (holder = the node, owned by its Node);
+ *   a renewal that gets no answer calls `onHeartbeatFailure`.
  * - Every `monitorPeriodMs`, a node not heard from for `gracePeriodMs` — and whose Lease no
  *   replica renewed within that time — gets Ready and the pressure conditions Unknown
  *   (NodeStatusUnknown), so `kubectl get nodes` shows NotReady. At start every Node labelled
@@ -46,6 +47,11 @@ export interface NodeLifecycleOptions {
    * sends (a kubelet writes every 10 s)
    */
   minWriteIntervalMs?: number
+  /**
+   * called when a Lease renewal got no answer (timed out or the connection failed), as the
+   * kubelet's OnHeartbeatFailure: the composition root closes the API connections there
+   */
+  onHeartbeatFailure?: (err: KubeRequestError) => void
 }
 
 interface NodeState {
@@ -89,7 +95,7 @@ export interface NodeLifecycleMetrics {
 }
 
 export class NodeLifecycle {
-  readonly #o: Required<Omit<NodeLifecycleOptions, 'clock' | 'kubeletEndpoint'>> & Pick<NodeLifecycleOptions, 'kubeletEndpoint'> & { clock: Clock }
+  readonly #o: Required<Omit<NodeLifecycleOptions, 'clock' | 'kubeletEndpoint' | 'onHeartbeatFailure'>> & Pick<NodeLifecycleOptions, 'kubeletEndpoint' | 'onHeartbeatFailure'> & { clock: Clock }
   readonly #nodes = new Map<string, NodeState>()
   readonly #metrics: NodeLifecycleMetrics = { reports: 0, coalesced: 0, refused: 0, statusPatches: 0, leaseWrites: 0, markedUnknown: 0 }
   /** refusals, logged once per node, code and episode */
@@ -308,6 +314,7 @@ export class NodeLifecycle {
       state.lease = undefined // read it again next time (409: someone else wrote it; 404: deleted)
       const status = err instanceof KubeRequestError ? err.status : undefined
       if (status !== 409) this.#o.log.warn({ node, code: 'CLOUD_KUBE_UNAVAILABLE', status, err: (err as Error).message }, 'cannot renew the node Lease')
+      if (err instanceof KubeRequestError && status === undefined) this.#o.onHeartbeatFailure?.(err)
     }
   }
 

@@ -13,7 +13,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { ClientNodeCoreApi } from '../../cloud-sync/cloud/core-api.js'
-import { API_CONNECTIONS, ClientNodeKubeApi, loadKubeConfig } from '../../cloud-sync/cloud/kube-api.js'
+import { API_CONNECTIONS, ClientNodeKubeApi, closeApiConnections, KubeRequestError, loadKubeConfig } from '../../cloud-sync/cloud/kube-api.js'
 import { ClientNodeNodeApi } from '../../cloud-sync/cloud/node-api.js'
 import { ClientNodeWorkloadApi } from '../../cloud-sync/cloud/workload-api.js'
 import { ClientNodeIdentityApi } from '../../cloud-sync/identity/identity-api.js'
@@ -119,4 +119,66 @@ describe('cloud sync, cloud: connections to the API server', function () {
         }
       }))
   }
+
+  /** An API server that takes requests and never answers (a watch: only its headers); its kubeconfig; runs `use`, then stops it. */
+  async function withSilentServer(use: (kubeconfig: string, requests: () => number) => Promise<void>): Promise<void> {
+    let requests = 0
+    const server = createServer((req, res) => {
+      requests++
+      if (req.url?.includes('watch=true') === true) res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const dir = await scratchDir()
+    try {
+      const kubeconfig = join(dir.path, 'kubeconfig')
+      const port = (server.address() as AddressInfo).port
+      await writeFile(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{ name: c, cluster: { server: 'http://127.0.0.1:${port}', insecure-skip-tls-verify: true } }]\nusers: [{ name: u, user: {} }]\ncontexts: [{ name: x, context: { cluster: c, user: u } }]\ncurrent-context: x\n`)
+      await use(kubeconfig, () => requests)
+    } finally {
+      server.closeAllConnections()
+      server.close()
+      await dir.remove()
+    }
+  }
+
+  async function givenUp(call: Promise<unknown>, withinMs: number): Promise<void> {
+    const started = Date.now()
+    const err = await call.then(() => assert.fail('answered'), (e: unknown) => e)
+    assert.ok(err instanceof KubeRequestError && err.timedOut && err.status === undefined, `not a time-out: ${String(err)}`)
+    assert.ok(Date.now() - started < withinMs, `given up after ${Date.now() - started} ms`)
+  }
+
+  it('a request with no answer is given up after the kubeconfig’s time limit (every client), a Lease call after its own', () =>
+    withSilentServer(async (kubeconfig, requests) => {
+      const kc = loadKubeConfig(kubeconfig, 1000)
+      await givenUp(new ClientNodeKubeApi(kc, {}).list('devices'), 5000)
+      await givenUp(new ClientNodeCoreApi(kc).getPod('default', 'p'), 5000)
+      await givenUp(new ClientNodeWorkloadApi(kc).list('configmaps'), 5000)
+      await givenUp(new ClientNodeIdentityApi(kc, 'default', 'x=y').getSecret('default', 's'), 5000)
+      const nodes = new ClientNodeNodeApi(loadKubeConfig(kubeconfig, 60_000), { leaseTimeoutMs: 500 })
+      await givenUp(nodes.replaceLease('n1', { metadata: { name: 'n1' } }), 4000)
+      assert.equal(requests(), 5, 'each request reached the server once')
+    }))
+
+  it('closeApiConnections closes connections in use: a request waiting on a silent server fails at once', () =>
+    withSilentServer(async (kubeconfig, requests) => {
+      const kc = loadKubeConfig(kubeconfig, 60_000)
+      const waiting = new ClientNodeCoreApi(kc).getPod('default', 'p').then(() => assert.fail('answered'), (e: unknown) => e)
+      while (requests() === 0) await new Promise((r) => setTimeout(r, 20))
+      const started = Date.now()
+      assert.equal(closeApiConnections(kc), 1)
+      const err = await waiting
+      assert.ok(err instanceof KubeRequestError && !err.timedOut, String(err))
+      assert.ok(Date.now() - started < 2000)
+    }))
+
+  it('a watch the server does not end by its timeoutSeconds is ended by tern cloud soon after', () =>
+    withSilentServer(async (kubeconfig) => {
+      const api = new ClientNodeKubeApi(loadKubeConfig(kubeconfig), { watchTimeoutSeconds: 1 })
+      const started = Date.now()
+      const ended = new Promise<number>((resolve) => void api.watch('devices', '1', { event: () => assert.fail('no events'), done: () => resolve(Date.now() - started) }))
+      const after = await ended
+      // timeoutSeconds is 1 (randomised below 2), plus as much again
+      assert.ok(after >= 1900 && after < 6000, `ended after ${after} ms`)
+    }))
 })

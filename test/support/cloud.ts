@@ -4,7 +4,7 @@
  * polling helpers that read what an operator reads (`kubectl get device -o yaml`).
  */
 import { strict as assert } from 'node:assert'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parse } from 'yaml'
 import { kubectlFor, kubectlWith, type Kubectl } from './kube/kubectl.js'
@@ -14,6 +14,7 @@ import type { PymodbusPeer } from './modbus.js'
 import { ask, type Connected } from './mqtt.js'
 import { makeTestPki, type TestPki } from './pki.js'
 import { scratchDir } from './resources.js'
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
 import { startTernCloud, startTernEdge, type Spawner, type TernCloudProcess, type TernEdgeProcess } from './tern.js'
 
 const root = resolve(import.meta.dirname, '../..')
@@ -50,6 +51,8 @@ export interface CloudWorld {
   dir: string
   /** the emulator, when the world does not use a real cluster */
   kube?: KubeEmulator
+  /** with `apiProxy`: the TCP proxy tern cloud reaches the emulator through */
+  apiProxy?: TcpProxy
   kubectl: Kubectl
   pki: TestPki
   /** the running `tern cloud` (replaced by restartCloud) */
@@ -67,12 +70,13 @@ export interface CloudWorld {
  */
 export async function startCloudWorld(
   undo: Array<() => Promise<void>>,
-  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string; nodes?: Record<string, number>; streams?: Record<string, unknown> } = {},
+  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string; nodes?: Record<string, number>; streams?: Record<string, unknown>; apiProxy?: boolean } = {},
 ): Promise<CloudWorld> {
   const dir = await scratchDir()
   undo.push(() => dir.remove())
   const pki = await makeTestPki(dir.path, { serverIps: options.serverIps ?? [] })
   let kube: KubeEmulator | undefined
+  let apiProxy: TcpProxy | undefined
   let kubectl: Kubectl
   let cloudKubeconfig: string
   if (options.kubeconfig === undefined) {
@@ -83,6 +87,12 @@ export async function startCloudWorld(
     kube = emulator
     kubectl = await kubectlFor(emulator, dir.path)
     cloudKubeconfig = await emulator.writeKubeconfig(join(dir.path, 'cloud-kubeconfig'), 'default', 'tern-cloud')
+    if (options.apiProxy === true) {
+      const proxy = await startTcpProxy(emulator.port)
+      undo.push(() => proxy.stop())
+      apiProxy = proxy
+      await writeFile(cloudKubeconfig, (await readFile(cloudKubeconfig, 'utf8')).replace(`:${emulator.port}`, `:${proxy.port}`))
+    }
   } else {
     // a real cluster: everything in a namespace of its own, removed afterwards
     const namespace = `tern-e2e-${process.pid}-${Date.now() % 100_000}`
@@ -111,6 +121,7 @@ export async function startCloudWorld(
   const world: CloudWorld = {
     dir: dir.path,
     ...(kube === undefined ? {} : { kube }),
+    ...(apiProxy === undefined ? {} : { apiProxy }),
     kubectl,
     pki,
     cloud,

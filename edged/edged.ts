@@ -14,6 +14,8 @@ import type { Pod, PodStatus } from '../schemas/pod.js'
 import { Alarm, realClock, type Clock } from '../mappers/runtime/clock.js'
 import type { AnyLevel } from '../twin/store.js'
 import { Backoff } from './backoff.js'
+import { LogRotator } from './logs/rotate.js'
+import { quantityValue } from './pod/quantity.js'
 import type { ContainerRuntime } from './cri/runtime.js'
 import { RuntimeObserver, type ObservedPod } from './kuberuntime/observe.js'
 import type { HookRunner, Images, RuntimeConfigs, Volumes } from './kuberuntime/parts.js'
@@ -92,6 +94,7 @@ export class Edged {
   readonly #workers: PodWorkers<ObservedPod | undefined>
   readonly #alarm: Alarm
   readonly #probes: ProbeManager
+  readonly #logRotator: LogRotator
   readonly #hostIP: string
   readonly #events: EventRecorder
   readonly #admission: PodAdmission
@@ -153,6 +156,16 @@ export class Edged {
       onFailure: (uid, name, kind, output) => this.#podEvent(uid, 'Warning', 'Unhealthy', `${kind.charAt(0).toUpperCase()}${kind.slice(1)} probe failed: ${output}`.trim()),
       onChange: () => this.#alarm.wake(),
     })
+    const { config } = options
+    this.#logRotator = new LogRotator({
+      runtime: options.runtime,
+      maxBytes: Number(quantityValue(config.containerLogMaxSize)),
+      maxFiles: config.containerLogMaxFiles,
+      intervalMs: config.containerLogMonitorIntervalSeconds * 1000,
+      workers: config.containerLogMaxWorkers,
+      clock: this.#clock,
+      log: options.log.child({ part: 'log-rotation' }),
+    })
   }
 
   /** True once the runtime answered, false while it cannot be reached, undefined before the first try. */
@@ -195,6 +208,7 @@ export class Edged {
     }
     await this.#statuses.writeNow()
     this.#loop = this.#run()
+    this.#logRotator.start()
   }
 
   async stop(): Promise<void> {
@@ -203,6 +217,7 @@ export class Edged {
     this.#alarm.wake()
     await Promise.all(this.#o.sources.map((s) => s.stop()))
     await this.#loop
+    await this.#logRotator.stop()
     this.#probes.stop()
     await this.#workers.idle()
     await this.#statuses.flush()

@@ -269,6 +269,29 @@ export const EdgedConfig = Type.Object(
       default: 120,
       description: 'deadline of one CRI call, seconds (the kubelet: 2 minutes); a call past it counts as the runtime being unavailable',
     }),
+    containerLogMaxSize: Type.String({
+      pattern: '^[1-9][0-9]{0,15}(Ki|Mi|Gi|Ti|k|M|G|T)?$',
+      default: '10Mi',
+      description: "a running container's log file is rotated once it reaches this size: bytes, or a quantity such as `10Mi` or `50M` (the kubelet's containerLogMaxSize)",
+    }),
+    containerLogMaxFiles: Type.Integer({
+      minimum: 2,
+      maximum: 1000,
+      default: 5,
+      description: "log files kept of each container, the one being written included; the oldest rotated ones are deleted (the kubelet's containerLogMaxFiles)",
+    }),
+    containerLogMonitorIntervalSeconds: Type.Number({
+      minimum: 1,
+      maximum: 3600,
+      default: 10,
+      description: "how often the size of every running container's log is checked, seconds (the kubelet's containerLogMonitorInterval)",
+    }),
+    containerLogMaxWorkers: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 1,
+      description: "containers whose logs are rotated at the same time in one round (the kubelet's containerLogMaxWorkers)",
+    }),
   },
   strict,
 )

@@ -82,6 +82,7 @@ export async function connectGrpcRuntime(options: GrpcRuntimeOptions = {}): Prom
       if (status === null) throw new TernError('EDGED_RUNTIME_NOT_FOUND', `the runtime has no container ${id}`)
       return status
     },
+    reopenContainerLog: async (id) => void (await rt('ReopenContainerLog', { containerId: id })),
     execSync: async (containerId, cmd, timeoutSeconds) => {
       try {
         const r = await rt<{ stdout: Buffer; stderr: Buffer; exitCode: number }>('ExecSync', { containerId, cmd, timeout: timeoutSeconds }, timeoutSeconds * 1000)

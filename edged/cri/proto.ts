@@ -166,6 +166,8 @@ const messages = {
     logPath: f('string', 15),
   }),
   ContainerStatusResponse: msg({ status: f('ContainerStatus', 1) }),
+  ReopenContainerLogRequest: msg({ containerId: f('string', 1) }),
+  ReopenContainerLogResponse: msg({}),
   ExecSyncRequest: msg({ containerId: f('string', 1), cmd: rep('string', 2), timeout: f('int64', 3) }),
   ExecSyncResponse: msg({ stdout: f('bytes', 1), stderr: f('bytes', 2), exitCode: f('int32', 3) }),
   // the streaming calls answer with a URL of the runtime's streaming server (kubectl exec/attach/port-forward)
@@ -228,6 +230,7 @@ const services = {
       RemoveContainer: rpc('RemoveContainerRequest', 'RemoveContainerResponse'),
       ListContainers: rpc('ListContainersRequest', 'ListContainersResponse'),
       ContainerStatus: rpc('ContainerStatusRequest', 'ContainerStatusResponse'),
+      ReopenContainerLog: rpc('ReopenContainerLogRequest', 'ReopenContainerLogResponse'),
       ExecSync: rpc('ExecSyncRequest', 'ExecSyncResponse'),
       Exec: rpc('ExecRequest', 'ExecResponse'),
       Attach: rpc('AttachRequest', 'AttachResponse'),

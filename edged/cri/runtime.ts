@@ -195,6 +195,11 @@ export interface ContainerRuntime {
   listContainers(filter?: ContainerFilter): Promise<Container[]>
   containerStatus(id: string): Promise<ContainerStatus>
   /**
+   * Makes the runtime close the container's log file and open its `logPath` anew (after the file
+   * was renamed by log rotation); refused for a container that is not running.
+   */
+  reopenContainerLog(id: string): Promise<void>
+  /**
    * Runs `cmd` in the running container and waits for it (exec probes and hooks). A command still
    * running after `timeoutSeconds` (0: no limit) is killed and rejects with EDGED_EXEC_TIMEOUT; a
    * non-zero exit is a result, not an error.

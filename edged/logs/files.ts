@@ -1,10 +1,11 @@
 /**
  * Where a pod's container logs are (edged/labels.ts layout: `<rootDir>/pods/<ns>_<name>_<uid>/
  * <container>/<restartCount>.log`): the current container's file is the highest restart count, the
- * previous container's the one below it.
+ * previous container's the one below it. Log rotation (rotate.ts) renames a full file to
+ * `<restartCount>.log.<UTC time>` and later compresses it to `….gz`, as the kubelet names them.
  */
 import { readdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { TernError } from '../../schemas/tern-error.js'
 
 export interface LogFiles {
@@ -45,4 +46,39 @@ export async function containerLogFile(podDir: string, container: string, previo
     throw new TernError('EDGED_LOG_NOT_FOUND', previous ? `previous terminated container ${JSON.stringify(container)} has no log (it has not restarted)` : `container ${JSON.stringify(container)} has no log yet`)
   }
   return { path: join(dir, `${attempt}.log`), attempt }
+}
+
+/** A temporary file of a compression under way (or cut short): never part of the log. */
+export const TEMP_SUFFIX = '.tmp'
+export const GZIP_SUFFIX = '.gz'
+
+/** One file of a container's log: rotated ones (`gz` when compressed) and the current one. */
+export interface LogSegment {
+  path: string
+  gz: boolean
+}
+
+/**
+ * The rotated files of the log file `path` that hold part of the log, oldest first (their UTC
+ * times sort as text), as the kubelet's filterUnusedLogs sees them: a temporary file is not one,
+ * nor a file whose compressed copy exists (the compression ended, its removal did not).
+ * `unused` are those others, to remove.
+ */
+export async function rotatedLogs(path: string): Promise<{ inUse: LogSegment[]; unused: string[] }> {
+  const dir = dirname(path)
+  const prefix = `${basename(path)}.`
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith(prefix)).sort()
+  const all = new Set(names)
+  const inUse: LogSegment[] = []
+  const unused: string[] = []
+  for (const n of names) {
+    if (n.endsWith(TEMP_SUFFIX) || all.has(`${n}${GZIP_SUFFIX}`)) unused.push(join(dir, n))
+    else inUse.push({ path: join(dir, n), gz: n.endsWith(GZIP_SUFFIX) })
+  }
+  return { inUse, unused }
+}
+
+/** The files of one container's log, oldest first: its rotated files, then `path` itself. */
+export async function logSegments(path: string): Promise<LogSegment[]> {
+  return [...(await rotatedLogs(path)).inUse, { path, gz: false }]
 }

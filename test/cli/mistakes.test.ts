@@ -100,6 +100,17 @@ describe('cli: mistakes end in coded errors', function () {
     assert.match(await run('edged: { nodeIP: 192.0.2.7 }\nnode: { status: { internalIP: 192.0.2.8 } }'), /\/node\/status\/internalIP: 192\.0\.2\.8 differs from edged\.nodeIP 192\.0\.2\.7/)
   })
 
+  it('container log rotation settings out of range: CONFIG_INVALID naming each, before anything starts', async () => {
+    const config = join(scratch.path, 'edge.yaml')
+    await writeFile(config, 'mqtt: { listeners: [{ port: 0 }] }\nedged: { containerLogMaxSize: 10MB, containerLogMaxFiles: 1, containerLogMonitorIntervalSeconds: 0, containerLogMaxWorkers: 0 }\n')
+    const { code, output } = await runTern(['edge', '--config', config, '--data-dir', join(scratch.path, 'data')])
+    assert.equal(code, 1, output)
+    assert.match(output, /^tern: CONFIG_INVALID: /m)
+    for (const key of ['containerLogMaxSize', 'containerLogMaxFiles', 'containerLogMonitorIntervalSeconds', 'containerLogMaxWorkers']) assert.match(output, new RegExp(`/edged/${key}: must`))
+    assert.doesNotMatch(output, /listening/)
+    assertNoStack(output)
+  })
+
   it('a second tern edge on the same dataDir: DATA_DIR_IN_USE, and the first keeps serving', async () => {
     const first = await startTernEdge(scratch.path, { mqtt: { listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port: 0 }] } })
     try {

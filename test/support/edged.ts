@@ -20,10 +20,14 @@ import { realClock } from '../../mappers/runtime/clock.js'
 import { CONTAINER_NAME, POD_NAME } from '../../edged/labels.js'
 import type { PodSnapshot } from '../../edged/status-manager.js'
 import type { AnyLevel } from '../../twin/store.js'
+import type { EdgedConfig } from '../../schemas/config.js'
+import { parseEdgeConfig } from '../../cli/config.js'
 import { BUSYBOX_IMAGE, containerdAvailable, startContainerd, type Containerd } from './containerd.js'
 import { scratchDir } from './resources.js'
 
 export const NODE = 'edge-test'
+
+type LogRotationConfig = Pick<EdgedConfig, 'containerLogMaxSize' | 'containerLogMaxFiles' | 'containerLogMonitorIntervalSeconds' | 'containerLogMaxWorkers'>
 
 export interface EdgedHarness {
   edged: Edged
@@ -36,9 +40,9 @@ export interface EdgedHarness {
 
 export async function startEdgedHarness(
   containerd: Containerd,
-  options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock' | 'onPodStatus' | 'recorder' | 'admission' | 'onPodTerminated'>> & { db?: AnyLevel; dir?: string; syncPeriodSeconds?: number; sources?: PodSource[] } = {},
+  options: Partial<Pick<EdgedOptions, 'crashBackoff' | 'clock' | 'onPodStatus' | 'recorder' | 'admission' | 'onPodTerminated'>> & { db?: AnyLevel; dir?: string; syncPeriodSeconds?: number; sources?: PodSource[]; logRotation?: Partial<LogRotationConfig> } = {},
 ): Promise<EdgedHarness & { dir: string; removeDir(): Promise<void> }> {
-  const { sources = [], ...rest } = options
+  const { sources = [], logRotation, ...rest } = options
   const scratch = options.dir === undefined ? await scratchDir('tern-edged-') : { path: options.dir, remove: () => Promise.resolve() }
   const manifests = join(scratch.path, 'manifests')
   const rootDir = join(scratch.path, 'root')
@@ -49,7 +53,8 @@ export async function startEdgedHarness(
   const runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 60_000 })
   const db = options.db ?? (new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel)
   const edged = new Edged({
-    config: { runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: options.syncPeriodSeconds ?? 0.3, runtimeRequestTimeoutSeconds: 60, rootDir, nodeIP: '10.1.2.3' },
+    // the schema's defaults for what is not set here
+    config: { ...parseEdgeConfig({ edged: {} }, 'test').edged!, runtimeEndpoint: containerd.endpoint, syncPeriodSeconds: options.syncPeriodSeconds ?? 0.3, runtimeRequestTimeoutSeconds: 60, rootDir, nodeIP: '10.1.2.3', ...logRotation },
     nodeName: NODE,
     db,
     runtime,

@@ -66,7 +66,7 @@ export class ReportQueue {
     for (const { key, value } of await this.#o.store.loadAll('reports')) this.#entries.set(key, { report: value, seq: ++this.#seq })
   }
 
-  /** Reports waiting to be acknowledged (for tests and metrics). */
+  /** Reports waiting to be acknowledged, or whose removal from the store is not written yet (for tests and metrics). */
   get size(): number {
     return this.#entries.size
   }
@@ -129,8 +129,9 @@ export class ReportQueue {
     }
     if (code !== undefined) this.#log.warn({ key, code, answer: answer.content }, 'the cloud refused the report for good; dropped')
     if (this.#entries.get(key) !== entry) return // a newer report is waiting: it goes next
-    this.#entries.delete(key)
+    // a newer report put meanwhile is written after this delete, and stays
     await this.#o.store.write([{ space: 'reports', type: 'del', key }])
+    if (this.#entries.get(key) === entry) this.#entries.delete(key)
   }
 }
 

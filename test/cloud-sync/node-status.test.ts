@@ -143,7 +143,7 @@ describe('node status: the kubelet’s rules, the cloud’s times, the report qu
       assert.equal(queue.size, 1)
       const { edge, got } = answeringCloud()
       queue.attach(edge)
-      for (let i = 0; i < 100 && queue.size > 0; i++) await new Promise((r) => setTimeout(r, 10))
+      await drained(queue)
       assert.deepEqual(got.map((m) => m.content), [{ n: 1 }])
       assert.equal((await queueOn()).size, 0, 'deleted from the store after the answer')
       await queue.stop()
@@ -170,16 +170,22 @@ describe('node status: the kubelet’s rules, the cloud’s times, the report qu
       await new Promise((r) => setTimeout(r, 30))
       assert.equal(got.length, 1, 'waits retryMs after a retryable error')
       answer = (m) => cloud.send(response(m, Sources.cloud))
-      for (let i = 0; i < 100 && queue.size > 0; i++) await new Promise((r) => setTimeout(r, 10))
+      await drained(queue)
       assert.deepEqual(got.map((m) => m.content), [{ n: 1 }, { n: 5 }], 'only the latest is sent next')
       answer = (m) => cloud.send(errorResponse(m, Sources.cloud, { code: 'CLOUD_NOT_OWNER', reason: 'no' }))
       await queue.put('node-status', report(6))
-      for (let i = 0; i < 100 && queue.size > 0; i++) await new Promise((r) => setTimeout(r, 10))
+      await drained(queue)
       assert.equal(queue.size, 0, 'a final refusal drops it')
       await queue.stop()
     })
   })
 })
+
+/** Waits until `queue` holds nothing (its reports answered or dropped); generous: a loaded machine stalls for seconds. */
+async function drained(queue: ReportQueue): Promise<void> {
+  const deadline = Date.now() + 20_000
+  while (queue.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+}
 
 /** A gateway whose eth0 has `address`: its /proc/net reads and its listings (counted) agree. */
 function interfaces(): AddressSource & { listed: () => number; set: (address: string) => void } {

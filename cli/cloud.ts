@@ -172,7 +172,6 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
   }
 }
 
-/** The metrics and health listener, unless `http: false`; up before the informers sync, so /readyz says what is awaited. */
 /**
  * On a Lease renewal that got no answer, closes every connection to the API server (the kubelet's
  * closeAllConns on heartbeat failure): the renewal and everything behind it waited on a connection
@@ -189,6 +188,7 @@ function heartbeatFailure(kube: Parameters<typeof closeApiConnections>[0], inter
   }
 }
 
+/** The metrics and health listener, unless `http: false`; up before the informers sync, so /readyz says what is awaited. */
 async function startHttp(config: CloudConfig, log: Logger, onStop: (step: () => Promise<void>) => void): Promise<CloudObservability | undefined> {
   const listener = resolveHttp(config.http)
   if (listener === undefined) return undefined

@@ -162,7 +162,7 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         // after an outage the cluster's copy of pod status may be stale or overwritten (the node lifecycle controller's Ready=False)
         cloud.onLinked(() => running.reassertStatuses())
         const { serveStreams } = await import('./edge-streams.js')
-        stops.push(await serveStreams(cloud, config.edged, dataDir, log))
+        stops.push(await serveStreams(cloud, running, config.edged, dataDir, log))
       }
     }
     if (http !== undefined) stops.push(() => Promise.resolve(http.stopping()))

@@ -162,6 +162,7 @@ export const ErrorCodes = {
   STREAM_POD_NOT_FOUND: 'the pod of a logs/exec/port-forward request does not exist, is not bound to a node, or has another uid; HTTP 404',
   STREAM_NODE_UNAVAILABLE: "the pod's node has no stream tunnel open to tern cloud (not connected, or not a tern node); HTTP 503",
   STREAM_CONTAINER_NOT_FOUND: 'the edge runs no such container of the pod (not running for exec/attach, no log for logs, no sandbox for port-forward); HTTP 404',
+  STREAM_LOG_UNAVAILABLE: "kubectl logs of a container with no log to show, answered as the kubelet does (HTTP 400, its message): --previous of a container that has not restarted, a container waiting to start, or one the pod's status does not list yet",
   STREAM_LIMIT_REACHED: "the pod's node already has streams.maxPerNode streams (logs -f, exec, attach, port-forward) open; HTTP 429 until one ends",
   STREAM_RUNTIME_FAILED: "the edge could not prepare the session with the container runtime or reach its streaming server; HTTP 500",
   STREAM_PROTOCOL_ERROR: 'a stream tunnel frame is not valid, a request or reply does not match its schema, or a peer sent beyond its credit; the stream (or, for a bad frame, the tunnel) is closed',

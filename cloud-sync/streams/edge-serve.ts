@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import { pipeline, Readable } from 'node:stream'
 import { join } from 'node:path'
 import type { ContainerRuntime, CriStreaming, StdioOptions } from '../../edged/cri/runtime.js'
+import type { Pod, PodStatus } from '../../schemas/pod.js'
 import { containerLogFile, findPodLogs } from '../../edged/logs/files.js'
 import { CONTAINER_NAME, MANAGED_BY, MANAGED_BY_EDGED, POD_NAME, POD_NAMESPACE, POD_UID } from '../../edged/labels.js'
 import { TernError, type ErrorCode } from '../../schemas/tern-error.js'
@@ -16,6 +17,7 @@ import { StreamRequest as streamRequestCheck } from '../../schemas/generated/val
 import type { StreamReply, StreamRequest } from '../../schemas/stream-tunnel.js'
 import { validator } from '../../schemas/validate.js'
 import { queryFlag } from './kubelet-paths.js'
+import { logRefusal } from './log-status.js'
 import { logStream } from './log-stream.js'
 import type { TunnelStream } from './mux.js'
 import { proxyToRuntime } from './runtime-proxy.js'
@@ -26,6 +28,8 @@ export interface EdgeStreamsOptions {
   runtime: ContainerRuntime & CriStreaming
   /** edged's root directory (its pods/ holds the CRI log files) */
   rootDir: string
+  /** a pod edged runs and its status (the kubelet's status manager), for the kubelet's answers to logs of a container that has none */
+  pod?: (namespace: string, name: string) => { pod: Pod; status: PodStatus | undefined } | undefined
   log: Logger
 }
 
@@ -45,7 +49,7 @@ export function edgeStreamHandler(o: EdgeStreamsOptions): (stream: TunnelStream,
     const served = request.kind === 'logs' ? serveLogs(o, stream, request) : serveUpgrade(o, stream, request, log)
     served.catch((err: unknown) => {
       const code: ErrorCode = err instanceof TernError ? err.code : 'STREAM_RUNTIME_FAILED'
-      const status = code === 'STREAM_CONTAINER_NOT_FOUND' || code === 'EDGED_POD_NOT_FOUND' || code === 'EDGED_LOG_NOT_FOUND' ? 404 : code === 'STREAM_REQUEST_INVALID' ? 400 : 500
+      const status = code === 'STREAM_CONTAINER_NOT_FOUND' || code === 'EDGED_POD_NOT_FOUND' || code === 'EDGED_LOG_NOT_FOUND' ? 404 : code === 'STREAM_REQUEST_INVALID' || code === 'STREAM_LOG_UNAVAILABLE' ? 400 : 500
       log.info({ code, kind: request.kind, pod: `${request.namespace}/${request.pod}` }, `stream request refused: ${(err as Error).message}`)
       refuse(stream, status, code === 'EDGED_POD_NOT_FOUND' || code === 'EDGED_LOG_NOT_FOUND' ? 'STREAM_CONTAINER_NOT_FOUND' : code, (err as Error).message)
     })
@@ -63,9 +67,14 @@ function refuse(stream: TunnelStream, status: number, code: ErrorCode, message: 
 
 async function serveLogs(o: EdgeStreamsOptions, stream: TunnelStream, request: Extract<StreamRequest, { kind: 'logs' }>): Promise<void> {
   const q = request.query
+  const previous = queryFlag(q.previous)
+  const known = o.pod?.(request.namespace, request.pod)
+  if (known !== undefined && (request.uid === undefined || known.pod.metadata.uid === request.uid)) {
+    const refusal = logRefusal(request.pod, known.pod.spec, known.status, request.container, previous)
+    if (refusal !== undefined) throw new TernError(refusal.code, refusal.message)
+  }
   const files = await findPodLogs(o.rootDir, request.namespace, request.pod, request.uid)
   if (!files.containers.includes(request.container)) throw new TernError('STREAM_CONTAINER_NOT_FOUND', `container ${request.container} is not valid for pod ${request.pod}`)
-  const previous = queryFlag(q.previous)
   const { attempt } = await containerLogFile(files.podDir, request.container, previous)
   const tailLines = integer(q.tailLines, 'tailLines')
   const limitBytes = integer(q.limitBytes, 'limitBytes')

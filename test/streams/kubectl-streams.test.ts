@@ -208,6 +208,20 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     assert.notEqual(second, first)
   })
 
+  it('kubectl logs --previous of a container that has not restarted, and logs of one waiting to start: the kubelet\'s 400 and words', async () => {
+    // pkg/kubelet/kubelet_pods.go validateContainerLogStatus, answered 400 by the kubelet server
+    const previous = await world.kubectl.run(['logs', `web-${NODE}`, '--previous'])
+    assert.equal(previous.code, 1)
+    assert.equal(previous.stderr, `Error from server (BadRequest): previous terminated container "app" in pod "web-${NODE}" not found\n`)
+    // the image is not on the node and may not be pulled: edged reports ErrImageNeverPull once it tried
+    const waiting = await eventually(async () => {
+      const r = await world.kubectl.run(['logs', 'stray'])
+      return r.stderr.includes('ContainerCreating') ? undefined : r
+    }, 30_000, 'stray waiting for its image')
+    assert.equal(waiting.code, 1)
+    assert.equal(waiting.stderr, 'Error from server (BadRequest): container "app" in pod "stray" is waiting to start: ErrImageNeverPull\n')
+  })
+
   it('the endpoint routes a request by tern cloud\'s pod informer: no API read of the pod per request', async () => {
     const kube = world.kube as NonNullable<CloudWorld['kube']>
     const podPath = `/api/v1/namespaces/default/pods/web-${NODE}`

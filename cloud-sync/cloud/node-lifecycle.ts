@@ -224,7 +224,7 @@ export class NodeLifecycle {
         state.ensured = true
       }
       state.writtenAt = this.#o.clock.now()
-      const written = await this.#o.api.patchNodeStatus(node, statusPatch(report, state.view?.conditions ?? [], this.#o.clock.now(), this.#o.kubeletEndpoint?.()))
+      const written = await this.#o.api.patchNodeStatus(node, statusPatch(report, state.view, this.#o.clock.now(), this.#o.kubeletEndpoint?.()))
       this.#metrics.statusPatches++
       state.view = viewOf(written)
       state.written = message.header.msg_id

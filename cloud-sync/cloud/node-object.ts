@@ -7,6 +7,7 @@
  */
 import type { NodeStatusReport } from '../../schemas/node-status.js'
 import { NODE_CONDITIONS } from '../../schemas/node-status.js'
+import { replacingList } from './replace-list.js'
 
 export const EDGE_ROLE_LABEL = 'node-role.kubernetes.io/edge'
 
@@ -19,11 +20,17 @@ export interface NodeCondition {
   lastTransitionTime?: string
 }
 
+export interface NodeAddress {
+  type: string
+  address: string
+}
+
 /** The fields of a Node (as the API server or client-node returns it) the controller reads. */
 export interface NodeView {
   uid: string | undefined
   labels: Record<string, string>
   conditions: NodeCondition[]
+  addresses: NodeAddress[]
 }
 
 /** RFC 3339 with seconds (metav1.Time). */
@@ -62,7 +69,9 @@ export function viewOf(node: unknown): NodeView {
       ...(transition === undefined ? {} : { lastTransitionTime: transition }),
     }
   })
-  return { uid: typeof meta.uid === 'string' ? meta.uid : undefined, labels, conditions }
+  const listed = record(record(node).status).addresses
+  const addresses = (Array.isArray(listed) ? listed : []).map(record).map((a) => ({ type: String(a.type), address: String(a.address) }))
+  return { uid: typeof meta.uid === 'string' ? meta.uid : undefined, labels, conditions, addresses }
 }
 
 export function resourceVersionOf(object: unknown): string | undefined {
@@ -102,14 +111,18 @@ export interface KubeletEndpoint {
   port: number
 }
 
-/** The strategic merge patch of `nodes/<name>/status` for a report received at `nowMs`. */
-export function statusPatch(report: NodeStatusReport, previous: readonly NodeCondition[], nowMs: number, endpoint?: KubeletEndpoint): object {
+/**
+ * The strategic merge patch of `nodes/<name>/status` for a report received at `nowMs`, over the
+ * Node as last seen (`previous`: its conditions' times; its addresses, which the patch replaces
+ * exactly: an address the node no longer reports leaves the Node).
+ */
+export function statusPatch(report: NodeStatusReport, previous: Pick<NodeView, 'conditions' | 'addresses'> | undefined, nowMs: number, endpoint?: KubeletEndpoint): object {
   const now = time(nowMs)
-  const conditions = report.conditions.map((c) => ({ ...c, lastHeartbeatTime: now, lastTransitionTime: transitionOf(previous, c.type, c.status, now) }))
+  const conditions = report.conditions.map((c) => ({ ...c, lastHeartbeatTime: now, lastTransitionTime: transitionOf(previous?.conditions ?? [], c.type, c.status, now) }))
   const address = endpoint?.address
   const addresses = address === undefined ? report.addresses : [{ type: 'InternalIP', address }, ...report.addresses.filter((a) => a.type !== 'InternalIP')]
   const daemonEndpoints = endpoint === undefined ? {} : { daemonEndpoints: { kubeletEndpoint: { Port: endpoint.port } } }
-  return { status: { capacity: report.capacity, allocatable: report.allocatable, conditions, addresses, nodeInfo: report.nodeInfo, ...daemonEndpoints } }
+  return { status: { capacity: report.capacity, allocatable: report.allocatable, conditions, addresses: replacingList(previous?.addresses, addresses), nodeInfo: report.nodeInfo, ...daemonEndpoints } }
 }
 
 /**

@@ -133,7 +133,7 @@ describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silen
   })
 
   // updateSeconds 0.5: each update reads the host's addresses; before, only a start or a reconnect did
-  it('the Node follows the host’s addresses: one added in the edge’s network namespace is its InternalIP at the next update, a changed one replaces it, with no reconnect', async function () {
+  it('the Node follows the host’s addresses: one added in the edge’s network namespace is its InternalIP at the next update, a changed one replaces it, a removed one leaves the Node, with no reconnect', async function () {
     const missing = netnsUnavailable()
     if (missing !== undefined) this.skip()
     const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 } })
@@ -158,6 +158,12 @@ describe('an edge node is a Kubernetes Node: status, Lease, NotReady after silen
     await ns.ip('addr', 'del', '198.51.100.41/24', 'dev', 'gw0')
     await ns.ip('addr', 'add', '198.51.100.42/24', 'dev', 'gw0')
     await until('InternalIP 198.51.100.42', addresses, (list) => internalIP(list) === '198.51.100.42', 20_000)
+    // the lease ends: the address leaves the node's report and must leave the Node, whose addresses a
+    // strategic merge patch merges by type (an InternalIP the patch does not name stays)
+    await ns.ip('addr', 'del', '198.51.100.42/24', 'dev', 'gw0')
+    const jsonpath = async (): Promise<string> => (await world.kubectl.run(['get', 'node', 'edge-n', '-o', 'jsonpath={range .status.addresses[*]}{.type}={.address}{"\\n"}{end}'])).stdout
+    const left = await until('no InternalIP', jsonpath, (out) => !out.includes('InternalIP'), 20_000)
+    assert.match(left, /^Hostname=\S+\n$/)
     assert.equal(edge.output().split('\n').filter((l) => l.includes('"msg":"connected to CloudHub"')).length, 1, 'one session all along')
   })
 

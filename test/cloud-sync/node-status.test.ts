@@ -109,16 +109,28 @@ describe('node status: the kubelet’s rules, the cloud’s times, the report qu
   it('the cloud keeps lastTransitionTime until a status changes; Unknown marks every condition once', () => {
     const report = nodeStatusReport(measured(), { config, ternVersion: '0.1.0' })
     const t0 = Date.parse('2026-01-01T00:00:00Z')
-    const first = (statusPatch(report, [], t0) as { status: { conditions: Array<{ type: string; status: string; lastHeartbeatTime: string; lastTransitionTime: string }> } }).status.conditions
+    const first = (statusPatch(report, undefined, t0) as { status: { conditions: Array<{ type: string; status: string; lastHeartbeatTime: string; lastTransitionTime: string }> } }).status.conditions
     assert.ok(first.every((c) => c.lastHeartbeatTime === time(t0) && c.lastTransitionTime === time(t0)))
     const pressured = nodeStatusReport(measured({ memoryAvailableBytes: 1 }), { config, ternVersion: '0.1.0' })
-    const second = (statusPatch(pressured, first, t0 + 10_000) as { status: { conditions: typeof first } }).status.conditions
+    const second = (statusPatch(pressured, { conditions: first, addresses: [] }, t0 + 10_000) as { status: { conditions: typeof first } }).status.conditions
     assert.equal(second.find((c) => c.type === 'Ready')?.lastTransitionTime, time(t0), 'Ready stayed True')
     assert.equal(second.find((c) => c.type === 'MemoryPressure')?.lastTransitionTime, time(t0 + 10_000), 'MemoryPressure changed')
     assert.ok(second.every((c) => c.lastHeartbeatTime === time(t0 + 10_000)))
     const unknown = (unknownPatch(second, t0 + 60_000) as { status: { conditions: Array<Record<string, string>> } }).status.conditions
     assert.deepEqual(unknown.map((c) => [c.type, c.status, c.reason, c.lastHeartbeatTime]), ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure'].map((t) => [t, 'Unknown', 'NodeStatusUnknown', time(t0 + 10_000)]))
     assert.equal(unknownPatch(unknown as never, t0 + 70_000), undefined, 'already Unknown: nothing to write')
+  })
+
+  // kubernetes pkg/util/node PatchNodeStatus: NodeStatus.addresses merges by type, so a vanished address would stay
+  it('the status patch replaces the Node’s addresses exactly ({"$patch": "replace"}) when it has some and they changed, and only then', () => {
+    const report = nodeStatusReport(measured({ internalIP: undefined }), { config, ternVersion: '0.1.0' })
+    const addresses = (previous: Parameters<typeof statusPatch>[1]): unknown => (statusPatch(report, previous, 0) as { status: { addresses: unknown } }).status.addresses
+    const hostname = { type: 'Hostname', address: report.addresses[0]?.address ?? '' }
+    assert.deepEqual(report.addresses, [hostname])
+    assert.deepEqual(addresses(undefined), [hostname], 'a new Node: the list as it is (the directive would be stored as an element)')
+    assert.deepEqual(addresses({ conditions: [], addresses: [] }), [hostname])
+    assert.deepEqual(addresses({ conditions: [], addresses: [{ address: hostname.address, type: 'Hostname' }] }), [hostname], 'unchanged')
+    assert.deepEqual(addresses({ conditions: [], addresses: [{ type: 'InternalIP', address: '198.51.100.41' }, hostname] }), [hostname, { $patch: 'replace' }])
   })
 
   describe('report queue', () => {

@@ -123,6 +123,14 @@ describe('Kubernetes API emulator: Pods, Nodes, Leases, ConfigMaps, Events', fun
     const node = await call(kube, 'PATCH', `${NODES}/edge-1/status`, { status: { conditions: [{ type: 'Ready', status: 'True' }] } }, 'application/strategic-merge-patch+json')
     assert.equal(node.status, 200)
     assert.equal(((node.body.status as { conditions: Obj[] }).conditions[0])?.status, 'True')
+    // strategic merge patch merges NodeStatus.addresses and conditions by type, as kube-apiserver does
+    const smp = (status: Record<string, unknown>): ReturnType<typeof call> => call(kube, 'PATCH', `${NODES}/edge-1/status`, { status }, 'application/strategic-merge-patch+json')
+    await smp({ addresses: [{ type: 'InternalIP', address: '198.51.100.41' }, { type: 'Hostname', address: 'gw' }] })
+    const merged = await smp({ addresses: [{ type: 'Hostname', address: 'gw' }], conditions: [{ type: 'MemoryPressure', status: 'False' }] })
+    assert.deepEqual((merged.body.status as { addresses: unknown[] }).addresses, [{ type: 'InternalIP', address: '198.51.100.41' }, { type: 'Hostname', address: 'gw' }], 'an address the patch leaves out stays')
+    assert.deepEqual((merged.body.status as { conditions: Array<{ type: string }> }).conditions.map((c) => c.type), ['Ready', 'MemoryPressure'])
+    const replaced = await smp({ addresses: [{ type: 'Hostname', address: 'gw' }, { $patch: 'replace' }] })
+    assert.deepEqual((replaced.body.status as { addresses: unknown[] }).addresses, [{ type: 'Hostname', address: 'gw' }], '$patch: replace')
 
     const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'edge-1' }, spec: { holderIdentity: 'edge-1', leaseDurationSeconds: 40, renewTime: '2026-01-01T00:00:00.000000Z' } }
     const created = await call(kube, 'POST', LEASES, lease)

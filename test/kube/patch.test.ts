@@ -1,6 +1,10 @@
-/** The emulator's patch functions against the examples of RFC 7386 (Appendix A) and RFC 6902 (Appendix A). */
+/**
+ * The emulator's patch functions against the examples of RFC 7386 (Appendix A) and RFC 6902
+ * (Appendix A), and strategic merge patch as k8s.io/apimachinery's strategicpatch applies it.
+ */
 import assert from 'node:assert/strict'
 import { jsonPatch, mergePatch, type Json } from '../support/kube/patch.js'
+import { strategicMergePatch } from '../support/kube/strategic.js'
 import { ApiError } from '../support/kube/status.js'
 
 describe('emulator patches', () => {
@@ -54,6 +58,39 @@ describe('emulator patches', () => {
       const doc: Json = { foo: 'bar' }
       assert.throws(() => jsonPatch(doc, [{ op: 'add', path: '/x', value: 1 }, { op: 'frobnicate', path: '/foo' }]), (e: unknown) => e instanceof ApiError && e.status.code === 400)
       assert.deepEqual(doc, { foo: 'bar' })
+    })
+  })
+
+  describe('strategic merge patch of a built-in kind (apimachinery strategicpatch mergeMap/mergeSlice)', () => {
+    const keys = { 'status.addresses': 'type', 'status.conditions': 'type' }
+    const internal = { type: 'InternalIP', address: '10.0.0.1' }
+    const host = { type: 'Hostname', address: 'gw' }
+    const node: Json = { status: { addresses: [internal, host], images: [{ names: ['a'] }], nodeInfo: { a: '1', b: '2' } }, metadata: { finalizers: ['x', 'y'] } }
+    const addresses = (patched: Json): Json => (patched as { status: { addresses: Json } }).status.addresses
+    const cases: [string, Json, Json][] = [
+      ['a keyed list merges by key: an address the patch leaves out stays (NodeStatus.addresses is patchStrategy=merge)', { status: { addresses: [host] } }, [internal, host]],
+      ['an element whose key the list has is merged into it', { status: { addresses: [{ type: 'InternalIP', address: '10.0.0.2' }] } }, [{ type: 'InternalIP', address: '10.0.0.2' }, host]],
+      ['a new element comes after those only the server has', { status: { addresses: [{ type: 'ExternalIP', address: '192.0.2.1' }] } }, [internal, host, { type: 'ExternalIP', address: '192.0.2.1' }]],
+      ['an element {"$patch": "replace"} makes the patch the whole list (the kubelet’s fix for addresses)', { status: { addresses: [host, { $patch: 'replace' }] } }, [host]],
+      ['an element {"$patch": "delete"} removes the element with its key', { status: { addresses: [{ type: 'InternalIP', $patch: 'delete' }] } }, [host]],
+      ['$setElementOrder orders the list', { status: { '$setElementOrder/addresses': [{ type: 'Hostname' }, { type: 'InternalIP' }] } }, [host, internal]],
+    ]
+    for (const [name, patch, want] of cases) it(name, () => assert.deepEqual(addresses(strategicMergePatch(node, patch, keys)), want))
+
+    it('a list without a merge key is replaced; null deletes; a map with {"$patch": "replace"} is replaced; $retainKeys and $deleteFromPrimitiveList', () => {
+      const patched = strategicMergePatch(node, { status: { images: [{ names: ['b'] }], nodeInfo: { $patch: 'replace', a: '3' } }, metadata: { '$deleteFromPrimitiveList/finalizers': ['x'] } }, keys) as { status: Record<string, Json>; metadata: Json }
+      assert.deepEqual(patched.status.images, [{ names: ['b'] }])
+      assert.deepEqual(patched.status.nodeInfo, { a: '3' })
+      assert.deepEqual(patched.metadata, { finalizers: ['y'] })
+      assert.deepEqual((strategicMergePatch(node, { status: { nodeInfo: { $retainKeys: ['b'], b: '4' }, images: null } }, keys) as { status: Json }).status, { addresses: [internal, host], nodeInfo: { b: '4' } })
+    })
+
+    it('a field the object does not have takes the patch as it is: a lone {"$patch": "replace"} element becomes an empty element', () => {
+      assert.deepEqual(addresses(strategicMergePatch({ status: {} }, { status: { addresses: [host, { $patch: 'replace' }] } }, keys)), [host, {}])
+    })
+
+    it('an element of a keyed list without its key → 400', () => {
+      assert.throws(() => strategicMergePatch(node, { status: { addresses: [{ address: '10.0.0.3' }] } }, keys), (e: unknown) => e instanceof ApiError && e.status.code === 400)
     })
   })
 })

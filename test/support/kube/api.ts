@@ -6,7 +6,8 @@
  * "Field pruning", "Validation") and the generic registry (`staging/.../registry/generic`).
  */
 import { randomUUID } from 'node:crypto'
-import { deepEqual, jsonPatch, mergePatch, strategicAsMergePatch, type Json } from './patch.js'
+import { deepEqual, jsonPatch, mergePatch, type Json } from './patch.js'
+import { strategicMergePatch } from './strategic.js'
 import { CONFIGMAPS, EVENTS, LEASES, NODES, PODS } from './core-types.js'
 import { CRDS, NAMESPACES, SECRETS, crdProblems, groupVersion, typeId, typesOfCrd, type ResourceType } from './registry.js'
 import { prune } from './schema.js'
@@ -160,7 +161,7 @@ export class Api {
         break
       case 'application/strategic-merge-patch+json':
         if (!type.builtin) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`)
-        patched = mergePatch(current, strategicAsMergePatch(body as Json))
+        patched = strategicMergePatch(current, body as Json, type.mergeKeys ?? {})
         break
       default:
         throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json`)

@@ -32,6 +32,8 @@ export const NODES: ResourceType = {
   statusSubresource: true,
   shortNames: ['no'],
   fields: ['spec.unschedulable'],
+  // core/v1 NodeStatus: patchStrategy=merge, patchMergeKey=type (addresses too, which the kubelet works around with $patch: replace)
+  mergeKeys: { 'status.conditions': 'type', 'status.addresses': 'type' },
   columns: [
     { name: 'Status', type: 'string', jsonPath: '', value: nodeStatus },
     { name: 'Roles', type: 'string', jsonPath: '', value: nodeRoles },

@@ -18,19 +18,6 @@ export function mergePatch(target: Json, patch: Json): Json {
   return out
 }
 
-/**
- * Strategic merge patch without a schema: a merge patch minus the `$`-directives. The emulator
- * accepts it only for built-in kinds whose lists carry no merge keys that matter here (CRDs,
- * namespaces); custom resources get 415 as from the real server.
- */
-export function strategicAsMergePatch(patch: Json): Json {
-  if (Array.isArray(patch)) return patch.map(strategicAsMergePatch)
-  if (!isRecord(patch)) return patch
-  const out: { [key: string]: Json } = {}
-  for (const [key, value] of Object.entries(patch)) if (!key.startsWith('$')) out[key] = strategicAsMergePatch(value)
-  return out
-}
-
 interface Operation {
   op: string
   path: string

@@ -2,6 +2,7 @@
 import type { Json } from './patch.js'
 import { compileValidator, structuralProblems, type ObjectValidator } from './schema.js'
 import type { StatusCause } from './status.js'
+import type { MergeKeys } from './strategic.js'
 import type { KubeObject } from './store.js'
 
 export interface PrinterColumn {
@@ -28,6 +29,8 @@ export interface ResourceType {
   categories: string[]
   /** Built-in kinds accept strategic merge patch; custom resources answer 415. */
   builtin: boolean
+  /** the lists a built-in kind's strategic merge patch merges by key (strategic.ts), by path: `status.addresses` → `type` */
+  mergeKeys?: MergeKeys
   schema?: Record<string, unknown>
   validate?: ObjectValidator
   columns: PrinterColumn[]

@@ -7,7 +7,7 @@
  */
 import * as k8s from '@kubernetes/client-node'
 import type { ListWatch } from './informers.js'
-import { kubeList, orUndefined, pageQuery, watchPath, wrap, type KubeList, type PageRequest, type WatchHandle, type WatchHandlers } from './kube-api.js'
+import { listPage, orUndefined, pageQuery, watchPath, wrap, type KubeList, type PageRequest, type WatchHandle, type WatchHandlers } from './kube-api.js'
 import { EDGE_ROLE_LABEL } from './node-object.js'
 
 export type CoreResource = 'edge-nodes'
@@ -35,7 +35,7 @@ export class ClientNodeCoreApi implements CoreApi {
   }
 
   async list(_resource: CoreResource, page?: PageRequest): Promise<KubeList> {
-    return kubeList(await wrap(() => this.#core.listNode({ labelSelector: EDGE_NODES.labelSelector, ...pageQuery(page) })))
+    return listPage((options) => this.#core.listNode({ labelSelector: EDGE_NODES.labelSelector, ...pageQuery(page) }, options))
   }
 
   watch(_resource: CoreResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {

@@ -17,6 +17,7 @@ import * as checks from '../../schemas/generated/validators.js'
 import { validator, type Problem, type Validator } from '../../schemas/validate.js'
 import { realClock, type Clock } from '../../mappers/runtime/clock.js'
 import { KubeRequestError, type KubeApi, type KubeList, type KubeResource, type PageRequest, type WatchEvent, type WatchHandle, type WatchHandlers } from './kube-api.js'
+import { PageSizer } from './page-size.js'
 import { DEFAULT_PAGE_SIZE, ListExpiredError, listPages } from './pager.js'
 import { Backoff, delay, type BackoffOptions } from './timing.js'
 
@@ -55,7 +56,7 @@ export interface InformerOptions<T, R extends string = KubeResource, C = T> {
    * Without it the object is cached as it came (C is T).
    */
   transform?: (object: T) => C | undefined
-  /** objects per list request (`limit`); default {@link DEFAULT_PAGE_SIZE}, as client-go */
+  /** objects per list request (`limit`) at most; default {@link DEFAULT_PAGE_SIZE}, as client-go (fewer when they are large: page-size.ts) */
   pageSize?: number
 }
 
@@ -75,6 +76,8 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
   readonly #handlers: Array<ChangeHandler<C>> = []
   readonly #invalidHandlers: Array<InvalidHandler<C>> = []
   readonly #backoff: Backoff
+  /** page limits, from the bytes of the pages of this resource's lists so far */
+  readonly #pages: PageSizer
   #abort = new AbortController()
   #running: Promise<void> | undefined
   #watch: WatchHandle | undefined
@@ -89,6 +92,7 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
   constructor(options: InformerOptions<T, R, C>) {
     this.#o = { ...options, clock: options.clock ?? realClock }
     this.#backoff = new Backoff(options.backoff ?? { initialMs: 500, maxMs: 30_000 })
+    this.#pages = new PageSizer({ maxObjects: options.pageSize ?? DEFAULT_PAGE_SIZE })
   }
 
   get synced(): boolean {
@@ -208,13 +212,13 @@ export class Informer<T extends Named, R extends string = KubeResource, C extend
         if (key !== undefined) listed.set(key, this.#validate(object))
       }
       try {
-        const paged = await listPages((page) => this.#o.api.list(this.#o.resource, page), this.#o.pageSize ?? DEFAULT_PAGE_SIZE, take, signal)
+        const paged = await listPages((page) => this.#o.api.list(this.#o.resource, page), this.#pages, take, signal)
         if (paged === undefined) return false
         this.#listing = undefined
         this.lists++
         this.#replace(listed)
         this.#rv = paged.resourceVersion
-        this.#o.log.debug({ resource: this.#o.resource, objects: listed.size, pages: paged.pages, resourceVersion: paged.resourceVersion }, 'listed')
+        this.#o.log.debug({ resource: this.#o.resource, objects: listed.size, pages: paged.pages, bytes: paged.bytes, largestPage: paged.largestPage, resourceVersion: paged.resourceVersion }, 'listed')
         this.#markSynced()
         return true
       } catch (err) {

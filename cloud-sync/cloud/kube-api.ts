@@ -27,6 +27,8 @@ export interface KubeList {
   items: unknown[]
   resourceVersion: string
   continue?: string
+  /** the response body as received (its JSON, after any gzip), in bytes: what the page cost to hold as sent */
+  bytes: number
 }
 
 /** `limit` and `_continue` for client-node's list calls. */
@@ -35,10 +37,39 @@ export function pageQuery(page: PageRequest | undefined): { limit?: number; _con
   return { limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) }
 }
 
-/** A client-node list answer as a {@link KubeList}: typed lists name the token `_continue`, raw JSON `continue`. */
-export function kubeList(list: { items?: unknown; metadata?: { resourceVersion?: string; continue?: string; _continue?: string } }, item: (o: unknown) => unknown = (o) => o): KubeList {
+type ListAnswer = { items?: unknown; metadata?: { resourceVersion?: string; continue?: string; _continue?: string } }
+
+/** A client-node list answer of `bytes` as a {@link KubeList}: typed lists name the token `_continue`, raw JSON `continue`. */
+export function kubeList(list: ListAnswer, bytes: number, item: (o: unknown) => unknown = (o) => o): KubeList {
   const token = list.metadata?._continue ?? list.metadata?.continue
-  return { items: Array.isArray(list.items) ? list.items.map(item) : [], resourceVersion: list.metadata?.resourceVersion ?? '', ...(token === undefined || token === '' ? {} : { continue: token }) }
+  return { items: Array.isArray(list.items) ? list.items.map(item) : [], resourceVersion: list.metadata?.resourceVersion ?? '', ...(token === undefined || token === '' ? {} : { continue: token }), bytes }
+}
+
+/**
+ * Runs a client-node list call (`call` passes `options` on) as a {@link KubeList} with the size of
+ * its response body. client-node hands back parsed objects only; the middleware in `options`
+ * reads the body as bytes where client-node would read it as text, counts them and decodes them
+ * as client-node does (node-fetch's text() is its buffer() as UTF-8), so nothing is read twice.
+ */
+export async function listPage(call: (options: k8s.ConfigurationOptions) => Promise<unknown>, item?: (o: unknown) => unknown): Promise<KubeList> {
+  let bytes = 0
+  const counted: k8s.ObservableMiddleware = {
+    pre: (context) => new k8s.Observable(Promise.resolve(context)),
+    post: (context) => {
+      const received = context.body
+      context.body = {
+        binary: () => received.binary(),
+        text: async () => {
+          const body = await received.binary()
+          bytes = body.length
+          return body.toString()
+        },
+      }
+      return new k8s.Observable(Promise.resolve(context))
+    },
+  }
+  const list = (await wrap(() => call({ middleware: [counted], middlewareMergeStrategy: 'append' }))) as ListAnswer
+  return kubeList(list, bytes, item)
 }
 
 /** One line of a watch stream; `ERROR` carries a `metav1.Status` (code 410 = the version is too old). */
@@ -103,7 +134,7 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 
   async list(resource: KubeResource, page?: PageRequest): Promise<KubeList> {
-    return kubeList((await wrap(() => this.#objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: resource, ...pageQuery(page) }))) as Parameters<typeof kubeList>[0])
+    return listPage((options) => this.#objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: resource, ...pageQuery(page) }, options))
   }
 
   async watch(resource: KubeResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {

@@ -4,7 +4,7 @@
  * Secret (one a pod starts to reference), and the kubelet's final delete of a pod. {@link ClientNodeWorkloadApi} is the real one over @kubernetes/client-node.
  */
 import * as k8s from '@kubernetes/client-node'
-import { kubeList, orUndefined, pageQuery, watchPath, wrap, type KubeList, type PageRequest, type WatchHandle, type WatchHandlers } from './kube-api.js'
+import { listPage, orUndefined, pageQuery, watchPath, type KubeList, type PageRequest, type WatchHandle, type WatchHandlers } from './kube-api.js'
 
 export type WorkloadResource = 'pods' | 'configmaps' | 'secrets'
 export type ReferencedResource = Exclude<WorkloadResource, 'pods'>
@@ -48,12 +48,11 @@ export class ClientNodeWorkloadApi implements WorkloadApi {
 
   async list(resource: WorkloadResource, page?: PageRequest): Promise<KubeList> {
     const query = pageQuery(page)
-    const list = await wrap<Parameters<typeof kubeList>[0]>(() => {
-      if (resource === 'pods') return this.#core.listPodForAllNamespaces(query)
-      if (resource === 'configmaps') return this.#core.listConfigMapForAllNamespaces(query)
-      return this.#core.listSecretForAllNamespaces(query)
-    })
-    return kubeList(list, plainJson)
+    return listPage((options) => {
+      if (resource === 'pods') return this.#core.listPodForAllNamespaces(query, options)
+      if (resource === 'configmaps') return this.#core.listConfigMapForAllNamespaces(query, options)
+      return this.#core.listSecretForAllNamespaces(query, options)
+    }, plainJson)
   }
 
   async watch(resource: WorkloadResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {

@@ -4,7 +4,7 @@
  * deletion: deleting a Node revokes it). {@link ClientNodeIdentityApi} is the real one.
  */
 import * as k8s from '@kubernetes/client-node'
-import { kubeList, pageQuery, watchPath, wrap, type KubeList, type KubeRequestError, type PageRequest, type WatchHandle, type WatchHandlers } from '../cloud/kube-api.js'
+import { listPage, pageQuery, watchPath, wrap, type KubeList, type KubeRequestError, type PageRequest, type WatchHandle, type WatchHandlers } from '../cloud/kube-api.js'
 
 export interface IdentityApi {
   /** The Secret, or undefined on 404. */
@@ -88,11 +88,7 @@ export class ClientNodeIdentityApi implements IdentityApi {
 
   async list(resource: IdentityResource, page?: PageRequest): Promise<KubeList> {
     const query = pageQuery(page)
-    const list =
-      resource === 'nodes'
-        ? await wrap(() => this.#core.listNode(query))
-        : await wrap(() => this.#core.listNamespacedSecret({ namespace: this.#namespace, labelSelector: this.#recordSelector, ...query }))
-    return kubeList(list)
+    return listPage((options) => (resource === 'nodes' ? this.#core.listNode(query, options) : this.#core.listNamespacedSecret({ namespace: this.#namespace, labelSelector: this.#recordSelector, ...query }, options)))
   }
 
   async watch(resource: IdentityResource, resourceVersion: string, handlers: WatchHandlers): Promise<WatchHandle> {

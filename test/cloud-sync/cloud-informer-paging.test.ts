@@ -12,6 +12,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { pino } from 'pino'
 import { Informer } from '../../cloud-sync/cloud/informers.js'
+import { LARGEST_OBJECT_BYTES, PAGE_BYTES } from '../../cloud-sync/cloud/page-size.js'
 import { isStub, REFERENCED_PAGE_SIZE, ReferencedObjects } from '../../cloud-sync/cloud/referenced-objects.js'
 import { KubeRequestError, type KubeList, type PageRequest, type WatchHandlers } from '../../cloud-sync/cloud/kube-api.js'
 import type { Device } from '../../schemas/device.js'
@@ -27,6 +28,15 @@ const dev = (name: string, rv: string): object => ({
   spec: { deviceModelRef: { name: 'fan' }, nodeName: 'edge-1' },
 })
 
+/** A Device of about `bytes` bytes of JSON (an annotation that large). */
+const bigDev = (name: string, rv: string, bytes: number): object => {
+  const d = dev(name, rv) as { metadata: Record<string, unknown> }
+  return { ...d, metadata: { ...d.metadata, annotations: { blob: 'x'.repeat(bytes) } } }
+}
+
+/** The first page of a resource's first list: sized for the largest object Kubernetes stores. */
+const FIRST_LIMIT = Math.floor(PAGE_BYTES / LARGEST_OBJECT_BYTES)
+
 interface Call {
   request: PageRequest | undefined
   resolve: (list: KubeList) => void
@@ -39,6 +49,8 @@ class PagedApi {
   rv = '10'
   readonly calls: Call[] = []
   readonly watches: Array<{ rv: string; handlers: WatchHandlers }> = []
+  /** every page answered: the `limit` asked for, the objects and bytes sent */
+  readonly pages: Array<{ limit: number | undefined; objects: number; bytes: number }> = []
   #snapshot: { items: object[]; rv: string } = { items: [], rv: '' }
 
   list(_r: string, request?: PageRequest): Promise<KubeList> {
@@ -58,9 +70,17 @@ class PagedApi {
     const limit = call.request?.limit ?? this.#snapshot.items.length
     const items = this.#snapshot.items.slice(from, from + limit)
     const more = from + limit < this.#snapshot.items.length
-    call.resolve({ items, resourceVersion: this.#snapshot.rv, ...(more ? { continue: String(from + limit) } : {}) })
+    const page = { items, resourceVersion: this.#snapshot.rv, ...(more ? { continue: String(from + limit) } : {}) }
+    const bytes = Buffer.byteLength(JSON.stringify(page))
+    this.pages.push({ limit: call.request?.limit, objects: items.length, bytes })
+    call.resolve({ ...page, bytes })
     await settle()
     return call.request
+  }
+
+  /** Answers every request until none waits (the rest of a list). */
+  async serveAll(): Promise<void> {
+    while (this.calls.length > 0) await this.serve()
   }
 
   async fail(err: Error): Promise<PageRequest | undefined> {
@@ -215,6 +235,58 @@ describe('cloud informer lists in pages (client-go pager; scripted API, manual c
     assert.equal(api.watches.at(-1)?.rv, '30')
   })
 
+  describe('pages sized by bytes: the next page’s limit follows the bytes of the last (kube-apiserver reads limit afresh on every continue request)', () => {
+    const MiB = 1024 * 1024
+    let sized: Informer<Device>
+    /** 10 Devices of 1 MiB, then 40 small ones; `limit` at most 16 */
+    beforeEach(() => {
+      api.items = [...Array.from({ length: 10 }, (_, i) => bigDev(`big-${i}`, String(i + 1), MiB)), ...Array.from({ length: 40 }, (_, i) => dev(`small-${String(i).padStart(2, '0')}`, String(i + 11)))]
+      sized = new Informer<Device>({ api, resource: 'devices', validate: validator(checks.Device), log: pino({ level: 'silent' }), clock, backoff: { initialMs: 100, maxMs: 1000 }, pageSize: 16 })
+      sized.onChange((old, cur) => changes.push(`${old?.metadata.name ?? '-'} -> ${cur?.metadata.name ?? '-'}`))
+    })
+    afterEach(() => sized.stop())
+    const cachedOnce = (): void => {
+      assert.equal(sized.list().length, 50)
+      assert.equal(changes.length, 50, 'each object taken once')
+      assert.equal(new Set(changes).size, 50)
+    }
+
+    it('large objects: pages of as many as fit 4 MiB, small ones after them: the limit doubles back up to the count; every object once', async () => {
+      sized.start()
+      await settle()
+      await api.serveAll()
+      assert.equal(sized.synced, true)
+      // 2 as the largest objects allow; 3 of 1 MiB fit; 2 large and one small: 5 fit, 5 after 3 (at most doubled); then doubling to 16
+      assert.deepEqual(api.pages.map((p) => p.limit), [2, 3, 3, 3, 5, 10, 16, 16])
+      for (const page of api.pages) assert.ok(page.bytes <= PAGE_BYTES, `a page of ${page.bytes} bytes`)
+      cachedOnce()
+    })
+
+    it('a 410 on the continue token mid-list starts again at once, from the size learnt so far; the relist after a watch 410 too', async () => {
+      sized.start()
+      await settle()
+      await api.serve()
+      await api.serve()
+      const expired = new KubeRequestError('The provided continue parameter is too old to display a consistent list result.', 410)
+      assert.deepEqual(await api.fail(expired), { limit: 3, continue: '5' })
+      assert.equal(api.calls.length, 1, 'asked again without waiting')
+      assert.deepEqual(await api.serve(), { limit: 3 }, 'a new list, its first page as large as the objects seen allow')
+      await api.serveAll()
+      assert.equal(sized.synced, true)
+      cachedOnce()
+      assert.deepEqual(api.pages.slice(2).map((p) => p.limit), [3, 3, 3, 3, 6, 12, 16, 16])
+
+      api.pages.length = 0
+      api.rv = '60'
+      api.watches.at(-1)?.handlers.event({ type: 'ERROR', status: { code: 410, reason: 'Expired', message: 'too old resource version' } })
+      await settle()
+      await api.serveAll()
+      assert.equal(sized.lists, 2)
+      assert.deepEqual(api.pages.map((p) => p.limit), [3, 3, 3, 3, 6, 12, 16, 16], 'starts from the largest objects of the last list, not from its last page')
+      assert.equal(sized.list().length, 50)
+    })
+  })
+
   it('holds one page as sent at most: a page’s objects are garbage before the next page is asked for', async () => {
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc') as () => void
@@ -233,7 +305,7 @@ describe('cloud informer lists in pages (client-go pager; scripted API, manual c
       const call = api.calls.shift()
       assert.ok(call !== undefined)
       const items = structuredClone(api.items.slice(0, 2))
-      call.resolve({ items, resourceVersion: '10', continue: '2' })
+      call.resolve({ items, resourceVersion: '10', continue: '2', bytes: JSON.stringify(items).length })
       return new WeakRef(items[0] as object)
     }
     const first = answer()
@@ -257,13 +329,13 @@ describe('ConfigMaps and Secrets held whole only while referenced, listed in pag
   beforeEach(async () => {
     clock = new ManualClock()
     api = new ReadablePagedApi()
-    // one more than a page: the first object comes on the first page, the last on the second
+    // the first two objects come on the first page (sized for objects of any size), the others on later ones
     api.items = Array.from({ length: REFERENCED_PAGE_SIZE + 1 }, (_, i) => configMap(`cm-${String(i).padStart(3, '0')}`))
     used = new Set(['cm-001'])
     maps = new ReferencedObjects<ConfigMap>({ api, resource: 'configmaps', validate: validator(checks.ConfigMap), inUse: (_ns, name) => used.has(name), log: pino({ level: 'silent' }), clock, backoff: { initialMs: 100, maxMs: 1000 } })
     maps.start()
     await settle()
-    assert.deepEqual(await api.serve(), { limit: REFERENCED_PAGE_SIZE })
+    assert.deepEqual(await api.serve(), { limit: FIRST_LIMIT })
   })
   afterEach(() => maps.stop())
 
@@ -271,7 +343,7 @@ describe('ConfigMaps and Secrets held whole only while referenced, listed in pag
     used.add('cm-000')
     maps.use('default', 'cm-000') // as the workload informer does; nothing is cached yet
     assert.equal(api.reads, 0)
-    await api.serve()
+    await api.serveAll()
     assert.equal(maps.informer.synced, true)
     await settle()
     assert.equal(api.reads, 1, 'read once the stub is in the cache')
@@ -283,7 +355,7 @@ describe('ConfigMaps and Secrets held whole only while referenced, listed in pag
   it('a reference that goes between pages: the object, whole when its page came, is cached as a stub', async () => {
     used.delete('cm-001')
     maps.release('default', 'cm-001') // as the workload informer does
-    await api.serve()
+    await api.serveAll()
     assert.equal(maps.informer.synced, true)
     assert.equal(isStub(maps.informer.get('default', 'cm-001')), true, 'its data is not kept')
     assert.equal(api.reads, 0)

@@ -33,7 +33,8 @@ class ScriptedApi implements KubeApi {
     this.list = () => {
       this.listCalls++
       if (this.listFailures-- > 0) return Promise.reject(new KubeRequestError('connect ECONNREFUSED', undefined))
-      return Promise.resolve({ items: structuredClone(this.items), resourceVersion: this.rv })
+      const items = structuredClone(this.items)
+      return Promise.resolve({ items, resourceVersion: this.rv, bytes: JSON.stringify(items).length })
     }
   }
 

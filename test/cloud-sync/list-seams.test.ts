@@ -1,8 +1,8 @@
 /**
  * Every list seam of tern cloud's informers asks for a page and returns the page's continue token
  * (client-go's pager over client-node's typed lists, which name it `_continue`, and the custom
- * objects list, raw JSON `continue`): each resource, two objects in pages of one, against the API
- * emulator.
+ * objects list, raw JSON `continue`) and the size of the response body (what the pager sizes the
+ * next page by): each resource, two objects in pages of one, against the API emulator.
  */
 import { strict as assert } from 'node:assert'
 import { join } from 'node:path'
@@ -17,6 +17,7 @@ import { call } from '../support/kube/http.js'
 import { SECRETS } from '../support/kube/registry.js'
 import { startKubeEmulator, type KubeEmulator } from '../support/kube/server.js'
 import { scratchDir } from '../support/resources.js'
+import { until } from '../support/cloud.js'
 import { device, installCrds, model } from './cloud-harness.js'
 
 type Lister = (page: PageRequest) => Promise<KubeList>
@@ -63,9 +64,11 @@ describe('the informers’ list seams page (client-node against the API emulator
   })
 
   for (const name of ['devices', 'devicemodels', 'edge-nodes', 'pods', 'configmaps', 'secrets', 'identity nodes', 'node records']) {
-    it(`${name}: a page of one with a continue token, then the last page without one, at the same resourceVersion`, async () => {
+    it(`${name}: a page of one with a continue token and its bytes, then the last page without one, at the same resourceVersion`, async () => {
       const list = seams[name] as Lister
       const first = await list({ limit: 1 })
+      await until('the request logged', () => Promise.resolve(kube.requests.at(-1)), (r) => r?.method === 'GET' && r.url.includes('limit=1'))
+      assert.equal(first.bytes, kube.requests.at(-1)?.bytes, 'the bytes of the response body as sent')
       assert.equal(first.items.length, 1)
       assert.ok(first.continue !== undefined && first.continue !== '', 'a continue token')
       const second = await list({ limit: 1, continue: first.continue })

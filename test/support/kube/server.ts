@@ -94,6 +94,8 @@ export interface RequestRecord {
   status: number
   /** Date.now() when the request arrived (latency measurements start here) */
   receivedAt: number
+  /** the response body's bytes, when sent whole (not a watch) */
+  bytes?: number
 }
 
 export interface KubeEmulator {
@@ -127,7 +129,11 @@ const nameOrEmpty = (value: unknown): string => (typeof value === 'string' ? val
 function send(res: ServerResponse, code: number, body: Json, warnings: string[] = []): void {
   const text = JSON.stringify(body)
   if (warnings.length > 0) res.setHeader('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`))
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' })
+  // set one by one (not as writeHead's argument) so that getHeader sees them for the request log
+  res.setHeader('Content-Type', 'application/json')
+  res.setHeader('Content-Length', Buffer.byteLength(text))
+  res.setHeader('Cache-Control', 'no-cache, private')
+  res.writeHead(code)
   res.end(text)
 }
 
@@ -360,9 +366,10 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     const receivedAt = Date.now()
-    res.on('finish', () =>
-      requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], accept: req.headers.accept, status: res.statusCode, receivedAt }),
-    )
+    res.on('finish', () => {
+      const length = res.getHeader('Content-Length')
+      requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], accept: req.headers.accept, status: res.statusCode, receivedAt, ...(length === undefined ? {} : { bytes: Number(length) }) })
+    })
     handle(req, res).catch((error: unknown) => {
       const status = error instanceof ApiError ? error.status : new ApiError(500, 'InternalError', `Internal error occurred: ${String(error)}`).status
       if (res.headersSent) res.end()

@@ -5,12 +5,10 @@
  * file grows until the container stops (its process exited, or a newer restart's file exists).
  * An async generator read chunk by chunk: a reader that stops reading stops the file reads.
  */
-import { open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { logBlocks, logStart } from '../../edged/logs/blocks.js'
 import { parseRecords, splitBlock, type LogLine } from '../../edged/logs/cri-log.js'
 import { logAttempts } from '../../edged/logs/files.js'
-import { sleep } from '../../edged/logs/read.js'
-import { findTailStart, LOG_BLOCK, type TailStart } from '../../edged/logs/tail.js'
 
 export interface LogStreamOptions {
   containerDir: string
@@ -53,55 +51,30 @@ export async function* logStream(o: LogStreamOptions): AsyncGenerator<Buffer> {
     left -= out.length
     return out
   }
-  let offset = 0
+  const start = await logStart(path, {
+    ...(o.tailLines === undefined ? {} : { tailLines: o.tailLines }),
+    ...(o.sinceMs === undefined ? {} : { sinceMs: o.sinceMs }),
+  })
   // complete lines read before the last tailLines, to drop
-  let skip = 0
-  if (o.tailLines !== undefined) ({ offset, skip } = await tailStart(path, o.tailLines))
+  let skip = start.skip
   let rest = ''
   const pending = new Map<string, LogLine>()
   let lastRunningCheck = 0
-  while (!o.signal.aborted && left > 0) {
-    const size = (await stat(path).catch(() => undefined))?.size ?? 0
-    if (size > offset) {
-      // the file is open only while read, never while the consumer holds the generator at a yield
-      const handle = await open(path, 'r')
-      let bytesRead: number
-      const buffer = Buffer.alloc(Math.min(LOG_BLOCK, size - offset))
-      try {
-        ;({ bytesRead } = await handle.read(buffer, 0, buffer.length, offset))
-      } finally {
-        await handle.close()
-      }
-      offset += bytesRead
-      // a chunk may end inside a UTF-8 character: records are split at '\n' only, so decode whole records
-      const split = splitBlock(rest, buffer.subarray(0, bytesRead))
-      rest = split.rest
-      const out = format(parseRecords(split.records, pending, MAX_LINE))
-      if (out !== undefined) yield out
-      continue
-    }
-    if (!o.follow) return
-    if ((await logAttempts(o.containerDir)).some((a) => a > o.attempt)) return
+  // the container stopped: its newer restart's file exists, or the runtime says it no longer runs
+  const ended = async (): Promise<boolean> => {
+    if ((await logAttempts(o.containerDir)).some((a) => a > o.attempt)) return true
     const now = Date.now()
-    if (now - lastRunningCheck >= RUNNING_CHECK_MS) {
-      lastRunningCheck = now
-      if (!(await o.running())) {
-        // the last lines may have been written between the size check and the runtime's answer
-        if (((await stat(path).catch(() => undefined))?.size ?? 0) > offset) continue
-        return
-      }
-    }
-    await sleep(o.intervalMs ?? 250, o.signal)
+    if (now - lastRunningCheck < RUNNING_CHECK_MS) return false
+    lastRunningCheck = now
+    return !(await o.running())
   }
-}
-
-/** Where the last `lines` lines of the file begin (none: it is read from the start, as it comes). */
-async function tailStart(path: string, lines: number): Promise<TailStart> {
-  const handle = await open(path, 'r').catch(() => undefined)
-  if (handle === undefined) return { offset: 0, skip: 0 }
-  try {
-    return await findTailStart(handle, (await handle.stat()).size, lines)
-  } finally {
-    await handle.close()
+  const blocks = logBlocks({ start, follow: o.follow, ended, signal: o.signal, ...(o.intervalMs === undefined ? {} : { intervalMs: o.intervalMs }) })
+  for await (const block of blocks) {
+    // a block may end inside a UTF-8 character: records are split at '\n' only, so decode whole records
+    const split = splitBlock(rest, block.bytes)
+    rest = split.rest
+    const out = format(parseRecords(split.records, pending, MAX_LINE))
+    if (out !== undefined) yield out
+    if (left <= 0) return
   }
 }

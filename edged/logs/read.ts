@@ -1,37 +1,38 @@
 /**
  * `tern logs`: a container's log lines, the last N of them, and follow — which, unlike `kubectl
  * logs -f`, goes on into the next container's file when the container restarts (`<n+1>.log`
- * appears), so one command watches a crash-looping container.
+ * appears), so one command watches a crash-looping container. The log is read across its rotated
+ * files, and a follow goes on past a rotation (blocks.ts).
  */
-import { open, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { logBlocks, logStart } from './blocks.js'
 import { parseRecords, splitBlock, type LogLine } from './cri-log.js'
 import { logAttempts } from './files.js'
-import { findTailStart, LOG_BLOCK } from './tail.js'
 
 /**
- * All complete lines of a log file; with `tail`, only the last `tail`, found from the end of the
- * file (tail.ts): what is held is those lines, never the whole file. `rest` is the unterminated
- * record at the end as bytes (latin1 text, {@link splitBlock}'s), for {@link followLog} to go on from.
+ * All complete lines of the log whose current file is `path`, its rotated files first; with
+ * `tail`, only the last `tail`, found from the end of the files (tail.ts): what is held is those
+ * lines, never a whole file. `offset` is where the current file was read to and `rest` its
+ * unterminated record at the end as bytes (latin1 text, {@link splitBlock}'s), for
+ * {@link followLog} to go on from.
  */
 export async function readLogLines(path: string, tail?: number): Promise<{ lines: LogLine[]; offset: number; rest: string; pending: Map<string, LogLine> }> {
-  const handle = await open(path, 'r')
-  try {
-    const size = (await handle.stat()).size
-    let { offset, skip } = tail === undefined ? { offset: 0, skip: 0 } : await findTailStart(handle, size, tail)
-    const lines: LogLine[] = []
-    const pending = new Map<string, LogLine>()
-    let rest = ''
-    ;({ offset, rest } = await readBlocks(handle, offset, size, rest, (records) => {
-      for (const line of parseRecords(records, pending)) {
-        if (skip > 0) skip--
-        else lines.push(line)
-      }
-    }))
-    return { lines, offset, rest, pending }
-  } finally {
-    await handle.close()
+  const start = await logStart(path, tail === undefined ? {} : { tailLines: tail })
+  let skip = start.skip
+  let offset = start.index === start.segments.length - 1 ? start.offset : 0
+  const lines: LogLine[] = []
+  const pending = new Map<string, LogLine>()
+  let rest = ''
+  for await (const block of logBlocks({ start, follow: false, signal: new AbortController().signal })) {
+    if (block.current) offset = block.end
+    const split = splitBlock(rest, block.bytes)
+    rest = split.rest
+    for (const line of parseRecords(split.records, pending)) {
+      if (skip > 0) skip--
+      else lines.push(line)
+    }
   }
+  return { lines, offset, rest, pending }
 }
 
 export interface FollowOptions {
@@ -51,61 +52,20 @@ export interface FollowOptions {
 export async function followLog(o: FollowOptions): Promise<void> {
   let { attempt, offset, rest } = o
   let pending = o.pending
-  const interval = o.intervalMs ?? 250
+  const newer = async (): Promise<number | undefined> => (await logAttempts(o.containerDir)).find((a) => a > attempt)
   while (!o.signal.aborted) {
-    const path = join(o.containerDir, `${attempt}.log`)
-    const size = (await stat(path).catch(() => undefined))?.size ?? 0
-    if (size > offset) {
-      const handle = await open(path, 'r')
-      try {
-        ;({ offset, rest } = await readBlocks(handle, offset, size, rest, (records) => {
-          for (const line of parseRecords(records, pending)) o.onLine(line)
-        }))
-      } finally {
-        await handle.close()
-      }
-      continue
+    const start = { segments: [{ path: join(o.containerDir, `${attempt}.log`), gz: false }], index: 0, offset, skip: 0 }
+    const blocks = logBlocks({ start, follow: true, ended: async () => (await newer()) !== undefined, signal: o.signal, ...(o.intervalMs === undefined ? {} : { intervalMs: o.intervalMs }) })
+    for await (const block of blocks) {
+      const split = splitBlock(rest, block.bytes)
+      rest = split.rest
+      for (const line of parseRecords(split.records, pending)) o.onLine(line)
     }
-    const next = (await logAttempts(o.containerDir)).find((a) => a > attempt)
-    if (next !== undefined) {
-      attempt = next
-      offset = 0
-      rest = ''
-      pending = new Map()
-      continue
-    }
-    await sleep(interval, o.signal)
+    const next = await newer()
+    if (next === undefined) return
+    attempt = next
+    offset = 0
+    rest = ''
+    pending = new Map()
   }
-}
-
-/** The wait between two looks at a followed file: `ms`, or until `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      // a follow waits four times a second for hours: each wait takes its listener with it
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
-
-/**
- * Reads the file from `offset` to `size` a block at a time, handing on the complete records of each
- * (splitBlock: a block may end inside a UTF-8 character); returns where it stopped and the
- * unterminated rest, as bytes.
- */
-async function readBlocks(handle: FileHandle, offset: number, size: number, rest: string, onRecords: (records: string[]) => void): Promise<{ offset: number; rest: string }> {
-  const buffer = Buffer.alloc(Math.min(LOG_BLOCK, size - offset))
-  while (offset < size) {
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - offset), offset)
-    if (bytesRead === 0) break
-    offset += bytesRead
-    const split = splitBlock(rest, buffer.subarray(0, bytesRead))
-    rest = split.rest
-    onRecords(split.records)
-  }
-  return { offset, rest }
 }

@@ -13,7 +13,8 @@ import type { FileHandle } from 'node:fs/promises'
 export const LOG_BLOCK = 64 * 1024
 /** enough of a record to hold its time, stream and tag */
 const PREFIX = 128
-const HEAD = /^\S+ (stdout|stderr) ([PF])/
+/** the start of a record: its time, stream and tag */
+export const RECORD_HEAD = /^\S+ (stdout|stderr) ([PF])/
 /**
  * How far before the last N lines the start of a line of the other stream is looked for; a line
  * split into partial records interleaved with the other stream's for longer than this loses its
@@ -26,6 +27,8 @@ export interface TailStart {
   offset: number
   /** complete lines to drop from what is read there */
   skip: number
+  /** the lines found: fewer than asked when the file has fewer */
+  lines: number
 }
 
 /** The start of the last `lines` lines of the file open as `handle`, `size` bytes long. */
@@ -39,7 +42,7 @@ export async function findTailStart(handle: FileHandle, size: number, lines: num
    * and the offset of its newline; the offset to read from once it is known.
    */
   const visit = (head: string, whole: boolean, end: number): number | undefined => {
-    const m = HEAD.exec(head)
+    const m = RECORD_HEAD.exec(head)
     // as parseRecords: a record that does not parse is no line
     if (m === null || (head.length === m[0].length ? !whole : head[m[0].length] !== ' ')) return undefined
     const [, stream, tag] = m as unknown as [string, string, string]
@@ -65,7 +68,7 @@ export async function findTailStart(handle: FileHandle, size: number, lines: num
     const lo = Math.max(0, hi - LOG_BLOCK)
     const block = Buffer.alloc(hi - lo)
     const { bytesRead } = await handle.read(block, 0, block.length, lo)
-    if (bytesRead < block.length) return { offset: 0, skip: 0 } // the file was cut meanwhile: read it all
+    if (bytesRead < block.length) return { offset: 0, skip: 0, lines } // the file was cut meanwhile: read it all
     const data = carry.length === 0 ? block : Buffer.concat([block, carry])
     for (let i = block.length; ; ) {
       // the newline before `i`, or the start of the file (-1)
@@ -73,13 +76,13 @@ export async function findTailStart(handle: FileHandle, size: number, lines: num
       if (at < 0 && lo > 0) break
       if (newline === undefined) {
         // the last newline: what follows it is an unfinished record, not a line
-        if (lines <= 0) return { offset: lo + at + 1, skip: 0 }
+        if (lines <= 0) return { offset: lo + at + 1, skip: 0, lines: 0 }
       } else {
         const from = at + 1
         const to = Math.min(from + PREFIX, newline - lo)
-        if (counting !== undefined && counting - (lo + from) > LOOK_BACK) return { offset: newline + 1, skip }
+        if (counting !== undefined && counting - (lo + from) > LOOK_BACK) return { offset: newline + 1, skip, lines: counted }
         const start = visit(data.subarray(from, to).toString('latin1'), to === newline - lo, newline)
-        if (start !== undefined) return { offset: start, skip }
+        if (start !== undefined) return { offset: start, skip, lines: counted }
         if (counting === undefined && counted === lines) counting = lo + from
       }
       newline = lo + at
@@ -89,5 +92,5 @@ export async function findTailStart(handle: FileHandle, size: number, lines: num
     carry = Buffer.from(data.subarray(0, Math.min(PREFIX, data.length)))
     hi = lo
   }
-  return { offset: 0, skip }
+  return { offset: 0, skip, lines: counted }
 }

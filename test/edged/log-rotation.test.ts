@@ -15,6 +15,8 @@ import { pino, type Logger } from 'pino'
 import { connectGrpcRuntime } from '../../edged/cri/grpc-runtime.js'
 import type { ContainerRuntime } from '../../edged/cri/runtime.js'
 import { LogRotator, rotationTime } from '../../edged/logs/rotate.js'
+import { followLog, readLogLines } from '../../edged/logs/read.js'
+import { logStream } from '../../cloud-sync/streams/log-stream.js'
 import { containerdAvailable, startContainerd, type Containerd } from '../support/containerd.js'
 import { startTestPod, type TestPod } from '../support/cri-pod.js'
 import { eventually } from '../support/edged.js'
@@ -24,6 +26,12 @@ const execFileAsync = promisify(execFile)
 
 /** `n` numbered lines of about 100 bytes every 20 ms, for ever: `seq <i> xxx…`. */
 const writer = (n: number): string => `i=0; while true; do j=0; while [ $j -lt ${n} ]; do i=$((i+1)); j=$((j+1)); echo "seq $i ${'x'.repeat(80)}"; done; sleep 0.02; done`
+
+/** `total` numbered lines in bursts of `burst` every 20 ms, then `end`, then nothing (the container runs on). */
+const finiteWriter = (total: number, burst: number): string =>
+  `i=0; while [ $i -lt ${total} ]; do j=0; while [ $j -lt ${burst} ]; do i=$((i+1)); j=$((j+1)); echo "seq $i ${'x'.repeat(80)}"; done; sleep 0.02; done; echo end; while true; do sleep 1; done`
+
+const seqOf = (text: string): number | 'end' | undefined => (text === 'end' ? 'end' : Number(/^seq (\d+) /.exec(text)?.[1] ?? NaN) || undefined)
 
 /** The sequence numbers in a container's log files, oldest file first (compressed ones unpacked). */
 async function sequence(dir: string): Promise<number[]> {
@@ -114,6 +122,82 @@ describe('edged: container log rotation on real containerd (kubelet containerLog
     }
     assertContiguous(await sequence(dir))
     assert.deepEqual(coded('EDGED_LOG_ROTATION_FAILED'), [])
+  })
+
+  it('logs -f (the kubelet stream and tern logs) gets every line once and in order across rotations; files <= maxFiles, disk bounded; --tail, --since and --previous read the rotated files', async () => {
+    const total = 60_000
+    const id = await pod!.run('app', finiteWriter(total, 500))
+    const dir = join(pod!.logDirectory, 'app')
+    const path = join(dir, '0.log')
+    const r = rotator({ maxBytes: 256 * 1024 })
+    r.start()
+    const abort = new AbortController()
+    const viaStream: Array<number | 'end' | undefined> = []
+    const streaming = (async () => {
+      let rest = ''
+      const running = async (): Promise<boolean> => (await runtime.containerStatus(id)).state === 'CONTAINER_RUNNING'
+      for await (const chunk of logStream({ containerDir: dir, attempt: 0, follow: true, timestamps: false, running, signal: abort.signal, intervalMs: 50 })) {
+        const parts = (rest + chunk.toString('utf8')).split('\n')
+        rest = parts.pop() ?? ''
+        for (const l of parts) viaStream.push(seqOf(l))
+      }
+    })()
+    const viaTernLogs: Array<number | 'end' | undefined> = []
+    const following = followLog({ containerDir: dir, attempt: 0, offset: 0, rest: '', pending: new Map(), onLine: (l) => viaTernLogs.push(seqOf(l.text)), intervalMs: 50, signal: abort.signal })
+    const rotatedNames = new Set<string>()
+    let maxFiles = 0
+    let maxBytes = 0
+    const began = Date.now()
+    try {
+      while (!(viaStream.includes('end') && viaTernLogs.includes('end'))) {
+        assert.ok(Date.now() - began < 120_000, `both readers got to the end (${viaStream.length}, ${viaTernLogs.length} lines)`)
+        const names = await readdir(dir)
+        const sizes = await Promise.all(names.map(async (n) => (await stat(join(dir, n)).catch(() => undefined))?.size ?? 0))
+        maxFiles = Math.max(maxFiles, names.length)
+        maxBytes = Math.max(maxBytes, sizes.reduce((a, b) => a + b, 0))
+        for (const n of names) if (n !== '0.log') rotatedNames.add(n.replace(/\.gz$/, ''))
+        await sleep(100)
+      }
+    } finally {
+      abort.abort()
+      await Promise.all([streaming, following])
+      await r.stop()
+    }
+    const seconds = (Date.now() - began) / 1000
+    const written = total * 95
+    const expected = [...Array.from({ length: total }, (_, i) => i + 1), 'end']
+    assert.ok(rotatedNames.size >= 2, `rotated ${rotatedNames.size} times`)
+    assert.deepEqual(viaStream, expected, 'kubectl logs -f: every line once, in order')
+    assert.deepEqual(viaTernLogs, expected, 'tern logs -f: every line once, in order')
+    assert.ok(maxFiles <= 3, `at most maxFiles files: ${maxFiles}`)
+    // the log's share of the disk: maxFiles files of the size plus what is written in an interval
+    assert.ok(maxBytes <= 3 * (256 * 1024 + 2 * (written / seconds)), `${maxBytes} bytes on disk for ${written} written in ${seconds} s`)
+    assert.ok(maxBytes < written, `${maxBytes} bytes on disk for ${written} written`)
+
+    // the last lines, also when the file being written was just rotated and is empty
+    await sleep(1_050)
+    await rotator({ maxBytes: 1 }).round()
+    assert.equal((await stat(path)).size, 0)
+    const kept = await sequence(dir)
+    const want = kept.slice(-3000)
+    assert.ok(kept.length > 3000 && (await readdir(dir)).some((n) => n.endsWith('.gz')), 'the last 3000 lines span a compressed file')
+    assert.deepEqual((await readLogLines(path, 3001)).lines.map((l) => seqOf(l.text)), [...want, 'end'])
+    let tailed = ''
+    for await (const chunk of logStream({ containerDir: dir, attempt: 0, follow: false, tailLines: 3001, timestamps: false, running: () => Promise.resolve(true), signal: new AbortController().signal })) tailed += chunk.toString('utf8')
+    assert.deepEqual(tailed.split('\n').slice(0, -1).map(seqOf), [...want, 'end'])
+    // --since: the lines written at or after a time inside the compressed file
+    const all = (await readLogLines(path)).lines
+    assert.deepEqual(all.map((l) => seqOf(l.text)), [...kept, 'end'], 'the whole log is every kept file, oldest first')
+    const since = Date.parse(all[Math.floor(all.length / 4)]!.time)
+    let sinced = ''
+    for await (const chunk of logStream({ containerDir: dir, attempt: 0, follow: false, sinceMs: since, timestamps: false, running: () => Promise.resolve(true), signal: new AbortController().signal })) sinced += chunk.toString('utf8')
+    assert.deepEqual(sinced.split('\n').slice(0, -1).map(seqOf), all.filter((l) => Date.parse(l.time) >= since).map((l) => seqOf(l.text)))
+    // --previous: once the container restarted, its rotated files are the previous log
+    await runtime.stopContainer(id, 0)
+    await pod!.run('app', 'echo second; while true; do sleep 1; done', 1)
+    let previous = ''
+    for await (const chunk of logStream({ containerDir: dir, attempt: 0, follow: false, timestamps: false, running: () => Promise.resolve(false), signal: new AbortController().signal })) previous += chunk.toString('utf8')
+    assert.deepEqual(previous.split('\n').slice(0, -1).map(seqOf), [...kept, 'end'])
   })
 
   it('a container that exits while its log is rotated (ReopenContainerLog refused): its log keeps its name, nothing is logged as a failure', async () => {

@@ -117,7 +117,7 @@ describe('the last N lines of a CRI log file, found from its end', function () {
     try {
       let size = (await handle.stat()).size
       assert.ok(size > 200e6)
-      assert.deepEqual(await findTailStart(counting, size, 2), { offset: size - 2 * line.length, skip: 0 })
+      assert.deepEqual(await findTailStart(counting, size, 2), { offset: size - 2 * line.length, skip: 0, lines: 2 })
       assert.ok(read <= 2 * 64 * 1024, `read ${read} bytes`)
       // a last line on stderr, the only one there: the start of its line is looked for 1 MiB back
       const last = '2026-01-01T00:00:01.000000000Z stderr F the last one\n'

@@ -151,7 +151,9 @@ export async function startEdge(config: EdgeConfig, log: Logger): Promise<EdgeNo
         db,
         log,
         ...(workloads === undefined || edgeCloud === undefined ? {} : { cloud: workloads, onPodTerminated: (pod) => edgeCloud.podTerminated(pod) }),
-        ...(pods === undefined || edgeCloud === undefined ? {} : { hooks: { onPodStatus: pods.status.bind(pods), recorder: pods.recorder, admission: edgeCloud.admission, onRuntimeChange: () => edgeCloud.nodeStatusChanged() } }),
+        ...(pods === undefined || edgeCloud === undefined
+          ? {}
+          : { hooks: { onPodStatus: pods.status.bind(pods), recorder: pods.recorder, admission: edgeCloud.admission, onRuntimeChange: () => edgeCloud.nodeStatusChanged(), hostIP: () => edgeCloud.internalIP } }),
       })
       // the runtime may have answered before `edged` was set, which the Node's runtime state reads
       cloud?.nodeStatusChanged()

@@ -75,6 +75,12 @@ export interface EdgedOptions {
   admission?: NodeCheck
   /** Called when the container runtime becomes reachable or stops being so (`runtimeReady` changed). */
   onRuntimeChange?: () => void
+  /**
+   * The Node's current InternalIP (the one its status reports, read at every update), which pods'
+   * hostIP follows as the kubelet's does; undefined while the Node has none. Without it (or while
+   * it is undefined): `config.nodeIP`, else the host's first non-loopback IPv4 address at start.
+   */
+  hostIP?: () => string | undefined
 }
 
 interface Desired {
@@ -95,7 +101,8 @@ export class Edged {
   readonly #alarm: Alarm
   readonly #probes: ProbeManager
   readonly #logRotator: LogRotator
-  readonly #hostIP: string
+  /** the hostIP without a Node's InternalIP */
+  readonly #startIP: string
   readonly #events: EventRecorder
   readonly #admission: PodAdmission
   /** uid → the pod and the source it came from */
@@ -118,7 +125,9 @@ export class Edged {
     this.#o = options
     this.#clock = options.clock ?? realClock
     this.#log = options.log
-    this.#hostIP = options.config.nodeIP ?? nodeAddress()
+    this.#startIP = options.config.nodeIP ?? nodeAddress()
+    // read at each use: a container's env (status.hostIP) gets the address of when it is created
+    const hostIP = (): string => this.hostIP
     this.#terminations = new Terminations(this.#clock)
     this.#store = new PodStore(options.db)
     const onPodStatus = options.onPodStatus
@@ -130,7 +139,7 @@ export class Edged {
       ...(onPodStatus === undefined ? {} : { onChange: (pod: Pod, status: PodStatus) => (fromApi(pod) ? onPodStatus(pod, status) : undefined) }),
     })
     this.#events = apiPodsOnly(options.recorder ?? noEvents)
-    this.#admission = new PodAdmission({ node: options.admission, statuses: this.#statuses, events: this.#events, clock: this.#clock, hostIP: this.#hostIP, log: options.log })
+    this.#admission = new PodAdmission({ node: options.admission, statuses: this.#statuses, events: this.#events, clock: this.#clock, hostIP, log: options.log })
     this.#observer = new RuntimeObserver(options.runtime)
     this.#backoff = new Backoff({ clock: this.#clock, ...(options.crashBackoff === undefined ? {} : options.crashBackoff) })
     this.#syncer = new PodSyncer({
@@ -138,7 +147,13 @@ export class Edged {
       ...options.parts,
       backoff: this.#backoff,
       recorder: this.#events,
-      context: { nodeName: options.nodeName, hostIP: this.#hostIP, rootDir: options.config.rootDir },
+      context: {
+        nodeName: options.nodeName,
+        get hostIP() {
+          return hostIP()
+        },
+        rootDir: options.config.rootDir,
+      },
       log: options.log,
     })
     this.#workers = new PodWorkers(
@@ -178,8 +193,9 @@ export class Edged {
     return this.#runtimeVersion
   }
 
+  /** Pods' hostIP now: the Node's InternalIP, as the kubelet's generateAPIPodStatus takes it at every status. */
   get hostIP(): string {
-    return this.#hostIP
+    return this.#o.hostIP?.() ?? this.#startIP
   }
 
   /** The status of every pod edged runs (what the snapshot file holds). */
@@ -403,14 +419,15 @@ export class Edged {
 
   async #setStatus(pod: Pod, observed: ObservedPod | undefined, sync: SyncResult | undefined): Promise<void> {
     const uid = uidOf(pod)
-    this.#probes.track(pod, observed, this.#hostIP)
+    const hostIP = this.hostIP
+    this.#probes.track(pod, observed, hostIP)
     const status = podStatus({
       pod,
       observed,
       sync,
       probe: (name) => this.#probes.state(uid, name),
       previous: this.#statuses.previous(uid),
-      hostIP: this.#hostIP,
+      hostIP,
       now: new Date(this.#clock.now()).toISOString(),
     })
     await this.#statuses.set(pod, status, false)

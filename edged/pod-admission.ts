@@ -31,7 +31,8 @@ export interface PodAdmissionOptions {
   statuses: StatusManager
   events: EventRecorder
   clock: Clock
-  hostIP: string
+  /** the node's address now (the refused pod's hostIP) */
+  hostIP: () => string
   log: Logger
   /** admission of new pods against the Node and the pods admitted before (undefined: every pod is admitted) */
   node: NodeCheck | undefined
@@ -92,7 +93,7 @@ export class PodAdmission {
     this.#rejected.set(uidOf(pod), pod)
     this.#o.log.warn({ pod: podName(pod), uid: uidOf(pod), reason: rejection.reason }, rejection.message)
     this.#o.events.event(pod, 'Warning', rejection.reason, rejection.message.slice(REJECTED_PREFIX.length))
-    const status: PodStatus = { phase: 'Failed', reason: rejection.reason, message: rejection.message, conditions: [], containerStatuses: [], hostIP: this.#o.hostIP, startTime: new Date(this.#o.clock.now()).toISOString() }
+    const status: PodStatus = { phase: 'Failed', reason: rejection.reason, message: rejection.message, conditions: [], containerStatuses: [], hostIP: this.#o.hostIP(), startTime: new Date(this.#o.clock.now()).toISOString() }
     await this.#o.statuses.set(pod, status, false)
   }
 }

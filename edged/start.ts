@@ -59,6 +59,8 @@ export interface EdgedHooks {
   admission?: NodeCheck
   /** the container runtime became reachable or stopped being so */
   onRuntimeChange?: () => void
+  /** the Node's current InternalIP: pods' hostIP */
+  hostIP?: () => string | undefined
 }
 
 export async function startEdged(options: {

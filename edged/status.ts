@@ -41,6 +41,7 @@ export function podStatus(input: StatusInput): PodStatus {
     phase,
     conditions: conditions(input, phase, initStatuses, appStatuses),
     hostIP: input.hostIP,
+    hostIPs: [{ ip: input.hostIP }],
     ...(podIP === undefined ? {} : { podIP, podIPs: [{ ip: podIP }] }),
     startTime: previous?.startTime ?? input.now,
     ...(initStatuses.length === 0 ? {} : { initContainerStatuses: initStatuses }),

@@ -230,6 +230,7 @@ export interface PodStatus {
   message?: string
   reason?: string
   hostIP?: string
+  hostIPs?: Array<{ ip: string }>
   podIP?: string
   podIPs?: Array<{ ip: string }>
   startTime?: string

@@ -31,12 +31,14 @@ import type { Session } from '../session.js'
 import type { CoreApi } from './core-api.js'
 import { KeyedWriter, type Refusal } from './keyed-writer.js'
 import { KubeRequestError } from './kube-api.js'
+import { podStatusPatch } from './replace-list.js'
 import type { BackoffOptions, TokenBucket } from './timing.js'
 
-/** What ownership is checked on: the node a pod is bound to, and its uid. */
+/** What ownership is checked on: the node a pod is bound to, and its uid; and its status as last seen (its podIPs and hostIPs). */
 interface PodBinding {
   metadata: { uid?: string }
   spec: { nodeName?: string }
+  status?: unknown
 }
 
 /** The cache of pods bound to a node that ownership is checked against. */
@@ -237,10 +239,11 @@ export class PodUplink {
   }
 
   async #writeStatusChecked(v: PendingStatus): Promise<Refusal | undefined> {
-    const refusal = this.#ownership(await this.#pod(v.namespace, v.name), v.node, v.namespace, v.name, v.report.uid, false)
+    const pod = await this.#pod(v.namespace, v.name)
+    const refusal = this.#ownership(pod, v.node, v.namespace, v.name, v.report.uid, false)
     if (refusal !== undefined) return this.#logged(refusal, v.node)
     try {
-      await this.#o.api.patchPodStatus(v.namespace, v.name, { metadata: { uid: v.report.uid }, status: v.report.status })
+      await this.#o.api.patchPodStatus(v.namespace, v.name, podStatusPatch(v.report.uid, v.report.status, pod?.status))
       return undefined
     } catch (err) {
       return this.#outcome(err, v.node, `pod ${v.namespace}/${v.name}`)

@@ -109,11 +109,16 @@ export function sendable<T extends WorkloadObject>(kind: WorkloadKind, check: Va
   }
 }
 
-/** What the pod informer caches: bound pods only, without status and apply bookkeeping (no handler reads them). */
+/**
+ * What the pod informer caches: bound pods only, without apply bookkeeping, and of the status only
+ * podIPs and hostIPs (which the status patch replaces when they changed: replace-list.ts).
+ */
 export function cachedPod(pod: CloudPod): CloudPod | undefined {
   if ((pod.spec.nodeName ?? '') === '') return undefined
-  const { status: _status, ...rest } = pod
-  return { ...rest, metadata: leanMetadata(pod.metadata) }
+  const { status, ...rest } = pod
+  const { podIPs, hostIPs } = (status ?? {}) as { podIPs?: unknown; hostIPs?: unknown }
+  const kept = { ...(podIPs === undefined ? {} : { podIPs }), ...(hostIPs === undefined ? {} : { hostIPs }) }
+  return { ...rest, metadata: leanMetadata(pod.metadata), ...(Object.keys(kept).length === 0 ? {} : { status: kept }) }
 }
 
 /** The resync content: the node's pods and the objects they reference, each in resource order. */

@@ -74,6 +74,7 @@ export class EdgeCloud {
   #renewer: Renewer | undefined
   #pods: PodReports | undefined
   #tunnel: EdgeTunnel | undefined
+  #internalIP: string | undefined
   readonly #linked: Array<() => void> = []
 
   constructor(options: EdgeCloudOptions) {
@@ -118,8 +119,11 @@ export class EdgeCloud {
       queue: reports,
       measure: nodeProbe({ dataDir: this.#o.dataDir, ...(this.#o.nodeIP === undefined ? {} : { nodeIP: this.#o.nodeIP }), log: statusLog }),
       ...(this.#o.runtime === undefined ? {} : { runtime: this.#o.runtime }),
-      // admission weighs pods against the allocatable the Node shows (kubectl describe node)
-      onReport: (report) => (this.admission.allocatable = report.allocatable),
+      onReport: (report) => {
+        // admission weighs pods against the allocatable the Node shows (kubectl describe node)
+        this.admission.allocatable = report.allocatable
+        this.#internalIP = report.addresses.find((a) => a.type === 'InternalIP')?.address
+      },
       log: statusLog,
     })
     this.#reporter = reporter
@@ -173,6 +177,11 @@ export class EdgeCloud {
     const [{ Renewer }, { X509Certificate }] = await Promise.all([import('../identity/renewer.js'), import('node:crypto')])
     const files = { cert: link.cert, key: link.key }
     return new Renewer({ hub, node: this.#o.nodeName, files, ca: new X509Certificate(ca), renewAt: link.renewAt, log: this.#o.log, onRenewed }, new X509Certificate(identity.cert))
+  }
+
+  /** The InternalIP of the node's last measured status (undefined: it has none): pods' hostIP, as the kubelet takes it from its Node. */
+  get internalIP(): string | undefined {
+    return this.#internalIP
   }
 
   /** The cloud's pods, ConfigMaps and Secrets for this node, once started (edged's cloud source). */

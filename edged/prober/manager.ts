@@ -12,7 +12,7 @@ import type { Container, Pod } from '../../schemas/pod.js'
 import type { ContainerRuntime } from '../cri/runtime.js'
 import type { ObservedPod } from '../kuberuntime/observe.js'
 import { dialTcp, type Dial } from '../pod-network.js'
-import { runProbe } from './run-probe.js'
+import { runProbe, type ProbeTarget } from './run-probe.js'
 import { ProbeWorker, type ProbeKind, type ProbeResult } from './worker.js'
 
 export interface ProbeManagerOptions {
@@ -40,6 +40,7 @@ export interface ContainerProbeState {
 
 interface Tracked {
   containerId: string
+  target: ProbeTarget
   workers: Partial<Record<ProbeKind, ProbeWorker>>
 }
 
@@ -80,12 +81,16 @@ export class ProbeManager {
     const containers = this.#pods.get(uid) ?? new Map<string, Tracked>()
     this.#pods.set(uid, containers)
     const old = containers.get(container.name)
-    if (old?.containerId === containerId) return
+    if (old?.containerId === containerId) {
+      // a hostNetwork pod's address is the node's, which may change while the container runs
+      old.target.podIP = podIP
+      return
+    }
     if (old !== undefined) this.#stop(old)
-    const tracked: Tracked = { containerId, workers: {} }
+    const target: ProbeTarget = { runtime: this.#o.runtime, dial: this.#dial, clock: this.#clock, container, containerId, podIP }
+    const tracked: Tracked = { containerId, target, workers: {} }
     containers.set(container.name, tracked)
     const log = this.#o.log.child({ pod: `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`, container: container.name })
-    const target = { runtime: this.#o.runtime, dial: this.#dial, clock: this.#clock, container, containerId, podIP }
     for (const kind of KINDS) {
       const probe = container[PROBE_FIELD[kind]]
       if (probe === undefined) continue

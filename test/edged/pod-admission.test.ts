@@ -45,7 +45,7 @@ describe('edged pod admission: refusals reported, remembered, and kept across a 
       statuses,
       events: { event: (p, type, reason, message) => events.push({ pod: p.metadata.name, type, reason, message }) },
       clock: new ManualClock(),
-      hostIP: '10.0.0.7',
+      hostIP: () => '10.0.0.7',
       log: pino({ level: 'silent' }),
     })
     return { statuses, events, admission }

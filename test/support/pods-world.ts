@@ -2,7 +2,9 @@
  * A world for end-to-end tests of pods on an edge node: the cloud world (test/support/cloud.ts) with
  * a private containerd, and `tern edge` with edged run in containerd's mount namespace, as on a node.
  * With a network-namespace pair (netns.ts), `tern edge` runs in the pair's edge namespace and reaches
- * CloudHub over its veth, so a partition test can cut the link between them.
+ * CloudHub over its veth, so a partition test can cut the link between them; with a lone namespace
+ * (makeNetns), it runs there and reaches CloudHub through a forward, on a host whose addresses the
+ * test sets.
  */
 import { strict as assert } from 'node:assert'
 import { join } from 'node:path'
@@ -12,7 +14,7 @@ import type { ContainerRuntime } from '../../edged/cri/runtime.js'
 import { POD_NAME, POD_UID } from '../../edged/labels.js'
 import { startCloudEdge, startCloudWorld, until as pollUntil, type CloudWorld } from './cloud.js'
 import { BUSYBOX_IMAGE, containerdAvailable, startContainerd, type Containerd } from './containerd.js'
-import type { NetnsPair } from './netns.js'
+import type { Netns, NetnsPair } from './netns.js'
 import { startChild } from './resources.js'
 import type { Spawner, TernEdgeProcess } from './tern.js'
 
@@ -84,9 +86,12 @@ export function podsWorlds(): Array<() => Promise<void>> {
 /** CloudHub's port in the cloud namespace of a pair (the bridge's; that namespace has nothing else). */
 const BRIDGED_HUB_PORT = 10000
 
-/** `link`: a namespace pair the edge runs behind (made before the world: the hub's certificate names its cloud address). */
-export async function startPodsWorld(undo: Array<() => Promise<void>>, options: { link?: NetnsPair } = {}): Promise<PodsWorld> {
-  const { link } = options
+/**
+ * `link`: a namespace pair the edge runs behind (made before the world: the hub's certificate names
+ * its cloud address); `netns`: a namespace the edge runs in, with only the interfaces the test adds.
+ */
+export async function startPodsWorld(undo: Array<() => Promise<void>>, options: { link?: NetnsPair; netns?: Netns } = {}): Promise<PodsWorld> {
+  const { link, netns } = options
   const world = await startCloudWorld(undo, { nodes: { leaseRenewSeconds: 1, gracePeriodSeconds: 30, monitorPeriodSeconds: 1 }, ...(link === undefined ? {} : { serverIps: [link.cloudIp] }) })
   const containerd = await startContainerd()
   undo.push(() => containerd.stop())
@@ -99,6 +104,9 @@ export async function startPodsWorld(undo: Array<() => Promise<void>>, options: 
     url = `wss://${link.cloudIp}:${BRIDGED_HUB_PORT}`
     // `ip netns exec` puts it in the edge's network namespace, nsenter then in containerd's mounts (both exec in place)
     spawn = (command, args) => link.spawn(link.edgeNs, 'nsenter', [`--target=${containerd.pid}`, '--mount', '--', command, ...args])
+  } else if (netns !== undefined) {
+    await netns.forward(world.cloud.hubPort, world.dir)
+    spawn = (command, args) => netns.spawn('nsenter', [`--target=${containerd.pid}`, '--mount', '--', command, ...args])
   }
   const edgeDir = join(world.dir, 'edge')
   const { mkdir } = await import('node:fs/promises')

@@ -101,6 +101,8 @@ export const PODS: ResourceType = {
   shortNames: ['po'],
   categories: ['all'],
   fields: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
+  // core/v1 PodStatus: conditions by type, podIPs and hostIPs by ip
+  mergeKeys: { 'status.conditions': 'type', 'status.podIPs': 'ip', 'status.hostIPs': 'ip' },
   prepareCreate: podDefaults,
   gracePeriod: podGracePeriod,
   columns: [

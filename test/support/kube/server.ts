@@ -21,7 +21,8 @@
  * paging.ts), update with resourceVersion preconditions (409),
  * merge patch, JSON patch, strategic merge patch for built-ins only (415 for custom resources, as
  * the real server; with its directives, lists merged by key where the kind declares one — Node
- * status addresses and conditions — and other lists replaced: strategic.ts), delete (with preconditions),
+ * status addresses and conditions, Pod status conditions, podIPs and hostIPs — and other lists
+ * replaced: strategic.ts), delete (with preconditions),
  * deletecollection, the status subresource, generation, no-op writes, pruning, fieldValidation
  * Strict/Warn/Ignore, validation against openAPIV3Schema including list-map/set uniqueness (422
  * with causes), watch from a resourceVersion with a bounded history (410 Expired ERROR event),

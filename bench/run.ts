@@ -108,6 +108,10 @@
  *   --metrics-rounds 5         rounds of one run with http on (scraped every 5 s) and one with http: false,
  *                              alternating; --devices and --twin-duration as for twin
  *   results also go to bench/results/metrics-latest.json
+ * scrapes (what --scrapes 128 GET /metrics sent at once cost the broker's clients: an MQTT client's
+ * QoS 0 round trip every 5 ms on tern edge's bus with --devices devices, quiet and while each of
+ * --scrape-bursts 10 bursts is answered; bench/scrapes.ts; about a minute):
+ *   results also go to bench/results/scrapes-latest.json
  * streams (kubectl exec latency, kubectl logs / exec cat throughput through the stream tunnel vs the
  * edge reading the CRI log itself, and a control message's round trip on a shared 2 MB/s uplink
  * with streams on the session's connection or their own, bench/streams.ts; about 3 minutes; root,
@@ -135,12 +139,13 @@ import { IDENTITY_DEFAULTS, identityEstimateSeconds, runIdentityBench } from './
 import { EDGED_DEFAULTS, edgedEstimateSeconds, runEdgedBench } from './edged.js'
 import { EDGED_EXTREMES_DEFAULTS, edgedExtremesEstimateSeconds, runEdgedExtremesBench } from './edged-extremes.js'
 import { METRICS_COST_DEFAULTS, metricsCostEstimateSeconds, runMetricsCostBench } from './metrics-cost.js'
+import { runScrapesBench, SCRAPES_DEFAULTS, scrapesEstimateSeconds } from './scrapes.js'
 import { STREAMS_DEFAULTS, runStreamsBench, streamsEstimateSeconds } from './streams.js'
 import { LOG_ROTATION_DEFAULTS, logRotationEstimateSeconds, runLogRotationBench } from './log-rotation.js'
 import { runWebAssetsBench, webAssetsEstimateSeconds } from './web-assets.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'cloud-workloads', 'cloud-cache', 'identity', 'edged', 'edged-extremes', 'metrics', 'streams', 'web', 'log-rotation'] as const
+const BENCHES = ['broker', 'twin', 'modbus', 'opcua', 'cloud', 'cloud-workloads', 'cloud-cache', 'identity', 'edged', 'edged-extremes', 'metrics', 'scrapes', 'streams', 'web', 'log-rotation'] as const
 
 const { values } = parseArgs({
   options: {
@@ -194,6 +199,8 @@ const { values } = parseArgs({
     'identity-connects': { type: 'string' },
     'edged-pods': { type: 'string' },
     'metrics-rounds': { type: 'string' },
+    scrapes: { type: 'string' },
+    'scrape-bursts': { type: 'string' },
     'edged-scale-pods': { type: 'string' },
     'edged-containers': { type: 'string' },
     'extremes-configmap-pods': { type: 'string' },
@@ -333,6 +340,12 @@ async function main(): Promise<void> {
     const result = await withWatchdog('metrics', metricsCostEstimateSeconds(options), () => runMetricsCostBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/metrics-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
+  }
+  if (only.includes('scrapes')) {
+    const options = { ...SCRAPES_DEFAULTS, devices: num('devices', SCRAPES_DEFAULTS.devices, 1), scrapes: num('scrapes', SCRAPES_DEFAULTS.scrapes, 1), bursts: num('scrape-bursts', SCRAPES_DEFAULTS.bursts, 1) }
+    const result = await withWatchdog('scrapes', scrapesEstimateSeconds(options), () => runScrapesBench(options, log))
+    mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
+    writeFileSync(resolve(ROOT, 'bench/results/scrapes-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
   if (only.includes('edged')) {
     const options = {

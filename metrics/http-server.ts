@@ -7,7 +7,9 @@
  * The listener shares the process's open-files limit and event loop with the broker and LevelDB,
  * so it holds at most `maxConnections` connections: past it a connection is closed as soon as it
  * is accepted (counted, and logged once each time the limit is reached), and a slow-loris client
- * or a pile of scrapes costs the listener's own clients, never the broker's.
+ * or a pile of scrapes costs the listener's own clients, never the broker's. Scrapes that arrive
+ * together share one collection (see {@link MetricsServer#collect}), so a pile of them costs the
+ * event loop one collection, not one each.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -15,6 +17,12 @@ import type { Logger } from 'pino'
 import type { HttpListener } from '../schemas/http-listener.js'
 import { TernError } from '../schemas/tern-error.js'
 import { countedBy, type Registry } from './prom.js'
+
+/**
+ * How long a collection waits for more scrapes to share it, ms: a scrape's answer comes that much
+ * later, and scrapes sent at once (which a loaded event loop reads over tens of ms) cost one.
+ */
+const GATHER_MS = 10
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -35,6 +43,8 @@ export class MetricsServer {
   /** connections closed at once because maxConnections were open */
   #dropped = 0
   #full = false
+  /** the rendered samples every scrape waiting now is answered with; undefined when none is under way */
+  #collection: Promise<Buffer> | undefined
 
   constructor(options: MetricsServerOptions) {
     this.#o = options
@@ -129,15 +139,36 @@ export class MetricsServer {
   }
 
   async #metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const registry = this.#o.registry
+    let body: Buffer
     try {
-      const body = await registry.metrics()
-      res.writeHead(200, { 'content-type': registry.contentType })
-      res.end(req.method === 'HEAD' ? undefined : body)
-    } catch (err) {
-      this.#o.log.error({ err }, 'collecting metrics failed')
-      text(req, res, 500, 'collecting metrics failed\n')
+      body = await this.#collect()
+    } catch {
+      return text(req, res, 500, 'collecting metrics failed\n')
     }
+    res.writeHead(200, { 'content-type': this.#o.registry.contentType, 'content-length': body.length })
+    res.end(req.method === 'HEAD' ? undefined : body)
+  }
+
+  /**
+   * The registry's samples, rendered once for every scrape that arrives before they are: the
+   * collection starts GATHER_MS after the first scrape waiting for it, and a scrape that comes
+   * while it is under way waits for it too. Scrapes sent together (a Prometheus pair, a
+   * dashboard's panels, a flood), which reach the event loop over several turns, cost one
+   * collection; one that comes after a collection has finished gets a new one, so no answer is
+   * older than the collection under way when it came. prom-client collects anew at every call.
+   */
+  #collect(): Promise<Buffer> {
+    if (this.#collection !== undefined) return this.#collection
+    const collection = new Promise<void>((resolve) => setTimeout(resolve, GATHER_MS)).then(async () => Buffer.from(await this.#o.registry.metrics()))
+    this.#collection = collection
+    const done = (): void => {
+      this.#collection = undefined
+    }
+    collection.then(done, (err: unknown) => {
+      done()
+      this.#o.log.error({ err }, 'collecting metrics failed')
+    })
+    return collection
   }
 }
 

@@ -15,7 +15,9 @@
  *   ConfigMaps and Secrets they reference, after the devices' resync was answered; then `update` /
  *   `delete` of `<ns>/pod/<name>`, `<ns>/configmap/<name>`, `<ns>/secret/<name>` as for devices.
  *   An edge that refuses some objects of the resync applies the others and answers it with
- *   {@link WorkloadResyncAnswer} (an edge that answers `"OK"` took them all).
+ *   {@link WorkloadResyncAnswer} (an edge that answers `"OK"` took them all). A set too large for
+ *   one frame goes in parts (`part`) to an edge that announced `workload-resync-parts`
+ *   (link/protocol.ts): it holds each part, answered `"OK"`, and applies them all with the last.
  *
  * Upstream (edge → cloud), each acknowledged by the cloud once written to `Device.status`:
  * - `update` of `device/<ns>/<name>/twin/edge_updated`, content {@link TwinReport}: the current

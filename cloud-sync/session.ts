@@ -28,6 +28,8 @@ export interface SessionOptions {
   source: string
   /** what the node proved itself with (cloud side: its certificate's serial) */
   identity?: string
+  /** cloud side: what the edge announced it takes beyond KubeEdge's protocol (link/protocol.ts Capabilities) */
+  capabilities?: ReadonlySet<string>
   /** bound to the node by its owner (CloudHub, EdgeHub), so the session does not log `node` again */
   log: Logger
   /** re-send an unanswered request after this many ms (KubeEdge: 5 s), then at doubling intervals */
@@ -48,8 +50,9 @@ interface Pending {
 export class Session {
   readonly node: string
   readonly identity: string | undefined
+  readonly capabilities: ReadonlySet<string>
   readonly #wire: Wire
-  readonly #o: Required<Omit<SessionOptions, 'node' | 'identity'>>
+  readonly #o: Required<Omit<SessionOptions, 'node' | 'identity' | 'capabilities'>>
   readonly #pending = new Map<string, Pending>()
   readonly #messageHandlers: Array<(message: Envelope) => void> = []
   readonly #keepaliveHandlers: Array<(message: Envelope) => void> = []
@@ -64,8 +67,9 @@ export class Session {
   constructor(wire: Wire, options: SessionOptions) {
     this.node = options.node
     this.identity = options.identity
+    this.capabilities = options.capabilities ?? new Set()
     this.#wire = wire
-    const { identity: _identity, ...rest } = options
+    const { identity: _identity, capabilities: _capabilities, ...rest } = options
     this.#o = { resendMs: 5000, resendMaxMs: 60_000, now: Date.now, ...rest }
     this.lastReceivedAt = this.#o.now()
     this.#refusals = new RefusalLog(this.#o.log, this.#o.now)

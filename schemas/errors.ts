@@ -109,6 +109,7 @@ export const ErrorCodes = {
   CLOUD_LISTEN_FAILED: 'CloudHub could not bind its address (in use, or not permitted)',
   CLOUD_DEVICE_UNKNOWN: 'an edge reported a device that does not exist or is not bound to that node; dropped',
   CLOUD_STATUS_WRITE_FAILED: 'the API server refused a Device status patch for good (400/422): the report is answered with this code and dropped; transient failures are retried by the cloud and the report stays unacknowledged',
+  CLOUD_RESYNC_TOO_LARGE: "tern cloud cannot send a node the resync of its pods: its pods alone are more JSON than one frame of the link carries (16 MiB) and the node's tern edge is of a version that does not take a resync in parts; logged once, tried again with back-off. The node keeps what it holds (its devices are served) and gets no change of its pods until it is upgraded or its pods fit",
   CLOUD_OBJECT_INVALID: 'a Device or DeviceModel from the API server does not match its schema; logged with its problems and treated as absent',
   CLOUD_KUBE_UNAVAILABLE: 'the Kubernetes API server cannot be reached or refused the credentials',
   CLOUD_NOT_OWNER: 'an edge node sent a message about an object that belongs to another node (or to none); refused and logged with the node name',

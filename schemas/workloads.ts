@@ -53,15 +53,30 @@ export const Secret = Type.Object(
 export type Secret = Static<typeof Secret>
 
 /**
+ * Which part of a resync sent in parts a `resync` frame is: `index` from 0, of `count`; all carry
+ * the same `resync` id. The edge holds parts until the last one (index `count - 1`) arrives, then
+ * applies their objects together as one resync.
+ */
+export const ResyncPart = Type.Object({
+  resync: Type.String({ minLength: 1, maxLength: 128 }),
+  index: Type.Integer({ minimum: 0 }),
+  count: Type.Integer({ minimum: 1 }),
+})
+export type ResyncPart = Static<typeof ResyncPart>
+
+/**
  * Content of the downstream `resync` of resource `pods`: the node's whole workload set. A set too
- * large for one frame has ConfigMaps and Secrets sent as `update`s just before it; `kept` names
- * them (`<ns>/configmap/<name>`, `<ns>/secret/<name>`), and the edge keeps what it holds of them.
+ * large for one frame goes in parts (`part`) to an edge that announced the capability
+ * `workload-resync-parts` (link/protocol.ts); to another, its ConfigMaps and Secrets are sent as
+ * `update`s just before it; `kept` names them (`<ns>/configmap/<name>`, `<ns>/secret/<name>`), and
+ * the edge keeps what it holds of them.
  */
 export const NodeWorkloadSet = Type.Object({
   pods: Type.Array(CloudPod),
   configmaps: Type.Array(ConfigMap),
   secrets: Type.Array(Secret),
   kept: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 600 }))),
+  part: Type.Optional(ResyncPart),
 })
 export type NodeWorkloadSet = Static<typeof NodeWorkloadSet>
 

@@ -50,11 +50,13 @@ export interface DownlinkSpec<O extends Meta> {
   /** Changes go out by rank, then by resource (so the edge never holds an object whose dependency it lacks). */
   rank(change: Change<O>): number
   /**
-   * A resync content too large for one frame, split: the objects of `early` (resources of the set)
-   * are sent as updates first, each in its own frame, and the resync follows with `content` once
-   * the edge answered them all. Without it the content goes as it is.
+   * A resync content too large for one frame, split for an edge that announced `capabilities`: the
+   * objects of `early` (resources of the set) are sent as updates and the `parts` as resyncs first,
+   * each in its own frame, and the resync follows with `content` once the edge answered them all.
+   * `oversize`: the resync cannot go (it is not sent; tried again after a back-off, as a refused
+   * one). Without it the content goes as it is.
    */
-  split?(content: unknown): { early: string[]; content: unknown }
+  split?(content: unknown, capabilities: ReadonlySet<string>): { early: string[]; parts: unknown[]; content: unknown; oversize?: string }
   /**
    * The edge answered an `update` of `resource` with an error: it refused that version and changed
    * nothing. `held`: the node had acknowledged an earlier version of the same object (same uid),
@@ -98,6 +100,8 @@ interface NodeLink {
   /** resources touched while the resync is in flight */
   dirty: Set<string>
   resyncing: boolean
+  /** the resync could not go for its size (logged once as an error) */
+  tooLarge: boolean
   backoff: Backoff
   /** resolves `attach`'s promise: the first resync was answered, or the link ended */
   settled: () => void
@@ -153,7 +157,7 @@ export class Downlink<O extends Meta> {
     const node = session.node
     let settled!: () => void
     const done = new Promise<void>((resolve) => (settled = resolve))
-    const link: NodeLink = { session, view: new Map(), inflight: new Map(), dirty: new Set(), resyncing: true, backoff: new Backoff({ initialMs: this.#o.resyncRetryMs, maxMs: 30_000 }), settled }
+    const link: NodeLink = { session, view: new Map(), inflight: new Map(), dirty: new Set(), resyncing: true, tooLarge: false, backoff: new Backoff({ initialMs: this.#o.resyncRetryMs, maxMs: 30_000 }), settled }
     this.#links.get(node)?.settled()
     this.#links.set(node, link)
     session.onClose(() => {
@@ -185,20 +189,25 @@ export class Downlink<O extends Meta> {
     for (const [resource, object] of set.objects) link.view.set(resource, this.#known(resource, object))
     link.dirty.clear()
     link.resyncing = true
-    const { early, content } = spec.split?.(set.content) ?? { early: [], content: set.content }
-    if (early.length === 0) return this.#sendResync(link, content, set.objects)
+    const { early, parts, content, oversize } = spec.split?.(set.content, link.session.capabilities) ?? { early: [], parts: [], content: set.content }
+    if (oversize !== undefined) return this.#retryResync(link, 'CLOUD_RESYNC_TOO_LARGE', oversize)
+    if (early.length === 0 && parts.length === 0) return this.#sendResync(link, content, set.objects)
     const updates = early.map((resource) => {
       const object = set.objects.get(resource) as O
       this.#metrics.updates++
       return link.session.request(message({ source: Sources.cloud, group: RESOURCE_GROUP, operation: Operations.update, resource }, spec.forEdge(resource, object), { resourceversion: object.metadata.resourceVersion ?? '' }))
     })
-    this.#o.log.debug({ node, resource: spec.resyncResource, early: early.length }, 'resync too large for one frame: its largest objects sent first')
-    Promise.all(updates).then(
-      (answers) => {
+    this.#o.log.debug({ node, resource: spec.resyncResource, early: early.length, parts: parts.length + 1 }, 'resync too large for one frame: sent in several')
+    Promise.all([Promise.all(updates), this.#sendParts(link, parts)]).then(
+      ([answers, refusedPart]) => {
         if (!this.#current(link)) return
         const refused = answers.filter((a) => a.route.operation === Operations.error)
         this.#metrics.refused += refused.length
         for (const answer of refused) this.#o.log.warn({ node, resource: answer.route.resource, answer: answer.content as ErrorContent }, 'the edge refused an object sent ahead of its resync')
+        if (refusedPart !== undefined) {
+          this.#metrics.refused++
+          return this.#retryResync(link, 'CLOUD_MESSAGE_INVALID', refusedPart.content)
+        }
         this.#sendResync(link, content, set.objects)
       },
       (err: unknown) => {
@@ -206,6 +215,36 @@ export class Downlink<O extends Meta> {
         if (!(err instanceof TernError && (err.code === 'CLOUD_REQUEST_SUPERSEDED' || err.code === 'CLOUD_LINK_CLOSED'))) this.#o.log.error({ err, node }, 'sending objects ahead of a resync failed')
       },
     )
+  }
+
+  /**
+   * The parts of a resync before its last, one at a time (each is up to half a frame: one in
+   * flight holds the node's link and tern cloud's memory to one); resolves with the edge's refusal
+   * of one, which ends them.
+   */
+  async #sendParts(link: NodeLink, parts: unknown[]): Promise<Envelope | undefined> {
+    for (const part of parts) {
+      if (!this.#current(link)) return undefined
+      const answer = await link.session.request(message({ source: Sources.cloud, group: RESOURCE_GROUP, operation: Operations.resync, resource: this.#o.spec.resyncResource }, part))
+      if (answer.route.operation === Operations.error) return answer
+    }
+    return undefined
+  }
+
+  /** The resync could not go (`code`), or the edge refused it (`answer`): sent again after a back-off. */
+  #retryResync(link: NodeLink, code: 'CLOUD_RESYNC_TOO_LARGE' | 'CLOUD_MESSAGE_INVALID', answer: unknown): void {
+    const node = link.session.node
+    const resource = this.#o.spec.resyncResource
+    link.settled()
+    const wait = link.backoff.next()
+    if (code === 'CLOUD_RESYNC_TOO_LARGE') {
+      const level = link.tooLarge ? 'debug' : 'error'
+      link.tooLarge = true
+      this.#o.log[level]({ code, node, resource, reason: answer, retryMs: wait }, 'the resync cannot be sent to the node; it keeps what it holds and gets no changes of these objects meanwhile')
+    } else this.#o.log.warn({ node, resource, answer, retryMs: wait }, 'the edge refused the resync; sending it again')
+    this.#o.clock.setTimeout(() => {
+      if (this.#current(link)) this.#resync(link)
+    }, wait)
   }
 
   #sendResync(link: NodeLink, content: unknown, objects: ReadonlyMap<string, O>): void {
@@ -217,16 +256,11 @@ export class Downlink<O extends Meta> {
     link.session.request(msg).then(
       (answer) => {
         if (!this.#current(link)) return
-        link.settled()
         if (answer.route.operation === Operations.error) {
           this.#metrics.refused++
-          const wait = link.backoff.next()
-          this.#o.log.warn({ node, resource: spec.resyncResource, answer: answer.content, retryMs: wait }, 'the edge refused the resync; sending it again')
-          this.#o.clock.setTimeout(() => {
-            if (this.#current(link)) this.#resync(link)
-          }, wait)
-          return
+          return this.#retryResync(link, 'CLOUD_MESSAGE_INVALID', answer.content)
         }
+        link.settled()
         link.backoff.reset()
         link.resyncing = false
         for (const known of link.view.values()) known.acked = true

@@ -4,10 +4,12 @@
  * envFrom and imagePullSecrets, in every container and init container), what of each object the
  * edge acts on, the object as sent, and the order changes go out in.
  */
+import { randomUUID } from 'node:crypto'
 import { MAX_NESTING } from '../../schemas/cloud-link-limits.js'
 import type { Validator } from '../../schemas/validate.js'
 import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
 import { nestedDeeperThan } from '../json-depth.js'
+import { Capabilities, DEFAULT_MAX_PAYLOAD } from '../link/protocol.js'
 import { parseWorkloadResource, workloadResource, type NodeWorkloadSet, type WorkloadKind } from '../messages.js'
 import type { Change } from './downlink.js'
 
@@ -141,18 +143,39 @@ export function nodeWorkloadSet(objects: ReadonlyMap<string, WorkloadObject>): N
  */
 export const RESYNC_CONTENT_MAX_BYTES = 8 * 1024 * 1024
 
+/** The most of a resync's content one frame carries: the link's frame less room for the envelope. */
+export const FRAME_CONTENT_MAX_BYTES = DEFAULT_MAX_PAYLOAD - 4096
+
+/** How a resync goes: in one frame, or after objects or parts sent ahead of it. */
+export interface ResyncSplit {
+  /** ConfigMaps and Secrets sent as updates before the resync (to an edge that takes no parts) */
+  early: string[]
+  /** the parts before the last, each in its own frame (to an edge that takes parts) */
+  parts: NodeWorkloadSet[]
+  /** the resync's content: the whole set, the set less `early`, or the last part */
+  content: NodeWorkloadSet
+  /** why the resync cannot go at all: a frame would be larger than the link carries */
+  oversize?: string
+}
+
 /**
- * A resync whose content is larger than `maxBytes`: the largest ConfigMaps and Secrets go `early`
- * (sent as updates before the resync, each in its own frame) until the rest fits, and the content
- * names them in `kept`.
+ * A resync whose content is larger than `maxBytes`, split. To an edge that takes parts (`parts`)
+ * the set goes in parts of at most `maxBytes` each (an object larger than that alone), the edge
+ * applying them together once the last one arrived. To another, the largest ConfigMaps and
+ * Secrets go `early` (sent as updates before the resync, each in its own frame) until the rest
+ * fits, and the content names them in `kept`; its pods always go in the resync, so a set whose
+ * pods alone pass a frame cannot go (`oversize`).
  */
-export function splitResync(set: NodeWorkloadSet, maxBytes = RESYNC_CONTENT_MAX_BYTES): { early: string[]; content: NodeWorkloadSet } {
-  let size = Buffer.byteLength(JSON.stringify(set))
-  if (size <= maxBytes) return { early: [], content: set }
-  const objects = [
-    ...set.configmaps.map((o) => ({ resource: workloadResource('configmap', o.metadata.namespace, o.metadata.name), bytes: Buffer.byteLength(JSON.stringify(o)) })),
-    ...set.secrets.map((o) => ({ resource: workloadResource('secret', o.metadata.namespace, o.metadata.name), bytes: Buffer.byteLength(JSON.stringify(o)) })),
-  ].sort((a, b) => b.bytes - a.bytes || (a.resource < b.resource ? -1 : 1))
+export function splitResync(set: NodeWorkloadSet, options: { parts: boolean; maxBytes?: number; frameBytes?: number }): ResyncSplit {
+  const { maxBytes = RESYNC_CONTENT_MAX_BYTES, frameBytes = FRAME_CONTENT_MAX_BYTES } = options
+  // each object's JSON once (a node's set may be tens of MiB: no copy of it as one string)
+  const sized = (list: 'pods' | 'configmaps' | 'secrets'): Array<{ object: WorkloadObject; bytes: number }> => set[list].map((object) => ({ object, bytes: jsonBytes(object) }))
+  const lists = { configmaps: sized('configmaps'), secrets: sized('secrets'), pods: sized('pods') }
+  let size = SET_FRAME_BYTES + [...lists.configmaps, ...lists.secrets, ...lists.pods].reduce((sum, o) => sum + o.bytes + 1, 0)
+  if (size <= maxBytes) return { early: [], parts: [], content: set }
+  if (options.parts) return inParts(lists, maxBytes, frameBytes)
+  const named = (kind: 'configmap' | 'secret') => (o: { object: WorkloadObject; bytes: number }) => ({ resource: workloadResource(kind, o.object.metadata.namespace, o.object.metadata.name), bytes: o.bytes })
+  const objects = [...lists.configmaps.map(named('configmap')), ...lists.secrets.map(named('secret'))].sort((a, b) => b.bytes - a.bytes || (a.resource < b.resource ? -1 : 1))
   const early = new Set<string>()
   for (const o of objects) {
     if (size <= maxBytes) break
@@ -160,7 +183,44 @@ export function splitResync(set: NodeWorkloadSet, maxBytes = RESYNC_CONTENT_MAX_
     size -= o.bytes
   }
   const stays = (kind: 'configmap' | 'secret') => (o: ConfigMap | Secret) => !early.has(workloadResource(kind, o.metadata.namespace, o.metadata.name))
-  return { early: [...early], content: { pods: set.pods, configmaps: set.configmaps.filter(stays('configmap')), secrets: set.secrets.filter(stays('secret')), kept: [...early] } }
+  const content = { pods: set.pods, configmaps: set.configmaps.filter(stays('configmap')), secrets: set.secrets.filter(stays('secret')), kept: [...early] }
+  const split = { early: [...early], parts: [], content }
+  if (size <= frameBytes) return split
+  const reason = `the resync of its pods is ${size} bytes of JSON, more than the ${frameBytes} a frame of the link carries, and its edge does not take a resync in parts (it does not announce ${Capabilities.workloadResyncParts}: an older tern edge)`
+  return { ...split, oversize: reason }
+}
+
+/** Room in a resync's content for what is not its objects: the lists, `kept` of a few names, `part`. */
+const SET_FRAME_BYTES = 256
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value))
+}
+
+/** The set in parts of at most `maxBytes` each (objects in set order; one larger than that alone). */
+function inParts(lists: Record<'configmaps' | 'secrets' | 'pods', Array<{ object: WorkloadObject; bytes: number }>>, maxBytes: number, frameBytes: number): ResyncSplit {
+  const parts: NodeWorkloadSet[] = []
+  let part: NodeWorkloadSet = { pods: [], configmaps: [], secrets: [] }
+  let size = SET_FRAME_BYTES
+  /** the largest part, bytes */
+  let largest = 0
+  for (const list of ['configmaps', 'secrets', 'pods'] as const) {
+    for (const { object, bytes } of lists[list]) {
+      if (size + bytes + 1 > maxBytes && size > SET_FRAME_BYTES) {
+        parts.push(part)
+        part = { pods: [], configmaps: [], secrets: [] }
+        size = SET_FRAME_BYTES
+      }
+      ;(part[list] as unknown[]).push(object)
+      size += bytes + 1
+      largest = Math.max(largest, size)
+    }
+  }
+  parts.push(part)
+  const resync = randomUUID()
+  parts.forEach((p, index) => (p.part = { resync, index, count: parts.length }))
+  const split = { early: [], parts: parts.slice(0, -1), content: parts.at(-1) as NodeWorkloadSet }
+  return largest <= frameBytes ? split : { ...split, oversize: `a part of the resync of its pods is ${largest} bytes of JSON (one object), more than the ${frameBytes} a frame of the link carries` }
 }
 
 /**

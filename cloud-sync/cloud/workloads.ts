@@ -23,6 +23,7 @@ import * as checks from '../../schemas/generated/validators.js'
 import { POD_MAX_BYTES } from '../../schemas/cloud-link-limits.js'
 import { validator, type Validation } from '../../schemas/validate.js'
 import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
+import { Capabilities } from '../link/protocol.js'
 import { parseWorkloadResource, WORKLOAD_RESYNC_RESOURCE, workloadResource, type NodeWorkloadSet } from '../messages.js'
 import type { Session } from '../session.js'
 import { Downlink, type DownlinkMetrics } from './downlink.js'
@@ -82,7 +83,7 @@ export class Workloads {
         essence,
         forEdge: (resource, object) => forEdge(parseWorkloadResource(resource)?.kind ?? 'pod', object),
         rank: rankWorkloadChange,
-        split: (content) => splitResync(content as NodeWorkloadSet),
+        split: (content, capabilities) => splitResync(content as NodeWorkloadSet, { parts: capabilities.has(Capabilities.workloadResyncParts) }),
         refused: (node, resource, object, error, held) => {
           if (parseWorkloadResource(resource)?.kind !== 'pod') return
           for (const handler of this.#refusedHandlers) handler(node, object, error, held)

@@ -1,13 +1,13 @@
 /**
  * How the edge checks a workload `resync` (workload-sync.ts): its shape as a whole, each object on
  * its own. A content that is not a set (not an object, a list missing or not a list, `kept` not a
- * list of names, an object without a name) is refused whole; an object its schema refuses (another
- * tern version's cloud sends what this edge's schema does not take) costs only itself, as a
- * refused `update` of it would: it is left out of the set and named in the answer, with the same
- * problems (paths from `/content`, as in the update's answer). Pure.
+ * list of names, `part` not a part, an object without a name) is refused whole; an object its
+ * schema refuses (another tern version's cloud sends what this edge's schema does not take) costs
+ * only itself, as a refused `update` of it would: it is left out of the set and named in the
+ * answer, with the same problems (paths from `/content`, as in the update's answer). Pure.
  */
 import type { Problem, Validation } from '../../schemas/validate.js'
-import type { CloudPod, ConfigMap, Secret } from '../../schemas/workloads.js'
+import type { CloudPod, ConfigMap, ResyncPart, Secret } from '../../schemas/workloads.js'
 import { workloadResource, type NodeWorkloadSet, type WorkloadKind } from '../messages.js'
 import { contentProblems } from './downlink-receiver.js'
 
@@ -37,7 +37,9 @@ export function checkResync(content: unknown, validate: Record<WorkloadKind, (do
   if (kept !== undefined && !(Array.isArray(kept) && kept.every((k) => typeof k === 'string' && k.length > 0 && k.length <= 600))) {
     problems.push({ path: '/content/kept', message: 'must be an array of resource names' })
   }
-  const set: NodeWorkloadSet = { pods: [], configmaps: [], secrets: [], ...(kept === undefined ? {} : { kept: kept as string[] }) }
+  const { part } = content
+  if (part !== undefined && !isPart(part)) problems.push({ path: '/content/part', message: 'must be {resync, index, count}: an id and integers, 0 <= index < count' })
+  const set: NodeWorkloadSet = { pods: [], configmaps: [], secrets: [], ...(kept === undefined ? {} : { kept: kept as string[] }), ...(part === undefined ? {} : { part: part as ResyncPart }) }
   const refused: RefusedObject[] = []
   for (const [list, kind] of LISTS) {
     const objects = content[list]
@@ -63,6 +65,12 @@ function nameOf(object: unknown): { namespace: string; name: string; uid: string
   const { name, namespace = 'default', uid } = metadata
   if (typeof name !== 'string' || name === '' || typeof namespace !== 'string' || namespace === '') return undefined
   return { namespace, name, uid: typeof uid === 'string' && uid !== '' ? uid : undefined }
+}
+
+function isPart(value: unknown): value is ResyncPart {
+  if (!isRecord(value)) return false
+  const { resync, index, count } = value
+  return typeof resync === 'string' && resync.length > 0 && resync.length <= 128 && Number.isInteger(index) && Number.isInteger(count) && (index as number) >= 0 && (index as number) < (count as number)
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

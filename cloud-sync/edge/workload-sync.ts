@@ -8,7 +8,8 @@
  * checked on its own (workload-resync.ts): one the store's schema refuses changes nothing of what
  * the node holds under its name (an earlier version stays, of a pod only the same uid's, as a
  * refused `update` leaves it) and is named in the answer, so the cloud reports it as it reports a
- * refused update; the other objects are applied. Whether edged can run a pod is edged's to say
+ * refused update; the other objects are applied. A resync too large for one frame comes in parts
+ * (resync-parts.ts), applied together when the last one arrives. Whether edged can run a pod is edged's to say
  * (its cloud source, edged/sources/cloud.ts), so one bad pod never blocks the set.
  *
  * It is edged's view of the cloud: `pods()`, `configMap()` and `secret()` for env (EnvResolver),
@@ -27,6 +28,7 @@ import { Operations, parseWorkloadResource, Sources, WORKLOAD_RESYNC_RESOURCE, w
 import type { Session } from '../session.js'
 import { deleteOne, putOne, replaceAll, type SetChange } from './cloud-objects.js'
 import { contentProblems, DownlinkReceiver, reasonOf, type Applied } from './downlink-receiver.js'
+import { ResyncParts, type CheckedSet } from './resync-parts.js'
 import { checkResync, type RefusedObject } from './workload-resync.js'
 
 export type WorkloadObject = CloudPod | ConfigMap | Secret
@@ -64,6 +66,8 @@ export class WorkloadSync {
   readonly #store: LevelStore<WorkloadSpaces>
   readonly #receiver: DownlinkReceiver
   readonly #listeners: Array<(changed: readonly WorkloadRef[]) => void> = []
+  /** the parts of a resync sent in several frames, until its last */
+  readonly #parts = new ResyncParts()
   #objects: ReadonlyMap<string, WorkloadObject> = new Map()
 
   constructor(options: WorkloadSyncOptions) {
@@ -90,6 +94,8 @@ export class WorkloadSync {
   }
 
   attach(session: Session): void {
+    // parts of a resync the last session began are not finished: the cloud resyncs anew
+    session.onClose(() => this.#parts.clear())
     this.#receiver.attach(session)
   }
 
@@ -188,9 +194,18 @@ export class WorkloadSync {
       if (!checked.ok) return invalid(checked.problems)
       const foreign = this.#foreignPods(checked.set)
       if (foreign.length > 0) return { ok: false, code: 'CLOUD_NOT_OWNER', problems: foreign }
-      const next = setOf(checked.set, this.#objects)
-      const refused = checked.refused.map((object) => this.#refused(object, next))
-      return { ...replaceAll('workloads', this.#objects, next), refused }
+      let whole: CheckedSet = checked
+      if (checked.set.part !== undefined) {
+        const outcome = this.#parts.take(checked, checked.set.part)
+        if ('problems' in outcome) return invalid(outcome.problems)
+        if (!('whole' in outcome)) return { ops: [], next: this.#objects }
+        whole = outcome.whole
+      }
+      const next = setOf(whole.set, this.#objects)
+      const refused = whole.refused.map((object) => this.#refused(object, next))
+      const change = replaceAll('workloads', this.#objects, next)
+      this.#log.debug({ objects: next.size, written: change.ops.length, refused: refused.length, parts: checked.set.part?.count ?? 1 }, 'workload resync applied')
+      return { ...change, refused }
     }
     const target = parseWorkloadResource(resource) as { kind: WorkloadKind }
     if (operation === Operations.delete) return deleteOne('workloads', this.#objects, resource)

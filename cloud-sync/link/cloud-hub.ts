@@ -20,7 +20,7 @@ import { Session } from '../session.js'
 import type { Authenticator, AuthResult } from './auth.js'
 import { socketClosed, terminateAfter } from './close.js'
 import { watchKeepalive } from './keepalive.js'
-import { CloseCodes, DEFAULT_MAX_PAYLOAD, DEFAULT_PROJECT_ID, Headers, parseEventsPath } from './protocol.js'
+import { CloseCodes, DEFAULT_MAX_PAYLOAD, DEFAULT_PROJECT_ID, Headers, parseCapabilities, parseEventsPath } from './protocol.js'
 import { wsWire } from './ws-wire.js'
 
 export interface CloudHubOptions {
@@ -225,7 +225,7 @@ export class CloudHub {
   #accept(socket: WebSocket, node: string, request: IncomingMessage, expiresAt: number | undefined, identity: string | undefined): void {
     const log = this.#log.child({ node })
     const { clock } = this.#o
-    const session = new Session(wsWire(socket, log), { node, source: Sources.cloud, log, ...(identity === undefined ? {} : { identity }), now: () => clock.now(), ...(this.#o.resendMs === undefined ? {} : { resendMs: this.#o.resendMs }) })
+    const session = new Session(wsWire(socket, log), { node, source: Sources.cloud, log, capabilities: parseCapabilities(request.headers[Headers.capabilities]), ...(identity === undefined ? {} : { identity }), now: () => clock.now(), ...(this.#o.resendMs === undefined ? {} : { resendMs: this.#o.resendMs }) })
     const old = this.#sessions.get(node)
     if (old !== undefined) {
       log.info('a new connection of the node replaces its session')

@@ -21,7 +21,7 @@ import { Session } from '../session.js'
 import { bearer, isBearerSecret } from './auth.js'
 import { socketClosed, terminateAfter } from './close.js'
 import { every, watchKeepalive } from './keepalive.js'
-import { CloseCodes, DEFAULT_MAX_PAYLOAD, DEFAULT_PROJECT_ID, eventsPath, Headers, isNodeName, isProjectId } from './protocol.js'
+import { CloseCodes, DEFAULT_MAX_PAYLOAD, DEFAULT_PROJECT_ID, EDGE_CAPABILITIES, eventsPath, Headers, isNodeName, isProjectId } from './protocol.js'
 import { wsWire } from './ws-wire.js'
 
 export interface EdgeHubOptions {
@@ -182,7 +182,7 @@ export class EdgeHub {
     const { node, projectId, secret, ca } = this.#o
     const identity = this.#identity
     const socket = new WebSocket(this.#url as URL, {
-      headers: { [Headers.nodeId]: node, [Headers.projectId]: projectId, ...(identity === undefined && secret !== undefined ? { Authorization: bearer(secret) } : {}) },
+      headers: { [Headers.nodeId]: node, [Headers.projectId]: projectId, [Headers.capabilities]: EDGE_CAPABILITIES.join(','), ...(identity === undefined && secret !== undefined ? { Authorization: bearer(secret) } : {}) },
       ...(ca === undefined ? {} : { ca }),
       ...(identity === undefined ? {} : { cert: identity.cert, key: identity.key }),
       handshakeTimeout: this.#o.handshakeTimeoutMs,

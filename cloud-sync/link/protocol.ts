@@ -7,8 +7,28 @@
 /** KubeEdge's default project ID (cloudcore/edgecore `projectID`). */
 export const DEFAULT_PROJECT_ID = 'e632aba927ea4ac2b575ec1603d56f10'
 
-/** Header names as KubeEdge's EdgeHub sends them (Node lowercases incoming names). */
-export const Headers = { nodeId: 'node_id', projectId: 'project_id', authorization: 'authorization' } as const
+/**
+ * Header names as KubeEdge's EdgeHub sends them (Node lowercases incoming names), and tern's
+ * `tern-capabilities`: what of the protocol beyond KubeEdge's this edge takes (comma-separated
+ * {@link Capabilities}). An edge that sends none (KubeEdge's, an older tern) is sent only what
+ * every edge takes.
+ */
+export const Headers = { nodeId: 'node_id', projectId: 'project_id', authorization: 'authorization', capabilities: 'tern-capabilities' } as const
+
+/** What an edge may announce in its `tern-capabilities` header. */
+export const Capabilities = {
+  /** a workload resync too large for one frame may come in parts (schemas/workloads.ts ResyncPart) */
+  workloadResyncParts: 'workload-resync-parts',
+} as const
+
+/** What this tern edge announces. */
+export const EDGE_CAPABILITIES: readonly string[] = [Capabilities.workloadResyncParts]
+
+/** The capabilities a `tern-capabilities` header names (none when absent). */
+export function parseCapabilities(header: string | string[] | undefined): Set<string> {
+  const values = Array.isArray(header) ? header : header === undefined ? [] : [header]
+  return new Set(values.flatMap((v) => v.split(',')).map((c) => c.trim()).filter((c) => c !== ''))
+}
 
 /** WebSocket close codes (RFC 6455 §7.4; 4000–4999 are for private use). */
 export const CloseCodes = {

@@ -11,13 +11,9 @@ import { strict as assert } from 'node:assert'
 import { loadKubeConfig } from '../../cloud-sync/cloud/kube-api.js'
 import type { RefusedHandler } from '../../cloud-sync/cloud/unsent-pods.js'
 import { ClientNodeWorkloadApi } from '../../cloud-sync/cloud/workload-api.js'
-import { WorkloadSync } from '../../cloud-sync/edge/workload-sync.js'
-import { message, Operations, Sources, WORKLOAD_RESYNC_RESOURCE, type Envelope, type NodeWorkloadSet } from '../../cloud-sync/messages.js'
-import { Session, wirePair } from '../../cloud-sync/session.js'
-import { MemoryLevel } from 'memory-level'
-import type { AnyLevel } from '../../twin/store.js'
+import { Operations, WORKLOAD_RESYNC_RESOURCE, type Envelope, type NodeWorkloadSet } from '../../cloud-sync/messages.js'
 import { eventually, startHarness, type Harness } from './cloud-harness.js'
-import { configMap, named, pod, secret, workloadEdge } from './workload-edge.js'
+import { configMap, named, pod, resyncStore, secret, workloadEdge } from './workload-edge.js'
 
 const NODE = 'node-a'
 
@@ -108,19 +104,8 @@ describe('workloads down: an object of a resync the edge refuses costs only itse
 })
 
 describe('the edge store: a workload resync that is not a set is refused whole', () => {
-  async function edge(): Promise<{ store: WorkloadSync; send: (content: unknown) => Promise<Envelope> }> {
-    const [cloudWire, edgeWire] = wirePair()
-    const log = (await import('pino')).default({ level: 'silent' })
-    const cloud = new Session(cloudWire, { node: NODE, source: Sources.hub, log, resendMs: 60_000 })
-    const edgeSide = new Session(edgeWire, { node: NODE, source: Sources.edge, log, resendMs: 60_000 })
-    const store = new WorkloadSync({ db: new MemoryLevel({ valueEncoding: 'json' }) as unknown as AnyLevel, nodeName: NODE, fsync: false, log })
-    await store.start()
-    store.attach(edgeSide)
-    return { store, send: (content) => cloud.request(message({ source: Sources.cloud, group: 'resource', operation: Operations.resync, resource: WORKLOAD_RESYNC_RESOURCE }, content)) }
-  }
-
   it('lists missing or not lists, kept not names, an object without a name: CLOUD_MESSAGE_INVALID with every problem, nothing stored', async () => {
-    const { store, send } = await edge()
+    const { store, send } = await resyncStore(NODE)
     const good = pod('a', NODE, 'cm', 's', { uid: 'u1' })
     const cases: Array<[unknown, string]> = [
       ['pods', '/content: must be object'],

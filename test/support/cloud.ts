@@ -70,7 +70,7 @@ export interface CloudWorld {
  */
 export async function startCloudWorld(
   undo: Array<() => Promise<void>>,
-  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string; nodes?: Record<string, number>; streams?: Record<string, unknown>; apiProxy?: boolean } = {},
+  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string; nodes?: Record<string, number>; streams?: Record<string, unknown>; apiProxy?: boolean; hub?: Record<string, unknown> } = {},
 ): Promise<CloudWorld> {
   const dir = await scratchDir()
   undo.push(() => dir.remove())
@@ -107,7 +107,7 @@ export async function startCloudWorld(
   const secretFile = join(dir.path, 'secret')
   await writeFile(secretFile, `${SECRET}\n`)
   const cloudConfig = {
-    hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key }, keepaliveTimeoutMs: 3000, resendMs: 500 },
+    hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key }, keepaliveTimeoutMs: 3000, resendMs: 500, ...options.hub },
     auth: { mode: 'shared-secret', secretFile },
     kube: { kubeconfig: cloudKubeconfig },
     status: { qps: options.qps ?? 200, burst: 50 },
@@ -137,7 +137,12 @@ export async function startCloudWorld(
 }
 
 /** `tern edge` with the Modbus mapper, linked to `hubUrl`; the same `dir` restarts the same node (its LevelDB). */
-export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: string, options: { spawn?: Spawner; dir?: string; nodeStatus?: Record<string, unknown>; edged?: Record<string, unknown> } = {}): Promise<TernEdgeProcess> {
+export async function startCloudEdge(
+  world: CloudWorld,
+  node: string,
+  hubUrl: string,
+  options: { spawn?: Spawner; dir?: string; nodeStatus?: Record<string, unknown>; edged?: Record<string, unknown>; cloud?: Record<string, unknown> } = {},
+): Promise<TernEdgeProcess> {
   let dir = options.dir
   if (dir === undefined) {
     const scratch = await scratchDir()
@@ -150,7 +155,7 @@ export async function startCloudEdge(world: CloudWorld, node: string, hubUrl: st
       node: { name: node, ...(options.nodeStatus === undefined ? {} : { status: options.nodeStatus }) },
       mqtt: { listeners: [{ port: 0 }] },
       mappers: { enabled: ['modbus'], heartbeatMs: 0, backoff: { initialMs: 100, maxMs: 800 } },
-      cloud: { url: hubUrl, ca: world.pki.ca, secretFile: world.secretFile, heartbeatMs: 500, keepaliveTimeoutMs: 2000, resendMs: 500, backoff: { initialMs: 100, maxMs: 1000 } },
+      cloud: { url: hubUrl, ca: world.pki.ca, secretFile: world.secretFile, heartbeatMs: 500, keepaliveTimeoutMs: 2000, resendMs: 500, backoff: { initialMs: 100, maxMs: 1000 }, ...options.cloud },
       ...(options.edged === undefined ? {} : { edged: options.edged }),
       log: { level: 'debug' },
     },

@@ -13,6 +13,12 @@ import { MAX_NESTING } from '../../schemas/cloud-link-limits.js'
 const log = pino({ level: 'silent' })
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/** Waits until `replies` holds `count` frames; generous: a loaded machine stalls for seconds. */
+async function replied(replies: readonly string[], count: number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (replies.length < count && Date.now() < deadline) await sleep(10)
+}
+
 describe('cloud sync: session', () => {
   it('re-sends an unanswered request at doubling intervals up to resendMaxMs, and stops once answered', async () => {
     const [a, b] = wirePair()
@@ -49,7 +55,7 @@ describe('cloud sync: session', () => {
     a.onText((t) => replies.push(t))
     a.send('not json')
     a.send(JSON.stringify({ header: { msg_id: 'x1' }, route: {} }))
-    await sleep(20)
+    await replied(replies, 2)
     const answers = replies.map((t) => JSON.parse(t) as Envelope)
     assert.deepEqual(answers.map((r) => [r.route.operation, r.header.parent_msg_id, (r.content as { code: string }).code]), [
       ['error', '', 'CLOUD_MESSAGE_INVALID'], // no msg_id to name: answered all the same
@@ -68,7 +74,7 @@ describe('cloud sync: session', () => {
     a.onText((t) => replies.push(t))
     for (let i = 0; i < 200; i++) a.send(`garbage ${i}`)
     a.send(`{"header":{"msg_id":"deep"},"route":{},"content":${'['.repeat(MAX_NESTING + 1)}${']'.repeat(MAX_NESTING + 1)}}`)
-    await sleep(50)
+    await replied(replies, 201)
     assert.equal(replies.length, 201)
     const last = JSON.parse(replies[200] as string) as Envelope
     assert.deepEqual([last.header.parent_msg_id, (last.content as { code: string }).code], ['deep', 'CLOUD_MESSAGE_INVALID'])

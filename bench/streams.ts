@@ -5,7 +5,8 @@
  * applied to the node through the cluster. Measured: `kubectl exec POD -- true` wall time
  * against `kubectl get pod POD` (the same kubectl start and API round trip, no stream); `kubectl
  * logs` of a large log and `kubectl exec -- cat` of a large file through the tunnel, against the
- * edge's own reading of the same CRI log file (cloud-sync/streams/log-stream.ts, no tunnel); a
+ * edge's own reading of the same CRI log file (cloud-sync/streams/log-stream.ts, no tunnel); that
+ * file out of `kubectl exec` against the same bytes into it, with tern's CPU (bench/streams-exec.ts); a
  * file fetched through `kubectl port-forward` against the same fetch from the pod IP; and the
  * tunnel's effect on a control message on a shared slow uplink (bench/streams-link.ts).
  */
@@ -18,6 +19,7 @@ import { busyboxPod, eventually, SLEEP_FOREVER } from '../test/support/edged.js'
 import { startChild } from '../test/support/resources.js'
 import { startStreamsWorld, type StreamsWorld } from '../test/support/streams-world.js'
 import { percentiles, round } from './phases.js'
+import { execBothWays } from './streams-exec.js'
 import { LINK_DEFAULTS, runLinkBench } from './streams-link.js'
 
 export interface StreamsBenchOptions {
@@ -45,15 +47,18 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
   try {
     const bytes = o.floodLines * 201
     // the pods come from the cluster: kubectl apply with spec.nodeName, sent down by the workload downlink
-    const { world, rootDir, containerd } = await startStreamsWorld(undo, {
+    const streams = await startStreamsWorld(undo, {
       node: NODE,
       pods: [
         busyboxPod('web', { app: SLEEP_FOREVER }),
         busyboxPod('www', { app: `mkdir -p /www && head -c ${o.forwardBytes} /dev/zero > /www/big && touch /www/ready && httpd -f -p 8080 -h /www` }),
         busyboxPod('flood', { app: `head -c ${bytes} /dev/zero > /tmp/big; yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${o.floodLines}; ${SLEEP_FOREVER}` }),
       ],
+      // the flood's log is read whole: not rotated at edged's 10 MiB
+      edged: { containerLogMaxSize: '1Gi' },
       readyMs: 300_000,
     })
+    const { world, rootDir, containerd } = streams
     await eventually(async () => {
       const r = await world.kubectl.run(['exec', `flood-${NODE}`, '--', 'sh', '-c', 'test -n "$(pidof yes)" || echo done'])
       return r.code === 0 && r.stdout.includes('done')
@@ -103,6 +108,9 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
     const mbps = (rates: number[]): number => round(Math.max(...rates) / 1e6, 2)
     say(`streams: logs ${mbps(logsRate)} MB/s, cat ${mbps(catRate)} MB/s, direct read ${mbps(directRate)} MB/s`)
     load.push(loadavg()[0])
+    const exec = await execBothWays(streams, `flood-${NODE}`, '/tmp/big', bytes, o.runs, world.dir)
+    say(`streams: exec out ${exec.outMBps.join(', ')} MB/s, in ${exec.inMBps.join(', ')} MB/s (ratio ${exec.ratio}); CPU s/100 MB ${JSON.stringify(exec.cpuPer100MB)}`)
+    load.push(loadavg()[0])
     const forward = await forwardThroughput(world, containerd.pid, o)
     say(`streams: port-forward ${forward.best.throughTernMBps} MB/s, direct to the pod IP ${forward.best.directMBps} MB/s (ratio ${forward.best.ratio})`)
     load.push(loadavg()[0])
@@ -111,6 +119,7 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
     return {
       exec: { runs: o.execRuns, kubectlExecMs: percentiles(execMs), kubectlGetMs: percentiles(getMs) },
       throughput: { bytes, runs: o.runs, best: { kubectlLogsMBps: mbps(logsRate), kubectlExecCatMBps: mbps(catRate), directLogReadMBps: mbps(directRate) } },
+      execBothWays: exec,
       portForward: forward,
       link: { options: LINK_DEFAULTS, cases: link },
       loadAverage1m: load.map((l) => round(l ?? 0, 2)),

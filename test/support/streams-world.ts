@@ -35,6 +35,8 @@ export interface StreamsWorldOptions {
   pods: Array<Record<string, unknown>>
   /** more of tern cloud's `streams:` config */
   streams?: Record<string, unknown>
+  /** more of tern edge's `edged:` config */
+  edged?: Record<string, unknown>
   /** how long the pods may take to be Running, ms */
   readyMs?: number
 }
@@ -47,7 +49,7 @@ export async function startStreamsWorld(undo: Array<() => Promise<void>>, o: Str
   undo.push(() => relay.stop())
   const spawn = (command: string, args: readonly string[]): ReturnType<typeof startChild> => startChild('nsenter', [`--net=/proc/${containerd.pid}/ns/net`, '--', command, ...args])
   const rootDir = join(world.dir, 'edged')
-  const edge = await startCloudEdge(world, o.node, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, nodeStatus: { updateSeconds: 1 }, edged: { runtimeEndpoint: containerd.endpoint, rootDir } })
+  const edge = await startCloudEdge(world, o.node, `wss://127.0.0.1:${world.cloud.hubPort}`, { spawn, nodeStatus: { updateSeconds: 1 }, edged: { ...o.edged, runtimeEndpoint: containerd.endpoint, rootDir } })
   const pod = (name: string): string => `${name}-${o.node}`
   const bound = o.pods.map((p) => {
     const { metadata, spec } = p as { metadata: { name: string }; spec: Record<string, unknown> }

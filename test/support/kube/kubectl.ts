@@ -16,8 +16,12 @@ export interface KubectlResult {
 export interface Kubectl {
   /** Runs one kubectl command to completion (never throws on a non-zero exit). */
   run(args: readonly string[], input?: string): Promise<KubectlResult>
-  /** Starts a long-running kubectl (e.g. `get -w`); the caller stops it by its PID. `stdin`: a pipe (child.process.stdin) instead of none. */
-  spawn(args: readonly string[], options?: { stdin?: boolean }): Child
+  /**
+   * Starts a long-running kubectl (e.g. `get -w`); the caller stops it by its PID. `stdin`: a pipe
+   * (child.process.stdin) instead of none, or a file descriptor to read; `stdout`: a file descriptor
+   * to write instead of the pipe output() reads.
+   */
+  spawn(args: readonly string[], options?: { stdin?: boolean | number; stdout?: number }): Child
   /** Starts kubectl on a pseudo-terminal of `rows` × `cols` (e.g. `exec -it`); the caller stops it by its PID. */
   terminal(args: readonly string[], size: { rows: number; cols: number }): Terminal
 }
@@ -44,7 +48,10 @@ export function kubectlWith(kubeconfig: string, dir: string, options: { home?: s
         })
         if (input !== undefined) child.stdin?.end(input)
       }),
-    spawn: (args, options = {}) => startChild(KUBECTL, [...base, ...args], { env, ...(options.stdin === true ? { stdio: ['pipe', 'pipe', 'pipe'] } : {}) }),
+    spawn: (args, options = {}) => {
+      const stdin = options.stdin === true ? 'pipe' : options.stdin === false || options.stdin === undefined ? 'ignore' : options.stdin
+      return startChild(KUBECTL, [...base, ...args], { env, stdio: [stdin, options.stdout ?? 'pipe', 'pipe'] })
+    },
     terminal: (args, size) => startOnTerminal(KUBECTL, [...base, ...args], { ...size, env }),
   }
 }

@@ -54,7 +54,7 @@ export function kubeList(list: ListAnswer, bytes: number, item: (o: unknown) => 
 export async function listPage(call: (options: k8s.ConfigurationOptions) => Promise<unknown>, item?: (o: unknown) => unknown): Promise<KubeList> {
   let bytes = 0
   const counted: k8s.ObservableMiddleware = {
-    pre: (context) => new k8s.Observable(Promise.resolve(context)),
+    pre: passOn,
     post: (context) => {
       const received = context.body
       context.body = {
@@ -65,7 +65,7 @@ export async function listPage(call: (options: k8s.ConfigurationOptions) => Prom
           return body.toString()
         },
       }
-      return new k8s.Observable(Promise.resolve(context))
+      return passOn(context)
     },
   }
   const list = (await wrap(() => call({ middleware: [counted], middlewareMergeStrategy: 'append' }))) as ListAnswer
@@ -332,6 +332,11 @@ export function closeApiConnections(kc: k8s.KubeConfig): number {
   return closed
 }
 
+/** A middleware step that hands its context on as it is. */
+function passOn<T>(context: T): k8s.Observable<T> {
+  return new k8s.Observable(Promise.resolve(context))
+}
+
 /** Call options giving one client-node call a shorter time limit than {@link API_REQUEST_TIMEOUT_MS}. */
 export function requestTimeout(ms: number): k8s.ConfigurationOptions<k8s.ObservableMiddleware> {
   return {
@@ -339,9 +344,9 @@ export function requestTimeout(ms: number): k8s.ConfigurationOptions<k8s.Observa
       {
         pre: (context) => {
           context.setSignal(AbortSignal.timeout(ms))
-          return new k8s.Observable(Promise.resolve(context))
+          return passOn(context)
         },
-        post: (response) => new k8s.Observable(Promise.resolve(response)),
+        post: passOn,
       },
     ],
     middlewareMergeStrategy: 'append',

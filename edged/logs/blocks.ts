@@ -21,6 +21,11 @@ export interface LogStart {
   offset: number
   /** complete lines to drop from what is read there */
   skip: number
+  /**
+   * The inode of the current file when the start was found (undefined when there was none): a
+   * rotation after that is followed from the file under its new name, not taken for the file.
+   */
+  ino?: bigint
 }
 
 /**
@@ -29,7 +34,15 @@ export interface LogStart {
  * time is that of its last line, compressed or not); else the oldest.
  */
 export async function logStart(path: string, o: { tailLines?: number; sinceMs?: number } = {}): Promise<LogStart> {
-  const segments = await logSegments(path)
+  for (let tries = 1; ; tries++) {
+    const ino = await inode(path)
+    const start = await startIn(await logSegments(path), o)
+    // a rotation while the start was looked for moved the files under it: look again
+    if (tries === 3 || (await inode(path)) === ino) return ino === undefined ? start : { ...start, ino }
+  }
+}
+
+async function startIn(segments: LogSegment[], o: { tailLines?: number; sinceMs?: number }): Promise<LogStart> {
   if (o.tailLines !== undefined) {
     let need = o.tailLines
     for (let index = segments.length - 1; index >= 0; index--) {
@@ -47,6 +60,10 @@ export async function logStart(path: string, o: { tailLines?: number; sinceMs?: 
     return { segments, index: index < 0 ? segments.length - 1 : index, offset: 0, skip: 0 }
   }
   return { segments, index: 0, offset: 0, skip: 0 }
+}
+
+async function inode(path: string): Promise<bigint | undefined> {
+  return (await stat(path, { bigint: true }).catch(() => undefined))?.ino
 }
 
 /** The start of the last `lines` lines of one file, and how many it has of them; undefined when it is gone. */
@@ -105,8 +122,8 @@ export async function* logBlocks(o: LogBlocksOptions): AsyncGenerator<LogBlock> 
   }
   const path = segments[segments.length - 1]!.path
   const interval = o.intervalMs ?? 250
-  // the inode of the file being read as `path`, once it was opened
-  let ino: bigint | undefined
+  // the inode of the file being read as `path`, once it was opened (or found by logStart)
+  let ino = o.start.ino
   // when the file at `path` was first seen to be another one than that being read
   let replacedAt: number | undefined
   let last = false

@@ -6,10 +6,11 @@
  * reading blocks' boundaries; and what reading them costs does not grow with the file.
  */
 import assert from 'node:assert/strict'
-import { appendFile, mkdir, open, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, open, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { logStream } from '../../cloud-sync/streams/log-stream.js'
 import { parseRecords, splitRecords } from '../../edged/logs/cri-log.js'
+import { logBlocks, logStart } from '../../edged/logs/blocks.js'
 import { readLogLines } from '../../edged/logs/read.js'
 import { findTailStart } from '../../edged/logs/tail.js'
 import { scratchDir } from '../support/resources.js'
@@ -93,6 +94,27 @@ describe('the last N lines of a CRI log file, found from its end', function () {
     const lines = got.join('').split('\n').filter((l) => l !== '')
     assert.equal(lines.at(-1), 'after')
     assert.deepEqual(lines, [all.at(-1)?.text, 'after'])
+  })
+
+  it('a rotation between finding the last lines and reading them: the lines are read from the file under its new name, then the new file', async () => {
+    const containerDir = join(dir.path, 'rotated')
+    await mkdir(containerDir)
+    const path = join(containerDir, '0.log')
+    const records = Array.from({ length: 100 }, (_, i) => `2026-01-01T00:00:00.${String(i).padStart(9, '0')}Z stdout F line-${i}\n`)
+    await writeFile(path, records.join(''))
+    for (const tail of [undefined, 10]) {
+      const start = await logStart(path, tail === undefined ? {} : { tailLines: tail })
+      // rotate.ts's rotation, then the runtime's first record in the new file
+      const rotated = `${path}.20260101-000000${tail ?? 'all'}`
+      await rename(path, rotated)
+      await writeFile(path, '2026-01-01T00:00:01.000000000Z stdout F new\n')
+      let text = ''
+      for await (const block of logBlocks({ start, follow: false, signal: new AbortController().signal })) text += block.bytes.toString('latin1')
+      const lines = parseRecords(splitRecords(text).records).slice(start.skip).map((l) => l.text)
+      assert.deepEqual(lines, [...Array.from({ length: tail ?? 100 }, (_, i) => `line-${100 - (tail ?? 100) + i}`), 'new'], `tail ${tail ?? 'none'}`)
+      await rm(rotated)
+      await writeFile(path, records.join(''))
+    }
   })
 
   it('the last lines of a 200 MB log are found reading a block or two from its end (up to 1 MiB when the other stream has none before)', async () => {

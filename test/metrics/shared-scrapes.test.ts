@@ -5,11 +5,13 @@
  * what changed before it.
  */
 import { strict as assert } from 'node:assert'
+import { readdir } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { MetricsServer } from '../../metrics/http-server.js'
 import { gaugedBy, Registry } from '../../metrics/prom.js'
+import { eventually } from '../support/edged.js'
 import { scrape, sample } from '../support/metrics.js'
 
 /** A listener whose registry has one gauge, `test_value`, read from `read()` at every collection. */
@@ -23,14 +25,19 @@ async function listener(read: () => number): Promise<{ port: number; logged: str
   return { port, logged, stop: () => server.stop() }
 }
 
-/** `n` connections to `port`, open (and accepted by a listener in this process) before any is written to. */
+/**
+ * `n` connections to `port`, open and accepted by the listener (in this process) before any is
+ * written to: a connection accepted after the requests were written is read a turn of the event
+ * loop later than the others, when a busy loop may have let the collection start without it.
+ */
 async function connections(port: number, n: number): Promise<Socket[]> {
+  const before = (await readdir('/proc/self/fd')).length
   const sockets = await Promise.all(Array.from({ length: n }, () => new Promise<Socket>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => resolve(socket))
     socket.once('error', reject)
   })))
-  // the listener accepts them on its next turns of the event loop, which is this one's
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // each connection is two descriptors of this process once accepted: the test's end and the listener's
+  await eventually(async () => (await readdir('/proc/self/fd')).length >= before + 2 * n, 10_000, `the listener accepting ${n} connections`)
   return sockets
 }
 

@@ -64,9 +64,10 @@ export async function startStreamsWorld(undo: Array<() => Promise<void>>, o: Str
   // Running as the node reports it (kubectl port-forward, for one, refuses a pod in another phase)
   const names = o.pods.map((p) => pod((p as { metadata: { name: string } }).metadata.name))
   await eventually(async () => {
-    const r = await world.kubectl.run(['get', 'pods', ...names, '-o', 'jsonpath={range .items[*]}{.status.phase}{"\\n"}{end}'])
-    const phases = r.stdout.split('\n').filter((l) => l !== '')
-    return r.code === 0 && phases.length === names.length && phases.every((p) => p === 'Running')
+    // (all the namespace's pods: `get pods NAME` of one name answers the pod, not a list)
+    const r = await world.kubectl.run(['get', 'pods', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\\n"}{end}'])
+    const phases = new Map(r.stdout.split('\n').map((l) => l.split(' ') as [string, string]))
+    return r.code === 0 && names.every((n) => phases.get(n) === 'Running')
   }, o.readyMs ?? 120_000, `pods ${names.join(', ')} Running`)
   return { world, containerd, edge, node: o.node, rootDir, pod }
 }

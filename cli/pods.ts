@@ -76,5 +76,5 @@ export async function podLogs(o: LogsOptions): Promise<void> {
   const first = await readLogLines(file.path, o.tail)
   for (const line of first.lines) o.write(`${line.text}\n`)
   if (o.follow !== true) return
-  await followLog({ containerDir: join(files.podDir, container), attempt: file.attempt, offset: first.offset, rest: first.rest, pending: first.pending, onLine: (l) => o.write(`${l.text}\n`), signal: o.signal })
+  await followLog({ containerDir: join(files.podDir, container), attempt: file.attempt, offset: first.offset, ino: first.ino, rest: first.rest, pending: first.pending, onLine: (l) => o.write(`${l.text}\n`), signal: o.signal })
 }

@@ -94,6 +94,8 @@ export interface LogBlock {
   current: boolean
   /** the offset in that file after these bytes */
   end: number
+  /** that file's inode, when `current` */
+  ino?: bigint
 }
 
 export interface LogBlocksOptions {
@@ -132,7 +134,7 @@ export async function* logBlocks(o: LogBlocksOptions): AsyncGenerator<LogBlock> 
     if (read.kind === 'data' || read.kind === 'end') ino = read.ino
     if (read.kind === 'data') {
       offset += read.block.length
-      yield { bytes: read.block, current: true, end: offset }
+      yield { bytes: read.block, current: true, end: offset, ino: read.ino }
       continue
     }
     if (read.kind === 'end') {
@@ -153,7 +155,7 @@ export async function* logBlocks(o: LogBlocksOptions): AsyncGenerator<LogBlock> 
       for await (const block of readRotated({ path: old, gz: false }, offset)) {
         offset += block.length
         grew = true
-        yield { bytes: block, current: true, end: offset }
+        yield { bytes: block, current: true, end: offset, ino }
       }
     }
     if (!o.follow && read.kind === 'missing') return

@@ -16,15 +16,16 @@ import { logAttempts } from './files.js'
  * unterminated record at the end as bytes (latin1 text, {@link splitBlock}'s), for
  * {@link followLog} to go on from.
  */
-export async function readLogLines(path: string, tail?: number): Promise<{ lines: LogLine[]; offset: number; rest: string; pending: Map<string, LogLine> }> {
+export async function readLogLines(path: string, tail?: number): Promise<{ lines: LogLine[]; offset: number; ino: bigint | undefined; rest: string; pending: Map<string, LogLine> }> {
   const start = await logStart(path, tail === undefined ? {} : { tailLines: tail })
   let skip = start.skip
   let offset = start.index === start.segments.length - 1 ? start.offset : 0
+  let ino = start.ino
   const lines: LogLine[] = []
   const pending = new Map<string, LogLine>()
   let rest = ''
   for await (const block of logBlocks({ start, follow: false, signal: new AbortController().signal })) {
-    if (block.current) offset = block.end
+    if (block.current) ({ end: offset, ino } = block)
     const split = splitBlock(rest, block.bytes)
     rest = split.rest
     for (const line of parseRecords(split.records, pending)) {
@@ -32,14 +33,18 @@ export async function readLogLines(path: string, tail?: number): Promise<{ lines
       else lines.push(line)
     }
   }
-  return { lines, offset, rest, pending }
+  return { lines, offset, ino, rest, pending }
 }
 
 export interface FollowOptions {
   containerDir: string
   attempt: number
-  /** Where the first file was read to, and what was left unfinished there (readLogLines' `rest`). */
+  /**
+   * Where the first file was read to, its inode (a rotation since is followed), and what was left
+   * unfinished there (readLogLines' `rest`).
+   */
   offset: number
+  ino?: bigint | undefined
   rest: string
   pending: Map<string, LogLine>
   onLine(line: LogLine): void
@@ -50,11 +55,11 @@ export interface FollowOptions {
 
 /** Prints new lines as they are written, moving to the next restart's file once it exists and this one is read to its end. */
 export async function followLog(o: FollowOptions): Promise<void> {
-  let { attempt, offset, rest } = o
+  let { attempt, offset, rest, ino } = o
   let pending = o.pending
   const newer = async (): Promise<number | undefined> => (await logAttempts(o.containerDir)).find((a) => a > attempt)
   while (!o.signal.aborted) {
-    const start = { segments: [{ path: join(o.containerDir, `${attempt}.log`), gz: false }], index: 0, offset, skip: 0 }
+    const start = { segments: [{ path: join(o.containerDir, `${attempt}.log`), gz: false }], index: 0, offset, skip: 0, ...(ino === undefined ? {} : { ino }) }
     const blocks = logBlocks({ start, follow: true, ended: async () => (await newer()) !== undefined, signal: o.signal, ...(o.intervalMs === undefined ? {} : { intervalMs: o.intervalMs }) })
     for await (const block of blocks) {
       const split = splitBlock(rest, block.bytes)
@@ -65,6 +70,7 @@ export async function followLog(o: FollowOptions): Promise<void> {
     if (next === undefined) return
     attempt = next
     offset = 0
+    ino = undefined
     rest = ''
     pending = new Map()
   }

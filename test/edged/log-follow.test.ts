@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { getEventListeners } from 'node:events'
-import { appendFile, open, writeFile, type FileHandle } from 'node:fs/promises'
+import { appendFile, open, rename, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LogLine } from '../../edged/logs/cri-log.js'
 import { followLog, readLogLines } from '../../edged/logs/read.js'
@@ -27,7 +27,7 @@ describe('tern logs -f: following a CRI log file', function () {
     const first = await readLogLines(join(dir.path, '0.log'))
     const lines = [...first.lines]
     const abort = new AbortController()
-    const following = followLog({ containerDir: dir.path, attempt: 0, offset: first.offset, rest: first.rest, pending: first.pending, onLine: (l) => lines.push(l), intervalMs, signal: abort.signal })
+    const following = followLog({ containerDir: dir.path, attempt: 0, offset: first.offset, ino: first.ino, rest: first.rest, pending: first.pending, onLine: (l) => lines.push(l), intervalMs, signal: abort.signal })
     return {
       lines,
       signal: abort.signal,
@@ -57,6 +57,27 @@ describe('tern logs -f: following a CRI log file', function () {
       assert.deepEqual(f.lines.map((l) => `${l.stream} ${l.text}`), ['stdout zero', 'stdout déjà vu', 'stdout 10 €', 'stderr 😀!'])
     } finally {
       await f.stop()
+    }
+  })
+
+  it('a rotation between the first read and the follow: the rest of the old file under its new name, then the new file', async () => {
+    const path = join(dir.path, '0.log')
+    await writeFile(path, `${T} stdout F one\n${T} stdout F two\n`)
+    const first = await readLogLines(path)
+    // rotate.ts's rename, the runtime's last record in the old file, and its first in the new one
+    const rotated = `${path}.20260101-000000`
+    await rename(path, rotated)
+    await appendFile(rotated, `${T} stdout F three\n`)
+    await writeFile(path, `${T} stdout F four\n`)
+    const lines = first.lines.map((l) => l.text)
+    const abort = new AbortController()
+    const following = followLog({ containerDir: dir.path, attempt: 0, offset: first.offset, ino: first.ino, rest: first.rest, pending: first.pending, onLine: (l) => lines.push(l.text), intervalMs: 10, signal: abort.signal })
+    try {
+      await eventually(() => Promise.resolve(lines.length >= 4), 10_000, 'the lines written after the first read')
+      assert.deepEqual(lines, ['one', 'two', 'three', 'four'])
+    } finally {
+      abort.abort()
+      await following
     }
   })
 

@@ -113,10 +113,13 @@
  * --scrape-bursts 10 bursts is answered; bench/scrapes.ts; about a minute):
  *   results also go to bench/results/scrapes-latest.json
  * streams (kubectl exec latency, kubectl logs / exec cat throughput through the stream tunnel vs the
- * edge reading the CRI log itself, and a control message's round trip on a shared 2 MB/s uplink
- * with streams on the session's connection or their own, bench/streams.ts; about 3 minutes; root,
- * containerd):
+ * edge reading the CRI log itself, exec output against input with tern's CPU, port-forward against
+ * the pod IP, and a control message's round trip on a shared 2 MB/s uplink with streams on the
+ * session's connection or their own, bench/streams.ts; about 3 minutes; root, containerd):
  *   --streams-flood-lines 200000  lines of 200 characters logged (and as many bytes cat reads)
+ *   --streams-exec-mb 50       MB of random bytes out of kubectl exec (cat) and into it (sha256sum),
+ *                              each transfer checked by size and SHA-256, with tern edge's and tern
+ *                              cloud's CPU per MB each way
  *   results also go to bench/results/streams-latest.json
  * web (the web view's page and files as the built tern edge serves them, plain and gzipped,
  * bench/web-assets.ts; seconds):
@@ -210,6 +213,7 @@ const { values } = parseArgs({
     'extremes-secret-seconds': { type: 'string' },
     'extremes-burst-pods': { type: 'string' },
     'streams-flood-lines': { type: 'string' },
+    'streams-exec-mb': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -373,7 +377,7 @@ async function main(): Promise<void> {
     writeFileSync(resolve(ROOT, 'bench/results/edged-extremes-latest.json'), `${JSON.stringify({ machine: machine(), result }, null, 2)}\n`)
   }
   if (only.includes('streams')) {
-    const options = { ...STREAMS_DEFAULTS, floodLines: num('streams-flood-lines', STREAMS_DEFAULTS.floodLines, 1000) }
+    const options = { ...STREAMS_DEFAULTS, floodLines: num('streams-flood-lines', STREAMS_DEFAULTS.floodLines, 1000), execBytes: num('streams-exec-mb', STREAMS_DEFAULTS.execBytes / 1e6, 1) * 1e6 }
     const result = await withWatchdog('streams', streamsEstimateSeconds(options), () => runStreamsBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })
     writeFileSync(resolve(ROOT, 'bench/results/streams-latest.json'), `${JSON.stringify({ machine: machine(), options, result }, null, 2)}\n`)

@@ -5,10 +5,11 @@
  * applied to the node through the cluster. Measured: `kubectl exec POD -- true` wall time
  * against `kubectl get pod POD` (the same kubectl start and API round trip, no stream); `kubectl
  * logs` of a large log and `kubectl exec -- cat` of a large file through the tunnel, against the
- * edge's own reading of the same CRI log file (cloud-sync/streams/log-stream.ts, no tunnel); that
- * file out of `kubectl exec` against the same bytes into it, with tern's CPU (bench/streams-exec.ts); a
- * file fetched through `kubectl port-forward` against the same fetch from the pod IP; and the
- * tunnel's effect on a control message on a shared slow uplink (bench/streams-link.ts).
+ * edge's own reading of the same CRI log file (cloud-sync/streams/log-stream.ts, no tunnel); random
+ * bytes out of `kubectl exec` against the same bytes into it, checked whole, with tern's CPU
+ * (bench/streams-exec.ts); a file fetched through `kubectl port-forward` against the same fetch
+ * from the pod IP; and the tunnel's effect on a control message on a shared slow uplink
+ * (bench/streams-link.ts). Each part is printed on stdout as a JSON line when it is done.
  */
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -31,15 +32,22 @@ export interface StreamsBenchOptions {
   runs: number
   /** bytes of the file fetched through kubectl port-forward and directly from the pod IP */
   forwardBytes: number
+  /** bytes of random data out of kubectl exec and into it */
+  execBytes: number
 }
 
-export const STREAMS_DEFAULTS: StreamsBenchOptions = { execRuns: 20, floodLines: 200_000, runs: 3, forwardBytes: 100_000_000 }
+export const STREAMS_DEFAULTS: StreamsBenchOptions = { execRuns: 20, floodLines: 200_000, runs: 3, forwardBytes: 100_000_000, execBytes: 50_000_000 }
 
 export function streamsEstimateSeconds(o: StreamsBenchOptions): number {
-  return 90 + o.execRuns * 2 * 1.5 + o.runs * 3 * (o.floodLines / 50_000) + o.runs * 2 * (o.forwardBytes / 5e6) + 3 * (LINK_DEFAULTS.pings * 0.2 + 3)
+  return 90 + o.execRuns * 2 * 1.5 + o.runs * 3 * (o.floodLines / 50_000) + o.runs * 2 * (o.forwardBytes / 5e6) + o.runs * 2 * (o.execBytes / 5e6) + 3 * (LINK_DEFAULTS.pings * 0.2 + 3)
 }
 
 const NODE = 'edge-bench'
+
+/** One JSON line per part on stdout, as the other benches print theirs, with the load it ended at. */
+function emit(part: string, result: object): void {
+  process.stdout.write(`${JSON.stringify({ bench: 'streams', part, ...result, loadAverage1m: round(loadavg()[0] ?? 0, 2) })}\n`)
+}
 
 export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string) => void): Promise<Record<string, unknown>> {
   const undo: Array<() => Promise<void>> = []
@@ -52,7 +60,7 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
       pods: [
         busyboxPod('web', { app: SLEEP_FOREVER }),
         busyboxPod('www', { app: `mkdir -p /www && head -c ${o.forwardBytes} /dev/zero > /www/big && touch /www/ready && httpd -f -p 8080 -h /www` }),
-        busyboxPod('flood', { app: `head -c ${bytes} /dev/zero > /tmp/big; yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${o.floodLines}; ${SLEEP_FOREVER}` }),
+        busyboxPod('flood', { app: `head -c ${bytes} /dev/zero > /tmp/big; head -c ${o.execBytes} /dev/urandom > /tmp/exec; yes $(head -c 200 /dev/zero | tr '\\0' x) | head -n ${o.floodLines}; ${SLEEP_FOREVER}` }),
       ],
       // the flood's log is read whole: not rotated at edged's 10 MiB
       edged: { containerLogMaxSize: '1Gi' },
@@ -77,7 +85,9 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
       getMs[i] = await wall(['get', 'pod', `web-${NODE}`])
       execMs[i] = await wall(['exec', `web-${NODE}`, '--', 'true'])
     }
-    say(`streams: kubectl exec p50 ${percentiles(execMs).p50} ms, kubectl get p50 ${percentiles(getMs).p50} ms`)
+    const exec = { runs: o.execRuns, kubectlExecMs: percentiles(execMs), kubectlGetMs: percentiles(getMs) }
+    emit('exec', exec)
+    say(`streams: kubectl exec p50 ${exec.kubectlExecMs.p50} ms, kubectl get p50 ${exec.kubectlGetMs.p50} ms`)
 
     /** bytes/s of a kubectl command's stdout, run to its end */
     const through = async (args: string[], expected: number): Promise<number> => {
@@ -106,24 +116,23 @@ export async function runStreamsBench(o: StreamsBenchOptions, say: (line: string
       catRate.push(await through(['exec', `flood-${NODE}`, '--', 'cat', '/tmp/big'], bytes))
     }
     const mbps = (rates: number[]): number => round(Math.max(...rates) / 1e6, 2)
+    const throughput = { bytes, runs: o.runs, best: { kubectlLogsMBps: mbps(logsRate), kubectlExecCatMBps: mbps(catRate), directLogReadMBps: mbps(directRate) } }
+    emit('throughput', throughput)
     say(`streams: logs ${mbps(logsRate)} MB/s, cat ${mbps(catRate)} MB/s, direct read ${mbps(directRate)} MB/s`)
     load.push(loadavg()[0])
-    const exec = await execBothWays(streams, `flood-${NODE}`, '/tmp/big', bytes, o.runs, world.dir)
-    say(`streams: exec out ${exec.outMBps.join(', ')} MB/s, in ${exec.inMBps.join(', ')} MB/s (ratio ${exec.ratio}); CPU s/100 MB ${JSON.stringify(exec.cpuPer100MB)}`)
+    const both = await execBothWays(streams, `flood-${NODE}`, '/tmp/exec', o.execBytes, o.runs, world.dir)
+    emit('exec-both-ways', both)
+    const { out, in: into } = both.cpuMsPerMB
+    say(`streams: exec out ${both.outMBps.join(', ')} MB/s, in ${both.inMBps.join(', ')} MB/s (ratio ${both.ratio}); CPU ms/MB out edge ${out.edge} cloud ${out.cloud}, in edge ${into.edge} cloud ${into.cloud}`)
     load.push(loadavg()[0])
     const forward = await forwardThroughput(world, containerd.pid, o)
+    emit('port-forward', forward)
     say(`streams: port-forward ${forward.best.throughTernMBps} MB/s, direct to the pod IP ${forward.best.directMBps} MB/s (ratio ${forward.best.ratio})`)
     load.push(loadavg()[0])
-    const link = await runLinkBench(LINK_DEFAULTS, say)
+    const link = { options: LINK_DEFAULTS, cases: await runLinkBench(LINK_DEFAULTS, say) }
+    emit('link', link)
     load.push(loadavg()[0])
-    return {
-      exec: { runs: o.execRuns, kubectlExecMs: percentiles(execMs), kubectlGetMs: percentiles(getMs) },
-      throughput: { bytes, runs: o.runs, best: { kubectlLogsMBps: mbps(logsRate), kubectlExecCatMBps: mbps(catRate), directLogReadMBps: mbps(directRate) } },
-      execBothWays: exec,
-      portForward: forward,
-      link: { options: LINK_DEFAULTS, cases: link },
-      loadAverage1m: load.map((l) => round(l ?? 0, 2)),
-    }
+    return { exec, throughput, execBothWays: both, portForward: forward, link, loadAverage1m: load.map((l) => round(l ?? 0, 2)) }
   } finally {
     for (const fn of undo.splice(0).reverse()) await fn().catch(() => undefined)
   }

@@ -64,10 +64,26 @@ export function essence(resource: string, object: WorkloadObject): unknown {
 
 const KINDS: Record<WorkloadKind, string> = { pod: 'Pod', configmap: 'ConfigMap', secret: 'Secret' }
 
-/** The object as the edge gets it: apiVersion and kind set (list items lack them), without status and apply bookkeeping. */
+/**
+ * The edge's copies of cached objects and their bytes of JSON, made once per object: the cache
+ * replaces an object that changes, never edits it, so a node's next resync (a reconnect) reuses
+ * them. Measuring a node's 23 MiB of pods took 0.3–0.6 s of the event loop at every resync.
+ */
+const edgeForms = new WeakMap<WorkloadObject, WorkloadObject>()
+const sizes = new WeakMap<WorkloadObject, number>()
+
+/**
+ * The object as the edge gets it: apiVersion and kind set (list items lack them), without status
+ * and apply bookkeeping. The same copy for the same object: never to be edited.
+ */
 export function forEdge(kind: WorkloadKind, object: WorkloadObject): WorkloadObject {
-  const { status: _status, ...rest } = object as WorkloadObject & { status?: unknown }
-  return { ...rest, apiVersion: 'v1', kind: KINDS[kind], metadata: leanMetadata(object.metadata) }
+  let form = edgeForms.get(object)
+  if (form === undefined) {
+    const { status: _status, ...rest } = object as WorkloadObject & { status?: unknown }
+    form = { ...rest, apiVersion: 'v1', kind: KINDS[kind], metadata: leanMetadata(object.metadata) }
+    edgeForms.set(object, form)
+  }
+  return form
 }
 
 type ObjectMeta = ConfigMap['metadata']
@@ -193,8 +209,13 @@ export function splitResync(set: NodeWorkloadSet, options: { parts: boolean; max
 /** Room in a resync's content for what is not its objects: the lists, `kept` of a few names, `part`. */
 const SET_FRAME_BYTES = 256
 
-function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value))
+function jsonBytes(object: WorkloadObject): number {
+  let bytes = sizes.get(object)
+  if (bytes === undefined) {
+    bytes = Buffer.byteLength(JSON.stringify(object))
+    sizes.set(object, bytes)
+  }
+  return bytes
 }
 
 /** The set in parts of at most `maxBytes` each (objects in set order; one larger than that alone). */

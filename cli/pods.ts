@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { containerLogFile, findPodLogs } from '../edged/logs/files.js'
+import { containerLogFile, findPodLogs, lastAttempt } from '../edged/logs/files.js'
 import { followLog, readLogLines } from '../edged/logs/read.js'
 import { edgedRootDir } from '../edged/root-dir.js'
 import { SNAPSHOT_FILE, type PodSnapshot } from '../edged/status-manager.js'
@@ -72,7 +72,7 @@ export async function podLogs(o: LogsOptions): Promise<void> {
   } else if (!names.includes(container) && !files.containers.includes(container) && !(entry?.spec.initContainers ?? []).some((c) => c.name === container)) {
     throw new TernError('EDGED_LOG_NOT_FOUND', `container ${JSON.stringify(container)} is not valid for pod ${namespace}/${o.pod}; choose one of: ${names.join(', ')}`)
   }
-  const file = await containerLogFile(files.podDir, container, o.previous === true)
+  const file = await containerLogFile(files.podDir, container, o.previous === true, lastAttempt(entry?.status, container))
   const first = await readLogLines(file.path, o.tail)
   for (const line of first.lines) o.write(`${line.text}\n`)
   if (o.follow !== true) return

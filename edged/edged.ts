@@ -14,6 +14,7 @@ import type { Pod, PodStatus } from '../schemas/pod.js'
 import { Alarm, realClock, type Clock } from '../mappers/runtime/clock.js'
 import type { AnyLevel } from '../twin/store.js'
 import { Backoff } from './backoff.js'
+import { collectLogs, readLogDirs, type PodLogDir } from './logs/gc.js'
 import { LogRotator } from './logs/rotate.js'
 import { quantityValue } from './pod/quantity.js'
 import type { ContainerRuntime } from './cri/runtime.js'
@@ -44,6 +45,9 @@ function byCreation(pods: readonly Pod[]): Pod[] {
  * a long containerd outage ended; a failed call on a local socket costs next to nothing.
  */
 const RUNTIME_RETRY_MS = { initial: 100, max: 5_000 }
+
+/** How often logs left behind are looked for (logs/gc.ts), ms: the kubelet's container GC period. */
+const LOG_COLLECTION_MS = 60_000
 
 export interface EdgedParts {
   configs: RuntimeConfigs
@@ -115,6 +119,8 @@ export class Edged {
   /** containers a liveness or startup probe found unhealthy: pod uid → container name → why */
   readonly #unhealthy = new Map<string, Map<string, Unhealthy>>()
   #relistSeq = 0
+  /** when logs left behind were last looked for (ms, the clock's) */
+  #logsCollectedAt = -Infinity
   #runtimeReady: boolean | undefined
   /** `<runtimeName>://<runtimeVersion>` once the runtime answered (the node status's containerRuntimeVersion) */
   #runtimeVersion: string | undefined
@@ -385,11 +391,29 @@ export class Edged {
 
   async #relist(): Promise<void> {
     const seq = ++this.#relistSeq
+    // the log directories are read before the runtime is listed: a log the listing has no container for is no running container's
+    const logDirs = this.#clock.now() - this.#logsCollectedAt >= LOG_COLLECTION_MS ? await readLogDirs(this.#o.config.rootDir) : undefined
     const observed = await this.#observer.relist()
     const uids = new Set([...this.#desired.keys(), ...this.#terminations.uids(), ...observed.keys()])
     for (const uid of uids) this.#workers.offer(uid, seq, observed.get(uid))
     this.#refreshSyncing(observed)
     this.#backoff.prune((key) => [...this.#desired.keys()].some((uid) => key.includes(`_${uid}_`)))
+    if (logDirs !== undefined) await this.#collectLogs(logDirs, observed)
+  }
+
+  /** Removes the logs left behind (logs/gc.ts): of pods that are gone, and of containers the runtime no longer has. */
+  async #collectLogs(found: PodLogDir[], observed: ReadonlyMap<string, ObservedPod>): Promise<void> {
+    this.#logsCollectedAt = this.#clock.now()
+    try {
+      const removed = await collectLogs({
+        found,
+        live: (uid) => this.#desired.has(uid) || this.#terminations.has(uid) || this.#admission.rejected(uid) || observed.has(uid),
+        held: (uid, name) => (observed.get(uid)?.containers ?? []).filter((c) => c.name === name).map((c) => c.restartCount),
+      })
+      if (removed.length > 0) this.#log.info({ removed }, 'removed logs of containers and pods that are gone')
+    } catch (err) {
+      this.#log.warn({ code: 'EDGED_LOG_REMOVAL_FAILED', err }, `removing logs left behind failed; tried again later: ${(err as Error).message}`)
+    }
   }
 
   async #syncOne(uid: string, observed: ObservedPod | undefined): Promise<void> {

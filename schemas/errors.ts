@@ -145,6 +145,7 @@ export const ErrorCodes = {
   EDGED_POD_NOT_FOUND: 'tern logs names a pod that has no logs on this node (namespace and name as in tern pods)',
   EDGED_LOG_NOT_FOUND: "tern logs names a container that has no log file yet, or asks --previous of a container that has not restarted",
   EDGED_LOG_ROTATION_FAILED: "rotating a container's log failed (a full disk while compressing, the runtime refusing ReopenContainerLog); the log keeps its name, nothing is lost, and the next round tries again",
+  EDGED_LOG_REMOVAL_FAILED: "removing the log of a container or pod that is gone failed (a read-only or failing disk); the container or pod is removed anyway and the log collection, every minute, tries again",
   EDGED_EXEC_TIMEOUT: 'a command run in a container (exec probe or hook) was still running after its timeout and was killed',
   // web view of tern edge (web/, `http.ui`)
   WEB_LOGIN_REQUIRED: 'a web view request has no live session and the listener is not on loopback (where anonymous viewers are admitted); HTTP 401',

@@ -10,7 +10,7 @@ import { pipeline, Readable } from 'node:stream'
 import { join } from 'node:path'
 import type { ContainerRuntime, CriStreaming, StdioOptions } from '../../edged/cri/runtime.js'
 import type { Pod, PodStatus } from '../../schemas/pod.js'
-import { containerLogFile, findPodLogs } from '../../edged/logs/files.js'
+import { containerLogFile, findPodLogs, lastAttempt } from '../../edged/logs/files.js'
 import { CONTAINER_NAME, MANAGED_BY, MANAGED_BY_EDGED, POD_NAME, POD_NAMESPACE, POD_UID } from '../../edged/labels.js'
 import { TernError, type ErrorCode } from '../../schemas/tern-error.js'
 import { StreamRequest as streamRequestCheck } from '../../schemas/generated/validators/StreamRequest.js'
@@ -69,13 +69,14 @@ async function serveLogs(o: EdgeStreamsOptions, stream: TunnelStream, request: E
   const q = request.query
   const previous = queryFlag(q.previous)
   const known = o.pod?.(request.namespace, request.pod)
-  if (known !== undefined && (request.uid === undefined || known.pod.metadata.uid === request.uid)) {
-    const refusal = logRefusal(request.pod, known.pod.spec, known.status, request.container, previous)
+  const mine = known !== undefined && (request.uid === undefined || known.pod.metadata.uid === request.uid) ? known : undefined
+  if (mine !== undefined) {
+    const refusal = logRefusal(request.pod, mine.pod.spec, mine.status, request.container, previous)
     if (refusal !== undefined) throw new TernError(refusal.code, refusal.message)
   }
-  const files = await findPodLogs(o.rootDir, request.namespace, request.pod, request.uid)
+  const files = await findPodLogs(o.rootDir, request.namespace, request.pod, request.uid ?? mine?.pod.metadata.uid)
   if (!files.containers.includes(request.container)) throw new TernError('STREAM_CONTAINER_NOT_FOUND', `container ${request.container} is not valid for pod ${request.pod}`)
-  const { attempt } = await containerLogFile(files.podDir, request.container, previous)
+  const { attempt } = await containerLogFile(files.podDir, request.container, previous, mine === undefined ? undefined : lastAttempt(mine.status, request.container))
   const tailLines = integer(q.tailLines, 'tailLines')
   const limitBytes = integer(q.limitBytes, 'limitBytes')
   const sinceSeconds = integer(q.sinceSeconds, 'sinceSeconds')

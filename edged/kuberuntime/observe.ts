@@ -37,6 +37,8 @@ export interface ObservedContainer {
   imageRef: string
   /** termination grace recorded when it was made, seconds (for containers no pod owns any more) */
   graceSeconds: number | undefined
+  /** the runtime's path of its log file ('' when it has none) */
+  logPath: string
 }
 
 export interface ObservedPod {
@@ -152,6 +154,7 @@ export class RuntimeObserver {
       image: s.image.image,
       imageRef: s.imageRef,
       graceSeconds: intOf(s.annotations[CONTAINER_TERMINATION_GRACE]),
+      logPath: s.logPath,
     }
   }
 }

@@ -7,13 +7,16 @@
  * as the container's waiting reason for the status manager; only a runtime that cannot be reached
  * (EDGED_RUNTIME_UNAVAILABLE) is thrown.
  */
+import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { TernError } from '../../schemas/tern-error.js'
 import type { Container, Pod } from '../../schemas/pod.js'
 import type { Backoff } from '../backoff.js'
 import { noEvents, type EventRecorder } from '../events.js'
 import type { ContainerConfig, ContainerRuntime, PodSandboxConfig } from '../cri/runtime.js'
-import { CONTAINER_HASH, CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, POD_TERMINATION_GRACE, containerLabels, sandboxLabels } from '../labels.js'
+import { CONTAINER_HASH, CONTAINER_RESTART_COUNT, CONTAINER_TERMINATION_GRACE, POD_TERMINATION_GRACE, containerLabels, podLogDir, sandboxLabels } from '../labels.js'
+import { nextAttempt } from '../logs/files.js'
+import { removeContainerLog, removePodLogs } from '../logs/gc.js'
 import { containerHash } from './hash.js'
 import type { ObservedContainer, ObservedPod } from './observe.js'
 import type { HookRunner, Images, PodContext, RuntimeConfigs, Volumes } from './parts.js'
@@ -124,7 +127,8 @@ export class PodSyncer {
         return result
       }
     }
-    for (const id of actions.removeContainers) await ignoreNotFound(runtime.removeContainer(id))
+    const removing = new Set(actions.removeContainers)
+    for (const c of observed?.containers ?? []) if (removing.has(c.id)) await this.#removeContainer(c)
     for (const id of actions.removeSandboxes) await ignoreNotFound(runtime.removePodSandbox(id))
 
     for (const b of actions.backoff) {
@@ -157,9 +161,25 @@ export class PodSyncer {
     const running = observed.containers.filter((c) => c.state === 'CONTAINER_RUNNING')
     await Promise.all(running.map((c) => this.killContainer(c, pod, specOf(c.name), ipOf(c.sandboxId), 'the pod was removed', undefined, graceSeconds)))
     for (const s of observed.sandboxes) await ignoreNotFound(runtime.stopPodSandbox(s.id))
-    for (const c of observed.containers) await ignoreNotFound(runtime.removeContainer(c.id))
+    for (const c of observed.containers) await this.#removeContainer(c)
     for (const s of observed.sandboxes) await ignoreNotFound(runtime.removePodSandbox(s.id))
     await this.tearDown(observed.ref.uid)
+  }
+
+  /**
+   * Removes a container and, first, its log (the file and its rotated ones), as the kubelet's
+   * removeContainer does. A log that cannot be removed is logged and left to the log collection
+   * (edged/logs/gc.ts), which tries again.
+   */
+  async #removeContainer(c: ObservedContainer): Promise<void> {
+    if (c.logPath !== '') {
+      try {
+        await removeContainerLog(c.logPath)
+      } catch (err) {
+        this.#o.log.warn({ code: 'EDGED_LOG_REMOVAL_FAILED', container: c.name, id: c.id, path: c.logPath, err }, `removing a container's log failed; tried again later: ${(err as Error).message}`)
+      }
+    }
+    await ignoreNotFound(this.#o.runtime.removeContainer(c.id))
   }
 
   /**
@@ -183,12 +203,17 @@ export class PodSyncer {
     }
   }
 
-  /** Releases the pod's volumes and termination message files (after its containers are gone). */
+  /** Releases the pod's volumes, termination message files and log directory (after its containers are gone). */
   async tearDown(uid: string): Promise<void> {
     this.#volumes.delete(uid)
     this.#remountFailed.delete(uid)
     await this.#o.volumes.tearDownUid(uid)
     await removeTerminationMessages(this.#o.context.rootDir, uid)
+    try {
+      await removePodLogs(this.#o.context.rootDir, uid)
+    } catch (err) {
+      this.#o.log.warn({ code: 'EDGED_LOG_REMOVAL_FAILED', uid, err }, `removing a pod's logs failed; tried again later: ${(err as Error).message}`)
+    }
   }
 
   /**
@@ -219,6 +244,8 @@ export class PodSyncer {
     const { runtime, backoff, configs, images, log } = this.#o
     const spec = start.container
     if (start.after !== undefined) backoff.next(backoffKey(pod, spec), start.after.finishedAt)
+    // the runtime has no instance of it: count on from its logs, if it left any (kubelet calcRestartCountByLogDir)
+    const restartCount = start.restartCount === 0 ? await nextAttempt(join(podLogDir(this.#o.context.rootDir, podRef(pod)), spec.name)) : start.restartCount
     let image: string
     try {
       image = await images.ensure(pod, spec, signal)
@@ -230,20 +257,20 @@ export class PodSyncer {
     try {
       const volumes = await this.#setUpVolumes(pod)
       const imageUser = await images.user?.(image)
-      config = await configs.container(pod, spec, { ...this.#o.context, restartCount: start.restartCount, podIP, volumes, imageRef: image, ...(imageUser === undefined ? {} : { imageUser }) })
+      config = await configs.container(pod, spec, { ...this.#o.context, restartCount: restartCount, podIP, volumes, imageRef: image, ...(imageUser === undefined ? {} : { imageUser }) })
     } catch (err) {
       return issue(err, 'CreateContainerConfigError')
     }
     const grace = String(podGraceSeconds(pod))
     config = {
       ...config,
-      metadata: { name: spec.name, attempt: start.restartCount },
+      metadata: { name: spec.name, attempt: restartCount },
       image: { image },
       labels: { ...config.labels, ...containerLabels(podRef(pod), spec.name) },
       annotations: {
         ...config.annotations,
         [CONTAINER_HASH]: containerHash(spec),
-        [CONTAINER_RESTART_COUNT]: String(start.restartCount),
+        [CONTAINER_RESTART_COUNT]: String(restartCount),
         [CONTAINER_TERMINATION_GRACE]: grace,
         [POD_TERMINATION_GRACE]: grace,
       },
@@ -273,7 +300,7 @@ export class PodSyncer {
         return { reason: 'PostStartHookError', message: (err as Error).message }
       }
     }
-    log.info({ pod: podName(pod), container: spec.name, id, restartCount: start.restartCount, init: start.init }, 'container started')
+    log.info({ pod: podName(pod), container: spec.name, id, restartCount: restartCount, init: start.init }, 'container started')
     return undefined
   }
 

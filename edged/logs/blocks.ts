@@ -6,7 +6,8 @@
  * inode, read to its end under its new name, and once nothing more was written to it for a polling
  * interval after the new file appeared (containerd may still write its last records), the new file
  * is read from its start. The kubelet's follow moves to the new file as soon as it appears; lines
- * still written to the old one are then missed.
+ * still written to the old one are then missed. A log removed while it is read (its container or
+ * pod removed, gc.ts) ends the read.
  */
 import { open, stat } from 'node:fs/promises'
 import { createGunzip } from 'node:zlib'
@@ -143,7 +144,9 @@ export async function* logBlocks(o: LogBlocksOptions): AsyncGenerator<LogBlock> 
       else await sleep(interval, o.signal)
       continue
     }
-    // `path` is missing or another file: the one being read was rotated (or there was none yet)
+    // `path` is missing or another file: the one being read was rotated (or there was none yet),
+    // or the log was removed with its container or pod (gc.ts): nothing more comes, the read ends
+    if (read.kind === 'missing' && (await rotatedLogs(path)).inUse.length === 0) return
     if (ino === undefined) {
       if (!o.follow) return
       await sleep(interval, o.signal)

@@ -14,7 +14,9 @@
  *    sent and superseded, tern edge's CPU meanwhile.
  * 3. `burstPods` pods created at once: time to all running at the runtime and Running in the API,
  *    tern edge's CPU and peak RSS, and the pod status PATCHes tern cloud made per second against
- *    its status.qps.
+ *    its status.qps. Before them, the floors of the twin's round trip: with no pods, and while the
+ *    bench makes as many pods through the CRI itself, at once, edged not involved (what creating
+ *    them costs the machine).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, stat } from 'node:fs/promises'
@@ -29,8 +31,9 @@ import { CONFIGMAPS, PODS } from '../test/support/kube/core-types.js'
 import { SECRETS } from '../test/support/kube/registry.js'
 import { inMountNamespaceOf } from '../test/support/pods-world.js'
 import { startTernEdge, type TernEdgeProcess } from '../test/support/tern.js'
+import { CriFloor } from './cri-floor.js'
 import { round } from './phases.js'
-import { anonMiB, cpuSeconds, rssMiB } from './servers.js'
+import { anonMiB, cpuSeconds, rssMiB, ternNodeFlags } from './servers.js'
 import { TwinProbe, type TwinProbeStats } from './twin-probe.js'
 
 export interface EdgedExtremesOptions {
@@ -44,13 +47,15 @@ export interface EdgedExtremesOptions {
   burstPods: number
   /** status.qps of tern cloud (its default: 50) */
   statusQps: number
+  /** Write a V8 CPU profile of tern edge into this directory (node --cpu-prof). */
+  cpuProfDir?: string
 }
 
 export const EDGED_EXTREMES_DEFAULTS: EdgedExtremesOptions = { configMapPods: 50, configMapKiB: 1024, secretPods: 10, secretRate: 10, secretSeconds: 60, burstPods: 100, statusQps: 50 }
 
 /** Rough, for a busy 2-core machine. */
 export function edgedExtremesEstimateSeconds(o: EdgedExtremesOptions): number {
-  return 120 + (o.configMapPods + o.secretPods + o.burstPods) * 4 + o.secretSeconds * 2
+  return 120 + (o.configMapPods + o.secretPods + o.burstPods * 2) * 4 + o.secretSeconds * 2
 }
 
 interface Memory {
@@ -108,6 +113,10 @@ export interface EdgedExtremesResult {
     /** most status PATCHes of pods in one second */
     statusPatchesPeakPerSecond: number
     apiRequests: number
+    /** the same pods made by the bench through the CRI, at once, edged not involved: all running, ms */
+    runtimeOnlyAllRunningMs: number
+    /** the twin's round trip while the bench made those */
+    twinDuringRuntimeOnly: TwinProbeStats
     twinBeforeBurst: TwinProbeStats
     twinDuringBurst: TwinProbeStats
   }
@@ -130,7 +139,7 @@ export async function runEdgedExtremesBench(o: EdgedExtremesOptions, log: (line:
     const runtime = await connectGrpcRuntime({ endpoint: containerd.endpoint, callTimeoutMs: 120_000 })
     undo.push(() => Promise.resolve(runtime.close()))
     const edgeDir = join(world.dir, 'edge')
-    const edge = await startEdge(world, containerd, edgeDir)
+    const edge = await startEdge(world, containerd, edgeDir, o.cpuProfDir)
     undo.push(() => edge.stop(30_000))
     const api = kube.api
     const applied = await world.kubectl.run(['apply', '-f', '-'], `${MODEL}---\n${probeDevice()}`)
@@ -225,6 +234,16 @@ export async function runEdgedExtremesBench(o: EdgedExtremesOptions, log: (line:
     await until(async () => api.list(PODS, 'default').items.length === 0 && (await runningTotal(runtime)) === 0, 900_000, 'the pods deleted')
     probe.take()
     await sleep(SETTLE_MS)
+    const twinNoPods = probe.take()
+    const floor = new CriFloor(runtime, NODE, join(world.dir, 'cri-floor'))
+    t = performance.now()
+    await Promise.all(Array.from({ length: o.burstPods }, (_, i) => floor.run(`floor-${i}`, pod(`floor-${i}`, {}))))
+    const runtimeOnlyAllRunningMs = performance.now() - t
+    const twinDuringRuntimeOnly = probe.take()
+    await floor.remove()
+    log(`edged-extremes: ${o.burstPods} pods at once through the CRI by the bench running in ${round(runtimeOnlyAllRunningMs, 0)} ms; twin p50/p99 ${twinDuringRuntimeOnly.latencyMs.p50}/${twinDuringRuntimeOnly.latencyMs.p99} ms (before: ${twinNoPods.latencyMs.p50}/${twinNoPods.latencyMs.p99}); load ${round(loadavg()[0] ?? 0, 1)}`)
+    probe.take()
+    await sleep(SETTLE_MS)
     const twinBeforeBurst = probe.take()
     const requests0 = kube.requests.length
     const cpu2 = { edge: cpuSeconds(edge.pid), at: performance.now() }
@@ -251,6 +270,8 @@ export async function runEdgedExtremesBench(o: EdgedExtremesOptions, log: (line:
       statusPatches: patches.length,
       statusPatchesPeakPerSecond: Math.max(0, ...perSecond.values()),
       apiRequests: requests.length,
+      runtimeOnlyAllRunningMs: round(runtimeOnlyAllRunningMs, 0),
+      twinDuringRuntimeOnly,
       twinBeforeBurst,
       twinDuringBurst,
     }
@@ -269,9 +290,13 @@ export async function runEdgedExtremesBench(o: EdgedExtremesOptions, log: (line:
   }
 }
 
-/** `tern edge` as the tests' pods world starts it (in containerd's mount namespace), logging at info as shipped. */
-async function startEdge(world: CloudWorld, containerd: Containerd, dir: string): Promise<TernEdgeProcess> {
+/**
+ * `tern edge` as the tests' pods world starts it (in containerd's mount namespace), logging at info
+ * as shipped; node flags as bench/servers.ts gives them. A/B: TERN_BENCH_BIN names another built tern.js.
+ */
+async function startEdge(world: CloudWorld, containerd: Containerd, dir: string, cpuProfDir: string | undefined): Promise<TernEdgeProcess> {
   await mkdir(dir, { recursive: true })
+  const spawn = inMountNamespaceOf(containerd)
   return startTernEdge(
       dir,
       {
@@ -282,7 +307,7 @@ async function startEdge(world: CloudWorld, containerd: Containerd, dir: string)
         log: { level: 'info' },
       },
       [],
-    inMountNamespaceOf(containerd),
+    (command, [bin, ...args]) => spawn(command, [...ternNodeFlags(cpuProfDir), process.env.TERN_BENCH_BIN ?? bin ?? '', ...args]),
   )
 }
 

@@ -15,15 +15,12 @@ import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { connectGrpcRuntime } from '../edged/cri/grpc-runtime.js'
 import type { ContainerRuntime } from '../edged/cri/runtime.js'
-import { containerConfig } from '../edged/kuberuntime/container-config.js'
-import { sandboxConfig } from '../edged/kuberuntime/sandbox-config.js'
 import { MANAGED_BY, MANAGED_BY_EDGED, POD_NAME } from '../edged/labels.js'
-import { validatePod } from '../edged/pod/validate.js'
-import { staticPod } from '../edged/sources/static-pod.js'
 import { startContainerd, type Containerd } from '../test/support/containerd.js'
 import { busyboxPod, readSnapshot, writeManifest } from '../test/support/edged.js'
 import { freePort, scratchDir, type Child } from '../test/support/resources.js'
 import { TERN_BIN } from '../test/support/tern.js'
+import { CriFloor } from './cri-floor.js'
 import { percentiles, round } from './phases.js'
 import { anonMiB, rssMiB, startOwned } from './servers.js'
 
@@ -97,11 +94,11 @@ export async function runEdgedBench(o: EdgedBenchOptions, log: (line: string) =>
     await sleep(SETTLE_MS)
     const noPods = { rssMiB: rssMiB(node.pid), anonMiB: anonMiB(node.pid) }
     // one floor pod, then one edged pod, and so on: both see the same load on a shared machine
-    const floor = new CriFloor(runtime, join(scratch.path, 'floor'))
+    const floor = new CriFloor(runtime, NODE, join(scratch.path, 'floor'))
     const floorSamples: number[] = []
     const samples: number[] = []
     for (let i = 0; i < o.pods; i++) {
-      floorSamples.push(await floor.run(`floor${i}`, o.containers))
+      floorSamples.push(await floor.run(`floor${i}`, benchPod(`floor${i}`, o.containers)))
       const name = `lat${i}`
       const started = performance.now()
       await writeManifest(manifests, `${name}.yaml`, benchPod(name, o.containers))
@@ -197,51 +194,6 @@ const IDLE = 'sleep 2147483647 & wait'
 
 function benchPod(name: string, containers: number): Record<string, unknown> {
   return busyboxPod(name, Object.fromEntries(Array.from({ length: containers }, (_, i) => [`c${i}`, IDLE])))
-}
-
-/**
- * The floor: the same pods, with the configs edged's own code generates, made through the CRI
- * one call after another as edged's pod sync makes them. Without edged's managed-by label, so the
- * tern edge running beside leaves them alone.
- */
-class CriFloor {
-  readonly #runtime: ContainerRuntime
-  readonly #ctx: { nodeName: string; hostIP: string; rootDir: string }
-  readonly #sandboxes: string[] = []
-
-  constructor(runtime: ContainerRuntime, rootDir: string) {
-    this.#runtime = runtime
-    this.#ctx = { nodeName: NODE, hostIP: '127.0.0.1', rootDir }
-  }
-
-  /** Makes one pod; resolves with the ms from the first call to the last container started. */
-  async run(name: string, containers: number): Promise<number> {
-    const runtime = this.#runtime
-    const pod = staticPod(validatePod(benchPod(name, containers), name), NODE, 'file')
-    const started = performance.now()
-    const sandbox = unmanaged(sandboxConfig(pod, this.#ctx, 0))
-    const sandboxId = await runtime.runPodSandbox(sandbox)
-    this.#sandboxes.push(sandboxId)
-    const podIP = (await runtime.podSandboxStatus(sandboxId)).network?.ip ?? ''
-    for (const c of pod.spec.containers) {
-      const config = unmanaged(await containerConfig(pod, c, { ...this.#ctx, restartCount: 0, podIP, volumes: new Map() }))
-      await runtime.startContainer(await runtime.createContainer(sandboxId, config, sandbox))
-    }
-    return performance.now() - started
-  }
-
-  async remove(): Promise<void> {
-    for (const id of this.#sandboxes.splice(0)) {
-      await this.#runtime.stopPodSandbox(id)
-      await this.#runtime.removePodSandbox(id)
-    }
-  }
-}
-
-function unmanaged<T extends { labels?: Record<string, string> }>(config: T): T {
-  const labels = { ...config.labels }
-  delete labels[MANAGED_BY]
-  return { ...config, labels }
 }
 
 function edgeConfig(containerd: Containerd, manifests: string): Record<string, unknown> {

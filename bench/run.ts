@@ -98,7 +98,9 @@
  *   --extremes-configmap-pods 50   pods mounting one ConfigMap of --extremes-configmap-kib 1024 KiB (four keys)
  *   --extremes-secret-pods 10      pods mounting a Secret changed --extremes-secret-rate 10 times a second
  *                                  for --extremes-secret-seconds 60
- *   --extremes-burst-pods 100      pods created at once on a node without others
+ *   --extremes-burst-pods 100      pods created at once on a node without others (before them, as many
+ *                                  made by the bench through the CRI at once: the runtime's floor)
+ *   --cpu-prof                     a V8 CPU profile of tern edge to .tmp/bench-profiles/
  *   results also go to bench/results/edged-extremes-latest.json
  * log-rotation (CPU time of container log rotation and its gzip, in this process, for a container
  * on a private containerd writing base64 text at 5 MB/s, against the same 60 s without rotation,
@@ -371,6 +373,7 @@ async function main(): Promise<void> {
       secretRate: num('extremes-secret-rate', d.secretRate, 1),
       secretSeconds: num('extremes-secret-seconds', d.secretSeconds, 1),
       burstPods: num('extremes-burst-pods', d.burstPods, 1),
+      ...(values['cpu-prof'] === true ? { cpuProfDir: resolve(ROOT, '.tmp/bench-profiles') } : {}),
     }
     const result = await withWatchdog('edged-extremes', edgedExtremesEstimateSeconds(options), () => runEdgedExtremesBench(options, log))
     mkdirSync(resolve(ROOT, 'bench/results'), { recursive: true })

@@ -2,10 +2,12 @@
  * The twin's round trip as an app on the gateway sees it, sampled while something else loads the
  * edge: one MQTT client publishes a `twin/update` (QoS 1, a new `actual` each time, so every one is
  * written to LevelDB) and times it to its `twin/update/result`, one at a time, every `intervalMs`.
- * `take()` returns the samples since the last take, so a bench reads one figure per phase.
+ * `take()` returns the samples since the last take, so a bench reads one figure per phase, with
+ * this process's event loop delay meanwhile: the probe's own share of a slow round trip.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import mqtt, { type MqttClient } from 'mqtt'
-import { percentiles } from './phases.js'
+import { percentiles, round } from './phases.js'
 
 export interface TwinProbeOptions {
   url: string
@@ -22,7 +24,11 @@ export interface TwinProbeStats {
   /** requests not answered within timeoutMs, or answered with an error */
   failed: number
   latencyMs: ReturnType<typeof percentiles>
+  /** how late this process's event loop ran its timers meanwhile (perf_hooks monitorEventLoopDelay), ms */
+  probeLoopDelayMs: { p99: number; max: number }
 }
+
+const LOOP_DELAY_RESOLUTION_MS = 10
 
 export class TwinProbe {
   readonly #o: Required<TwinProbeOptions>
@@ -32,6 +38,7 @@ export class TwinProbe {
   #running = true
   #loop: Promise<void> = Promise.resolve()
   readonly #waiting = new Map<string, (ok: boolean) => void>()
+  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS })
   #seq = 0
 
   private constructor(options: TwinProbeOptions, client: MqttClient) {
@@ -54,6 +61,7 @@ export class TwinProbe {
       if (performance.now() > deadline) throw new Error(`twin probe: ${options.device} never answered`)
       await sleep(200)
     }
+    probe.#loopDelay.enable()
     probe.#loop = probe.#run()
     return probe
   }
@@ -63,11 +71,16 @@ export class TwinProbe {
     const failed = this.#failed
     this.#samples = []
     this.#failed = 0
-    return { samples: samples.length, failed, latencyMs: percentiles(Float64Array.from(samples.length === 0 ? [0] : samples)) }
+    // the histogram holds the intervals between its timer's runs: the delay is what exceeds the resolution
+    const late = (ns: number): number => round(Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS), 2)
+    const probeLoopDelayMs = { p99: late(this.#loopDelay.percentile(99)), max: late(this.#loopDelay.max) }
+    this.#loopDelay.reset()
+    return { samples: samples.length, failed, latencyMs: percentiles(Float64Array.from(samples.length === 0 ? [0] : samples)), probeLoopDelayMs }
   }
 
   async stop(): Promise<void> {
     this.#running = false
+    this.#loopDelay.disable()
     await this.#loop
     await this.#client.endAsync()
   }

@@ -33,6 +33,8 @@ import { podStatus, waitingSoFar } from './status.js'
 import { StatusManager } from './status-manager.js'
 import { Terminations } from './terminations.js'
 
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 /** Oldest first by creationTimestamp (RFC 3339, compared as text); pods without one keep their order, first. */
 function byCreation(pods: readonly Pod[]): Pod[] {
   const created = (p: Pod): string => (p.metadata as { creationTimestamp?: string }).creationTimestamp ?? ''
@@ -116,6 +118,8 @@ export class Edged {
   readonly #syncAborts = new Map<string, AbortController>()
   /** pods whose status is being refreshed while their sync is under way (uid → the refreshes' chain) */
   readonly #refreshes = new Map<string, Promise<void>>()
+  /** the refresh round under way, if any */
+  #refreshRound: Promise<void> | undefined
   /** containers a liveness or startup probe found unhealthy: pod uid → container name → why */
   readonly #unhealthy = new Map<string, Map<string, Unhealthy>>()
   #relistSeq = 0
@@ -242,6 +246,7 @@ export class Edged {
     await this.#logRotator.stop()
     this.#probes.stop()
     await this.#workers.idle()
+    await this.#refreshRound
     await this.#statuses.flush()
     await this.#store.close()
     this.#o.runtime.close()
@@ -462,11 +467,17 @@ export class Edged {
    * pod of many containers started one after another) a status from what the runtime holds now:
    * the kubelet sets one only at the start of each sync, so such a pod would show none of its
    * containers running until the whole sync ends. Refreshes of a pod run one after another, and
-   * the sync's own status waits for them, so it is always the last.
+   * the sync's own status waits for them, so it is always the last. A round takes one pod per turn
+   * of the event loop: all at once, 100 pods starting together held it for tens of ms each relist,
+   * and the broker's and the twin's messages waited. A relist whose round would begin while the
+   * last one is still going (a loaded machine) leaves it to the next relist.
    */
   #refreshSyncing(observed: ReadonlyMap<string, ObservedPod>): void {
+    if (this.#refreshRound !== undefined) return
+    let round: Promise<unknown> = Promise.resolve()
     for (const uid of this.#syncAborts.keys()) {
-      const refresh = (this.#refreshes.get(uid) ?? Promise.resolve())
+      const refresh = Promise.all([this.#refreshes.get(uid), round])
+        .then(nextTurn)
         .then(async () => {
           const sync = this.#syncer.underWay(uid)
           const pod = this.#desired.get(uid)?.pod
@@ -475,7 +486,12 @@ export class Edged {
         })
         .catch((err: unknown) => this.#log.warn({ uid, err }, 'refreshing the status of a pod being synced failed'))
       this.#refreshes.set(uid, refresh)
+      round = refresh
     }
+    const done = round.then(() => {
+      if (this.#refreshRound === done) this.#refreshRound = undefined
+    })
+    this.#refreshRound = done
   }
 
   /** A pod no source has any more, or runtime objects no pod owns: stopped and removed, then forgotten. */

@@ -41,6 +41,8 @@ interface Entry {
   pod: Pod
   status: PodStatus
   deleting: boolean
+  /** stableJson(status), what the next status is compared with */
+  json: string
 }
 
 export class StatusManager {
@@ -50,6 +52,8 @@ export class StatusManager {
   readonly #log: Logger
   readonly #entries = new Map<string, Entry>()
   #stored = new Map<string, PodStatus>()
+  /** stableJson of the statuses in #stored, made when first compared */
+  readonly #storedJson = new Map<string, string>()
   /** pods whose status onChange heard in this run */
   readonly #heard = new Set<string>()
   #timer: NodeJS.Timeout | undefined
@@ -67,6 +71,7 @@ export class StatusManager {
   /** Reads the statuses kept from earlier runs. */
   async load(): Promise<void> {
     this.#stored = await this.#store.statuses()
+    this.#storedJson.clear()
   }
 
   /** The last status of a pod: this run's, or the one kept from an earlier run. */
@@ -78,17 +83,20 @@ export class StatusManager {
     return this.#entries.get(uid)?.status
   }
 
+  /** Each status is serialised once, here: edged sets one for every pod being synced at every relist, and most are the same as before. */
   async set(pod: Pod, status: PodStatus, deleting: boolean): Promise<void> {
     const uid = pod.metadata.uid ?? ''
+    const json = stableJson(status)
     const before = this.#entries.get(uid)
-    this.#entries.set(uid, { pod, status, deleting })
-    const changed = before === undefined || before.deleting !== deleting || stableJson(before.status) !== stableJson(status)
+    this.#entries.set(uid, { pod, status, deleting, json })
+    const changed = before === undefined || before.deleting !== deleting || before.json !== json
     if (!changed) return
     this.#schedule()
-    const kept = stableJson(this.#stored.get(uid)) === stableJson(status)
+    const kept = this.#storedJsonOf(uid) === json
     if (kept && this.#heard.has(uid)) return
     if (!kept) {
       this.#stored.set(uid, status)
+      this.#storedJson.set(uid, json)
       await this.#store.putStatus(uid, status)
     }
     this.#heard.add(uid)
@@ -103,6 +111,7 @@ export class StatusManager {
   async remove(uid: string): Promise<void> {
     const had = this.#entries.delete(uid)
     this.#heard.delete(uid)
+    this.#storedJson.delete(uid)
     if (this.#stored.delete(uid)) await this.#store.deleteStatus(uid)
     if (had) this.#schedule()
   }
@@ -121,6 +130,13 @@ export class StatusManager {
   writeNow(): Promise<void> {
     this.#writing = this.#writing.then(() => this.#write())
     return this.#writing
+  }
+
+  #storedJsonOf(uid: string): string | undefined {
+    let json = this.#storedJson.get(uid)
+    const stored = this.#stored.get(uid)
+    if (json === undefined && stored !== undefined) this.#storedJson.set(uid, (json = stableJson(stored)))
+    return json
   }
 
   #schedule(): void {

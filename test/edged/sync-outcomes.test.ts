@@ -10,10 +10,12 @@
  *   making the sandbox), not when that sync ends: a sync held by an image pull from a registry
  *   that never answers still shows the pod Pending with its containers ContainerCreating;
  * - with relists (a short sync period), a sync under way has its pod's status refreshed from each:
- *   a container it started shows Running while it still waits for the next one's image.
+ *   a container it started shows Running while it still waits for the next one's image; many such
+ *   pods are refreshed one per turn of the event loop.
  */
 import assert from 'node:assert/strict'
 import type { PodSnapshotEntry } from '../../edged/status-manager.js'
+import { realClock, type Clock } from '../../mappers/runtime/clock.js'
 import { busyboxPod, containersOf, edgedSuite, eventually, NODE, readSnapshot, SLEEP_FOREVER, writeManifest } from '../support/edged.js'
 import { startStalledRegistry, type StalledRegistry } from '../support/stalled-registry.js'
 
@@ -125,6 +127,72 @@ describe('edged: the status of a pod whose sync is under way (real containerd, r
       assert.equal(pod.status.containerStatuses.find((c) => c.name === 'app')?.containerID, `containerd://${running?.id ?? ''}`)
     } finally {
       await removeHeld(h, 'refreshed.yaml', name, registry)
+    }
+  })
+})
+
+/** The real clock, counting its readings per turn of the event loop (a turn ends when an immediate queued at its first reading runs). */
+class TurnCountingClock implements Clock {
+  /** readings in each turn since counting began */
+  readonly perTurn: number[] = []
+  counting = false
+  #turnOpen = false
+  readonly setTimeout: Clock['setTimeout'] = (fn, ms) => realClock.setTimeout(fn, ms)
+  readonly clearTimeout: Clock['clearTimeout'] = (handle) => realClock.clearTimeout(handle)
+
+  readonly now = (): number => {
+    if (this.counting) {
+      if (!this.#turnOpen) {
+        this.#turnOpen = true
+        this.perTurn.push(0)
+        setImmediate(() => (this.#turnOpen = false))
+      }
+      this.perTurn[this.perTurn.length - 1]! += 1
+    }
+    return realClock.now()
+  }
+}
+
+describe('edged: refreshing the statuses of many pods being synced (real containerd, relists every 0.3 s)', function () {
+  this.timeout(240_000)
+  const clock = new TurnCountingClock()
+  const suite = edgedSuite({ clock })
+  const PODS = 12
+
+  // A pod's status reads the clock once (its `now`). All at once, a round over 100 pods starting
+  // together held the event loop for tens of ms at every relist, and the broker's messages waited.
+  it(`a relist refreshes the ${PODS} pods whose syncs wait for an image one per turn of the event loop, not all in one go`, async () => {
+    const { harness: h, containerd } = suite()
+    const registry = await startStalledRegistry(containerd.pid)
+    const names = Array.from({ length: PODS }, (_, i) => `held${i}`)
+    try {
+      for (const name of names) {
+        const pod = busyboxPod(name, { held: SLEEP_FOREVER })
+        ;(pod.spec as { containers: Array<Record<string, unknown>> }).containers[0]!.image = `${registry.host}/stalled/app:1`
+        await writeManifest(h.manifests, `${name}.yaml`, pod)
+      }
+      await eventually(async () => (await readSnapshot(h.rootDir))?.pods.length === PODS, 180_000, `statuses of all ${PODS} pods`)
+      // every sync past its sandbox and waiting for the image (starting a pull reads the clock too)
+      await eventually(async () => (await h.runtime.listPodSandbox({ state: 'SANDBOX_READY' })).length === PODS, 180_000, `${PODS} sandboxes ready`)
+      await eventually(() => Promise.resolve(registry.requests().length > 0), 60_000, 'the pull reaching the registry')
+      const turns = async (statuses: number): Promise<void> => {
+        clock.perTurn.length = 0
+        clock.counting = true
+        await eventually(() => Promise.resolve(clock.perTurn.reduce((a, b) => a + b, 0) >= statuses), 60_000, `${statuses} statuses`)
+        clock.counting = false
+      }
+      await turns(2 * PODS)
+      // three rounds' worth of statuses
+      await turns(3 * PODS)
+      assert.ok(registry.held() > 0, 'the pulls are still held: every sync is under way')
+      const most = Math.max(...clock.perTurn)
+      assert.ok(most <= 2, `at most ${most} statuses computed in one turn of the event loop (${clock.perTurn.length} turns)`)
+    } finally {
+      clock.counting = false
+      const { rm } = await import('node:fs/promises')
+      for (const name of names) await rm(`${h.manifests}/${name}.yaml`)
+      await registry.close()
+      await eventually(async () => (await readSnapshot(h.rootDir))?.pods.length === 0, 120_000, 'the pods removed')
     }
   })
 })

@@ -12,6 +12,7 @@ import { MAX_NESTING, MSG_ID_MAX_LENGTH } from '../schemas/cloud-link-limits.js'
 import { TernError } from '../schemas/tern-error.js'
 import { nestedDeeperThan } from './json-depth.js'
 import { RefusalLog } from './refusal-log.js'
+import { realClock, type Clock, type TimerHandle } from '../mappers/runtime/clock.js'
 import { errorResponse, isAnswer, Operations, validateEnvelope, type Envelope } from './messages.js'
 
 export interface Wire {
@@ -36,7 +37,8 @@ export interface SessionOptions {
   resendMs?: number
   /** the longest interval between re-sends of one request (default 60 s) */
   resendMaxMs?: number
-  now?: () => number
+  /** time and timers (re-sends, keepalive checks, the refusal log) */
+  clock?: Clock
 }
 
 interface Pending {
@@ -44,7 +46,7 @@ interface Pending {
   text: string
   resolve(answer: Envelope): void
   reject(err: Error): void
-  timer: NodeJS.Timeout
+  timer: TimerHandle
 }
 
 export class Session {
@@ -70,9 +72,9 @@ export class Session {
     this.capabilities = options.capabilities ?? new Set()
     this.#wire = wire
     const { identity: _identity, capabilities: _capabilities, ...rest } = options
-    this.#o = { resendMs: 5000, resendMaxMs: 60_000, now: Date.now, ...rest }
-    this.lastReceivedAt = this.#o.now()
-    this.#refusals = new RefusalLog(this.#o.log, this.#o.now)
+    this.#o = { resendMs: 5000, resendMaxMs: 60_000, clock: realClock, ...rest }
+    this.lastReceivedAt = this.#o.clock.now()
+    this.#refusals = new RefusalLog(this.#o.log, () => this.#o.clock.now())
     wire.onText((text) => this.#receive(text))
     wire.onClose((code, reason) => this.#closed(code, reason))
   }
@@ -111,9 +113,9 @@ export class Session {
         this.#resends++
         this.#wire.send(text)
         interval = Math.min(interval * 2, Math.max(this.#o.resendMs, this.#o.resendMaxMs))
-        pending.timer = setTimeout(resend, interval)
+        pending.timer = this.#o.clock.setTimeout(resend, interval)
       }
-      const pending: Pending = { message, text, resolve, reject, timer: setTimeout(resend, this.#o.resendMs) }
+      const pending: Pending = { message, text, resolve, reject, timer: this.#o.clock.setTimeout(resend, this.#o.resendMs) }
       this.#pending.set(message.header.msg_id, pending)
       this.#wire.send(text)
     })
@@ -123,7 +125,7 @@ export class Session {
   cancel(message: Envelope): void {
     const pending = this.#pending.get(message.header.msg_id)
     if (pending === undefined) return
-    clearTimeout(pending.timer)
+    this.#o.clock.clearTimeout(pending.timer)
     this.#pending.delete(message.header.msg_id)
     pending.reject(new TernError('CLOUD_REQUEST_SUPERSEDED', `request ${message.header.msg_id} was superseded`))
   }
@@ -150,7 +152,7 @@ export class Session {
   }
 
   #receive(text: string): void {
-    this.lastReceivedAt = this.#o.now()
+    this.lastReceivedAt = this.#o.clock.now()
     let doc: unknown
     try {
       doc = JSON.parse(text)
@@ -174,7 +176,7 @@ export class Session {
     if (isAnswer(message)) {
       const pending = this.#pending.get(message.header.parent_msg_id as string)
       if (pending === undefined) return // an answer to a re-sent request that was already answered
-      clearTimeout(pending.timer)
+      this.#o.clock.clearTimeout(pending.timer)
       this.#pending.delete(message.header.parent_msg_id as string)
       pending.resolve(message)
       return
@@ -205,7 +207,7 @@ export class Session {
     if (!this.#open) return
     this.#open = false
     for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer)
+      this.#o.clock.clearTimeout(pending.timer)
       pending.reject(linkClosed(this.node))
     }
     this.#pending.clear()

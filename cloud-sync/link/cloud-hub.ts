@@ -225,7 +225,7 @@ export class CloudHub {
   #accept(socket: WebSocket, node: string, request: IncomingMessage, expiresAt: number | undefined, identity: string | undefined): void {
     const log = this.#log.child({ node })
     const { clock } = this.#o
-    const session = new Session(wsWire(socket, log), { node, source: Sources.cloud, log, capabilities: parseCapabilities(request.headers[Headers.capabilities]), ...(identity === undefined ? {} : { identity }), now: () => clock.now(), ...(this.#o.resendMs === undefined ? {} : { resendMs: this.#o.resendMs }) })
+    const session = new Session(wsWire(socket, log), { node, source: Sources.cloud, log, capabilities: parseCapabilities(request.headers[Headers.capabilities]), ...(identity === undefined ? {} : { identity }), clock, ...(this.#o.resendMs === undefined ? {} : { resendMs: this.#o.resendMs }) })
     const old = this.#sessions.get(node)
     if (old !== undefined) {
       log.info('a new connection of the node replaces its session')

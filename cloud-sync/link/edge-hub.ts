@@ -248,7 +248,7 @@ export class EdgeHub {
     const recovered = this.#failing !== undefined
     this.#failing = undefined
     const log = this.#log
-    const session = new Session(wsWire(socket, log), { node, source: Sources.edge, log, now: () => clock.now(), ...(this.#o.resendMs === undefined ? {} : { resendMs: this.#o.resendMs }) })
+    const session = new Session(wsWire(socket, log), { node, source: Sources.edge, log, clock, ...(this.#o.resendMs === undefined ? {} : { resendMs: this.#o.resendMs }) })
     this.#session = session
     every(session, { intervalMs: this.#o.heartbeatMs, clock, tick: () => session.send(keepalive('ping')) })
     watchKeepalive(session, {

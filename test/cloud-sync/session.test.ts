@@ -9,6 +9,7 @@ import { pino } from 'pino'
 import { message, response, Sources, type Envelope } from '../../cloud-sync/messages.js'
 import { Session, wirePair } from '../../cloud-sync/session.js'
 import { MAX_NESTING } from '../../schemas/cloud-link-limits.js'
+import { ManualClock } from '../support/manual-clock.js'
 
 const log = pino({ level: 'silent' })
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -22,29 +23,30 @@ async function replied(replies: readonly string[], count: number): Promise<void>
 describe('cloud sync: session', () => {
   it('re-sends an unanswered request at doubling intervals up to resendMaxMs, and stops once answered', async () => {
     const [a, b] = wirePair()
-    const edge = new Session(a, { node: 'n1', source: Sources.edge, log, resendMs: 20, resendMaxMs: 80 })
+    // virtual time: the intervals are the session's, not the machine's load
+    const clock = new ManualClock()
+    const started = clock.now()
+    const edge = new Session(a, { node: 'n1', source: Sources.edge, log, resendMs: 20, resendMaxMs: 80, clock })
     const cloud = new Session(b, { node: 'n1', source: Sources.cloud, log })
     const copies: number[] = []
-    const started = Date.now()
     let answer = false
     cloud.onMessage((m) => {
-      copies.push(Date.now() - started)
+      copies.push(clock.now() - started)
       if (answer) cloud.send(response(m, Sources.cloud))
     })
     const request = message({ source: Sources.edge, group: 'twin', operation: 'update', resource: 'device/default/d/twin/edge_updated' }, { event_id: '', timestamp: 0, twin: {} })
     const answered = edge.request(request)
-    await sleep(430)
-    // sent at 0, re-sent at ~20, ~60, ~140, ~220, ~300, ~380: gaps 20, 40, 80, 80, …
-    assert.ok(copies.length >= 5 && copies.length <= 8, `${copies.length} copies at ${copies.join(', ')} ms`)
-    const gaps = copies.slice(1).map((t, i) => t - (copies[i] as number))
-    assert.ok((gaps[1] ?? 0) >= 35, `the second interval doubles: ${gaps.join(', ')}`)
-    assert.ok(gaps.every((g) => g < 80 + 40), `no interval above the cap: ${gaps.join(', ')}`)
+    for (let t = 0; t < 430; t += 10) await clock.advance(10)
+    // sent at 0, re-sent at 20, 60, 140, 220, 300, 380: intervals 20, 40, 80, 80, …
+    assert.deepEqual(copies, [0, 20, 60, 140, 220, 300, 380])
     answer = true
+    await clock.advance(80)
     const got: Envelope = await answered
     assert.equal(got.header.parent_msg_id, request.header.msg_id)
     const count = copies.length
-    await sleep(200)
+    for (let t = 0; t < 400; t += 10) await clock.advance(10)
     assert.equal(copies.length, count, 'nothing re-sent after the answer')
+    assert.deepEqual(clock.pending(), [], 'no timer left')
     edge.close()
   })
 

@@ -40,7 +40,8 @@ async function removeHeld(h: { manifests: string; runtime: Parameters<typeof con
   const { rm } = await import('node:fs/promises')
   await rm(`${h.manifests}/${file}`)
   await registry.close()
-  await eventually(async () => (await containersOf(h.runtime, name)).length === 0, 60_000, 'the pod removed')
+  // (its sync ends with the failed pull first: at load ~100 that took more than a minute)
+  await eventually(async () => (await containersOf(h.runtime, name)).length === 0, 120_000, 'the pod removed')
 }
 
 describe('edged: the outcome of one sync (real containerd)', function () {

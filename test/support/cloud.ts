@@ -70,7 +70,19 @@ export interface CloudWorld {
  */
 export async function startCloudWorld(
   undo: Array<() => Promise<void>>,
-  options: { serverIps?: readonly string[]; qps?: number; kubeconfig?: string; nodes?: Record<string, number>; streams?: Record<string, unknown>; apiProxy?: boolean; hub?: Record<string, unknown> } = {},
+  options: {
+    serverIps?: readonly string[]
+    qps?: number
+    kubeconfig?: string
+    nodes?: Record<string, number>
+    streams?: Record<string, unknown>
+    apiProxy?: boolean
+    hub?: Record<string, unknown>
+    /** tern cloud's `kube.*` settings besides the kubeconfig */
+    kube?: Record<string, unknown>
+    /** the emulator's bookmark interval (its default: 10 s) */
+    bookmarkIntervalMs?: number
+  } = {},
 ): Promise<CloudWorld> {
   const dir = await scratchDir()
   undo.push(() => dir.remove())
@@ -82,7 +94,8 @@ export async function startCloudWorld(
   if (options.kubeconfig === undefined) {
     // with streams: the emulator reaches "kubelets" (tern cloud's stream endpoint) with the test CA's client certificate
     const kubeletClient = options.streams === undefined ? {} : { kubeletClient: { ...pki.client, ca: pki.ca } }
-    const emulator = await startKubeEmulator({ token: 'admin', roles: { 'tern-cloud': await ternCloudRules() }, tls: { ...pki.server, ca: pki.ca }, ...kubeletClient })
+    const bookmarks = options.bookmarkIntervalMs === undefined ? {} : { bookmarkIntervalMs: options.bookmarkIntervalMs }
+    const emulator = await startKubeEmulator({ token: 'admin', roles: { 'tern-cloud': await ternCloudRules() }, tls: { ...pki.server, ca: pki.ca }, ...kubeletClient, ...bookmarks })
     undo.push(() => emulator.stop())
     kube = emulator
     kubectl = await kubectlFor(emulator, dir.path)
@@ -109,7 +122,7 @@ export async function startCloudWorld(
   const cloudConfig = {
     hub: { host: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key }, keepaliveTimeoutMs: 3000, resendMs: 500, ...options.hub },
     auth: { mode: 'shared-secret', secretFile },
-    kube: { kubeconfig: cloudKubeconfig },
+    kube: { ...options.kube, kubeconfig: cloudKubeconfig },
     status: { qps: options.qps ?? 200, burst: 50 },
     ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
     // the stream endpoint on the hub's certificate, trusting the test CA's client certificates

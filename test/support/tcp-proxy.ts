@@ -2,13 +2,15 @@
  * A TCP proxy to 127.0.0.1:`target` that can go silent as a half-dead peer does: `freeze()` stops
  * reading on every open connection (bytes sent either way go unanswered and nothing is closed, as
  * when a route vanishes), and with `{ newConnections: true }` also accepts new connections and
- * relays nothing on them. `thaw()` relays again, what was held first, and passes on closes.
+ * relays nothing on them; with `{ only }`, it freezes only the connections that reach the target
+ * from those ports (the client ports the target sees: one watch's connection, say), and the others
+ * and new ones go on. `thaw()` relays again, what was held first, and passes on closes.
  */
 import { connect, createServer, type Socket } from 'node:net'
 
 export interface TcpProxy {
   port: number
-  freeze(options?: { newConnections?: boolean }): void
+  freeze(options?: { newConnections?: boolean; only?: readonly number[] }): void
   thaw(): void
   /** connections accepted so far */
   accepted(): number
@@ -65,7 +67,7 @@ export async function startTcpProxy(target: number): Promise<TcpProxy> {
   return {
     port: (server.address() as { port: number }).port,
     freeze: (options = {}) => {
-      for (const pair of pairs) hold(pair, true)
+      for (const pair of pairs) if (options.only === undefined || options.only.includes(pair.upstream.localPort ?? -1)) hold(pair, true)
       freezeNew = options.newConnections === true
     },
     thaw: () => {

@@ -77,7 +77,10 @@ export interface KubeEmulatorOptions {
    * sends bearer tokens only over HTTPS, so token and RBAC tests with kubectl need it.
    */
   tls?: { cert: string; key: string; ca: string }
-  /** Interval of BOOKMARK events for watches with `allowWatchBookmarks=true`. Default 10 s. */
+  /**
+   * Interval of BOOKMARK events for watches with `allowWatchBookmarks=true` (kube-apiserver: 60 s).
+   * Default 10 s; 0 sends none, as a server or resource without a watch cache.
+   */
   bookmarkIntervalMs?: number
   /**
    * The API server's kubelet client certificate and key (PEM file paths; --kubelet-client-certificate)
@@ -109,11 +112,23 @@ export interface KubeEmulator {
   writeKubeconfig(path: string, namespace?: string, token?: string): Promise<string>
   /** Open watch streams right now. */
   watchCount(): number
+  /** The open watch streams: which path each watches, from which client port, and how many bookmarks it was sent. */
+  openWatches(): WatchStream[]
+  /** Sets the bookmark interval of watches started from now on (0: none). */
+  setBookmarkInterval(ms: number): void
   /** TCP connections accepted so far (a client that reuses connections opens few). */
   connectionCount(): number
   /** Ends every open watch stream (as an API server restart or watch timeout does); clients resume from their last version. */
   dropWatches(): void
   stop(): Promise<void>
+}
+
+export interface WatchStream {
+  /** the request's path, without its query */
+  path: string
+  /** the client's port of the connection it is on */
+  clientPort: number | undefined
+  bookmarks: number
 }
 
 interface Route {
@@ -166,8 +181,8 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
   const api = new Api(store)
   const requests: RequestRecord[] = []
   /** Open watch streams and how to end each one (unsubscribe at once, then end the response). */
-  const watches = new Map<ServerResponse, () => void>()
-  const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 10_000
+  const watches = new Map<ServerResponse, { stream: WatchStream; end: () => void }>()
+  let bookmarkIntervalMs = options.bookmarkIntervalMs ?? 10_000
   let address = ''
 
   const route = (segments: string[]): Route | undefined => {
@@ -237,9 +252,13 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       watches.delete(res)
     }
     res.on('close', close)
-    watches.set(res, () => {
-      close()
-      res.end()
+    const stream: WatchStream = { path: new URL(req.url ?? '/', 'http://emulator').pathname, clientPort: req.socket.remotePort, bookmarks: 0 }
+    watches.set(res, {
+      stream,
+      end: () => {
+        close()
+        res.end()
+      },
     })
     if (rv === null || rv === '' || rv === '0') {
       // "Get State and Start at Most Recent": synthetic ADDED for every current object.
@@ -255,12 +274,14 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     }
     for (const e of buffered) emit(e.type, api.present(r.type, e.object))
     live = true
-    if (query.get('allowWatchBookmarks') === 'true') {
+    const interval = bookmarkIntervalMs
+    if (query.get('allowWatchBookmarks') === 'true' && interval > 0) {
       const bookmark = (): void => {
         emit('BOOKMARK', { kind: r.type.kind, apiVersion: groupVersion(r.type), metadata: { resourceVersion: String(store.resourceVersion) } })
-        timers[0] = setTimeout(bookmark, bookmarkIntervalMs)
+        stream.bookmarks++
+        timers[0] = setTimeout(bookmark, interval)
       }
-      timers[0] = setTimeout(bookmark, bookmarkIntervalMs)
+      timers[0] = setTimeout(bookmark, interval)
     }
     const timeout = Number(query.get('timeoutSeconds') ?? '0')
     if (timeout > 0) timers.push(setTimeout(() => res.end(), timeout * 1000))
@@ -409,9 +430,13 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     api,
     requests,
     watchCount: () => watches.size,
+    openWatches: () => [...watches.values()].map((w) => ({ ...w.stream })),
+    setBookmarkInterval: (ms) => {
+      bookmarkIntervalMs = ms
+    },
     connectionCount: () => connections,
     dropWatches: () => {
-      for (const end of [...watches.values()]) end()
+      for (const w of [...watches.values()]) w.end()
     },
     writeKubeconfig: async (path, namespace = 'default', token = options.token) => {
       const user = token === undefined ? {} : { token }
@@ -428,7 +453,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       return path
     },
     stop: async () => {
-      for (const end of [...watches.values()]) end()
+      for (const w of [...watches.values()]) w.end()
       for (const socket of upgraded) socket.destroy()
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))

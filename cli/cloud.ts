@@ -52,7 +52,7 @@ export async function startCloud(config: CloudConfig, log: Logger): Promise<Clou
     const secret = config.auth.mode === 'shared-secret' ? await readSecret(config.auth.secretFile, 'TERN_CLOUD_SECRET') : undefined
     const readTls = (path: string): Promise<Buffer> => readNamedFile(path, 'the CloudHub TLS file', 'CLOUD_CONFIG_INVALID')
     const ownTls = secret === undefined || config.hub.tls === undefined ? undefined : { cert: await readTls(config.hub.tls.cert), key: await readTls(config.hub.tls.key) }
-    const kube = loadKubeConfig(config.kube.kubeconfig, config.kube.requestTimeoutMs)
+    const kube = loadKubeConfig(config.kube.kubeconfig, { requestTimeoutMs: config.kube.requestTimeoutMs, watchSilenceMs: config.kube.watchSilenceMs })
     const controller = new CloudController({
       kube,
       log,

@@ -101,6 +101,7 @@ export const CloudConfig = Type.Object(
         kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig file; default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account' })),
         syncTimeoutMs: Type.Integer({ minimum: 1000, default: 120_000, description: 'give up starting when the first Device/DeviceModel lists have not arrived after this long, ms' }),
         requestTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'give up an API request (watches aside) not answered in full after this long and close its connection, ms' }),
+        watchSilenceMs: Type.Integer({ minimum: 1000, default: 150_000, description: 'end a watch that has carried bookmarks and then nothing (no event, no bookmark) for this long and resume it over a new connection, ms (kube-apiserver bookmarks every 60 s)' }),
       },
       { ...strict, default: {} },
     ),

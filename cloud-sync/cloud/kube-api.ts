@@ -9,6 +9,7 @@ import type { Agent, AgentOptions } from 'node:https'
 import { join } from 'node:path'
 import * as k8s from '@kubernetes/client-node'
 import { TernError } from '../../schemas/tern-error.js'
+import { setWatchSilence, WatchSilence, WATCH_SILENCE_MS } from './watch-silence.js'
 
 export const GROUP = 'devices.kubeedge.io'
 export const VERSION = 'v1beta1'
@@ -159,26 +160,37 @@ export class ClientNodeKubeApi implements KubeApi {
 /**
  * A watch of `path` from `resourceVersion` with bookmarks, its server-side timeout randomised
  * between `timeoutSeconds` (default 300) and twice that, as client-go does, so a half-dead
- * connection is replaced eventually; `query` adds selectors.
+ * connection is replaced eventually; `query` adds selectors. Once it carries bookmarks, a watch
+ * with no line for `kube.watchSilenceMs` is ended as silent (watch-silence.ts), with a
+ * KubeRequestError that has `timedOut`.
  */
 export async function watchPath(watch: k8s.Watch, path: string, resourceVersion: string, handlers: WatchHandlers, options: { timeoutSeconds?: number; query?: Record<string, string> } = {}): Promise<WatchHandle> {
   const timeout = options.timeoutSeconds ?? 300
   const query = { ...options.query, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: timeout + Math.floor(Math.random() * timeout) }
+  // the watch may end before its controller is returned
+  const watching: { controller?: AbortController; deadline?: NodeJS.Timeout; ended?: boolean } = {}
+  const silence = new WatchSilence(watch.config, `${path}?${new URLSearchParams(options.query).toString()}`, () => watching.controller?.abort())
   const onLine = (type: string, object: unknown): void => {
+    silence.line(type)
     if (type === 'ERROR') handlers.event({ type, status: (object ?? {}) })
     else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED' || type === 'BOOKMARK') handlers.event({ type, object })
   }
-  // the server ends the watch at its timeout; one still open well past it is on a dead connection
-  const timer: { deadline?: NodeJS.Timeout } = {} // the watch may end before it is set
   const onDone = (err: unknown): void => {
-    clearTimeout(timer.deadline)
-    handlers.done(err === null || err === undefined ? undefined : toRequestError(err))
+    watching.ended = true
+    clearTimeout(watching.deadline)
+    silence.stop()
+    if (silence.silent) handlers.done(new KubeRequestError(`no event or bookmark for ${silence.silenceMs} ms: the watch's connection is taken as dead`, undefined, { cause: err, timedOut: true }))
+    else handlers.done(err === null || err === undefined ? undefined : toRequestError(err))
   }
   const controller = await watch.watch(path, query, onLine, onDone)
-  timer.deadline = setTimeout(() => controller.abort(), (query.timeoutSeconds + Math.min(WATCH_DEADLINE_GRACE_SECONDS, timeout)) * 1000).unref()
+  watching.controller = controller
+  if (silence.silent) controller.abort()
+  // the server ends the watch at its timeout; one still open well past it is on a dead connection
+  if (watching.ended !== true) watching.deadline = setTimeout(() => controller.abort(), (query.timeoutSeconds + Math.min(WATCH_DEADLINE_GRACE_SECONDS, timeout)) * 1000).unref()
   return {
     stop: () => {
-      clearTimeout(timer.deadline)
+      clearTimeout(watching.deadline)
+      silence.stop()
       controller.abort()
     },
   }
@@ -231,7 +243,7 @@ const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/tok
  * keep-alive agent with at most {@link API_CONNECTIONS} connections: the bound belongs to the
  * cluster's credentials, not to whichever client happens to be made first.
  */
-export function loadKubeConfig(kubeconfig?: string, requestTimeoutMs = API_REQUEST_TIMEOUT_MS): k8s.KubeConfig {
+export function loadKubeConfig(kubeconfig?: string, options: KubeConnectionOptions = {}): k8s.KubeConfig {
   const kc = new k8s.KubeConfig()
   try {
     if (kubeconfig !== undefined && kubeconfig !== '') kc.loadFromFile(kubeconfig)
@@ -246,8 +258,17 @@ export function loadKubeConfig(kubeconfig?: string, requestTimeoutMs = API_REQUE
     throw new TernError('CLOUD_CONFIG_INVALID', `cannot load the kubeconfig: ${(err as Error).message}`, { cause: err })
   }
   if (kc.getCurrentCluster() === null) throw new TernError('CLOUD_KUBE_UNAVAILABLE', 'the kubeconfig has no current cluster')
-  shareConnections(kc, requestTimeoutMs)
+  shareConnections(kc, options.requestTimeoutMs ?? API_REQUEST_TIMEOUT_MS)
+  setWatchSilence(kc, options.watchSilenceMs ?? WATCH_SILENCE_MS)
   return kc
+}
+
+/** The time limits of `kube.*` for the clients made from one kubeconfig. */
+export interface KubeConnectionOptions {
+  /** see {@link API_REQUEST_TIMEOUT_MS} */
+  requestTimeoutMs?: number
+  /** see {@link WATCH_SILENCE_MS} */
+  watchSilenceMs?: number
 }
 
 type AgentFactory = (cluster: k8s.Cluster | null, options: AgentOptions) => Agent

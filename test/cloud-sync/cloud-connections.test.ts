@@ -150,19 +150,19 @@ describe('cloud sync, cloud: connections to the API server', function () {
 
   it('a request with no answer is given up after the kubeconfig’s time limit (every client), a Lease call after its own', () =>
     withSilentServer(async (kubeconfig, requests) => {
-      const kc = loadKubeConfig(kubeconfig, 1000)
+      const kc = loadKubeConfig(kubeconfig, { requestTimeoutMs: 1000 })
       await givenUp(new ClientNodeKubeApi(kc, {}).list('devices'), 5000)
       await givenUp(new ClientNodeCoreApi(kc).getPod('default', 'p'), 5000)
       await givenUp(new ClientNodeWorkloadApi(kc).list('configmaps'), 5000)
       await givenUp(new ClientNodeIdentityApi(kc, 'default', 'x=y').getSecret('default', 's'), 5000)
-      const nodes = new ClientNodeNodeApi(loadKubeConfig(kubeconfig, 60_000), { leaseTimeoutMs: 500 })
+      const nodes = new ClientNodeNodeApi(loadKubeConfig(kubeconfig, { requestTimeoutMs: 60_000 }), { leaseTimeoutMs: 500 })
       await givenUp(nodes.replaceLease('n1', { metadata: { name: 'n1' } }), 4000)
       assert.equal(requests(), 5, 'each request reached the server once')
     }))
 
   it('closeApiConnections closes connections in use: a request waiting on a silent server fails at once', () =>
     withSilentServer(async (kubeconfig, requests) => {
-      const kc = loadKubeConfig(kubeconfig, 60_000)
+      const kc = loadKubeConfig(kubeconfig, { requestTimeoutMs: 60_000 })
       const waiting = new ClientNodeCoreApi(kc).getPod('default', 'p').then(() => assert.fail('answered'), (e: unknown) => e)
       while (requests() === 0) await new Promise((r) => setTimeout(r, 20))
       const started = Date.now()

@@ -22,6 +22,22 @@ const FLOOD_LINES = 100_000
 /** streams.maxPerNode of this world's tern cloud */
 const MAX_STREAMS = 4
 
+
+/** the web pod writes a tick every this many ms */
+const TICK_MS = 300
+
+/**
+ * A `--tail=1` of the web pod read in `ms`: its last line, then the lines written while the read went
+ * on to the end of the file (as the kubelet's read does), so one line on a quiet machine and a few
+ * more on a loaded one, consecutive, never more than the ticks of `ms`.
+ */
+function assertTailOfTicks(text: string, ms: number, timestamps = false): void {
+  const lines = text.split('\n')
+  assert.equal(lines.pop(), '', `ends with a newline: ${JSON.stringify(text.slice(-100))}`)
+  const ticks = lines.map((l) => Number(new RegExp(`^${timestamps ? '\\d{4}-\\d\\d-\\d\\dT\\S+Z ' : ''}tick-(\\d+)$`).exec(l)?.[1] ?? NaN))
+  assert.ok(ticks.length >= 1 && ticks.length <= 1 + Math.ceil(ms / TICK_MS), `${ticks.length} lines in ${ms} ms: ${JSON.stringify(text.slice(0, 200))}`)
+  assert.ok(ticks.every((t, k) => t === ticks[0]! + k), `consecutive ticks: ${JSON.stringify(text.slice(0, 200))}`)
+}
 describe('kubectl logs, exec and port-forward through the stream tunnel (real processes)', function () {
   this.timeout(300_000)
   const undo: Array<() => Promise<void>> = []
@@ -49,7 +65,7 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
       node: NODE,
       streams: { maxPerNode: MAX_STREAMS },
       pods: [
-        busyboxPod('web', { app: 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done' }),
+        busyboxPod('web', { app: `i=0; while true; do i=$((i+1)); echo tick-$i; sleep ${TICK_MS / 1000}; done` }),
         busyboxPod('www', { app: 'mkdir -p /www && echo hello-from-the-pod > /www/index.html && httpd -f -p 8080 -h /www' }),
         busyboxPod('boot', { app: `echo boot-$RANDOM$RANDOM; ${SLEEP_FOREVER}` }),
         // 20 MB of 200-character lines, more than the sockets between kubectl and the edge hold
@@ -81,9 +97,10 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     const all = await world.kubectl.run(['logs', `web-${NODE}`])
     assert.equal(all.code, 0, all.stderr)
     assert.match(all.stdout, /^tick-1\ntick-2\n/)
+    const asked = Date.now()
     const tail = await world.kubectl.run(['logs', `web-${NODE}`, '--tail=1', '--timestamps'])
     assert.equal(tail.code, 0, tail.stderr)
-    assert.match(tail.stdout, /^\d{4}-\d\d-\d\dT\S+Z tick-\d+\n$/)
+    assertTailOfTicks(tail.stdout, Date.now() - asked, true)
   })
 
   it('kubectl exec -- cat /etc/hostname prints the pod hostname; exit codes come back', async () => {
@@ -176,8 +193,9 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
       const cat = await world.kubectl.run(['exec', `web-${NODE}`, '--', 'cat', '/etc/hostname'])
       assert.equal(cat.code, 0, cat.stderr)
       assert.equal(cat.stdout.trim(), `web-${NODE}`)
+      const asked = Date.now()
       const logs = await world.kubectl.run(['logs', `web-${NODE}`, '--tail=1'])
-      assert.match(logs.stdout, /^tick-\d+\n$/)
+      assertTailOfTicks(logs.stdout, Date.now() - asked)
       assert.ok(Date.now() - started < 20_000, 'other streams are served while one is stalled')
       // the Lease is renewed only while the node is heard from on its session
       await eventually(async () => (await lease()) !== before, 30_000, "the node's Lease renewed while the stream is stalled")
@@ -228,9 +246,10 @@ describe('kubectl logs, exec and port-forward through the stream tunnel (real pr
     const reads = (): number => kube.requests.filter((r) => r.method === 'GET' && r.url.split('?')[0] === podPath).length
     const before = reads()
     for (let i = 0; i < 5; i++) {
+      const asked = Date.now()
       const response = await apiGet(`${podPath}/log?tailLines=1`)
       assert.equal(response.statusCode, 200)
-      assert.match(await text(response), /^tick-\d+\n$/)
+      assertTailOfTicks(await text(response), Date.now() - asked)
     }
     // the emulator finds the pod's node itself (no request); any GET of the pod came from tern cloud
     assert.equal(reads() - before, 0, 'tern cloud read the pod from the API server for a stream request')

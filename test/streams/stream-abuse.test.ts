@@ -26,10 +26,15 @@ const FAST_WRITER = `while true; do if [ -e /tmp/go ]; then yes $(head -c 999 /d
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function fds(pid: number): Promise<{ all: number; sockets: number }> {
+/** What each open descriptor of `pid` refers to (`socket:[inode]`, a path, …). */
+async function fdLinks(pid: number): Promise<string[]> {
   const names = await readdir(`/proc/${pid}/fd`)
-  const links = await Promise.all(names.map((n) => readlink(`/proc/${pid}/fd/${n}`).catch(() => '')))
-  return { all: names.length, sockets: links.filter((l) => l.startsWith('socket:')).length }
+  return Promise.all(names.map((n) => readlink(`/proc/${pid}/fd/${n}`).catch(() => '')))
+}
+
+async function fds(pid: number): Promise<{ all: number; sockets: number }> {
+  const links = await fdLinks(pid)
+  return { all: links.length, sockets: links.filter((l) => l.startsWith('socket:')).length }
 }
 
 /**
@@ -47,9 +52,7 @@ async function openFds(pid: number): Promise<number> {
       if (cols[3] === '08' && cols[9] !== undefined) closeWait.add(`socket:[${cols[9]}]`)
     }
   }
-  const names = await readdir(`/proc/${pid}/fd`)
-  const links = await Promise.all(names.map((n) => readlink(`/proc/${pid}/fd/${n}`).catch(() => '')))
-  return links.filter((l) => !closeWait.has(l)).length
+  return (await fdLinks(pid)).filter((l) => !closeWait.has(l)).length
 }
 
 async function rssBytes(pid: number): Promise<number> {
